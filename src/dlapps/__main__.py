@@ -1,0 +1,5 @@
+"""``python -m dlapps`` runs the command line."""
+
+from dlapps.cli import main
+
+main()

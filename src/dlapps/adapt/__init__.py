@@ -1,0 +1,7 @@
+"""adapt: unsupervised domain adaptation, MNIST -> MNIST-M, DANN vs source-only (+ pseudo-labels).
+
+Python API: ``run_dann(DannConfig(...), RunOptions(...))`` and ``run_pseudo_label(...)``.
+"""
+
+from dlapps.adapt.dann import DannConfig, run_dann  # noqa: F401
+from dlapps.adapt.pseudo_label import PseudoLabelConfig, run_pseudo_label  # noqa: F401

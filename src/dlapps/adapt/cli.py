@@ -1,0 +1,78 @@
+"""``dlapps adapt ...`` commands: source-only, dann, pseudo-label."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from dlapps.adapt.dann import DannConfig, run_dann
+from dlapps.adapt.data import NORMALIZATIONS
+from dlapps.adapt.pseudo_label import PseudoLabelConfig, run_pseudo_label
+from dlapps.adapt.schedules import LAMBDA_SCHEDULES
+from dlapps.cli import data_source_option, finish, run_options
+from dlapps.runs import RunOptions
+
+D = DannConfig()
+
+
+@click.group()
+def adapt() -> None:
+    """Domain adaptation: DANN with a gradient reversal layer vs source-only, MNIST -> MNIST-M."""
+
+
+def common_train_options(f: Any) -> Any:
+    for opt in reversed([
+        click.option("--source", default=D.source, help="Source dataset (labels used)."),
+        click.option("--target", default=D.target, help="Target dataset (labels for evaluation only)."),
+        data_source_option,
+        click.option("--epochs", type=int, default=D.epochs),
+        click.option("--batch-size", type=int, default=D.batch_size, help="Per step; half source, half target."),
+        click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=D.optimizer),
+        click.option("--lr", type=float, default=D.lr, help="μ0 of μ0/(1+αp)^β."),
+        click.option("--lr-step", type=click.Choice(["per-step", "per-epoch", "none"]), default=D.lr_step),
+        click.option("--normalize", type=click.Choice(NORMALIZATIONS), default=D.normalize),
+        click.option("--domain-loss", type=click.Choice(["bce", "ce"]), default=D.domain_loss),
+        click.option("--limit", type=int, default=0, help="Use the first N training images per domain (0 = all)."),
+        click.option("--tsne-points", type=int, default=D.tsne_points, help="Per domain; 0 skips t-SNE."),
+        run_options,
+    ]):
+        f = opt(f)
+    return f
+
+
+@adapt.command("source-only")
+@common_train_options
+def source_only(opts: RunOptions, **kw: Any) -> None:
+    """Baseline: train on the source only (λ = 0), evaluate on source and target."""
+    finish(run_dann(DannConfig(source_only=True, **kw), opts))
+
+
+@adapt.command("dann")
+@common_train_options
+@click.option("--lambda-schedule", type=click.Choice(LAMBDA_SCHEDULES), default=D.lambda_schedule)
+@click.option("--lambda-start", type=float, default=D.lambda_start, help="λ at the start (or the constant).")
+@click.option("--lambda-end", type=float, default=D.lambda_end, help="λ at the end (start > end decays).")
+@click.option("--lambda-gamma", type=float, default=D.lambda_gamma, help="γ of the exp schedule.")
+@click.option("--lambda-multiplier", type=float, default=D.lambda_multiplier)
+def dann(opts: RunOptions, **kw: Any) -> None:
+    """DANN: adversarial domain classifier through a gradient reversal layer."""
+    finish(run_dann(DannConfig(**kw), opts))
+
+
+P = PseudoLabelConfig()
+
+
+@adapt.command("pseudo-label")
+@click.option("--from", "start", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Run dir of an adapt dann or source-only run.")
+@click.option("--rounds", type=int, default=P.rounds)
+@click.option("--threshold", type=float, default=P.threshold, help="Minimum softmax confidence.")
+@click.option("--epochs-per-round", type=int, default=P.epochs_per_round)
+@click.option("--class-balance/--no-class-balance", default=P.class_balance)
+@click.option("--batch-size", type=int, default=P.batch_size)
+@click.option("--lr", type=float, default=P.lr)
+@run_options
+def pseudo_label(opts: RunOptions, **kw: Any) -> None:
+    """Self-training on the target with confident pseudo-labels."""
+    finish(run_pseudo_label(PseudoLabelConfig(**kw), opts))

@@ -1,0 +1,234 @@
+"""DANN training (source-only is the same loop with λ = 0), evaluation in the study's Table 5 format."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from dlapps import DlappsError
+from dlapps.adapt.data import Domain, load_domains, target_train_indices
+from dlapps.adapt.networks import DANN, flops_per_sample
+from dlapps.adapt.schedules import LAMBDA_SCHEDULES, lambda_at, lr_at
+from dlapps.compute import DivergenceError, check_finite
+from dlapps.runs import RunDir, RunOptions, start_run
+
+
+@dataclass
+class DannConfig:
+    source: str = "mnist"          # source domain (labels used)
+    target: str = "mnistm"         # target domain (labels only for evaluation)
+    data_source: str = "auto"      # auto|local|download|embedded
+    epochs: int = 20               # passes over the source training set
+    batch_size: int = 128          # per step: half source, half target
+    optimizer: str = "sgd"         # sgd (momentum 0.9) | adam
+    lr: float = 0.01               # μ0 of μ0/(1+αp)^β
+    lr_alpha: float = 10.0
+    lr_beta: float = 0.75
+    lr_step: str = "per-step"      # per-step | per-epoch | none
+    lambda_schedule: str = "exp"   # exp | linear | cosine | constant
+    lambda_start: float = 0.0      # λ at p = 0 (exp/linear/cosine) or the constant value
+    lambda_end: float = 1.0        # λ at p = 1
+    lambda_gamma: float = 10.0     # γ of the exp schedule
+    lambda_multiplier: float = 1.0 # scales λ (the study's multipliers)
+    domain_loss: str = "bce"       # bce (1 output) | ce (2-way softmax)
+    normalize: str = "mnist"       # mnist|standard|imagenet|per-domain|random|none
+    limit: int = 0                 # >0: first N training images per domain (quick runs)
+    tsne_points: int = 500         # per domain, for the t-SNE figure (0 = skip)
+    source_only: bool = False      # the baseline: λ = 0 throughout (domain head still trained, for its metrics)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+
+
+def _check(cfg: DannConfig) -> None:
+    if cfg.lambda_schedule not in LAMBDA_SCHEDULES:
+        raise DlappsError(f"unknown λ schedule {cfg.lambda_schedule!r}; use one of {', '.join(LAMBDA_SCHEDULES)}")
+    if cfg.lr_step not in ("per-step", "per-epoch", "none"):
+        raise DlappsError("--lr-step must be per-step, per-epoch or none")
+    if cfg.optimizer not in ("sgd", "adam"):
+        raise DlappsError("--optimizer must be sgd or adam")
+    if cfg.domain_loss not in ("bce", "ce"):
+        raise DlappsError("--domain-loss must be bce or ce")
+    if cfg.batch_size < 2 or cfg.batch_size % 2:
+        raise DlappsError("--batch-size must be an even number >= 2 (half source, half target)")
+    if cfg.epochs < 1:
+        raise DlappsError("--epochs must be >= 1")
+
+
+def domain_loss_fn(logits: torch.Tensor, domain: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Domain loss and the number of correct domain predictions (0 = source, 1 = target)."""
+    if kind == "bce":
+        z = logits[:, 0]
+        return F.binary_cross_entropy_with_logits(z, domain.float()), ((z > 0).long() == domain).sum()
+    return F.cross_entropy(logits, domain), (logits.argmax(1) == domain).sum()
+
+
+@torch.no_grad()
+def evaluate(model: DANN, x: torch.Tensor, y: torch.Tensor, domain: int, kind: str, device: torch.device,
+             batch: int = 1000) -> dict[str, float]:
+    """Class loss/accuracy and domain loss/accuracy of one domain's test set."""
+    model.eval()
+    tot = {"class_loss": 0.0, "class_acc": 0.0, "domain_loss": 0.0, "domain_acc": 0.0}
+    for i in range(0, len(x), batch):
+        xb, yb = x[i:i + batch].to(device), y[i:i + batch].to(device)
+        c, d = model(xb)
+        db = torch.full((len(xb),), domain, dtype=torch.long, device=device)
+        dl, dc = domain_loss_fn(d, db, kind)
+        tot["class_loss"] += F.cross_entropy(c, yb, reduction="sum").item()
+        tot["class_acc"] += (c.argmax(1) == yb).sum().item()
+        tot["domain_loss"] += dl.item() * len(xb)
+        tot["domain_acc"] += dc.item()
+    return {k: v / len(x) for k, v in tot.items()}
+
+
+def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunDir, opts: RunOptions,
+               device: torch.device) -> list[dict[str, float]]:
+    """The training loop, readable top to bottom. One checkpoint per epoch; resumes from the last one."""
+    half = cfg.batch_size // 2
+    steps = len(src.x_train) // half
+    total = steps * cfg.epochs
+    params = model.parameters()
+    optim = (torch.optim.SGD(params, lr=cfg.lr, momentum=0.9) if cfg.optimizer == "sgd"
+             else torch.optim.Adam(params, lr=cfg.lr))
+    history: list[dict[str, float]] = []
+    start_epoch = 0
+    ckpt = run.load_checkpoint() if opts.resume else None
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optim.load_state_dict(ckpt["optimizer"])
+        history, start_epoch = ckpt["history"], ckpt["epoch"]
+        print(f"resuming after epoch {start_epoch}", flush=True)
+    dom = torch.cat([torch.zeros(half, dtype=torch.long), torch.ones(half, dtype=torch.long)]).to(device)
+    for epoch in range(start_epoch, cfg.epochs):
+        gen = torch.Generator().manual_seed(opts.seed * 1000 + epoch)  # per-epoch: identical after resume
+        torch.manual_seed(opts.seed * 1000 + epoch)
+        perm_s = torch.randperm(len(src.x_train), generator=gen)
+        idx_t = target_train_indices(len(tgt.x_train), steps, half, gen)
+        model.train()
+        sums = {"class_loss": 0.0, "domain_loss": 0.0, "class_acc": 0.0, "domain_acc": 0.0}
+        t0 = time.perf_counter()
+        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=opts.quiet, leave=False)
+        for i in bar:
+            p = (epoch * steps + i) / total
+            p_lr = p if cfg.lr_step == "per-step" else (epoch / cfg.epochs if cfg.lr_step == "per-epoch" else 0.0)
+            for g in optim.param_groups:
+                g["lr"] = lr_at(p_lr, cfg.lr, cfg.lr_alpha, cfg.lr_beta)
+            lam = 0.0 if cfg.source_only else lambda_at(p, cfg.lambda_schedule, cfg.lambda_start, cfg.lambda_end,
+                                                        cfg.lambda_gamma, cfg.lambda_multiplier)
+            bs, bt = perm_s[i * half:(i + 1) * half], idx_t[i * half:(i + 1) * half]
+            x = torch.cat([src.x_train[bs], tgt.x_train[bt]]).to(device)   # (B, 3, 28, 28)
+            y = src.y_train[bs].to(device)                                   # (B/2,)
+            cls, d = model(x, lam)
+            closs = F.cross_entropy(cls[:half], y)
+            dloss, dcorrect = domain_loss_fn(d, dom, cfg.domain_loss)
+            loss = closs + dloss
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            sums["class_loss"] += closs.item()
+            sums["domain_loss"] += dloss.item()
+            sums["class_acc"] += (cls[:half].argmax(1) == y).float().mean().item()
+            sums["domain_acc"] += dcorrect.item() / len(dom)
+            if not torch.isfinite(loss):
+                _save(run, model, optim, epoch, history)
+                raise DivergenceError(f"loss became {loss.item()} at epoch {epoch + 1}, step {i + 1} (λ={lam:.3g}, "
+                                      f"lr={optim.param_groups[0]['lr']:.3g}); run dir keeps epochs 1..{epoch}")
+            if i % 50 == 0:
+                bar.set_postfix(cls=f"{closs.item():.3f}", dom=f"{dloss.item():.3f}", lam=f"{lam:.2f}")
+        train_s = time.perf_counter() - t0
+        row: dict[str, float] = {"epoch": epoch + 1, "lr": optim.param_groups[0]["lr"], "lambda": lam,
+                                 "train_s": train_s, "ms_per_step": 1000 * train_s / steps}
+        row.update({f"train_{k}": v / steps for k, v in sums.items()})
+        for tag, dm, dlabel in (("source", src, 0), ("target", tgt, 1)):
+            ev = evaluate(model, dm.x_test, dm.y_test, dlabel, cfg.domain_loss, device)
+            row.update({f"{tag}_{k}": v for k, v in ev.items()})
+        history.append(row)
+        _save(run, model, optim, epoch + 1, history)
+        run.write_metrics(_metrics(history, done=False))
+        if not opts.quiet:
+            print(f"epoch {epoch + 1}: source acc {row['source_class_acc']:.4f}, target acc "
+                  f"{row['target_class_acc']:.4f}, domain acc (target) {row['target_domain_acc']:.3f}, "
+                  f"{row['ms_per_step']:.1f} ms/step", flush=True)
+        check_finite(row["source_class_loss"], "source test loss")
+        if epoch >= 1 and row["source_class_acc"] < 0.2:
+            raise DivergenceError(f"the label classifier collapsed (source test accuracy {row['source_class_acc']:.3f} "
+                                  f"after epoch {epoch + 1}); try a smaller --lambda-multiplier or --lr")
+    return history
+
+
+def _save(run: RunDir, model: DANN, optim: torch.optim.Optimizer, epoch: int, history: list[dict[str, float]]) -> None:
+    run.save_checkpoint({"model": model.state_dict(), "optimizer": optim.state_dict(), "epoch": epoch,
+                         "history": history})
+
+
+def _metrics(history: list[dict[str, float]], done: bool = True) -> dict[str, Any]:
+    last = history[-1] if history else {}
+    keys = ("class_acc", "class_loss", "domain_acc", "domain_loss")
+    return {
+        "source": {k: last.get(f"source_{k}") for k in keys},
+        "target": {k: last.get(f"target_{k}") for k in keys},
+        "epochs_done": len(history),
+        "complete": done,
+        "history": history,
+    }
+
+
+def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
+    """Train DANN (or the source-only baseline) and write the run dir with tables, figures and report."""
+    from dlapps.adapt.report import write_outputs
+
+    opts = opts or RunOptions()
+    _check(cfg)
+    command = "source-only" if cfg.source_only else "dann"
+    run, device = start_run("adapt", command, cfg, opts)
+    src, tgt, stats = load_domains(cfg.source, cfg.target, cfg.normalize, cfg.data_source, opts.seed, cfg.limit)
+    run.update_config(data_sources={"source": src.source, "target": tgt.source}, normalization=stats)
+    model = DANN(n_classes=int(src.y_train.max()) + 1, domain_outputs=1 if cfg.domain_loss == "bce" else 2).to(device)
+    t0 = time.perf_counter()
+    try:
+        history = train_dann(model, src, tgt, cfg, run, opts, device)
+    except DivergenceError:
+        hist = (run.load_checkpoint() or {}).get("history", [])
+        if hist:
+            run.write_metrics({**_metrics(hist, done=False), "diverged": True})
+        raise
+    metrics = _metrics(history)
+    steps = len(src.x_train) // (cfg.batch_size // 2)
+    ms = [h["ms_per_step"] for h in history]
+    flops_step = 3 * flops_per_sample(model) * cfg.batch_size  # forward + backward ≈ 3x forward
+    metrics["timing"] = {"total_s": time.perf_counter() - t0, "steps_per_epoch": steps,
+                         "ms_per_step": sum(ms) / len(ms), "gflops_per_s": flops_step / (sum(ms) / len(ms)) / 1e6}
+    run.write_metrics(metrics)
+    write_outputs(run, model, src, tgt, cfg, metrics, device, seed=opts.seed)
+    return RunResult(run.path, metrics)
+
+
+def load_dann_checkpoint(run_dir: Path) -> tuple[DANN, dict[str, Any], dict[str, Any]]:
+    """The trained model of an adapt run dir, with its stored config (for pseudo-labelling)."""
+    run = RunDir(Path(run_dir))
+    if not (run.path / "config.json").exists():
+        raise DlappsError(f"{run_dir} is not a dlapps run dir")
+    cfg = run.read_json("config.json")
+    if cfg.get("app") != "adapt":
+        raise DlappsError(f"{run_dir} is a {cfg.get('app')} run, not an adapt run")
+    ckpt = run.load_checkpoint()
+    if ckpt is None:
+        raise DlappsError(f"{run_dir} has no checkpoint (checkpoints/last.pt)")
+    opts = cfg["options"]
+    model = DANN(domain_outputs=1 if opts.get("domain_loss", "bce") == "bce" else 2)
+    model.load_state_dict(ckpt["model"])
+    return model, cfg, ckpt
+
+
+def config_from_dict(d: dict[str, Any]) -> DannConfig:
+    keys = asdict(DannConfig()).keys()
+    return DannConfig(**{k: v for k, v in d.items() if k in keys})

@@ -1,0 +1,94 @@
+"""Source and target domains as normalised float tensors at one size (28x28 RGB)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dlapps import DlappsError
+from dlapps.data import load_dataset
+
+NORMALIZATIONS = ("mnist", "standard", "imagenet", "per-domain", "random", "none")
+SIZE = 28  # DANN's MNIST architecture; MNIST-M (32x32) is resized to it
+
+
+@dataclass
+class Domain:
+    """One domain's train/test tensors: x (N, 3, 28, 28) float32 normalised, y (N,) int64."""
+
+    name: str
+    source: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+def _to_rgb28(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> float (N, 3, 28, 28) in [0, 1]."""
+    x = x.float().div_(255)
+    if x.shape[-1] != SIZE:
+        x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=False, antialias=True)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    return x.contiguous()
+
+
+def _stats(norm: str, x_train: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if norm == "mnist":
+        return torch.full((3,), 0.1307), torch.full((3,), 0.3081)
+    if norm == "standard":
+        return torch.full((3,), 0.5), torch.full((3,), 0.5)
+    if norm == "imagenet":
+        return torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    if norm == "per-domain":
+        return x_train.mean((0, 2, 3)), x_train.std((0, 2, 3))
+    if norm == "random":  # a control: a fixed, arbitrary per-channel affine map
+        g = torch.Generator().manual_seed(seed + 12345)
+        return torch.rand(3, generator=g), 0.1 + 0.9 * torch.rand(3, generator=g)
+    if norm == "none":
+        return torch.zeros(3), torch.ones(3)
+    raise DlappsError(f"unknown normalisation {norm!r}; use one of {', '.join(NORMALIZATIONS)}")
+
+
+def load_domains(source: str, target: str, normalize: str, data_source: str = "auto", seed: int = 0,
+                 limit: int = 0) -> tuple[Domain, Domain, dict[str, list[float]]]:
+    """Load both domains through the registry and normalise them; returns the stats used too.
+
+    ``per-domain`` normalises each domain with its own train statistics; every other mode applies
+    one map to both. ``limit`` > 0 keeps the first ``limit`` train images of each domain (quick runs).
+    """
+    doms, raw = [], []
+    for name in (source, target):
+        b = load_dataset(name, source=data_source)
+        xtr, xte = b.train.images, b.test.images
+        if not isinstance(xtr, torch.Tensor):
+            raise DlappsError(f"{name}: adapt needs a tensor dataset (digits), not encoded image files")
+        ytr = b.train.labels
+        if limit:
+            xtr, ytr = xtr[:limit], ytr[:limit]
+        raw.append((b, _to_rgb28(xtr), ytr, _to_rgb28(xte), b.test.labels))
+    stats: dict[str, list[float]] = {}
+    shared = None
+    for tag, (b, xtr, ytr, xte, yte) in zip(("source", "target"), raw):
+        if normalize == "per-domain":
+            mean, std = _stats(normalize, xtr, seed)
+        else:
+            shared = shared if shared is not None else _stats(normalize, raw[0][1], seed)
+            mean, std = shared
+        m, s = mean.view(1, 3, 1, 1), std.view(1, 3, 1, 1)
+        stats[f"{tag}_mean"], stats[f"{tag}_std"] = mean.tolist(), std.tolist()
+        doms.append(Domain(b.name, b.source, (xtr - m) / s, ytr, (xte - m) / s, yte))
+    if int(doms[0].y_train.max()) != int(doms[1].y_test.max()):
+        raise DlappsError(f"{source} and {target} do not share their classes")
+    return doms[0], doms[1], stats
+
+
+def target_train_indices(n_target: int, steps: int, half: int, gen: torch.Generator) -> torch.Tensor:
+    """Target indices for one epoch: shuffled passes over the target set, concatenated to length steps*half."""
+    need = steps * half
+    reps = int(np.ceil(need / n_target))
+    return torch.cat([torch.randperm(n_target, generator=gen) for _ in range(reps)])[:need]

@@ -1,0 +1,67 @@
+"""DANN networks for digits (Ganin & Lempitsky 2015, MNIST architecture) and the gradient reversal layer."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+
+class GradReverse(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by ``-lambda`` backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, lambd: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.lambd = lambd
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        return grad.neg() * ctx.lambd, None
+
+
+def grad_reverse(x: torch.Tensor, lambd: float) -> torch.Tensor:
+    return GradReverse.apply(x, lambd)
+
+
+class DANN(nn.Module):
+    """Feature extractor conv5x5-32 -> pool -> conv5x5-48 -> pool; label head 100-100-10;
+    domain head 100-1 (BCE) or 100-2 (cross-entropy), fed through the gradient reversal layer."""
+
+    def __init__(self, n_classes: int = 10, domain_outputs: int = 1, in_ch: int = 3):
+        super().__init__()
+        self.features = nn.Sequential(                      # (B, 3, 28, 28)
+            nn.Conv2d(in_ch, 32, 5), nn.ReLU(inplace=True),  # (B, 32, 24, 24)
+            nn.MaxPool2d(2),                                 # (B, 32, 12, 12)
+            nn.Conv2d(32, 48, 5), nn.ReLU(inplace=True),     # (B, 48, 8, 8)
+            nn.MaxPool2d(2),                                 # (B, 48, 4, 4)
+            nn.Flatten(),                                    # (B, 768)
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(768, 100), nn.ReLU(inplace=True),
+            nn.Linear(100, 100), nn.ReLU(inplace=True),
+            nn.Linear(100, n_classes),
+        )
+        self.domain = nn.Sequential(nn.Linear(768, 100), nn.ReLU(inplace=True), nn.Linear(100, domain_outputs))
+
+    def forward(self, x: torch.Tensor, lambd: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.features(x)                                 # (B, 768)
+        return self.classifier(f), self.domain(grad_reverse(f, lambd))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Features fed to both heads (for t-SNE)."""
+        return self.features(x)
+
+
+def flops_per_sample(model: DANN, size: int = 28) -> float:
+    """Forward multiply-adds x2 of one sample (conv + linear), for GFLOP/s reports."""
+    total = 0.0
+    h = size
+    for m in model.features:
+        if isinstance(m, nn.Conv2d):
+            h = h - m.kernel_size[0] + 1
+            total += 2 * h * h * m.out_channels * m.in_channels * m.kernel_size[0] * m.kernel_size[1]
+        elif isinstance(m, nn.MaxPool2d):
+            h //= 2
+    for head in (model.classifier, model.domain):
+        total += sum(2 * m.in_features * m.out_features for m in head if isinstance(m, nn.Linear))
+    return total

@@ -1,0 +1,89 @@
+"""adapt outputs: Table 5 (class/domain loss and accuracy per domain), curves, t-SNE, summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlapps.adapt.data import Domain
+from dlapps.adapt.networks import DANN
+from dlapps.figures import curves, plt
+from dlapps.report import build_report
+from dlapps.runs import RunDir
+
+
+def table5(run: RunDir, metrics: dict[str, Any], name: str = "evaluation") -> None:
+    rows = [[dom + " test", metrics[dom]["class_loss"], metrics[dom]["class_acc"], metrics[dom]["domain_loss"],
+             metrics[dom]["domain_acc"]] for dom in ("source", "target")]
+    run.write_table(name, ["split", "class loss", "class acc", "domain loss", "domain acc"], rows,
+                    caption="Evaluation after the last epoch (the study's Table 5 layout)")
+
+
+def history_table(run: RunDir, history: list[dict[str, float]]) -> None:
+    cols = ["epoch", "lr", "lambda", "train_class_loss", "train_domain_loss", "source_class_acc",
+            "target_class_acc", "target_domain_acc", "ms_per_step"]
+    run.write_table("history", cols, [[h.get(c) for c in cols] for h in history], caption="Per-epoch history")
+
+
+@torch.no_grad()
+def tsne_figure(model: DANN, src: Domain, tgt: Domain, n: int, seed: int, title: str, device: torch.device):
+    """t-SNE of the feature embeddings of n source + n target test images, by domain and by class."""
+    from sklearn.manifold import TSNE
+
+    g = torch.Generator().manual_seed(seed)
+    i_s = torch.randperm(len(src.x_test), generator=g)[:n]
+    i_t = torch.randperm(len(tgt.x_test), generator=g)[:n]
+    model.eval()
+    emb = torch.cat([model.embed(src.x_test[i_s].to(device)), model.embed(tgt.x_test[i_t].to(device))]).cpu().numpy()
+    xy = TSNE(n_components=2, init="pca", perplexity=min(30, max(5, len(emb) // 4)), random_state=seed).fit_transform(emb)
+    labels = np.concatenate([src.y_test[i_s].numpy(), tgt.y_test[i_t].numpy()])
+    dom = np.r_[np.zeros(len(i_s)), np.ones(len(i_t))]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+    for d, name, c in ((0, "source", "tab:blue"), (1, "target", "tab:red")):
+        axes[0].scatter(*xy[dom == d].T, s=4, alpha=0.6, c=c, label=name)
+    axes[0].legend(markerscale=3)
+    axes[0].set_title("by domain")
+    sc = axes[1].scatter(*xy.T, s=4, alpha=0.7, c=labels, cmap="tab10")
+    axes[1].legend(*sc.legend_elements(), fontsize=7, markerscale=0.8, ncol=2)
+    axes[1].set_title("by class (both domains)")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
+    return fig
+
+
+def write_outputs(run: RunDir, model: DANN, src: Domain, tgt: Domain, cfg: Any, metrics: dict[str, Any],
+                  device: torch.device, seed: int) -> None:
+    """Tables, figures, summary.md and the report of a finished adapt run."""
+    hist = metrics["history"]
+    table5(run, metrics)
+    history_table(run, hist)
+    ep = [h["epoch"] for h in hist]
+    run.save_figure(curves({"train class": [h["train_class_loss"] for h in hist],
+                            "train domain": [h["train_domain_loss"] for h in hist],
+                            "source test class": [h["source_class_loss"] for h in hist],
+                            "target test class": [h["target_class_loss"] for h in hist]},
+                           "epoch", "loss", "Class and domain losses", x=ep), "losses")
+    run.save_figure(curves({"source test": [h["source_class_acc"] for h in hist],
+                            "target test": [h["target_class_acc"] for h in hist],
+                            "domain (target test)": [h["target_domain_acc"] for h in hist]},
+                           "epoch", "accuracy", "Accuracy", x=ep), "accuracy")
+    kind = "source-only" if cfg.source_only else "DANN"
+    if cfg.tsne_points:
+        run.save_figure(tsne_figure(model, src, tgt, cfg.tsne_points, seed, f"t-SNE of features, {kind}", device),
+                        "tsne")
+    lam = "λ = 0 (source only)" if cfg.source_only else (
+        f"λ schedule {cfg.lambda_schedule} from {cfg.lambda_start} to {cfg.lambda_end} × {cfg.lambda_multiplier}")
+    t = metrics.get("timing", {})
+    run.write_text("summary.md", (
+        f"**{kind}**, {src.name} → {tgt.name}, {len(hist)} epochs, batch {cfg.batch_size} (half per domain), "
+        f"{cfg.optimizer} lr {cfg.lr} ({cfg.lr_step}), {lam}, normalisation {cfg.normalize}.\n\n"
+        f"Target test accuracy **{metrics['target']['class_acc']:.4f}**, source test accuracy "
+        f"**{metrics['source']['class_acc']:.4f}**; domain classifier accuracy on target test "
+        f"{metrics['target']['domain_acc']:.3f} (0.5 = domains indistinguishable).\n\n"
+        f"Data: source {src.source}; target {tgt.source}. Target labels were used for evaluation only. "
+        f"Speed: {t.get('ms_per_step', float('nan')):.1f} ms/step, {t.get('gflops_per_s', float('nan')):.1f} GFLOP/s.\n"))
+    build_report([run.path], title=f"adapt {kind}")

@@ -1,0 +1,106 @@
+"""The ``dlapps`` command line: a click group; each application adds its own sub-commands.
+
+User mistakes (unknown names, missing files, existing run dirs, divergence) end with one line on
+stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from dlapps import DlappsError, __version__
+from dlapps.runs import RunOptions
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def run_options(f: Callable) -> Callable:
+    """Add --out/--resume/--seed/--device/--threads/--quiet and pass them as ``opts: RunOptions``."""
+    @click.option("--quiet", is_flag=True, help="No progress bars.")
+    @click.option("--threads", type=int, default=0, show_default=True,
+                  help="Torch CPU threads (0 = one per available core).")
+    @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]))
+    @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same numbers on CPU).")
+    @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last checkpoint.")
+    @click.option("--out", type=click.Path(file_okay=False), default=None,
+                  help="Run directory [default: runs/<app>-<command>-<timestamp>].")
+    @functools.wraps(f)
+    def wrapper(*args: Any, out: str | None, resume: bool, seed: int, device: str, threads: int, quiet: bool,
+                **kwargs: Any) -> Any:
+        opts = RunOptions(out=out, resume=resume, seed=seed, device=device, threads=threads, quiet=quiet)
+        return f(*args, opts=opts, **kwargs)
+
+    return wrapper
+
+
+def data_source_option(f: Callable) -> Callable:
+    return click.option("--data-source", default="auto", show_default=True,
+                        type=click.Choice(["auto", "local", "download", "embedded"]),
+                        help="Where datasets come from: auto tries path, $DLAPPS_DATA, cache, download, "
+                             "then the embedded fallback.")(f)
+
+
+def finish(result: Any) -> None:
+    """Print where a finished run wrote its report."""
+    click.echo(f"done: {result.run_dir}/report.html")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(__version__, prog_name="dlapps")
+def cli() -> None:
+    """dlapps: transfer learning, visualization, domain adaptation and GANs as reproducible runs.
+
+    Every computing command writes a run directory (config.json, metrics.json, tables/, figures/,
+    checkpoints/, report.md, report.html). Data comes from $DLAPPS_DATA, a download, or an embedded
+    fallback; weights from torchvision, $DLAPPS_WEIGHTS, a file, or random.
+    """
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Where to write report.md/html [default: the run dir itself for one run, else their parent].")
+@click.option("--title", default="dlapps report", show_default=True)
+def report(runs: tuple[str, ...], out: str | None, title: str) -> None:
+    """Rebuild report.md and report.html from one or more run dirs (or sweep dirs)."""
+    from dlapps.report import build_report, expand_runs
+
+    md, html = build_report(expand_runs([Path(r) for r in runs]), Path(out) if out else None, title=title)
+    click.echo(f"wrote {md} and {html}")
+
+
+def _register_apps() -> None:
+    """Each application adds its command group; an app's import cost is paid only when it runs."""
+    from dlapps.adapt.cli import adapt
+
+    for group in (adapt,):
+        cli.add_command(group)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning user errors into one line and a non-zero exit."""
+    _register_apps()
+    try:
+        cli.main(args=argv, prog_name="dlapps", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except DlappsError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished epochs are checkpointed; continue with --resume", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except OSError as e:
+        # file system problems (unwritable --out, disk full) are the user's to fix: one line, no traceback
+        click.echo(f"error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), err=True)
+        sys.exit(EXIT_USER_ERROR)

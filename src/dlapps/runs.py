@@ -1,0 +1,248 @@
+"""Run directories: resolved config, atomic writes, checkpoints and resume.
+
+Layout of one run::
+
+    RUN/config.json      resolved options, data source, versions, seed, device
+    RUN/metrics.json     stable keys (see DESIGN.md)
+    RUN/tables/*.md|csv  tables ready to paste into a report
+    RUN/figures/*.png
+    RUN/checkpoints/     torch state, loaded with weights_only=True
+    RUN/report.md|html   rebuilt from the files above by ``dlapps report``
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+
+from dlapps import DlappsError, __version__
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same folder and ``os.replace`` it: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses, paths, numpy and torch scalars -> plain JSON values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 0) == 0:
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return obj
+
+
+def environment_info() -> dict[str, Any]:
+    """Versions and machine facts recorded in every config, so numbers can be traced."""
+    import numpy
+    import torchvision
+
+    return {
+        "dlapps": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def default_out(app: str, command: str, root: str | Path = "runs") -> Path:
+    """``runs/<app>-<command>-<timestamp>``; a numeric suffix keeps two runs in one second apart."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{app}-{command}-{stamp}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
+
+
+class RunDir:
+    """One run's folder. Create it with :meth:`create`; everything is written atomically."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    # ----------------------------------------------------------------- creation / resume
+    @classmethod
+    def create(cls, path: Path | str | None, app: str, command: str, config: Any,
+               resume: bool = False, extra: dict[str, Any] | None = None) -> "RunDir":
+        """Make a new run dir (or reopen one with ``resume``) and write ``config.json``.
+
+        An existing run dir is never overwritten: without ``resume`` it is an error, and with it the
+        stored options must match the new ones (apart from the seed-independent run controls).
+        """
+        path = Path(path) if path else default_out(app, command)
+        run = cls(path)
+        cfg = {"app": app, "command": command, "options": to_jsonable(config)}
+        if path.exists() and any(path.iterdir()):
+            if not resume:
+                raise DlappsError(f"run dir {path} already exists; pass --resume to continue it or choose another --out")
+            old = run.read_json("config.json") if (path / "config.json").exists() else None
+            if old is None:
+                raise DlappsError(f"{path} exists but is not a dlapps run dir (no config.json); choose another --out")
+            if old.get("app") != app or old.get("command") != command:
+                raise DlappsError(f"{path} holds a '{old.get('app')} {old.get('command')}' run, not '{app} {command}'")
+            changed = _changed_options(old.get("options", {}), cfg["options"])
+            if changed:
+                raise DlappsError(f"cannot resume {path}: options differ from the stored run ({', '.join(changed)})")
+        elif resume and not path.exists():
+            raise DlappsError(f"--resume given but {path} does not exist")
+        try:
+            for sub in ("tables", "figures", "checkpoints"):
+                (path / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DlappsError(f"cannot write run dir {path}: {e.strerror}") from None
+        if not os.access(path, os.W_OK):
+            raise DlappsError(f"cannot write run dir {path}: permission denied")
+        cfg.update(extra or {})
+        cfg["environment"] = environment_info()
+        cfg["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        if resume and (path / "config.json").exists():
+            cfg = {**run.read_json("config.json"), "environment": cfg["environment"],
+                   "resumed": cfg["created"], **(extra or {})}
+        run.write_json("config.json", cfg)
+        return run
+
+    def update_config(self, **items: Any) -> None:
+        """Add resolved facts (data source actually used, device, ...) to ``config.json``."""
+        cfg = self.read_json("config.json")
+        cfg.update(to_jsonable(items))
+        self.write_json("config.json", cfg)
+
+    # ----------------------------------------------------------------------------- files
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        p = self.path / name
+        atomic_write_text(p, json.dumps(to_jsonable(obj), indent=2, allow_nan=True) + "\n")
+        return p
+
+    def read_json(self, name: str) -> Any:
+        with open(self.path / name, encoding="utf-8") as f:
+            return json.load(f)
+
+    def write_metrics(self, metrics: dict[str, Any]) -> Path:
+        return self.write_json("metrics.json", metrics)
+
+    def write_text(self, name: str, text: str) -> Path:
+        p = self.path / name
+        atomic_write_text(p, text)
+        return p
+
+    def write_table(self, name: str, header: Sequence[str], rows: Iterable[Sequence[Any]],
+                    caption: str = "") -> Path:
+        """Write ``tables/<name>.md`` and ``tables/<name>.csv`` from the same rows."""
+        from dlapps.report import markdown_table
+
+        rows = [list(r) for r in rows]
+        md = (f"**{caption}**\n\n" if caption else "") + markdown_table(header, rows) + "\n"
+        atomic_write_text(self.path / "tables" / f"{name}.md", md)
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(header)
+        w.writerows(rows)
+        atomic_write_text(self.path / "tables" / f"{name}.csv", buf.getvalue())
+        return self.path / "tables" / f"{name}.md"
+
+    def save_figure(self, fig: Any, name: str, dpi: int = 110) -> Path:
+        """Save a matplotlib figure atomically as ``figures/<name>.png`` and close it."""
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        plt.close(fig)
+        p = self.path / "figures" / f"{name}.png"
+        atomic_write_bytes(p, buf.getvalue())
+        return p
+
+    # ----------------------------------------------------------------------- checkpoints
+    def save_checkpoint(self, state: dict[str, Any], name: str = "last.pt") -> Path:
+        """Atomic ``torch.save``: an interrupt mid-write leaves the previous checkpoint intact."""
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        p = self.path / "checkpoints" / name
+        atomic_write_bytes(p, buf.getvalue())
+        return p
+
+    def load_checkpoint(self, name: str = "last.pt") -> dict[str, Any] | None:
+        """The checkpoint's state, or ``None`` when there is none yet (a fresh run)."""
+        p = self.path / "checkpoints" / name
+        if not p.exists():
+            return None
+        try:
+            return torch.load(p, map_location="cpu", weights_only=True)
+        except Exception as e:  # corrupt / foreign file
+            raise DlappsError(f"cannot read checkpoint {p}: {e.__class__.__name__}") from None
+
+
+def _changed_options(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Option names whose values differ; run controls (threads, quiet, device) may change on resume."""
+    ignore = {"threads", "quiet", "device", "resume", "out"}
+    keys = (set(old) | set(new)) - ignore
+    return sorted(k for k in keys if old.get(k) != new.get(k))
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """Options every computing command shares (they control the run, not the experiment)."""
+
+    out: str | None = None  # run dir; default runs/<app>-<command>-<timestamp>
+    resume: bool = False  # continue an interrupted run from its last checkpoint
+    seed: int = 0  # same seed -> same numbers on CPU
+    device: str = "auto"  # auto|cpu|cuda|mps
+    threads: int = 0  # torch intra-op threads; 0 = one per available core
+    quiet: bool = False  # no progress bars
+
+
+def start_run(app: str, command: str, config: Any, opts: RunOptions,
+              extra: dict[str, Any] | None = None) -> tuple[RunDir, torch.device]:
+    """Seed, set threads, pick the device and create (or reopen) the run dir with its config."""
+    from dlapps.compute import resolve_device, seed_everything, set_threads
+
+    threads = set_threads(opts.threads)
+    device = resolve_device(opts.device)
+    seed_everything(opts.seed)
+    info = {"seed": opts.seed, "device": str(device), "threads": threads, **(extra or {})}
+    run = RunDir.create(opts.out, app, command, {**to_jsonable(config), "seed": opts.seed},
+                        resume=opts.resume, extra=info)
+    if not opts.quiet:
+        print(f"run dir: {run.path}", flush=True)
+    return run, device
