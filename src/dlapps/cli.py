@@ -78,8 +78,9 @@ def report(runs: tuple[str, ...], out: str | None, title: str) -> None:
 def _register_apps() -> None:
     """Each application adds its command group; an app's import cost is paid only when it runs."""
     from dlapps.adapt.cli import adapt
+    from dlapps.generate.cli import generate
 
-    for group in (adapt,):
+    for group in (adapt, generate):
         cli.add_command(group)
 
 

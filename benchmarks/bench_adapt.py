@@ -1,0 +1,114 @@
+"""adapt benchmark on the real MNIST / MNIST-M of ../shared/data.
+
+Runs, in one script: the source-only baseline, DANN with defaults, pseudo-labelling from the DANN run,
+and a plain reference loop (torchvision Dataset with per-sample PIL transforms + DataLoader, default
+threads, same model and batch) for a fixed number of steps, then prints the speed ratio and the
+achieved GFLOP/s against the measured matmul peak.
+
+    python benchmarks/bench_adapt.py [--epochs 20] [--out runs/bench-adapt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms as T
+
+from common import matmul_peak_gflops, shared_dir
+
+from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann, run_pseudo_label
+from dlapps.adapt.networks import DANN, flops_per_sample
+from dlapps.runs import RunOptions
+
+
+class PilDigits(Dataset):
+    """The pytorch/examples way: decode each sample to PIL and transform it on every access."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, mean: float = 0.1307, std: float = 0.3081):
+        self.x, self.y = x, y
+        self.tf = T.Compose([T.Resize(28), T.Grayscale(3) if x.ndim == 3 else T.Lambda(lambda im: im),
+                             T.ToTensor(), T.Normalize((mean,) * 3, (std,) * 3)])
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        return self.tf(Image.fromarray(self.x[i])), int(self.y[i])
+
+
+def reference_ms_per_step(steps: int, batch: int) -> float:
+    d = shared_dir() / "data"
+    m, mm = np.load(d / "mnist.npz"), np.load(d / "mnist_m.npz")
+    src = DataLoader(PilDigits(m["x_train"], m["y_train"]), batch_size=batch // 2, shuffle=True, drop_last=True)
+    tgt = DataLoader(PilDigits(mm["x_train"], mm["y_train"]), batch_size=batch // 2, shuffle=True, drop_last=True)
+    model = DANN()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    dom = torch.cat([torch.zeros(batch // 2), torch.ones(batch // 2)])
+    it_s, it_t = iter(src), iter(tgt)
+    t0 = None
+    for i in range(steps + 5):
+        if i == 5:
+            t0 = time.perf_counter()
+        (xs, ys), (xt, _) = next(it_s), next(it_t)
+        c, d_ = model(torch.cat([xs, xt]), 1.0)
+        loss = F.cross_entropy(c[: batch // 2], ys) + F.binary_cross_entropy_with_logits(d_[:, 0], dom)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return 1000 * (time.perf_counter() - t0) / steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--source-only-epochs", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--ref-steps", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--out", default="runs/bench-adapt")
+    args = ap.parse_args()
+    shared_dir()
+    out = Path(args.out)
+    res: dict[str, object] = {}
+
+    default_threads = torch.get_num_threads()
+    ref = reference_ms_per_step(args.ref_steps, 128)
+    res["reference_ms_per_step"] = ref
+    print(f"reference loop (DataLoader + per-sample PIL transforms, {default_threads} threads): {ref:.1f} ms/step")
+
+    opts = lambda name: RunOptions(out=str(out / name), resume=(out / name / "config.json").exists(),
+                                   threads=args.threads, quiet=True)
+    so = run_dann(DannConfig(source_only=True, epochs=args.source_only_epochs), opts("source-only"))
+    res["source_only"] = {k: so.metrics[k]["class_acc"] for k in ("source", "target")}
+    print(f"source-only ({args.source_only_epochs} epochs): source {so.metrics['source']['class_acc']:.4f}, "
+          f"target {so.metrics['target']['class_acc']:.4f}")
+
+    t0 = time.perf_counter()
+    dn = run_dann(DannConfig(epochs=args.epochs), opts("dann"))
+    res["dann"] = {k: dn.metrics[k]["class_acc"] for k in ("source", "target")}
+    res["dann_wall_s"] = time.perf_counter() - t0
+    ms = dn.metrics["timing"]["ms_per_step"]
+    gf = dn.metrics["timing"]["gflops_per_s"]
+    peak = matmul_peak_gflops()
+    res.update(dann_ms_per_step=ms, speedup=ref / ms, gflops=gf, peak_gflops=peak, share_of_peak=gf / peak)
+    print(f"DANN ({args.epochs} epochs, {dn.metrics['timing']['total_s'] / 60:.1f} min): source "
+          f"{dn.metrics['source']['class_acc']:.4f}, target {dn.metrics['target']['class_acc']:.4f}")
+    print(f"speed: {ms:.1f} ms/step vs reference {ref:.1f} -> {ref / ms:.2f}x; {gf:.1f} GFLOP/s = "
+          f"{100 * gf / peak:.0f}% of the measured {peak:.0f} GFLOP/s matmul peak")
+
+    pl = run_pseudo_label(PseudoLabelConfig(start=str(dn.run_dir), rounds=args.rounds), opts("pseudo-label"))
+    res["pseudo_label_target_acc"] = pl.metrics["target"]["class_acc"]
+    print(f"DANN + pseudo-labels ({args.rounds} rounds): target {pl.metrics['target']['class_acc']:.4f}")
+    (out / "bench.json").write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()

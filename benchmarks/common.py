@@ -1,0 +1,38 @@
+"""Helpers shared by the benchmark scripts: the machine's matmul peak and shared/ detection."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def shared_dir() -> Path:
+    """../shared beside the repo (or $DLAPPS_DATA's parent); exit cleanly when it is absent."""
+    root = Path(__file__).resolve().parents[1]
+    cand = Path(os.environ["DLAPPS_DATA"]).parent if os.environ.get("DLAPPS_DATA") else root.parent / "shared"
+    if not (cand / "data").is_dir():
+        print(f"shared data not found at {cand}; this benchmark needs the real data sets", file=sys.stderr)
+        sys.exit(0)
+    os.environ.setdefault("DLAPPS_DATA", str(cand / "data"))
+    os.environ.setdefault("DLAPPS_WEIGHTS", str(cand / "weights"))
+    return cand
+
+
+def matmul_peak_gflops(n: int = 1024, seconds: float = 2.0) -> float:
+    """Measured float32 GEMM throughput with the current thread setting (best of several runs)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    best = 0.0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        dt = (time.perf_counter() - t) / 5
+        best = max(best, 2 * n ** 3 / dt / 1e9)
+    return best

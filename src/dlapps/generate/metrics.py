@@ -1,0 +1,123 @@
+"""Offline sample-quality metrics from a reference classifier that dlapps trains on the real data.
+
+* class coverage: predicted-class histogram of generated samples, classes with >= 2 % mass, and
+  KL(p_generated || p_real) (0 = the real class balance; log K = one class only);
+* classifier-FID: Fréchet distance in the classifier's penultimate features, with the real-train vs
+  real-test distance as the floor;
+* conditional accuracy (cGAN): share of samples classified as the requested label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from scipy import linalg
+
+from dlapps.data import cache_dir
+
+
+class RefClassifier(nn.Module):
+    """A small CNN for 32x32 inputs in [-1, 1]; ``features`` gives its 128-d penultimate layer."""
+
+    def __init__(self, nc: int = 1, n_classes: int = 10):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(nc, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),   # (B, 32, 16, 16)
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),   # (B, 64, 8, 8)
+            nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),                                             # (B, 128)
+        )
+        self.head = nn.Linear(128, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+@dataclass
+class Reference:
+    model: RefClassifier
+    test_acc: float
+    path: Path
+
+
+def reference_classifier(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
+                         key: str, min_steps: int = 1500, seed: int = 0, quiet: bool = True) -> Reference:
+    """Train (or load from the cache) the reference classifier for one dataset source.
+
+    ``key`` names the data (dataset + source); the cache file is keyed by it and the data's shape and
+    checksum of labels, so a different data source never reuses a stale classifier.
+    """
+    from tqdm.auto import tqdm
+
+    h = hashlib.sha256(f"{key}|{tuple(x_train.shape)}|{y_train.sum().item()}|{min_steps}|{seed}|v1".encode()).hexdigest()[:16]
+    path = cache_dir() / "classifiers" / f"ref-{h}.pt"
+    model = RefClassifier(nc=x_train.shape[1], n_classes=int(y_train.max()) + 1)
+    if path.exists():
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        model.eval()
+        return Reference(model, float(state["test_acc"]), path)
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    steps = max(1, len(x_train) // 128)
+    epochs = max(1, -(-min_steps // steps))  # enough passes for ~min_steps updates, also on small sets
+    for ep in range(epochs):
+        model.train()
+        perm = torch.randperm(len(x_train), generator=g)
+        for i in tqdm(range(steps), desc=f"reference classifier {ep + 1}/{epochs}", disable=quiet, leave=False):
+            b = perm[i * 128:(i + 1) * 128]
+            loss = F.cross_entropy(model(x_train[b]), y_train[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    acc = (predict(model, x_test).argmax(1) == y_test).float().mean().item()
+    from dlapps.runs import atomic_write_bytes
+    import io
+
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "test_acc": acc}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return Reference(model, acc, path)
+
+
+@torch.no_grad()
+def predict(model: RefClassifier, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+@torch.no_grad()
+def features(model: RefClassifier, x: torch.Tensor, batch: int = 1000) -> np.ndarray:
+    return torch.cat([model.features(x[i:i + batch]) for i in range(0, len(x), batch)]).double().numpy()
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (N, D)."""
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    # tr sqrt(S1 S2) = tr sqrt(S1^½ S2 S1^½): a symmetric PSD form, stable when S1 is singular
+    # (ReLU features often have dead dimensions, where scipy's sqrtm warns and loses accuracy).
+    w, v = linalg.eigh(s1)
+    s1h = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    ev = linalg.eigvalsh(s1h @ s2 @ s1h)
+    tr_covmean = np.sqrt(np.clip(ev, 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
+
+
+def class_coverage(pred: torch.Tensor, n_classes: int, real_dist: np.ndarray, min_mass: float = 0.02) -> dict:
+    """Histogram of predicted classes, classes with >= ``min_mass`` of the samples, KL(p_gen || p_real)."""
+    hist = np.bincount(pred.numpy(), minlength=n_classes).astype(float)
+    p = hist / hist.sum()
+    q = real_dist / real_dist.sum()
+    nz = p > 0
+    kl = float((p[nz] * np.log(p[nz] / q[nz])).sum())
+    return {"class_hist": p.tolist(), "class_coverage": int((p >= min_mass).sum()), "class_kl": kl}

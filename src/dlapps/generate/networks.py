@@ -1,0 +1,80 @@
+"""DCGAN generator and discriminator for 32x32 images; conditional variants take a class label."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Generator(nn.Module):
+    """z (+ one-hot label) -> image in [-1, 1]. ``n_classes`` > 0 makes it conditional."""
+
+    def __init__(self, nz: int = 100, ngf: int = 32, nc: int = 1, n_classes: int = 0):
+        super().__init__()
+        self.nz, self.n_classes = nz, n_classes
+        self.net = nn.Sequential(                                                   # (B, nz+K, 1, 1)
+            nn.ConvTranspose2d(nz + n_classes, ngf * 4, 4, 1, 0, bias=False),       # (B, 4ngf, 4, 4)
+            nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),              # (B, 2ngf, 8, 8)
+            nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False),                  # (B, ngf, 16, 16)
+            nn.BatchNorm2d(ngf), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False),                       # (B, nc, 32, 32)
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.n_classes:
+            z = torch.cat([z, F.one_hot(labels, self.n_classes).to(z.dtype)], 1)
+        return self.net(z.view(len(z), -1, 1, 1))
+
+
+class Discriminator(nn.Module):
+    """image (+ label as one-hot channel maps) -> real/fake logit. ``n_classes`` > 0 makes it conditional."""
+
+    def __init__(self, ndf: int = 32, nc: int = 1, n_classes: int = 0):
+        super().__init__()
+        self.n_classes = n_classes
+        self.net = nn.Sequential(                                                   # (B, nc+K, 32, 32)
+            nn.Conv2d(nc + n_classes, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True),  # (B, ndf, 16, 16)
+            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False),                           # (B, 2ndf, 8, 8)
+            nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False),                       # (B, 4ndf, 4, 4)
+            nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * 4, 1, 4, 1, 0, bias=False),                             # (B, 1, 1, 1)
+        )
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.n_classes:
+            maps = F.one_hot(labels, self.n_classes).to(x.dtype)[:, :, None, None]
+            x = torch.cat([x, maps.expand(-1, -1, x.shape[2], x.shape[3])], 1)
+        return self.net(x).view(-1)
+
+
+def dcgan_init(m: nn.Module) -> None:
+    """Radford et al.: conv weights ~ N(0, 0.02); batch-norm weights ~ N(1, 0.02), biases 0."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def conv_flops(model: nn.Module, x: torch.Tensor, *args: torch.Tensor) -> float:
+    """Forward FLOPs (2 x multiply-adds) of the conv layers for input x, measured with hooks."""
+    total = [0.0]
+
+    def hook(m: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        k = m.kernel_size[0] * m.kernel_size[1]
+        if isinstance(m, nn.ConvTranspose2d):
+            total[0] += 2 * inp[0].numel() * m.out_channels * k
+        else:
+            total[0] += 2 * out.numel() * m.in_channels * k // m.groups
+
+    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    with torch.no_grad():
+        model(x, *args)
+    for h in hs:
+        h.remove()
+    return total[0] / len(x)
