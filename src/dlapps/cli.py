@@ -79,8 +79,9 @@ def _register_apps() -> None:
     """Each application adds its command group; an app's import cost is paid only when it runs."""
     from dlapps.adapt.cli import adapt
     from dlapps.generate.cli import generate
+    from dlapps.transfer.cli import transfer
 
-    for group in (adapt, generate):
+    for group in (transfer, adapt, generate):
         cli.add_command(group)
 
 

@@ -133,14 +133,27 @@ class _Offline(Exception):
     """A download was impossible (no network, refused, checksum mismatch)."""
 
 
+_FAILED_DOWNLOADS: list[str] = []
+
+
 def _download(fn: Callable[[], object], what: str) -> object:
-    """Run a download with a short socket timeout; map every network failure to :class:`_Offline`."""
+    """Run a download with a short socket timeout; map every network failure to :class:`_Offline`.
+
+    ``DLAPPS_OFFLINE=1`` skips downloads; after one network failure the process stops trying, so an
+    offline machine pays for the failed attempt once."""
+    if os.environ.get("DLAPPS_OFFLINE") == "1":
+        raise _Offline(f"{what}: skipped (DLAPPS_OFFLINE=1)")
+    if _FAILED_DOWNLOADS:
+        raise _Offline(f"{what}: skipped (offline: {_FAILED_DOWNLOADS[0]})")
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(float(os.environ.get("DLAPPS_DOWNLOAD_TIMEOUT", "15")))
     try:
         return fn()
     except Exception as e:  # URLError, HTTPError, RuntimeError(md5), OSError, ...
-        raise _Offline(f"{what}: {e.__class__.__name__}: {str(e)[:120]}") from None
+        first = " ".join(str(e).split())[:100]
+        if "urlopen" in first or "Name or service" in first or isinstance(e, (socket.timeout, ConnectionError)):
+            _FAILED_DOWNLOADS.append(what)
+        raise _Offline(f"{what}: {e.__class__.__name__}: {first}") from None
     finally:
         socket.setdefaulttimeout(old)
 
@@ -470,7 +483,10 @@ def _resolve(name: str, files: str | tuple[str, ...], path: Path | None, source:
             for f in files:
                 if (dd / f).is_file():
                     return from_file(dd / f, "DLAPPS_DATA")
-        hit = cached()
+        try:
+            hit = cached()
+        except (RuntimeError, OSError, DlappsError):  # a half-finished download is not a cache hit
+            hit = None
         if hit is not None:
             return hit
     failure = ""

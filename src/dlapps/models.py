@@ -39,6 +39,7 @@ LAYER_ALIASES: dict[str, dict[str, str]] = {
     "mobilenet_v2": {"block7": "features.7", "block11": "features.11", "block14": "features.14",
                      "block17": "features.17", "conv_last": "features.18", "pool": "flatten",
                      "logits": "classifier.1"},
+    "mnist_cnn": {"relu1": "features.1", "relu2": "features.4", "relu3": "classifier.1", "logits": "classifier.3"},
     "squeezenet1_1": {"fire5": "features.7", "fire7": "features.10", "fire9": "features.12",
                       "logits": "flatten"},
 }
@@ -66,7 +67,9 @@ class LoadedModel:
 
 
 def list_models() -> list[str]:
-    return sorted(torchvision.models.list_models(module=torchvision.models))
+    from dlapps.zoo import ZOO
+
+    return sorted(torchvision.models.list_models(module=torchvision.models)) + list(ZOO)
 
 
 def _check_name(name: str) -> str:
@@ -129,6 +132,8 @@ def weights_dir() -> Path | None:
 def build_model(name: str, weights: str = "imagenet", num_classes: int | None = None, verbose: bool = True) -> LoadedModel:
     """Build a torchvision classifier with ``imagenet`` / ``random`` / state_dict-path weights."""
     name = _check_name(name)
+    if name == "mnist_cnn":
+        return _build_mnist_cnn(weights, verbose)
     pre, mean, std, size, classes = imagenet_transform(), IMAGENET_MEAN, IMAGENET_STD, 224, imagenet_classes()
     w = (weights or "imagenet")
     if w == "random":
@@ -151,6 +156,24 @@ def build_model(name: str, weights: str = "imagenet", num_classes: int | None = 
     if verbose:
         print(f"model {name}: weights {desc}", flush=True)
     return LoadedModel(name, model, desc, pre, mean, std, size, classes)
+
+
+def _build_mnist_cnn(weights: str, verbose: bool) -> LoadedModel:
+    """dlapps' own MNIST CNN: ``dlapps``/``imagenet`` (trained here, cached), ``random`` or a file."""
+    from dlapps import zoo
+
+    if weights in ("dlapps", "imagenet", "pretrained", None, ""):
+        model, desc = zoo.train_mnist_cnn(verbose=verbose)
+    elif weights == "random":
+        model, desc = zoo.MnistCNN(), "random (no training)"
+    else:
+        model, desc = zoo.MnistCNN(), f"file: {weights}"
+        _load_state_dict(model, Path(weights))
+    model.eval()
+    if verbose:
+        print(f"model mnist_cnn: weights {desc}", flush=True)
+    pre = T.Compose([T.Grayscale(1), T.Resize((28, 28)), T.ToTensor(), T.Normalize(zoo.MNIST_MEAN, zoo.MNIST_STD)])
+    return LoadedModel("mnist_cnn", model, desc, pre, zoo.MNIST_MEAN, zoo.MNIST_STD, 28, [str(i) for i in range(10)])
 
 
 def _imagenet_weights(name: str) -> tuple[nn.Module, str, Callable]:

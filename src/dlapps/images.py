@@ -1,0 +1,62 @@
+"""Robust image loading: any common format, mode (grey, RGBA, palette, 16-bit, CMYK) and size -> RGB."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from dlapps import DlappsError
+
+GRAY_MODES = ("replicate", "colormap")
+
+
+def to_rgb(img: Image.Image, gray: str = "replicate", colormap: str = "viridis") -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB.
+
+    16-bit and float images are rescaled by their own range; transparent images are composited on
+    white; grey images are replicated to three channels, or mapped through a matplotlib colormap
+    with ``gray="colormap"`` (the study's question on feeding grey images to an RGB network).
+    """
+    img = ImageOps.exif_transpose(img) or img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)
+        img = Image.fromarray(a.astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(bg, img.convert("RGBA"))
+        img = img.convert("RGB")
+    if img.mode in ("1", "L"):
+        if gray == "colormap":
+            import matplotlib
+
+            cmap = matplotlib.colormaps[colormap]
+            a = cmap(np.asarray(img.convert("L"), dtype=np.float64) / 255.0)[..., :3]
+            return Image.fromarray((a * 255).round().astype(np.uint8), "RGB")
+        if gray != "replicate":
+            raise DlappsError(f"unknown --gray mode {gray!r}; use replicate or colormap")
+        return img.convert("L").convert("RGB")
+    if img.mode != "RGB":
+        img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+    return img
+
+
+def open_image(source: str | Path | bytes, gray: str = "replicate") -> Image.Image:
+    """Open a file path or encoded bytes as RGB, with one clear error for unreadable input."""
+    name = "<bytes>" if isinstance(source, bytes) else str(source)
+    try:
+        img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        img.load()
+    except FileNotFoundError:
+        raise DlappsError(f"image not found: {name}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DlappsError(f"cannot read image {name}: not an image or corrupt ({e.__class__.__name__})") from None
+    if img.width < 1 or img.height < 1:
+        raise DlappsError(f"image {name} is empty")
+    return to_rgb(img, gray)

@@ -1,0 +1,147 @@
+"""Feature extraction at named layers (torchvision's feature_extraction), batched and cached on disk.
+
+The cache key covers the model, its weights, the layers, the pooling, the dataset (name, source,
+split sizes and file checksums), the grey-image mode and the preprocessing, so any change of one of
+them is a cache miss and a stale file is never reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+from tqdm.auto import tqdm
+
+from dlapps import DlappsError
+from dlapps.data import DataBundle, ImageSet, cache_dir
+from dlapps.images import open_image
+from dlapps.models import LoadedModel, resolve_layer
+from dlapps.runs import atomic_write_bytes
+
+POOLS = ("avg", "max", "none")
+
+
+def graph_nodes(lm: LoadedModel) -> list[str]:
+    """Every node name usable as --layer (eval-mode graph)."""
+    return get_graph_node_names(lm.model)[1]
+
+
+def resolve_layers(lm: LoadedModel, layers: Sequence[str]) -> dict[str, str]:
+    """alias-or-node -> node, in the order given; one error listing valid names for a bad one."""
+    nodes = graph_nodes(lm)
+    return {layer: resolve_layer(lm.name, layer, nodes) for layer in layers}
+
+
+def dataset_fingerprint(bundle: DataBundle) -> str:
+    h = hashlib.sha256()
+    h.update(f"{bundle.name}|{bundle.source}|{len(bundle.train)}|{len(bundle.test)}".encode())
+    for s in (bundle.train, bundle.test):
+        h.update(s.labels.numpy().tobytes())
+        if s.encoded:
+            for b in s.images[:: max(1, len(s.images) // 64)]:  # a sample of files: cheap, catches edits
+                h.update(hashlib.sha256(b).digest())
+        else:
+            h.update(hashlib.sha256(s.images[:: max(1, len(s.images) // 64)].numpy().tobytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def cache_key(lm: LoadedModel, nodes: dict[str, str], pool: str, bundle: DataBundle, gray: str, batch_tag: str = "") -> str:
+    pre = repr(lm.preprocess)
+    parts = [lm.name, lm.weights, ",".join(f"{k}={v}" for k, v in nodes.items()), pool,
+             dataset_fingerprint(bundle), gray, pre, "v1"]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+
+def _pool(t: torch.Tensor, pool: str) -> torch.Tensor:
+    if t.ndim == 4 and pool == "avg":
+        return t.mean((2, 3))
+    if t.ndim == 4 and pool == "max":
+        return t.amax((2, 3))
+    return t.flatten(1)
+
+
+def _prepare(images: ImageSet, i: int, lm: LoadedModel, gray: str) -> torch.Tensor:
+    if images.encoded:
+        img = open_image(images.images[i], gray=gray)
+    else:
+        img = images.pil(i)
+        img = open_image(_png(img), gray=gray) if img.mode == "L" else img
+    return lm.preprocess(img)
+
+
+def _png(img) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@dataclass
+class Features:
+    train: dict[str, np.ndarray]  # layer -> (N, D) float32
+    test: dict[str, np.ndarray]
+    extract_s: float
+    images_per_s: float
+    cached: bool
+    key: str
+
+
+@torch.no_grad()
+def extract(lm: LoadedModel, bundle: DataBundle, layers: Sequence[str], pool: str = "avg", gray: str = "replicate",
+            batch_size: int = 32, device: torch.device = torch.device("cpu"), quiet: bool = False,
+            use_cache: bool = True) -> Features:
+    """Features of both splits at each layer; served from the disk cache when the key matches."""
+    if pool not in POOLS:
+        raise DlappsError(f"unknown --pool {pool!r}; use avg, max or none")
+    nodes = resolve_layers(lm, layers)
+    key = cache_key(lm, nodes, pool, bundle, gray)
+    path = cache_dir() / "features" / f"{key}.npz"
+    if use_cache and path.exists():
+        t0 = time.perf_counter()
+        with np.load(path, allow_pickle=False) as z:
+            tr = {layer: z[f"train/{layer}"] for layer in layers}
+            te = {layer: z[f"test/{layer}"] for layer in layers}
+            meta = z["meta"]
+        return Features(tr, te, time.perf_counter() - t0, float(meta[1]), True, key)
+    extractor = create_feature_extractor(lm.model, return_nodes={v: k for k, v in nodes.items()}).to(device).eval()
+    out: dict[str, dict[str, list[np.ndarray]]] = {"train": {k: [] for k in layers}, "test": {k: [] for k in layers}}
+    n_total = len(bundle.train) + len(bundle.test)
+    bar = tqdm(total=n_total, desc=f"features {lm.name} {','.join(layers)}", unit="img", disable=quiet)
+    t0 = time.perf_counter()
+    for split, images in (("train", bundle.train), ("test", bundle.test)):
+        for i in range(0, len(images), batch_size):
+            x = torch.stack([_prepare(images, j, lm, gray) for j in range(i, min(i + batch_size, len(images)))])
+            feats = extractor(x.to(device))
+            for layer in layers:
+                out[split][layer].append(_pool(feats[layer], pool).float().cpu().numpy())
+            bar.update(len(x))
+    bar.close()
+    dt = time.perf_counter() - t0
+    tr = {k: np.concatenate(v) for k, v in out["train"].items()}
+    te = {k: np.concatenate(v) for k, v in out["test"].items()}
+    if use_cache:
+        buf = io.BytesIO()
+        np.savez(buf, meta=np.array([dt, n_total / dt]), **{f"train/{k}": v for k, v in tr.items()},
+                 **{f"test/{k}": v for k, v in te.items()})
+        atomic_write_bytes(path, buf.getvalue())
+    return Features(tr, te, dt, n_total / dt, False, key)
+
+
+def layer_output_shapes(lm: LoadedModel, layers: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """Output shape (without batch) of each named layer for one input of the model's size."""
+    nodes = resolve_layers(lm, layers)
+    ex = create_feature_extractor(lm.model, return_nodes={v: k for k, v in nodes.items()}).eval()
+    ch = 1 if lm.name == "mnist_cnn" else 3
+    with torch.no_grad():
+        out = ex(torch.zeros(1, ch, lm.input_size, lm.input_size))
+    return {k: tuple(v.shape[1:]) for k, v in out.items()}
+
+
+def interpolate_to(x: torch.Tensor, size: int) -> torch.Tensor:
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)

@@ -1,0 +1,170 @@
+"""Linear probes: features at named layers -> linear SVM with C chosen by cross-validated grid search."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlapps import DlappsError
+from dlapps.data import DataBundle, load_dataset
+from dlapps.models import build_model
+from dlapps.runs import RunOptions, start_run
+from dlapps.transfer.features import extract, layer_output_shapes
+
+
+@dataclass
+class ProbeConfig:
+    models: list[str] = field(default_factory=lambda: ["vgg16"])  # NAME or NAME:WEIGHTS
+    weights: str = "imagenet"         # default weights for models given without ':WEIGHTS'
+    layers: list[str] = field(default_factory=lambda: ["relu7"])  # aliases (relu1..relu7) or graph nodes
+    data: str = "scene15"
+    data_source: str = "auto"
+    pool: str = "avg"                 # conv layers: avg | max global pooling, or none (flatten)
+    gray: str = "replicate"           # grey images -> RGB: replicate | colormap
+    classifier: str = "linearsvc"     # linearsvc | logreg
+    c_grid: list[float] = field(default_factory=lambda: [0.001, 0.01, 0.1, 1.0, 10.0])
+    folds: int = 5                    # cross-validation folds for the C search
+    jobs: int = 1                     # parallel grid-search jobs (scikit-learn n_jobs)
+    standardize: bool = True          # StandardScaler before the SVM
+    batch_size: int = 32
+    per_class: int = 0                # >0: at most N train and N test images per class (quick runs)
+    cache: bool = True                # feature cache on disk
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+
+
+def make_classifier(kind: str, seed: int, standardize: bool):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    if kind == "linearsvc":
+        clf = LinearSVC(dual="auto", max_iter=5000, random_state=seed)
+    elif kind == "logreg":
+        clf = LogisticRegression(max_iter=2000)
+    else:
+        raise DlappsError(f"unknown --classifier {kind!r}; use linearsvc or logreg")
+    return make_pipeline(StandardScaler(), clf) if standardize else make_pipeline(clf)
+
+
+def fit_probe(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarray, cfg: ProbeConfig,
+              seed: int, n_classes: int) -> dict[str, Any]:
+    """Grid-search C by stratified k-fold CV, refit on all training data, evaluate on test."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import confusion_matrix
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    folds = min(cfg.folds, int(np.bincount(ytr).min()))
+    if folds < 2:
+        raise DlappsError("too few training images per class for cross-validation (need >= 2)")
+    step = "linearsvc" if cfg.classifier == "linearsvc" else "logisticregression"
+    grid = GridSearchCV(make_classifier(cfg.classifier, seed, cfg.standardize), {f"{step}__C": cfg.c_grid},
+                        cv=StratifiedKFold(folds, shuffle=True, random_state=seed), n_jobs=cfg.jobs,
+                        return_train_score=False)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        grid.fit(xtr, ytr)
+        fit_s = time.perf_counter() - t0
+        test_by_c = []
+        for c in cfg.c_grid:  # test accuracy at every C, for the C-vs-accuracy figure
+            m = make_classifier(cfg.classifier, seed, cfg.standardize).set_params(**{f"{step}__C": c}).fit(xtr, ytr)
+            test_by_c.append(float((m.predict(xte) == yte).mean()))
+    best = grid.best_estimator_
+    pred = best.predict(xte)
+    cm = confusion_matrix(yte, pred, labels=list(range(n_classes)))
+    per_class = (np.diag(cm) / np.maximum(cm.sum(1), 1)).tolist()
+    t1 = time.perf_counter()
+    best.predict(xte[:1])
+    return {
+        "train_acc": float((best.predict(xtr) == ytr).mean()),
+        "test_acc": float((pred == yte).mean()),
+        "best_C": float(grid.best_params_[f"{step}__C"]),
+        "cv_acc": float(grid.best_score_),
+        "cv_by_C": [float(v) for v in grid.cv_results_["mean_test_score"]],
+        "cv_std_by_C": [float(v) for v in grid.cv_results_["std_test_score"]],
+        "test_by_C": test_by_c,
+        "per_class_acc": per_class,
+        "confusion": cm.tolist(),
+        "fit_s": fit_s,
+        "svm_predict_one_s": time.perf_counter() - t1,
+        "dim": int(xtr.shape[1]),
+    }
+
+
+def limit_per_class(bundle: DataBundle, n: int, seed: int) -> DataBundle:
+    if not n:
+        return bundle
+    rng = np.random.default_rng(seed)
+
+    def pick(s):
+        y = s.labels.numpy()
+        idx = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:n] for c in np.unique(y)])
+        return s.subset(np.sort(idx))
+
+    return DataBundle(bundle.name, pick(bundle.train), pick(bundle.test),
+                      bundle.source + f" (at most {n} per class per split)", bundle.note)
+
+
+def run_probe(cfg: ProbeConfig, opts: RunOptions | None = None) -> RunResult:
+    """Extract features for every (model, layer), fit the SVMs, write tables, figures and report."""
+    from dlapps.transfer.report import write_probe_outputs
+
+    opts = opts or RunOptions()
+    if not cfg.c_grid or any(c <= 0 for c in cfg.c_grid):
+        raise DlappsError("--c-grid needs positive values, e.g. 0.01,0.1,1,10")
+    run, device = start_run("transfer", "probe", cfg, opts)
+    bundle = limit_per_class(load_dataset(cfg.data, source=cfg.data_source), cfg.per_class, opts.seed)
+    run.update_config(data_source=bundle.source)
+    ytr, yte = bundle.train.labels.numpy(), bundle.test.labels.numpy()
+    n_classes = len(bundle.class_names)
+    results: list[dict[str, Any]] = []
+    models_used = {}
+    for spec in cfg.models:
+        name, _, w = spec.partition(":")
+        lm = build_model(name, w or cfg.weights)
+        models_used[spec] = lm.weights
+        shapes = layer_output_shapes(lm, cfg.layers)
+        feats = extract(lm, bundle, cfg.layers, cfg.pool, cfg.gray, cfg.batch_size, device, opts.quiet, cfg.cache)
+        print(f"features {spec}: {'cache hit' if feats.cached else 'extracted'} in {feats.extract_s:.1f} s "
+              f"({feats.images_per_s:.1f} images/s when extracted)", flush=True)
+        one = _time_one_image(lm, bundle, device)
+        for layer in cfg.layers:
+            r = fit_probe(feats.train[layer], ytr, feats.test[layer], yte, cfg, opts.seed, n_classes)
+            r.update(model=spec, weights=lm.weights, layer=layer, layer_shape=list(shapes[layer]),
+                     timings={"extract_s": feats.extract_s, "fit_s": r.pop("fit_s"),
+                              "predict_one_s": one + r.pop("svm_predict_one_s")},
+                     features_cached=feats.cached, images_per_s=feats.images_per_s)
+            results.append(r)
+            print(f"{spec} {layer}: test accuracy {r['test_acc']:.4f} (C={r['best_C']:g}, cv {r['cv_acc']:.4f})",
+                  flush=True)
+    best = max(results, key=lambda r: r["cv_acc"])
+    metrics = {k: best[k] for k in ("train_acc", "test_acc", "best_C", "timings", "per_class_acc", "model", "layer")}
+    metrics["results"] = results
+    run.update_config(model=models_used)
+    run.write_metrics(metrics)
+    write_probe_outputs(run, cfg, bundle, results, best)
+    return RunResult(run.path, metrics)
+
+
+@torch.no_grad()
+def _time_one_image(lm, bundle: DataBundle, device: torch.device) -> float:
+    """Seconds to preprocess and run one image through the whole network (the single-image latency)."""
+    from dlapps.transfer.features import _prepare
+
+    t0 = time.perf_counter()
+    x = _prepare(bundle.test, 0, lm, "replicate")[None].to(device)
+    lm.model.to(device)(x)
+    return time.perf_counter() - t0
