@@ -80,8 +80,9 @@ def _register_apps() -> None:
     from dlapps.adapt.cli import adapt
     from dlapps.generate.cli import generate
     from dlapps.transfer.cli import transfer
+    from dlapps.visualize.cli import visualize
 
-    for group in (transfer, adapt, generate):
+    for group in (transfer, visualize, adapt, generate):
         cli.add_command(group)
 
 

@@ -64,6 +64,13 @@ class LoadedModel:
     std: tuple[float, ...]
     input_size: int
     class_names: list[str]
+    pixels: Callable | None = None  # PIL image -> (C, H, W) in [0, 1]: preprocess without normalisation
+
+    def pixel_transform(self) -> Callable:
+        """Resize/crop to the model's input without normalising (for attacks and visualisation)."""
+        if self.pixels is not None:
+            return self.pixels
+        return T.Compose([T.Resize(round(self.input_size * 256 / 224)), T.CenterCrop(self.input_size), T.ToTensor()])
 
 
 def list_models() -> list[str]:
@@ -173,7 +180,8 @@ def _build_mnist_cnn(weights: str, verbose: bool) -> LoadedModel:
     if verbose:
         print(f"model mnist_cnn: weights {desc}", flush=True)
     pre = T.Compose([T.Grayscale(1), T.Resize((28, 28)), T.ToTensor(), T.Normalize(zoo.MNIST_MEAN, zoo.MNIST_STD)])
-    return LoadedModel("mnist_cnn", model, desc, pre, zoo.MNIST_MEAN, zoo.MNIST_STD, 28, [str(i) for i in range(10)])
+    return LoadedModel("mnist_cnn", model, desc, pre, zoo.MNIST_MEAN, zoo.MNIST_STD, 28, [str(i) for i in range(10)],
+                       pixels=T.Compose([T.Grayscale(1), T.Resize((28, 28)), T.ToTensor()]))
 
 
 def _imagenet_weights(name: str) -> tuple[nn.Module, str, Callable]:

@@ -1,0 +1,75 @@
+"""Pixel-space model wrapper and image loading shared by saliency, attacks and class visualization."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from dlapps import DlappsError
+from dlapps.data import load_dataset
+from dlapps.images import open_image
+from dlapps.models import LoadedModel
+
+
+class PixelModel(nn.Module):
+    """Takes images in [0, 1] (B, C, H, W), normalises them, returns the classifier's logits."""
+
+    def __init__(self, lm: LoadedModel):
+        super().__init__()
+        self.net = lm.model.eval()
+        self.register_buffer("mean", torch.tensor(lm.mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(lm.std).view(1, -1, 1, 1))
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
+
+
+def load_pixels(lm: LoadedModel, images: Sequence[str | Path] = (), data: str | None = None, n: int = 0,
+                data_source: str = "auto", split: str = "test") -> tuple[torch.Tensor, list[str], torch.Tensor | None]:
+    """Images as (B, C, H, W) in [0, 1] at the model's input size, their names, and labels if known.
+
+    Either image files, or ``data`` (a registry name such as imagenet-samples or mnist: the first
+    ``n`` test images, one per class first where possible).
+    """
+    tf = lm.pixel_transform()
+    if images:
+        xs = [tf(open_image(Path(p))) for p in images]
+        return torch.stack(xs), [Path(p).name for p in images], None
+    if not data:
+        raise DlappsError("give image files or --data NAME")
+    b = load_dataset(data, source=data_source)
+    s = b.test if split == "test" else b.train
+    y = s.labels
+    order = []
+    for c in torch.unique(y).tolist():  # one per class first, so a handful of images covers the classes
+        order.append(int(torch.nonzero(y == c)[0]))
+    rest = [i for i in range(len(y)) if i not in set(order)]
+    idx = (order + rest)[: n or len(y)]
+    ch = 1 if lm.name == "mnist_cnn" else 3
+    if not s.encoded and tuple(s.images.shape[1:]) == (ch, lm.input_size, lm.input_size):
+        xs = [s.images[i].float() / 255 for i in idx]  # already at the model's input size: no re-crop
+    else:
+        xs = [tf(open_image(_encoded(s, i))) for i in idx]
+    names = [s.names[i] if s.names else f"{b.name}[{i}] ({b.class_names[int(y[i])]})" for i in idx]
+    return torch.stack(xs), names, y[idx]
+
+
+def _encoded(s, i: int) -> bytes:
+    if s.encoded:
+        return s.images[i]
+    import io
+
+    buf = io.BytesIO()
+    s.pil(i).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def to_255(d: torch.Tensor) -> tuple[float, float]:
+    """L2 and L∞ norms of a perturbation in [0, 1] units, reported in 0-255 pixel units."""
+    d = d.detach().flatten() * 255
+    return float(d.norm()), float(d.abs().max())

@@ -1,0 +1,334 @@
+"""visualize commands as runs: saliency, saliency-eval, fool, classviz (config -> run dir -> report)."""
+
+from __future__ import annotations
+
+import io
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlapps import DlappsError
+from dlapps.figures import plt, to_numpy_image
+from dlapps.models import build_model, resolve_class
+from dlapps.report import build_report
+from dlapps.runs import RunDir, RunOptions, atomic_write_bytes, start_run
+from dlapps.visualize.attacks import fool_gradient_ascent, pgd_linf, quantize
+from dlapps.visualize.classviz import class_visualization
+from dlapps.visualize.common import PixelModel, load_pixels, to_255
+from dlapps.visualize.evaluate import deletion_insertion, n_param_layers, randomize_top, rank_correlation
+from dlapps.visualize.saliency import METHODS, compute_map, make_method
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+
+
+@dataclass
+class VisConfig:
+    model: str = "squeezenet1_1"
+    weights: str = "imagenet"
+    images: list[str] = field(default_factory=list)  # image files, or use data/n
+    data: str = ""                                    # registry name, e.g. imagenet-samples or mnist
+    n: int = 0                                        # images from data (0 = all)
+    data_source: str = "auto"
+
+
+def _setup(cfg: VisConfig, command: str, opts: RunOptions, extra_cfg: Any):
+    if not cfg.images and not cfg.data:
+        raise DlappsError("give image files or --data NAME")
+    for p in cfg.images:
+        if not Path(p).is_file():
+            raise DlappsError(f"image not found: {p}")
+    lm = build_model(cfg.model, cfg.weights)
+    run, device = start_run("visualize", command, extra_cfg, opts)
+    x, names, labels = load_pixels(lm, cfg.images, cfg.data or None, cfg.n, cfg.data_source)
+    run.update_config(model={"name": lm.name, "weights": lm.weights})
+    return lm, PixelModel(lm), run, x, names, labels
+
+
+def _targets(lm, model: PixelModel, x: torch.Tensor, target: str | None) -> torch.Tensor:
+    if target is not None:
+        return torch.full((len(x),), resolve_class(target, lm.class_names), dtype=torch.long)
+    with torch.no_grad():
+        return model(x).argmax(1)
+
+
+def _norm_map(m: torch.Tensor) -> np.ndarray:
+    m = m.numpy()
+    return (m - m.min()) / (m.max() - m.min() + 1e-12)
+
+
+# ---------------------------------------------------------------------------------- saliency
+@dataclass
+class SaliencyConfig(VisConfig):
+    target: str | None = None                     # class name/index; default: the predicted class
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+
+
+def run_saliency(cfg: SaliencyConfig, opts: RunOptions | None = None) -> RunResult:
+    opts = opts or RunOptions()
+    for m in cfg.methods:
+        if m not in METHODS:
+            raise DlappsError(f"unknown saliency method {m!r}; use {', '.join(METHODS)}")
+    lm, model, run, x, names, _ = _setup(cfg, "saliency", opts, cfg)
+    t = _targets(lm, model, x, cfg.target)
+    maps = {m: compute_map(make_method(m, model), x, t) for m in cfg.methods}
+    cols = 1 + 2 * len(cfg.methods)
+    fig, axes = plt.subplots(len(x), cols, figsize=(1.9 * cols, 2.0 * len(x)), squeeze=False)
+    for i in range(len(x)):
+        img = to_numpy_image(x[i])
+        axes[i, 0].imshow(img, cmap="gray")
+        axes[i, 0].set_title(f"{names[i][:18]}\n→ {lm.class_names[int(t[i])][:18]}", fontsize=7)
+        for j, m in enumerate(cfg.methods):
+            s = _norm_map(maps[m][i])
+            axes[i, 1 + 2 * j].imshow(s, cmap="hot")
+            axes[i, 1 + 2 * j].set_title(m, fontsize=7)
+            axes[i, 2 + 2 * j].imshow(img, cmap="gray")
+            axes[i, 2 + 2 * j].imshow(s, cmap="jet", alpha=0.45)
+            axes[i, 2 + 2 * j].set_title("overlay", fontsize=7)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    run.save_figure(fig, "saliency")
+    metrics = {"images": names, "targets": [lm.class_names[int(v)] for v in t],
+               "map_stats": {m: {"min": float(v.min()), "max": float(v.max())} for m, v in maps.items()}}
+    run.write_metrics(metrics)
+    run.write_text("summary.md", f"**Saliency** of {len(x)} images on {lm.name} ({lm.weights}) for "
+                                 f"{'the predicted class' if cfg.target is None else cfg.target}: "
+                                 f"{', '.join(cfg.methods)}. Each row: image | map | overlay per method.\n")
+    build_report([run.path], title="visualize saliency")
+    return RunResult(run.path, metrics)
+
+
+@dataclass
+class SaliencyEvalConfig(SaliencyConfig):
+    steps: int = 32                               # deletion/insertion curve resolution
+    randomize: list[int] = field(default_factory=lambda: [1, 2, 4, 8])  # top layers re-initialised
+
+
+def run_saliency_eval(cfg: SaliencyEvalConfig, opts: RunOptions | None = None) -> RunResult:
+    """Deletion/insertion AUC of each method vs a random map, and the cascading randomisation check."""
+    from tqdm.auto import tqdm
+
+    opts = opts or RunOptions()
+    lm, model, run, x, names, _ = _setup(cfg, "saliency-eval", opts, cfg)
+    t = _targets(lm, model, x, cfg.target)
+    g = torch.Generator().manual_seed(opts.seed)
+    rows, per_method = [], {}
+    maps = {m: compute_map(make_method(m, model), x, t) for m in cfg.methods}
+    maps["random"] = torch.rand(x.shape[0], *x.shape[2:], generator=g)
+    for m, mp in maps.items():
+        dels, ins = [], []
+        for i in tqdm(range(len(x)), desc=f"deletion/insertion {m}", disable=opts.quiet, leave=False):
+            d, n_, _, _ = deletion_insertion(model, x[i], int(t[i]), mp[i], cfg.steps)
+            dels.append(d)
+            ins.append(n_)
+        per_method[m] = {"deletion_auc": float(np.mean(dels)), "insertion_auc": float(np.mean(ins)),
+                         "deletion_auc_per_image": dels, "insertion_auc_per_image": ins}
+    n_layers = n_param_layers(model)
+    sanity: dict[str, dict[str, float]] = {m: {} for m in cfg.methods}
+    for k in sorted(set(min(k, n_layers) for k in cfg.randomize)):
+        rmodel = randomize_top(model, k, seed=opts.seed)
+        for m in cfg.methods:
+            rm = compute_map(make_method(m, rmodel), x, t)
+            sanity[m][str(k)] = float(np.mean([rank_correlation(maps[m][i], rm[i]) for i in range(len(x))]))
+    for m in maps:
+        r = [m, per_method[m]["deletion_auc"], per_method[m]["insertion_auc"]]
+        r += [sanity.get(m, {}).get(str(min(k, n_layers)), float("nan")) for k in cfg.randomize]
+        rows.append(r)
+    run.write_table("saliency_quality", ["method", "deletion AUC ↓", "insertion AUC ↑"]
+                    + [f"rank corr, top {k} randomised" for k in cfg.randomize], rows,
+                    caption=f"Saliency quality over {len(x)} images ({lm.name})")
+    metrics = {"methods": per_method, "sanity_rank_correlation": sanity, "n_images": len(x)}
+    run.write_metrics(metrics)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for m, v in per_method.items():
+        ax.bar(m, v["deletion_auc"], color="tab:gray" if m == "random" else "tab:blue")
+    ax.set_ylabel("deletion AUC (lower is better)")
+    ax.tick_params(axis="x", labelsize=8)
+    run.save_figure(fig, "deletion_auc")
+    better = [m for m in cfg.methods if per_method[m]["deletion_auc"] < per_method["random"]["deletion_auc"]]
+    run.write_text("summary.md", (
+        f"**Saliency evaluation** on {len(x)} images, {lm.name} ({lm.weights}). Methods with a lower deletion AUC "
+        f"than a random map: {', '.join(better) or 'none'}. Random-map deletion AUC "
+        f"{per_method['random']['deletion_auc']:.4f}. A map that passes the sanity check changes (low rank "
+        f"correlation) once the top layers are re-initialised.\n"))
+    build_report([run.path], title="visualize saliency-eval")
+    return RunResult(run.path, metrics)
+
+
+# ------------------------------------------------------------------------------------- fool
+@dataclass
+class FoolConfig(VisConfig):
+    target: str = "0"               # class name or index; "random" = a seeded random class per image
+    method: str = "gradient"        # gradient (the lab's) | pgd
+    lr: float = 0.25                # gradient: L2 step in [0, 1]-pixel units (≈ 64 in 0-255 units)
+    max_iters: int = 100
+    eps: float = 2.0                # pgd: L∞ budget in 0-255 pixel units
+    alpha: float = 0.0              # pgd: step in 0-255 units (0 = eps/8)
+
+
+def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
+    opts = opts or RunOptions()
+    if cfg.method not in ("gradient", "pgd"):
+        raise DlappsError("--method must be gradient or pgd")
+    lm, model, run, x, names, _ = _setup(cfg, "fool", opts, cfg)
+    g = torch.Generator().manual_seed(opts.seed)
+    results = []
+    with torch.no_grad():
+        orig_pred = model(x).argmax(1)
+    for i in range(len(x)):
+        if cfg.target == "random":
+            tgt = int(torch.randint(len(lm.class_names), (1,), generator=g))
+            while tgt == int(orig_pred[i]):
+                tgt = int(torch.randint(len(lm.class_names), (1,), generator=g))
+        else:
+            tgt = resolve_class(cfg.target, lm.class_names)
+        if cfg.method == "gradient":
+            r = fool_gradient_ascent(model, x[i], tgt, cfg.lr, cfg.max_iters)
+        else:
+            r = pgd_linf(model, x[i], tgt, cfg.eps / 255, cfg.max_iters, (cfg.alpha / 255) or None)
+        l2, linf = to_255(r.x_adv - x[i])
+        q = quantize(r.x_adv)
+        with torch.no_grad():
+            survives = int(model(q[None]).argmax(1)) == tgt
+        png = _save_png(run, q, f"adversarial_{i:02d}.png")
+        results.append({"image": names[i], "original": lm.class_names[int(orig_pred[i])],
+                        "target": lm.class_names[tgt], "success": r.success, "iterations": r.iterations,
+                        "l2": l2, "linf": linf, "target_prob": r.target_prob, "png_still_fools": survives,
+                        "png": str(png.relative_to(run.path))})
+        if not opts.quiet:
+            print(f"{names[i]}: {results[-1]['original']} -> {results[-1]['target']}: "
+                  f"{'success' if r.success else 'failed'} after {r.iterations} iterations, L2 {l2:.1f}, "
+                  f"L∞ {linf:.1f} (0-255), PNG {'still fools' if survives else 'loses the attack (quantisation)'}",
+                  flush=True)
+    _fool_figure(run, x, results, lm)
+    ok = [r for r in results if r["success"]]
+    med = lambda k: statistics.median([r[k] for r in ok]) if ok else float("nan")
+    metrics = {"success": all(r["success"] for r in results), "success_rate": len(ok) / len(results),
+               "iterations": med("iterations"), "l2": med("l2"), "linf": med("linf"),
+               "target_prob": med("target_prob"), "png_still_fools_rate": float(np.mean([r["png_still_fools"] for r in results])),
+               "per_image": results}
+    if len(results) == 1:
+        metrics.update({k: results[0][k] for k in ("success", "iterations", "l2", "linf", "target_prob")})
+    run.write_metrics(metrics)
+    run.write_table("attacks", ["image", "original", "target", "success", "iterations", "L2 (0-255)", "L∞ (0-255)",
+                                "target prob", "PNG still fools"],
+                    [[r["image"], r["original"], r["target"], r["success"], r["iterations"], r["l2"], r["linf"],
+                      r["target_prob"], r["png_still_fools"]] for r in results],
+                    caption=f"Targeted attacks ({cfg.method})")
+    run.write_text("summary.md", (
+        f"**Fooling images** ({'the lab’s normalised gradient ascent' if cfg.method == 'gradient' else f'PGD-L∞, ε = {cfg.eps}/255'}) "
+        f"on {lm.name} ({lm.weights}): success on {len(ok)}/{len(results)} images; medians over successes: "
+        f"{metrics['iterations']} iterations, L2 {metrics['l2']:.2f}, L∞ {metrics['linf']:.2f} (0-255 units). "
+        f"Saved as lossless PNG, {100 * metrics['png_still_fools_rate']:.0f}% still fool the model after reloading.\n"))
+    build_report([run.path], title="visualize fool")
+    return RunResult(run.path, metrics)
+
+
+def _save_png(run: RunDir, x: torch.Tensor, name: str) -> Path:
+    from PIL import Image
+
+    a = x.mul(255).round().byte().permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(a[..., 0] if a.shape[2] == 1 else a).save(buf, format="PNG")
+    p = run.path / "adversarial" / name
+    atomic_write_bytes(p, buf.getvalue())
+    return p
+
+
+def _fool_figure(run: RunDir, x: torch.Tensor, results: list[dict[str, Any]], lm) -> None:
+    from PIL import Image
+
+    n = min(len(results), 8)
+    fig, axes = plt.subplots(n, 3, figsize=(7, 2.4 * n), squeeze=False)
+    for i in range(n):
+        adv = torch.from_numpy(np.asarray(Image.open(run.path / results[i]["png"]), dtype=np.float32) / 255)
+        adv = adv[None] if adv.ndim == 2 else adv.permute(2, 0, 1)
+        diff = ((adv - x[i]) * 10 + 0.5).clamp(0, 1)
+        for ax, img, title in zip(axes[i], (x[i], adv, diff),
+                                  (f"original: {results[i]['original']}", f"adversarial: {results[i]['target']}",
+                                   "difference ×10")):
+            ax.imshow(to_numpy_image(img), cmap="gray")
+            ax.set_title(title[:34], fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    run.save_figure(fig, "fooling")
+
+
+# --------------------------------------------------------------------------------- classviz
+@dataclass
+class ClassVizConfig:
+    model: str = "squeezenet1_1"
+    weights: str = "imagenet"
+    targets: list[str] = field(default_factory=lambda: ["tarantula"])
+    init: str = "noise"             # noise | an image path
+    iters: int = 200
+    lr: float = 0.01                # mean step per pixel, in [0, 1] units
+    l2: float = 1e-3
+    jitter: int = 8
+    blur_every: int = 10
+    blur_sigma: float = 0.5
+    frame_every: int = 25
+
+
+def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResult:
+    from dlapps.images import open_image
+
+    opts = opts or RunOptions()
+    if cfg.init != "noise" and not Path(cfg.init).is_file():
+        raise DlappsError(f"--init must be 'noise' or an image file; {cfg.init} not found")
+    lm = build_model(cfg.model, cfg.weights)
+    targets = [resolve_class(t, lm.class_names) for t in cfg.targets]
+    run, _ = start_run("visualize", "classviz", cfg, opts)
+    run.update_config(model={"name": lm.name, "weights": lm.weights})
+    model = PixelModel(lm)
+    ch = 1 if lm.name == "mnist_cnn" else 3
+    results = []
+    finals = []
+    for k, tgt in enumerate(targets):
+        g = torch.Generator().manual_seed(opts.seed + k)
+        if cfg.init == "noise":
+            init = 0.5 + 0.1 * torch.randn(ch, lm.input_size, lm.input_size, generator=g)
+            init = init.clamp(0, 1)
+        else:
+            init = lm.pixel_transform()(open_image(Path(cfg.init)))
+        r = class_visualization(model, tgt, init, cfg.iters, cfg.lr, cfg.l2, cfg.jitter if lm.input_size > 64 else 1,
+                                cfg.blur_every, cfg.blur_sigma, cfg.frame_every, seed=opts.seed + k)
+        name = lm.class_names[tgt]
+        finals.append((name, r))
+        _save_png(run, r.image, f"classviz_{k:02d}.png")
+        fig, axes = plt.subplots(1, len(r.frames), figsize=(1.8 * len(r.frames), 2.2), squeeze=False)
+        for ax, (it, fr) in zip(axes[0], r.frames):
+            ax.imshow(to_numpy_image(fr), cmap="gray")
+            ax.set_title(f"iter {it}", fontsize=8)
+            ax.axis("off")
+        fig.suptitle(f"{name}: p = {r.target_prob:.3f}")
+        run.save_figure(fig, f"progress_{k:02d}")
+        results.append({"target": name, "target_prob": r.target_prob, "iterations": r.iterations,
+                        "first_iter_p90": next((i + 1 for i, p in enumerate(r.prob_curve) if p >= 0.9), None)})
+        if not opts.quiet:
+            print(f"{name}: probability {r.target_prob:.3f} after {r.iterations} iterations", flush=True)
+    fig, axes = plt.subplots(1, len(finals), figsize=(2.6 * len(finals), 2.9), squeeze=False)
+    for ax, (name, r) in zip(axes[0], finals):
+        ax.imshow(to_numpy_image(r.image), cmap="gray")
+        ax.set_title(f"{name[:20]}\np = {r.target_prob:.3f}", fontsize=8)
+        ax.axis("off")
+    run.save_figure(fig, "classviz")
+    metrics = {"target_prob": min(r["target_prob"] for r in results), "per_class": results}
+    run.write_metrics(metrics)
+    run.write_table("classviz", ["class", "final probability", "iterations", "first iteration with p ≥ 0.9"],
+                    [[r["target"], r["target_prob"], r["iterations"], r["first_iter_p90"] or "—"] for r in results],
+                    caption="Class visualization")
+    run.write_text("summary.md", (
+        f"**Class visualization** on {lm.name} ({lm.weights}) from {cfg.init}: {cfg.iters} iterations, lr {cfg.lr}, "
+        f"L2 {cfg.l2}, jitter {cfg.jitter}, blur every {cfg.blur_every}. Lowest final class probability "
+        f"{metrics['target_prob']:.3f}.\n"))
+    build_report([run.path], title="visualize classviz")
+    return RunResult(run.path, metrics)
