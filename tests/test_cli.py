@@ -1,0 +1,84 @@
+"""The command line as a user meets it: help, and one clear line + non-zero exit for mistakes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+
+def dlapps(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "dlapps", *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=120)
+
+
+def assert_one_line_error(p: subprocess.CompletedProcess, text: str) -> None:
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr, p.stderr
+    lines = [l for l in p.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and text in lines[0], p.stderr
+
+
+def test_help_lists_every_app_and_defaults():
+    from dlapps.cli import _register_apps, cli
+
+    _register_apps()
+    r = CliRunner().invoke(cli, ["--help"])
+    for app in ("transfer", "visualize", "adapt", "generate", "demo", "report"):
+        assert app in r.output
+    r = CliRunner().invoke(cli, ["adapt", "dann", "--help"])
+    assert "--lambda-schedule" in r.output and "default: exp" in r.output
+
+
+def test_unknown_dataset(tmp_path):
+    assert_one_line_error(dlapps("adapt", "dann", "--source", "mnsit", "--out", str(tmp_path / "r")),
+                          "did you mean 'mnist'")
+
+
+def test_unknown_model_and_class(tmp_path):
+    assert_one_line_error(dlapps("transfer", "inspect", "vgg61", "--out", str(tmp_path / "r")), "unknown model")
+    assert_one_line_error(dlapps("visualize", "classviz", "mnist_cnn", "--weights", "random", "--target", "eleven",
+                                 "--out", str(tmp_path / "c")), "unknown class")
+
+
+def test_missing_and_corrupt_images(tmp_path):
+    assert_one_line_error(dlapps("transfer", "predict", "mnist_cnn", str(tmp_path / "none.png"),
+                                 "--weights", "random", "--out", str(tmp_path / "r")), "image not found")
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 definitely not a jpeg")
+    assert_one_line_error(dlapps("transfer", "predict", "mnist_cnn", str(bad), "--weights", "random",
+                                 "--out", str(tmp_path / "r2")), "cannot read image")
+
+
+def test_existing_run_dir_and_unwritable_out(tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "mine.txt").write_text("user file")
+    assert_one_line_error(dlapps("transfer", "inspect", "mnist_cnn", "--weights", "random", "--out", str(out)),
+                          "already exists")
+    assert (out / "mine.txt").read_text() == "user file"
+    if os.geteuid() != 0:  # root can write anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        assert_one_line_error(dlapps("transfer", "inspect", "mnist_cnn", "--weights", "random",
+                                     "--out", str(ro / "x")), "")
+
+
+def test_missing_weights_offline(tmp_path):
+    p = dlapps("transfer", "predict", "resnet18", __file__, "--out", str(tmp_path / "r"))
+    assert_one_line_error(p, "TORCH_HOME")
+
+
+def test_report_rebuilds_from_run_dir(tmp_path):
+    out = tmp_path / "insp"
+    p = dlapps("transfer", "inspect", "alexnet", "--weights", "random", "--out", str(out), "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert "61,100,840" in p.stdout
+    (out / "report.html").unlink()
+    p = dlapps("report", str(out))
+    assert p.returncode == 0 and (out / "report.html").exists()
