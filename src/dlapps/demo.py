@@ -48,7 +48,7 @@ def parts() -> list[tuple[str, Callable[[RunOptions], Any]]]:
             source_only=True, epochs=5, data_source="embedded", tsne_points=300), o)),
         ("adapt-dann", lambda o: run_dann(DannConfig(epochs=5, data_source="embedded", tsne_points=300), o)),
         ("generate-cgan", lambda o: run_gan(GanConfig(
-            conditional=True, epochs=10, data_source="embedded", eval_samples=2000), o)),
+            conditional=True, epochs=20, batch_size=64, data_source="embedded", eval_samples=2000), o)),
     ]
 
 

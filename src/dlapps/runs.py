@@ -140,6 +140,20 @@ class RunDir:
         run.write_json("config.json", cfg)
         return run
 
+    @classmethod
+    def open_finished(cls, path: Path | str, app: str) -> tuple["RunDir", dict[str, Any], dict[str, Any]]:
+        """An existing run dir of ``app`` with its config and last checkpoint (for sample / pseudo-label)."""
+        run = cls(Path(path))
+        if not (run.path / "config.json").exists():
+            raise DlappsError(f"{path} is not a dlapps run dir (no config.json)")
+        cfg = run.read_json("config.json")
+        if cfg.get("app") != app:
+            raise DlappsError(f"{path} is a {cfg.get('app')} run, not a {app} run")
+        ckpt = run.load_checkpoint()
+        if ckpt is None:
+            raise DlappsError(f"{path} has no checkpoint (checkpoints/last.pt)")
+        return run, cfg, ckpt
+
     def update_config(self, **items: Any) -> None:
         """Add resolved facts (data source actually used, device, ...) to ``config.json``."""
         cfg = self.read_json("config.json")

@@ -226,15 +226,7 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
 
 def load_dann_checkpoint(run_dir: Path) -> tuple[DANN, dict[str, Any], dict[str, Any]]:
     """The trained model of an adapt run dir, with its stored config (for pseudo-labelling)."""
-    run = RunDir(Path(run_dir))
-    if not (run.path / "config.json").exists():
-        raise DlappsError(f"{run_dir} is not a dlapps run dir")
-    cfg = run.read_json("config.json")
-    if cfg.get("app") != "adapt":
-        raise DlappsError(f"{run_dir} is a {cfg.get('app')} run, not an adapt run")
-    ckpt = run.load_checkpoint()
-    if ckpt is None:
-        raise DlappsError(f"{run_dir} has no checkpoint (checkpoints/last.pt)")
+    _, cfg, ckpt = RunDir.open_finished(run_dir, "adapt")
     opts = cfg["options"]
     model = DANN(domain_outputs=1 if opts.get("domain_loss", "bce") == "bce" else 2,
                  batchnorm=opts.get("arch", "dann") == "dann-bn")

@@ -318,24 +318,43 @@ def _summary(run: RunDir, cfg: GanConfig, m: dict[str, Any], bundle: Any) -> Non
     run.write_text("summary.md", "\n".join(lines))
 
 
-def sample(run_dir: Path, n: int = 100, seed: int = 0, label: int | None = None) -> Path:
-    """Write n new samples (grid PNG + uint8 npz) from a saved generator into RUN_DIR/samples/."""
-    run = RunDir(Path(run_dir))
-    if not (run.path / "config.json").exists():
-        raise DlappsError(f"{run_dir} is not a dlapps run dir")
-    cfg_d = run.read_json("config.json")
-    if cfg_d.get("app") != "generate":
-        raise DlappsError(f"{run_dir} is a {cfg_d.get('app')} run, not a generate run")
-    ckpt = run.load_checkpoint()
-    if ckpt is None:
-        raise DlappsError(f"{run_dir} has no generator checkpoint")
-    o = cfg_d["options"]
+def _saved_generator(ckpt: dict[str, Any], o: dict[str, Any]) -> tuple[Generator, int]:
+    """Rebuild the generator of a checkpoint; label count and channels are read off its weights."""
     sd = ckpt["G"]
     n_classes = sd["net.0.weight"].shape[0] - o["nz"]
     nc = sd["net.9.weight"].shape[1]  # last ConvTranspose2d: (ngf, nc, 4, 4)
     G = Generator(o["nz"], o["ngf"], nc, n_classes)
     G.load_state_dict(sd)
-    G.eval()
+    return G.eval(), n_classes
+
+
+def evaluate_run(run_dir: Path, eval_samples: int = 10000, seed: int = 0, quiet: bool = False) -> dict[str, Any]:
+    """Recompute the quality metrics of a saved generator (e.g. after the reference classifier changed)."""
+    run, cfg_d, ckpt = RunDir.open_finished(run_dir, "generate")
+    o = cfg_d["options"]
+    cfg = GanConfig(**{k: v for k, v in o.items() if k in GanConfig.__dataclass_fields__})
+    cfg.eval_samples = eval_samples
+    G, n_classes = _saved_generator(ckpt, o)
+    x, y, x_test, y_test, bundle = load_gan_data(cfg)
+    metrics = run.read_json("metrics.json") if (run.path / "metrics.json").exists() else {}
+    q = quality(G, cfg, x, y, x_test, y_test, len(bundle.class_names), bundle, torch.device("cpu"),
+                RunOptions(seed=seed, quiet=quiet))
+    metrics.update(q)
+    metrics["failures"] = [f for f in metrics.get("failures", []) if "coverage collapse" not in f]
+    if q["class_coverage"] < max(2, int(0.8 * len(bundle.class_names))):
+        metrics["failures"].append(f"class coverage collapse: only {q['class_coverage']} classes have >= 2 % "
+                                   "of the samples (mode collapse)")
+    run.write_metrics(metrics)
+    _summary(run, cfg, metrics, bundle)
+    build_report([run.path], title=f"generate {'cGAN' if cfg.conditional else 'DCGAN'}")
+    return metrics
+
+
+def sample(run_dir: Path, n: int = 100, seed: int = 0, label: int | None = None) -> Path:
+    """Write n new samples (grid PNG + uint8 npz) from a saved generator into RUN_DIR/samples/."""
+    run, cfg_d, ckpt = RunDir.open_finished(run_dir, "generate")
+    o = cfg_d["options"]
+    G, n_classes = _saved_generator(ckpt, o)
     labels = None
     if label is not None:
         if not n_classes:

@@ -21,7 +21,8 @@ class ClassVizResult:
 
 def class_visualization(model: nn.Module, target: int, init: torch.Tensor, iters: int = 200, lr: float = 0.01,
                         l2: float = 1e-3, jitter: int = 8, blur_every: int = 10, blur_sigma: float = 0.5,
-                        frame_every: int = 25, seed: int = 0, stop_at: float = 0.0) -> ClassVizResult:
+                        frame_every: int = 25, seed: int = 0, stop_at: float = 0.0,
+                        progress: bool = False) -> ClassVizResult:
     """Maximise s_target(x) - l2 * ||x - 0.5||² over x in [0, 1] by normalised gradient ascent.
 
     init: (C, H, W) in [0, 1] (noise or an image). Each step shifts the image by a random jitter of up
@@ -32,7 +33,9 @@ def class_visualization(model: nn.Module, target: int, init: torch.Tensor, iters
     x = init.clone()[None]
     frames, curve = [(0, x[0].clone())], []
     it = 0
-    for it in range(1, iters + 1):
+    from tqdm.auto import tqdm
+
+    for it in tqdm(range(1, iters + 1), desc=f"class {target}", disable=not progress, leave=False):
         ox, oy = (torch.randint(-jitter, jitter + 1, (2,), generator=g).tolist() if jitter else (0, 0))
         xj = torch.roll(x, shifts=(ox, oy), dims=(2, 3)).requires_grad_(True)
         logits = model(xj)

@@ -300,7 +300,8 @@ def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResu
         else:
             init = lm.pixel_transform()(open_image(Path(cfg.init)))
         r = class_visualization(model, tgt, init, cfg.iters, cfg.lr, cfg.l2, cfg.jitter if lm.input_size > 64 else 1,
-                                cfg.blur_every, cfg.blur_sigma, cfg.frame_every, seed=opts.seed + k)
+                                cfg.blur_every, cfg.blur_sigma, cfg.frame_every, seed=opts.seed + k,
+                                progress=not opts.quiet)
         name = lm.class_names[tgt]
         finals.append((name, r))
         _save_png(run, r.image, f"classviz_{k:02d}.png")

@@ -1,0 +1,113 @@
+"""generate benchmark on the real MNIST of ../shared/data.
+
+In one script: a plain reference loop (pytorch/examples dcgan style: torchvision-style Dataset with
+per-sample PIL transforms + DataLoader, default threads, the same networks and batch) and dlapps'
+loop run the same number of steps; then the lab-default cGAN and DCGAN for 5 epochs on full MNIST
+with their quality metrics.
+
+    python benchmarks/bench_generate.py [--epochs 5] [--steps 30] [--out runs/bench-generate]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms as T
+
+from common import matmul_peak_gflops, shared_dir
+
+from dlapps.generate import GanConfig, run_gan
+from dlapps.generate.networks import Discriminator, Generator, dcgan_init
+from dlapps.generate.train import _step_flops
+from dlapps.runs import RunOptions
+
+
+class PilMnist(Dataset):
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        self.x, self.y = x, y
+        self.tf = T.Compose([T.Resize(32), T.ToTensor(), T.Normalize((0.5,), (0.5,))])
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        return self.tf(Image.fromarray(self.x[i])), int(self.y[i])
+
+
+def reference_ms_per_step(steps: int, conditional: bool) -> float:
+    d = np.load(shared_dir() / "data" / "mnist.npz")
+    loader = DataLoader(PilMnist(d["x_train"], d["y_train"]), batch_size=128, shuffle=True, drop_last=True)
+    k = 10 if conditional else 0
+    G, D = Generator(100, 32, 1, k), Discriminator(32, 1, k)
+    G.apply(dcgan_init)
+    D.apply(dcgan_init)
+    oG = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    oD = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    it = iter(loader)
+    t0 = None
+    for i in range(steps + 3):
+        if i == 3:
+            t0 = time.perf_counter()
+        real, lab = next(it)
+        lab = lab if k else None
+        z = torch.randn(128, 100)
+        fl = torch.randint(10, (128,)) if k else None
+        fake = G(z, fl)
+        ld = F.binary_cross_entropy_with_logits(D(real, lab), torch.ones(128)) + \
+            F.binary_cross_entropy_with_logits(D(fake.detach(), fl), torch.zeros(128))
+        oD.zero_grad()
+        ld.backward()
+        oD.step()
+        lg = F.binary_cross_entropy_with_logits(D(fake, fl), torch.ones(128))
+        oG.zero_grad()
+        lg.backward()
+        oG.step()
+    return 1000 * (time.perf_counter() - t0) / steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=30, help="reference-loop steps to time")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--out", default="runs/bench-generate")
+    args = ap.parse_args()
+    shared_dir()
+    out = Path(args.out)
+    res: dict[str, object] = {}
+    default_threads = torch.get_num_threads()
+    ref = reference_ms_per_step(args.steps, conditional=True)
+    peak = matmul_peak_gflops()
+    res.update(reference_ms_per_step=ref, reference_threads=default_threads, peak_gflops=peak)
+    print(f"reference cGAN loop (DataLoader + per-sample PIL transforms, {default_threads} threads): {ref:.0f} ms/step")
+    print(f"measured matmul peak: {peak:.0f} GFLOP/s")
+    opts = lambda name: RunOptions(out=str(out / name), resume=(out / name / "config.json").exists(),
+                                   threads=args.threads, quiet=True)
+    for name, cond in (("cgan", True), ("dcgan", False)):
+        r = run_gan(GanConfig(conditional=cond, epochs=args.epochs), opts(name))
+        m = r.metrics
+        res[name] = {k: m.get(k) for k in ("class_coverage", "class_kl", "classifier_fid", "classifier_fid_floor",
+                                           "conditional_accuracy", "failures", "timing", "class_hist")}
+        t = m.get("timing", {})
+        line = (f"{name} ({args.epochs} epochs): {m['class_coverage']}/10 classes >= 2 %, KL {m['class_kl']:.4f}, "
+                f"classifier-FID {m['classifier_fid']:.3f} (floor {m['classifier_fid_floor']:.3f})")
+        if cond:
+            line += f", conditional accuracy {m['conditional_accuracy']:.4f}"
+        print(line)
+        if t:
+            print(f"   speed: {t['ms_per_step']:.0f} ms/step ({ref / t['ms_per_step']:.2f}x the reference), "
+                  f"{t['gflops_per_s']:.0f} GFLOP/s = {100 * t['gflops_per_s'] / peak:.0f}% of peak")
+            res[name]["speedup"] = ref / t["ms_per_step"]
+    (out / "bench.json").write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""transfer benchmark: parameter counts, the MobileNetV2 linear probe on the real 15-Scene, the cache.
+
+* `inspect` totals for VGG16, AlexNet, ResNet50 (no weights needed);
+* ImageNet MobileNetV2 (../shared/weights) features at several depths -> LinearSVC with C chosen by
+  5-fold CV, on the fixed 15-Scene split; beside it a plain reference: pooled final features and a
+  LinearSVC at C = 1 with no search;
+* a second probe on the cached features with another C grid, timed against the first;
+* extraction throughput (images/s) beside the model's FLOPs and the measured matmul peak.
+
+    python benchmarks/bench_transfer.py [--out runs/bench-transfer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torchvision
+
+from common import matmul_peak_gflops, shared_dir
+
+from dlapps.runs import RunOptions
+from dlapps.transfer import ProbeConfig, inspect_model, run_probe
+from dlapps.transfer.inspect import model_flops
+
+LAYERS = ["features.13", "features.15", "features.16", "features.17", "features.18"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="runs/bench-transfer")
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args()
+    shared_dir()
+    out = Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)
+    res: dict[str, object] = {}
+    for name in ("vgg16", "alexnet", "resnet50"):
+        _, total = inspect_model(torchvision.models.get_model(name))
+        res[f"params_{name}"] = total
+        print(f"inspect {name}: {total:,} parameters")
+
+    cfg = ProbeConfig(models=["mobilenet_v2"], layers=LAYERS, data="scene15", c_grid=[0.01, 0.1, 1.0, 10.0],
+                      jobs=2)
+    t0 = time.perf_counter()
+    first = run_probe(cfg, RunOptions(out=str(out / "probe"), threads=args.threads, quiet=True))
+    t_first = time.perf_counter() - t0
+    rows = first.metrics["results"]
+    print("\nlayer         dim   best C  CV acc  test acc")
+    for r in rows:
+        print(f"{r['layer']:<12} {r['dim']:>5} {r['best_C']:>7g} {r['cv_acc']:.4f}  {r['test_acc']:.4f}")
+    best = max(rows, key=lambda r: r["cv_acc"])
+    res["probe"] = [{k: r[k] for k in ("layer", "dim", "best_C", "cv_acc", "test_acc")} for r in rows]
+    res["best_test_acc"], res["best_layer"] = best["test_acc"], best["layer"]
+
+    # plain reference: final pooled features, LinearSVC(C=1), no scaling, no search
+    from sklearn.svm import LinearSVC
+
+    import dlapps.transfer.features as F
+    from dlapps.data import load_dataset
+    from dlapps.models import build_model
+
+    lm = build_model("mobilenet_v2", "imagenet", verbose=False)
+    b = load_dataset("scene15", verbose=False)
+    feats = F.extract(lm, b, ["features.18"], quiet=True)
+    plain = LinearSVC(C=1.0, dual="auto", max_iter=5000).fit(feats.train["features.18"], b.train.labels.numpy())
+    res["plain_test_acc"] = float((plain.predict(feats.test["features.18"]) == b.test.labels.numpy()).mean())
+    print(f"\nbest: {best['layer']} test accuracy {best['test_acc']:.4f}; plain pooled-feature LinearSVC "
+          f"(C=1, no CV): {res['plain_test_acc']:.4f}")
+
+    cfg2 = ProbeConfig(**{**cfg.__dict__, "c_grid": [0.003, 0.03, 0.3, 3.0], "jobs": 2})
+    t0 = time.perf_counter()
+    run_probe(cfg2, RunOptions(out=str(out / "probe-again"), threads=args.threads, quiet=True))
+    t_second = time.perf_counter() - t0
+    res.update(first_run_s=t_first, second_run_s=t_second, cache_speedup=t_first / t_second)
+    print(f"first probe {t_first:.1f} s, second probe on cached features (new C grid) {t_second:.1f} s: "
+          f"{t_first / t_second:.1f}x faster")
+
+    flops = model_flops(lm.model)
+    ips = rows[0]["images_per_s"]
+    peak = matmul_peak_gflops()
+    res.update(images_per_s=ips, gflops_per_image=flops / 1e9, achieved_gflops=ips * flops / 1e9, peak_gflops=peak)
+    print(f"extraction: {ips:.1f} images/s x {flops / 1e9:.3f} GFLOPs = {ips * flops / 1e9:.1f} GFLOP/s "
+          f"({100 * ips * flops / 1e9 / peak:.0f}% of the measured {peak:.0f} GFLOP/s matmul peak; includes JPEG "
+          "decoding and resizing)")
+    (out / "bench.json").write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
