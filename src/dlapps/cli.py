@@ -108,3 +108,20 @@ def main(argv: list[str] | None = None) -> None:
         # file system problems (unwritable --out, disk full) are the user's to fix: one line, no traceback
         click.echo(f"error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), err=True)
         sys.exit(EXIT_USER_ERROR)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Sweep dir [default: runs/sweep-<file stem>].")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Points run in parallel (threads split).")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--address", default=None, help="Ray cluster address (default: a local Ray instance).")
+@click.option("--quick", is_flag=True, help="Apply the file's [quick] overrides (a small machine).")
+@click.option("--quiet", is_flag=True)
+def sweep(file: str, out: str | None, jobs: int, backend: str, address: str | None, quick: bool, quiet: bool) -> None:
+    """Run a grid of experiments from a TOML/YAML file; rerunning skips finished points."""
+    from dlapps.sweep import run_sweep
+
+    d = run_sweep(Path(file), Path(out) if out else None, jobs, backend, quick, address, quiet)
+    click.echo(f"done: {d}/report.html")

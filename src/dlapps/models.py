@@ -231,10 +231,12 @@ def resolve_class(name_or_index: str | int, classes: list[str]) -> int:
 def resolve_layer(model_name: str, layer: str, nodes: list[str]) -> str:
     """Alias (``relu7``) or exact graph node name -> node name, or an error listing valid names."""
     alias = LAYER_ALIASES.get(model_name, {})
-    if layer in alias:
-        return alias[layer]
+    layer = alias.get(layer, layer)
     if layer in nodes:
         return layer
+    inside = [n for n in nodes if n.startswith(layer + ".")]
+    if inside:  # a module name (e.g. a residual block "features.13"): its output is its last node
+        return inside[-1]
     close = difflib.get_close_matches(layer, list(alias) + nodes, n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     shown = ", ".join(list(alias)[:12]) + ("; nodes: " if alias else "") + ", ".join(nodes[:8]) + ", ..."

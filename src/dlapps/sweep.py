@@ -1,0 +1,316 @@
+"""Sweeps: a grid (and/or list) of runs of one dlapps command, repeated over seeds, run locally in
+parallel processes or as Ray tasks, aggregated into one comparison table and report.
+
+A sweep file (TOML, or YAML if PyYAML is installed)::
+
+    command = "adapt dann"              # any dlapps command that writes a run dir
+    seeds = [0, 1]                      # repeats of every point
+    metrics = ["target.class_acc", "source.class_acc"]   # table columns (dotted metrics.json keys)
+    [base]                              # options of every point (CLI names without '--')
+    epochs = 20
+    [grid]                              # cartesian product
+    lambda-schedule = ["exp", "linear"]
+    [[points]]                          # and/or explicit points
+    lambda-multiplier = 0.1
+    [quick]                             # overrides for `dlapps sweep FILE --quick` (a small machine)
+    epochs = 2
+
+Each point is a normal run dir ``SWEEP/<point>-s<seed>``. Points already complete are skipped,
+interrupted ones are resumed, so rerunning a killed sweep finishes only what is missing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlapps import DlappsError
+from dlapps.compute import available_cores
+from dlapps.report import build_report
+from dlapps.runs import RunDir, atomic_write_text
+
+
+@dataclass
+class Point:
+    name: str                      # e.g. "lambda-schedule=exp,lr=0.01"
+    options: dict[str, Any]        # CLI options without '--'
+    seed: int
+
+    @property
+    def dirname(self) -> str:
+        return f"{_slug(self.name)}-s{self.seed}" if self.name else f"base-s{self.seed}"
+
+
+@dataclass
+class SweepSpec:
+    command: list[str]
+    base: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    points: list[dict[str, Any]] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    metrics: list[str] = field(default_factory=list)
+    quick: dict[str, Any] = field(default_factory=dict)
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", s)[:120]
+
+
+def load_spec(path: Path) -> SweepSpec:
+    """Read a TOML/YAML sweep file with one clear error for mistakes."""
+    path = Path(path)
+    if not path.is_file():
+        raise DlappsError(f"sweep file not found: {path}")
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            d = yaml.safe_load(path.read_text())
+        else:
+            import tomllib
+
+            d = tomllib.loads(path.read_text())
+    except ImportError:
+        raise DlappsError("YAML sweep files need PyYAML (pip install pyyaml); TOML works out of the box") from None
+    except Exception as e:
+        raise DlappsError(f"cannot parse {path}: {e}") from None
+    if not isinstance(d, dict) or "command" not in d:
+        raise DlappsError(f"{path}: a sweep file needs `command = \"app command\"`")
+    unknown = set(d) - {"command", "base", "grid", "points", "seeds", "metrics", "quick", "description"}
+    if unknown:
+        raise DlappsError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
+    grid = d.get("grid", {})
+    for k, v in grid.items():
+        if not isinstance(v, list) or not v:
+            raise DlappsError(f"{path}: grid.{k} must be a non-empty list")
+    return SweepSpec(command=str(d["command"]).split(), base=dict(d.get("base", {})), grid=dict(grid),
+                     points=list(d.get("points", [])), seeds=[int(s) for s in d.get("seeds", [0])],
+                     metrics=list(d.get("metrics", [])), quick=dict(d.get("quick", {})))
+
+
+def expand(spec: SweepSpec, quick: bool = False) -> list[Point]:
+    """Grid product (+ explicit points), each repeated for every seed; base/quick options underneath."""
+    base = {**spec.base, **(spec.quick if quick else {})}
+    keys = list(spec.grid)
+    combos = [dict(zip(keys, vals)) for vals in itertools.product(*(spec.grid[k] for k in keys))] if keys else []
+    variants = combos + [dict(p) for p in spec.points]
+    if not variants:
+        variants = [{}]
+    out = []
+    for v in variants:
+        name = ",".join(f"{k}={_fmt(val)}" for k, val in v.items())
+        for s in spec.seeds:
+            out.append(Point(name, {**base, **v}, s))
+    names = [p.dirname for p in out]
+    if len(set(names)) != len(names):
+        raise DlappsError("two sweep points resolve to the same name; make the grid values distinct")
+    return out
+
+
+def _fmt(v: Any) -> str:
+    return ",".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def argv_for(spec: SweepSpec, p: Point, out: Path, threads: int) -> list[str]:
+    """The command line of one point (multi-valued options such as --layer repeat the flag)."""
+    args = list(spec.command)
+    for k, v in p.options.items():
+        flag = f"--{k}"
+        if isinstance(v, bool):  # true -> --flag; false -> --no-flag (click's on/off pairs)
+            args += [flag] if v else ([] if k.startswith("no-") else [f"--no-{k}"])
+        elif isinstance(v, list):
+            for item in v:
+                args += [flag, str(item)]
+        else:
+            args += [flag, str(v)]
+    args += ["--out", str(out), "--seed", str(p.seed), "--threads", str(threads), "--quiet"]
+    return args
+
+
+def status(run_dir: Path) -> str:
+    """complete | partial (has a config: resume it) | new."""
+    if (run_dir / "report.md").exists() and (run_dir / "metrics.json").exists():
+        m = json.loads((run_dir / "metrics.json").read_text())
+        if m.get("complete", True):
+            return "complete"
+    if (run_dir / "config.json").exists():
+        return "partial"
+    return "new"
+
+
+def _run_point(argv: list[str], log: Path) -> tuple[int, float]:
+    """Run one point as its own process (isolation: one failing point does not stop the others)."""
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        rc = subprocess.call([sys.executable, "-m", "dlapps", *argv], stdout=f, stderr=subprocess.STDOUT,
+                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return rc, time.perf_counter() - t0
+
+
+def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str = "local", quick: bool = False,
+              address: str | None = None, quiet: bool = False) -> Path:
+    """Run every unfinished point, then aggregate. Returns the sweep dir."""
+    spec = load_spec(file)
+    points = expand(spec, quick)
+    out = Path(out) if out else Path("runs") / f"sweep-{Path(file).stem}{'-quick' if quick else ''}"
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_path = out / "config.json"
+    cfg = {"app": "sweep", "command": Path(file).name, "options": {"file": str(file), "quick": quick,
+                                                                    "spec": spec.__dict__}}
+    if cfg_path.exists():
+        old = json.loads(cfg_path.read_text())
+        if old.get("options", {}).get("spec") != json.loads(json.dumps(spec.__dict__)) or old["options"].get("quick") != quick:
+            raise DlappsError(f"{out} holds a different sweep; choose another --out")
+    RunDir(out).write_json("config.json", cfg)
+    jobs = max(1, jobs)
+    threads = max(1, available_cores() // jobs)  # split the cores: oversubscription costs more than it gives
+    todo = []
+    for p in points:
+        d = out / p.dirname
+        st = status(d)
+        if st == "complete":
+            continue
+        argv = argv_for(spec, p, d, threads) + (["--resume"] if st == "partial" else [])
+        todo.append((p, argv, out / f"{p.dirname}.log"))
+    if not quiet:
+        print(f"sweep {file}: {len(points)} points, {len(points) - len(todo)} already complete, {len(todo)} to run "
+              f"({jobs} job(s) x {threads} thread(s), backend {backend})", flush=True)
+    failures = []
+    if backend == "ray":
+        failures = _run_ray(todo, address, threads)
+    elif backend == "local":
+        from tqdm.auto import tqdm
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futs = {pool.submit(_run_point, argv, log): p for p, argv, log in todo}
+            for fut in tqdm(futs, total=len(futs), desc="sweep points", disable=quiet):
+                rc, _ = fut.result()
+                if rc != 0:
+                    failures.append(futs[fut].dirname)
+    else:
+        raise DlappsError("--backend must be local or ray")
+    aggregate(spec, points, out)
+    if failures:
+        raise DlappsError(f"{len(failures)} point(s) failed ({', '.join(failures[:3])}...); see their .log files "
+                          f"in {out}; rerun the sweep to retry only those")
+    return out
+
+
+def _run_ray(todo: list, address: str | None, threads: int) -> list[str]:
+    try:
+        import ray
+    except ImportError:
+        raise DlappsError("--backend ray needs Ray: pip install 'dlapps[ray]'") from None
+    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    remote = ray.remote(num_cpus=threads)(_run_point)
+    refs = {remote.remote(argv, log): p for p, argv, log in todo}
+    failures = []
+    for ref, p in refs.items():
+        rc, _ = ray.get(ref)
+        if rc != 0:
+            failures.append(p.dirname)
+    return failures
+
+
+def _get(d: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
+        d = d[part]
+    return d
+
+
+def aggregate(spec: SweepSpec, points: list[Point], out: Path) -> dict[str, Any]:
+    """Mean ± std over seeds per point for the chosen metrics; table, figure, metrics.json, report."""
+    from dlapps.figures import plt
+
+    run = RunDir(out)
+    groups: dict[str, list[Point]] = {}
+    for p in points:
+        groups.setdefault(p.name or "base", []).append(p)
+    metrics_keys = spec.metrics or _default_metrics(out, points)
+    rows, agg = [], {}
+    for name, ps in groups.items():
+        vals: dict[str, list[float]] = {k: [] for k in metrics_keys}
+        for p in ps:
+            f = out / p.dirname / "metrics.json"
+            if f.exists():
+                m = json.loads(f.read_text())
+                for k in metrics_keys:
+                    v = _get(m, k)
+                    if isinstance(v, (int, float)) and not isinstance(v, bool):
+                        vals[k].append(float(v))
+        agg[name] = {k: {"mean": float(np.mean(v)) if v else None, "std": float(np.std(v)) if len(v) > 1 else 0.0,
+                         "n": len(v)} for k, v in vals.items()}
+        rows.append([name] + [_pm(agg[name][k]) for k in metrics_keys])
+    run.write_table("comparison", ["point"] + metrics_keys, rows,
+                    caption=f"{' '.join(spec.command)}: mean ± std over seeds {spec.seeds}")
+    run.write_metrics({"points": agg, "n_points": len(points), "complete": all(
+        status(out / p.dirname) == "complete" for p in points)})
+    if metrics_keys:
+        k = metrics_keys[0]
+        names = [n for n in agg if agg[n][k]["mean"] is not None]
+        if names:
+            fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(names) + 2), 3.6))
+            ax.bar(range(len(names)), [agg[n][k]["mean"] for n in names], yerr=[agg[n][k]["std"] for n in names],
+                   capsize=3, color="tab:blue")
+            ax.set_xticks(range(len(names)))
+            ax.set_xticklabels(names, rotation=30, ha="right", fontsize=7)
+            ax.set_ylabel(k)
+            ax.set_title(f"{k} per point (mean ± std over seeds)")
+            run.save_figure(fig, "comparison")
+    _overlay_histories(run, groups, out)
+    atomic_write_text(out / "summary.md", f"**Sweep** of `dlapps {' '.join(spec.command)}`: {len(groups)} points × "
+                                          f"{len(spec.seeds)} seed(s). Table: mean ± std over seeds.\n")
+    done = [out / p.dirname for p in points if (out / p.dirname / "config.json").exists()]
+    build_report([out] + done, out_dir=out, title=f"sweep {' '.join(spec.command)}")
+    return agg
+
+
+def _pm(s: dict[str, Any]) -> str:
+    if s["mean"] is None:
+        return "—"
+    return f"{s['mean']:.4f} ± {s['std']:.4f}" if s["n"] > 1 else f"{s['mean']:.4f}"
+
+
+def _default_metrics(out: Path, points: list[Point]) -> list[str]:
+    """Without a metrics list: the scalar accuracy-like keys of the first finished point."""
+    for p in points:
+        f = out / p.dirname / "metrics.json"
+        if f.exists():
+            m = json.loads(f.read_text())
+            keys = []
+            for k, v in m.items():
+                if isinstance(v, dict):
+                    keys += [f"{k}.{kk}" for kk, vv in v.items() if isinstance(vv, (int, float)) and "acc" in kk]
+                elif isinstance(v, (int, float)) and not isinstance(v, bool) and any(
+                        t in k for t in ("acc", "fid", "coverage", "kl")):
+                    keys.append(k)
+            return keys[:6]
+    return []
+
+
+def _overlay_histories(run: RunDir, groups: dict[str, list[Point]], out: Path) -> None:
+    """adapt sweeps: target accuracy per epoch of every point (first seed), overlaid."""
+    from dlapps.figures import curves
+
+    series = {}
+    for name, ps in groups.items():
+        f = out / ps[0].dirname / "metrics.json"
+        if f.exists():
+            h = json.loads(f.read_text()).get("history")
+            if isinstance(h, list) and h and "target_class_acc" in h[0]:
+                series[name] = [r["target_class_acc"] for r in h]
+    if series:
+        run.save_figure(curves(series, "epoch", "target test accuracy", "Target accuracy per epoch"), "histories")

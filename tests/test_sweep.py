@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dlapps import DlappsError
+from dlapps.sweep import Point, SweepSpec, aggregate, argv_for, expand, load_spec, run_sweep, status
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def test_grid_expansion_points_seeds_and_quick():
+    spec = SweepSpec(command=["adapt", "dann"], base={"epochs": 20}, grid={"a": [1, 2], "b": ["x", "y"]},
+                     points=[{"c": 5}], seeds=[0, 1], quick={"epochs": 2})
+    pts = expand(spec)
+    assert len(pts) == (4 + 1) * 2
+    assert pts[0].options == {"epochs": 20, "a": 1, "b": "x"} and pts[0].seed == 0
+    assert expand(spec, quick=True)[0].options["epochs"] == 2
+    assert len({p.dirname for p in pts}) == len(pts)
+
+
+def test_argv_repeats_lists_and_handles_flags(tmp_path):
+    spec = SweepSpec(command=["transfer", "probe"])
+    p = Point("x", {"layer": ["relu7", "relu6"], "label-in-d": False, "no-cache": True, "folds": 3}, 1)
+    argv = argv_for(spec, p, tmp_path / "r", threads=1)
+    assert argv[:2] == ["transfer", "probe"]
+    assert argv.count("--layer") == 2 and "--no-label-in-d" in argv and "--no-cache" in argv
+    assert argv[argv.index("--seed") + 1] == "1"
+
+
+def test_every_shipped_experiment_file_parses():
+    files = sorted(EXPERIMENTS.glob("*.toml"))
+    assert len(files) >= 6
+    for f in files:
+        spec = load_spec(f)
+        assert expand(spec) and expand(spec, quick=True)
+
+
+def test_bad_sweep_file_is_one_clear_error(tmp_path):
+    (tmp_path / "s.toml").write_text('command = "adapt dann"\n[grid]\nepochs = 3\n')
+    with pytest.raises(DlappsError, match="non-empty list"):
+        load_spec(tmp_path / "s.toml")
+
+
+def test_aggregation_mean_std_over_seeds(tmp_path):
+    spec = SweepSpec(command=["x"], grid={"a": [1]}, seeds=[0, 1], metrics=["target.class_acc"])
+    pts = expand(spec)
+    for p, acc in zip(pts, (0.5, 0.7)):
+        d = tmp_path / p.dirname
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"app": "adapt", "command": "dann", "options": {}}))
+        (d / "metrics.json").write_text(json.dumps({"target": {"class_acc": acc}}))
+        (d / "report.md").write_text("r")
+    (tmp_path / "config.json").write_text(json.dumps({"app": "sweep", "command": "s", "options": {}}))
+    agg = aggregate(spec, pts, tmp_path)
+    s = agg["a=1"]["target.class_acc"]
+    assert s["mean"] == pytest.approx(0.6) and s["std"] == pytest.approx(0.1) and s["n"] == 2
+    assert "0.6000 ± 0.1000" in (tmp_path / "tables" / "comparison.md").read_text()
+    assert status(tmp_path / pts[0].dirname) == "complete"
+
+
+def test_tiny_sweep_end_to_end_skips_finished_points(tmp_path):
+    f = tmp_path / "s.toml"
+    # `transfer inspect MODEL` takes the model as an argument: it is part of the command
+    f.write_text('command = "transfer inspect mnist_cnn"\nmetrics = ["total_params"]\nseeds = [0, 1]\n'
+                 '[base]\nweights = "random"\n')
+    out = run_sweep(f, tmp_path / "sw", jobs=2, quiet=True)
+    agg = json.loads((out / "metrics.json").read_text())
+    assert agg["complete"] and agg["points"]["base"]["total_params"]["n"] == 2
+    assert (out / "report.html").exists()
+    # kill one point's result: only that point runs again
+    shutil.rmtree(out / "base-s1")
+    before = (out / "base-s0" / "config.json").stat().st_mtime
+    run_sweep(f, tmp_path / "sw", jobs=1, quiet=True)
+    assert (out / "base-s1" / "report.md").exists()
+    assert (out / "base-s0" / "config.json").stat().st_mtime == before
+
+
+def test_ray_backend_when_installed(tmp_path):
+    pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'dlapps[ray]')")
+    f = tmp_path / "s.toml"
+    f.write_text('command = "transfer inspect mnist_cnn"\nmetrics = ["total_params"]\n[base]\nweights = "random"\n')
+    out = run_sweep(f, tmp_path / "ray", backend="ray", quiet=True)
+    assert json.loads((out / "metrics.json").read_text())["complete"]
