@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from dlapps import DlappsError
 from dlapps.data import load_dataset
 
-NORMALIZATIONS = ("mnist", "standard", "imagenet", "per-domain", "random", "none")
+NORMALIZATIONS = ("mnist", "mean", "standard", "imagenet", "per-domain", "random", "none")
 SIZE = 28  # DANN's MNIST architecture; MNIST-M (32x32) is resized to it
 
 
@@ -40,6 +40,8 @@ def _to_rgb28(x: torch.Tensor) -> torch.Tensor:
 def _stats(norm: str, x_train: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     if norm == "mnist":
         return torch.full((3,), 0.1307), torch.full((3,), 0.3081)
+    if norm == "mean":  # tf-dann / the paper: subtract the pixel mean of both domains, no scaling
+        return x_train.mean((0, 2, 3)), torch.ones(3)
     if norm == "standard":
         return torch.full((3,), 0.5), torch.full((3,), 0.5)
     if norm == "imagenet":
@@ -58,8 +60,9 @@ def load_domains(source: str, target: str, normalize: str, data_source: str = "a
                  limit: int = 0) -> tuple[Domain, Domain, dict[str, list[float]]]:
     """Load both domains through the registry and normalise them; returns the stats used too.
 
-    ``per-domain`` normalises each domain with its own train statistics; every other mode applies
-    one map to both. ``limit`` > 0 keeps the first ``limit`` train images of each domain (quick runs).
+    ``per-domain`` normalises each domain with its own train statistics; ``mean`` subtracts the
+    per-channel pixel mean of both training sets (as tf-dann did); every other mode applies one fixed
+    map to both. ``limit`` > 0 keeps the first ``limit`` train images of each domain (quick runs).
     """
     doms, raw = [], []
     for name in (source, target):
@@ -77,7 +80,8 @@ def load_domains(source: str, target: str, normalize: str, data_source: str = "a
         if normalize == "per-domain":
             mean, std = _stats(normalize, xtr, seed)
         else:
-            shared = shared if shared is not None else _stats(normalize, raw[0][1], seed)
+            both = torch.cat([raw[0][1], raw[1][1]]) if normalize == "mean" else raw[0][1]
+            shared = shared if shared is not None else _stats(normalize, both, seed)
             mean, std = shared
         m, s = mean.view(1, 3, 1, 1), std.view(1, 3, 1, 1)
         stats[f"{tag}_mean"], stats[f"{tag}_std"] = mean.tolist(), std.tolist()
