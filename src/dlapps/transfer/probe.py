@@ -49,7 +49,7 @@ def make_classifier(kind: str, seed: int, standardize: bool):
     from sklearn.svm import LinearSVC
 
     if kind == "linearsvc":
-        clf = LinearSVC(dual="auto", max_iter=5000, random_state=seed)
+        clf = LinearSVC(dual="auto", max_iter=1000, random_state=seed)  # sklearn default; high C may stop early
     elif kind == "logreg":
         clf = LogisticRegression(max_iter=2000)
     else:

@@ -13,19 +13,24 @@ import torchvision.transforms.functional as TF
 
 @torch.no_grad()
 def deletion_insertion(model: nn.Module, x: torch.Tensor, target: int, sal: torch.Tensor, steps: int = 32,
-                       batch: int = 33, patch: int | None = None) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """Probability of ``target`` as the most salient pixels are removed (deletion: set to black) or
-    revealed on a blurred copy (insertion). Returns (deletion AUC, insertion AUC, both curves).
+                       batch: int = 33, patch: int | None = None,
+                       fill: str = "blur") -> tuple[float, float, np.ndarray, np.ndarray]:
+    """Probability of ``target`` as the most salient pixels are removed (deletion) or revealed on a
+    blurred copy (insertion). Returns (deletion AUC, insertion AUC, both curves).
+
+    Deletion replaces pixels by a blurred copy (``fill="blur"``, default) or by black (``"black"``,
+    Petsiuk et al.'s original). Black patches scattered over the image are far out of the training
+    distribution, so a random order destroys any prediction fast and a random map then scores better
+    than a real one; blurring removes the evidence without that artefact.
 
     x: (C, H, W) in [0, 1]; sal: (H, W). Lower deletion AUC and higher insertion AUC = better map.
-    Pixels are ranked in ``patch`` x ``patch`` blocks by the map's mean over the block (default: side / 28,
-    i.e. 8 px at 224, single pixels at 28): removing scattered single pixels in random order is itself a
-    strong perturbation, which would make a random map look better than it is.
+    ``patch`` > 1 ranks ``patch`` x ``patch`` blocks by the map's mean over the block instead of single
+    pixels (coarser maps such as Grad-CAM are then compared at their own resolution).
     """
     import torch.nn.functional as F
 
     c, h, w = x.shape
-    patch = patch or max(1, w // 28)
+    patch = patch or 1
     if patch > 1:  # rank blocks, then every pixel inherits its block's score (ties broken by pixel score)
         block = F.avg_pool2d(sal[None, None], patch, ceil_mode=True)
         block = F.interpolate(block, scale_factor=patch, mode="nearest")[0, 0, :h, :w]
@@ -35,13 +40,16 @@ def deletion_insertion(model: nn.Module, x: torch.Tensor, target: int, sal: torc
     blurred = TF.gaussian_blur(x[None], kernel_size=[k, k], sigma=max(1.0, w / 20))[0]
     counts = np.linspace(0, h * w, steps + 1).round().astype(int)
     curves = []
-    for start, fill, base in (("deletion", torch.zeros_like(x), x), ("insertion", x, blurred)):
+    if fill not in ("blur", "black"):
+        raise ValueError("fill must be blur or black")
+    removed = blurred if fill == "blur" else torch.zeros_like(x)
+    for start, fill_with, base in (("deletion", removed, x), ("insertion", x, blurred)):
         imgs = []
         for k in counts:
             m = torch.zeros(h * w, dtype=torch.bool)
             m[order[:k]] = True
             m = m.view(1, h, w)
-            imgs.append(torch.where(m, fill, base))
+            imgs.append(torch.where(m, fill_with, base))
         probs = []
         for i in range(0, len(imgs), batch):
             probs.append(torch.softmax(model(torch.stack(imgs[i:i + batch])), 1)[:, target])

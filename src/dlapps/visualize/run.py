@@ -109,6 +109,7 @@ def run_saliency(cfg: SaliencyConfig, opts: RunOptions | None = None) -> RunResu
 @dataclass
 class SaliencyEvalConfig(SaliencyConfig):
     steps: int = 32                               # deletion/insertion curve resolution
+    fill: str = "blur"                            # deletion fill: blur | black (Petsiuk's original)
     randomize: list[int] = field(default_factory=lambda: [1, 2, 4, 8])  # top layers re-initialised
 
 
@@ -126,7 +127,7 @@ def run_saliency_eval(cfg: SaliencyEvalConfig, opts: RunOptions | None = None) -
     for m, mp in maps.items():
         dels, ins = [], []
         for i in tqdm(range(len(x)), desc=f"deletion/insertion {m}", disable=opts.quiet, leave=False):
-            d, n_, _, _ = deletion_insertion(model, x[i], int(t[i]), mp[i], cfg.steps)
+            d, n_, _, _ = deletion_insertion(model, x[i], int(t[i]), mp[i], cfg.steps, fill=cfg.fill)
             dels.append(d)
             ins.append(n_)
         per_method[m] = {"deletion_auc": float(np.mean(dels)), "insertion_auc": float(np.mean(ins)),
