@@ -118,10 +118,13 @@ def main(argv: list[str] | None = None) -> None:
 @click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", default=None, help="Ray cluster address (default: a local Ray instance).")
 @click.option("--quick", is_flag=True, help="Apply the file's [quick] overrides (a small machine).")
+@click.option("--threads", type=int, default=1, show_default=True,
+              help="Torch threads per point (1: results independent of --jobs; 0: cores / jobs).")
 @click.option("--quiet", is_flag=True)
-def sweep(file: str, out: str | None, jobs: int, backend: str, address: str | None, quick: bool, quiet: bool) -> None:
+def sweep(file: str, out: str | None, jobs: int, backend: str, address: str | None, quick: bool, threads: int,
+          quiet: bool) -> None:
     """Run a grid of experiments from a TOML/YAML file; rerunning skips finished points."""
     from dlapps.sweep import run_sweep
 
-    d = run_sweep(Path(file), Path(out) if out else None, jobs, backend, quick, address, quiet)
+    d = run_sweep(Path(file), Path(out) if out else None, jobs, backend, quick, address, quiet, threads)
     click.echo(f"done: {d}/report.html")

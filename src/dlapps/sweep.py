@@ -159,8 +159,11 @@ def _run_point(argv: list[str], log: Path) -> tuple[int, float]:
 
 
 def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str = "local", quick: bool = False,
-              address: str | None = None, quiet: bool = False) -> Path:
-    """Run every unfinished point, then aggregate. Returns the sweep dir."""
+              address: str | None = None, quiet: bool = False, threads: int = 1) -> Path:
+    """Run every unfinished point, then aggregate. Returns the sweep dir.
+
+    ``threads`` per point defaults to 1 so that results do not depend on ``jobs`` (CPU kernels reduce
+    in a thread-count-dependent order); 0 splits the cores between the jobs instead."""
     spec = load_spec(file)
     points = expand(spec, quick)
     out = Path(out) if out else Path("runs") / f"sweep-{Path(file).stem}{'-quick' if quick else ''}"
@@ -174,7 +177,8 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str =
             raise DlappsError(f"{out} holds a different sweep; choose another --out")
     RunDir(out).write_json("config.json", cfg)
     jobs = max(1, jobs)
-    threads = max(1, available_cores() // jobs)  # split the cores: oversubscription costs more than it gives
+    if threads <= 0:  # split the cores: oversubscription costs more than it gives
+        threads = max(1, available_cores() // jobs)
     todo = []
     for p in points:
         d = out / p.dirname
