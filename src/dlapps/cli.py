@@ -22,7 +22,7 @@ EXIT_INTERRUPTED = 130
 
 def run_options(f: Callable) -> Callable:
     """Add --out/--resume/--seed/--device/--threads/--quiet and pass them as ``opts: RunOptions``."""
-    @click.option("--quiet", is_flag=True, help="No progress bars.")
+    @click.option("--quiet", is_flag=True, help="No progress bars (they are also off when output is not a terminal).")
     @click.option("--threads", type=int, default=0, show_default=True,
                   help="Torch CPU threads (0 = one per available core).")
     @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]))

@@ -198,7 +198,7 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str =
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futs = {pool.submit(_run_point, argv, log): p for p, argv, log in todo}
-            for fut in tqdm(futs, total=len(futs), desc="sweep points", disable=quiet):
+            for fut in tqdm(futs, total=len(futs), desc="sweep points", disable=quiet or None):
                 rc, _ = fut.result()
                 if rc != 0:
                     failures.append(futs[fut].dirname)

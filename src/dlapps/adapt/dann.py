@@ -120,7 +120,7 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
         model.train()
         sums = {"class_loss": 0.0, "domain_loss": 0.0, "class_acc": 0.0, "domain_acc": 0.0}
         t0 = time.perf_counter()
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=opts.quiet, leave=False)
+        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=opts.quiet or None, leave=False)
         for i in bar:
             p = (epoch * steps + i) / total
             p_lr = p if cfg.lr_step == "per-step" else (epoch / cfg.epochs if cfg.lr_step == "per-epoch" else 0.0)

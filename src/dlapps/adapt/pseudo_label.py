@@ -89,7 +89,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
         label_acc = (lab == tgt.y_train[idx]).float().mean().item()  # hidden labels: measurement only
         gen = torch.Generator().manual_seed(opts.seed * 1000 + r)
         model.train()
-        for i in tqdm(range(steps), desc=f"round {r + 1}/{cfg.rounds}", disable=opts.quiet, leave=False):
+        for i in tqdm(range(steps), desc=f"round {r + 1}/{cfg.rounds}", disable=opts.quiet or None, leave=False):
             bs = torch.randint(len(src.x_train), (half,), generator=gen)
             bt = torch.randint(len(idx), (half,), generator=gen)
             x = torch.cat([src.x_train[bs], tgt.x_train[idx[bt]]]).to(device)

@@ -73,7 +73,7 @@ def reference_classifier(x_train: torch.Tensor, y_train: torch.Tensor, x_test: t
     for ep in range(epochs):
         model.train()
         perm = torch.randperm(len(x_train), generator=g)
-        for i in tqdm(range(steps), desc=f"reference classifier {ep + 1}/{epochs}", disable=quiet, leave=False):
+        for i in tqdm(range(steps), desc=f"reference classifier {ep + 1}/{epochs}", disable=quiet or None, leave=False):
             b = perm[i * 128:(i + 1) * 128]
             loss = F.cross_entropy(model(x_train[b]), y_train[b])
             opt.zero_grad()

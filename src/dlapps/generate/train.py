@@ -119,7 +119,7 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
         perm = torch.randperm(len(x))
         G.train(); D.train()  # noqa: E702
         t0 = time.perf_counter()
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=opts.quiet, leave=False)
+        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=opts.quiet or None, leave=False)
         for i in bar:
             idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             real, lab = x[idx].to(device), y[idx].to(device)                 # (B, C, 32, 32), (B,)

@@ -112,7 +112,7 @@ def extract(lm: LoadedModel, bundle: DataBundle, layers: Sequence[str], pool: st
     extractor = create_feature_extractor(lm.model, return_nodes={v: k for k, v in nodes.items()}).to(device).eval()
     out: dict[str, dict[str, list[np.ndarray]]] = {"train": {k: [] for k in layers}, "test": {k: [] for k in layers}}
     n_total = len(bundle.train) + len(bundle.test)
-    bar = tqdm(total=n_total, desc=f"features {lm.name} {','.join(layers)}", unit="img", disable=quiet)
+    bar = tqdm(total=n_total, desc=f"features {lm.name} {','.join(layers)}", unit="img", disable=quiet or None)
     t0 = time.perf_counter()
     for split, images in (("train", bundle.train), ("test", bundle.test)):
         for i in range(0, len(images), batch_size):

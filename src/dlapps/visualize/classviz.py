@@ -35,7 +35,7 @@ def class_visualization(model: nn.Module, target: int, init: torch.Tensor, iters
     it = 0
     from tqdm.auto import tqdm
 
-    for it in tqdm(range(1, iters + 1), desc=f"class {target}", disable=not progress, leave=False):
+    for it in tqdm(range(1, iters + 1), desc=f"class {target}", disable=(not progress) or None, leave=False):
         ox, oy = (torch.randint(-jitter, jitter + 1, (2,), generator=g).tolist() if jitter else (0, 0))
         xj = torch.roll(x, shifts=(ox, oy), dims=(2, 3)).requires_grad_(True)
         logits = model(xj)

@@ -126,7 +126,7 @@ def run_saliency_eval(cfg: SaliencyEvalConfig, opts: RunOptions | None = None) -
     maps["random"] = torch.rand(x.shape[0], *x.shape[2:], generator=g)
     for m, mp in maps.items():
         dels, ins = [], []
-        for i in tqdm(range(len(x)), desc=f"deletion/insertion {m}", disable=opts.quiet, leave=False):
+        for i in tqdm(range(len(x)), desc=f"deletion/insertion {m}", disable=opts.quiet or None, leave=False):
             d, n_, _, _ = deletion_insertion(model, x[i], int(t[i]), mp[i], cfg.steps, fill=cfg.fill)
             dels.append(d)
             ins.append(n_)
