@@ -95,3 +95,11 @@ def test_fool_run_writes_lossless_png(tmp_path, mnist_cnn):
     assert r.metrics["success_rate"] == 1.0
     assert all(row["png_still_fools"] in (True, False) for row in r.metrics["per_image"])
     assert (tmp_path / "f" / "adversarial" / "adversarial_00.png").exists()
+    # the recorded flag is what reloading the 8-bit PNG actually gives
+    from PIL import Image
+
+    model = PixelModel(mnist_cnn)
+    for row in r.metrics["per_image"]:
+        a = np.asarray(Image.open(tmp_path / "f" / row["png"]), dtype=np.float32) / 255
+        pred = mnist_cnn.class_names[int(model(torch.from_numpy(a)[None, None]).argmax())]
+        assert (pred == row["target"]) == row["png_still_fools"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +233,3 @@ def load_dann_checkpoint(run_dir: Path) -> tuple[DANN, dict[str, Any], dict[str,
     model.load_state_dict(ckpt["model"])
     return model, cfg, ckpt
 
-
-def config_from_dict(d: dict[str, Any]) -> DannConfig:
-    keys = asdict(DannConfig()).keys()
-    return DannConfig(**{k: v for k, v in d.items() if k in keys})

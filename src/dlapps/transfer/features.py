@@ -15,13 +15,12 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 from tqdm.auto import tqdm
 
 from dlapps import DlappsError
 from dlapps.data import DataBundle, ImageSet, cache_dir
-from dlapps.images import open_image
+from dlapps.images import open_image, to_rgb
 from dlapps.models import LoadedModel, resolve_layer
 from dlapps.runs import atomic_write_bytes
 
@@ -52,7 +51,7 @@ def dataset_fingerprint(bundle: DataBundle) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_key(lm: LoadedModel, nodes: dict[str, str], pool: str, bundle: DataBundle, gray: str, batch_tag: str = "") -> str:
+def cache_key(lm: LoadedModel, nodes: dict[str, str], pool: str, bundle: DataBundle, gray: str) -> str:
     pre = repr(lm.preprocess)
     parts = [lm.name, lm.weights, ",".join(f"{k}={v}" for k, v in nodes.items()), pool,
              dataset_fingerprint(bundle), gray, pre, "v1"]
@@ -68,18 +67,8 @@ def _pool(t: torch.Tensor, pool: str) -> torch.Tensor:
 
 
 def _prepare(images: ImageSet, i: int, lm: LoadedModel, gray: str) -> torch.Tensor:
-    if images.encoded:
-        img = open_image(images.images[i], gray=gray)
-    else:
-        img = images.pil(i)
-        img = open_image(_png(img), gray=gray) if img.mode == "L" else img
+    img = open_image(images.images[i], gray=gray) if images.encoded else to_rgb(images.pil(i), gray)
     return lm.preprocess(img)
-
-
-def _png(img) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 @dataclass
@@ -141,7 +130,3 @@ def layer_output_shapes(lm: LoadedModel, layers: Sequence[str]) -> dict[str, tup
     with torch.no_grad():
         out = ex(torch.zeros(1, ch, lm.input_size, lm.input_size))
     return {k: tuple(v.shape[1:]) for k, v in out.items()}
-
-
-def interpolate_to(x: torch.Tensor, size: int) -> torch.Tensor:
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)

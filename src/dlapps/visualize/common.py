@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from dlapps import DlappsError
 from dlapps.data import load_dataset
-from dlapps.images import open_image
+from dlapps.images import open_image, to_rgb
 from dlapps.models import LoadedModel
 
 
@@ -54,19 +54,9 @@ def load_pixels(lm: LoadedModel, images: Sequence[str | Path] = (), data: str | 
     if not s.encoded and tuple(s.images.shape[1:]) == (ch, lm.input_size, lm.input_size):
         xs = [s.images[i].float() / 255 for i in idx]  # already at the model's input size: no re-crop
     else:
-        xs = [tf(open_image(_encoded(s, i))) for i in idx]
+        xs = [tf(open_image(s.images[i]) if s.encoded else to_rgb(s.pil(i))) for i in idx]
     names = [s.names[i] if s.names else f"{b.name}[{i}] ({b.class_names[int(y[i])]})" for i in idx]
     return torch.stack(xs), names, y[idx]
-
-
-def _encoded(s, i: int) -> bytes:
-    if s.encoded:
-        return s.images[i]
-    import io
-
-    buf = io.BytesIO()
-    s.pil(i).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def to_255(d: torch.Tensor) -> tuple[float, float]:

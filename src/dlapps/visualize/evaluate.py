@@ -43,7 +43,7 @@ def deletion_insertion(model: nn.Module, x: torch.Tensor, target: int, sal: torc
     if fill not in ("blur", "black"):
         raise ValueError("fill must be blur or black")
     removed = blurred if fill == "blur" else torch.zeros_like(x)
-    for start, fill_with, base in (("deletion", removed, x), ("insertion", x, blurred)):
+    for fill_with, base in ((removed, x), (x, blurred)):  # deletion, then insertion
         imgs = []
         for k in counts:
             m = torch.zeros(h * w, dtype=torch.bool)
