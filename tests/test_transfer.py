@@ -79,6 +79,11 @@ def test_feature_cache_hit_miss_and_invalidation(mnist_cnn):
     assert extract(mnist_cnn, other, ["relu3"], quiet=True).key != f1.key                   # data
     rnd = build_model("mnist_cnn", "random", verbose=False)
     assert extract(rnd, b, ["relu3"], quiet=True).key != f1.key                             # weights
+    # one file per layer: a new layer set extracts only what is missing and reuses the rest
+    f3 = extract(mnist_cnn, b, ["relu1", "relu3"], quiet=True)
+    assert f3.extracted == ["relu1"] and not f3.cached and list(f3.train) == ["relu1", "relu3"]
+    assert np.array_equal(f3.test["relu3"], f1.test["relu3"])
+    assert extract(mnist_cnn, b, ["relu3", "relu1"], quiet=True).cached
 
 
 def test_svm_probe_on_embedded_digits(tmp_path, mnist_cnn):

@@ -33,6 +33,8 @@ def common_train_options(f: Any) -> Any:
         click.option("--lr-step", type=click.Choice(["per-step", "per-epoch", "none"]), default=D.lr_step),
         click.option("--normalize", type=click.Choice(NORMALIZATIONS), default=D.normalize),
         click.option("--domain-loss", type=click.Choice(["bce", "ce"]), default=D.domain_loss),
+        click.option("--domain-reduction", type=click.Choice(["mean", "sum"]), default=D.domain_reduction,
+                     help="Domain loss: mean of the source and target terms (the paper) or their sum."),
         click.option("--arch", type=click.Choice(["dann", "dann-bn"]), default=D.arch,
                      help="dann: the paper's MNIST network; dann-bn: with batch normalisation."),
         click.option("--limit", type=int, default=0, help="Use the first N training images per domain (0 = all)."),

@@ -37,6 +37,7 @@ class DannConfig:
     lambda_gamma: float = 10.0     # γ of the exp schedule
     lambda_multiplier: float = 1.0 # scales λ (the study's multipliers)
     domain_loss: str = "bce"       # bce (1 output) | ce (2-way softmax)
+    domain_reduction: str = "mean" # mean: (L_src + L_tgt)/2, the paper's batch mean | sum: L_src + L_tgt (common PyTorch code)
     arch: str = "dann"             # dann (the paper's) | dann-bn (with batch normalisation)
     normalize: str = "mnist"       # mnist|standard|imagenet|per-domain|random|none
     limit: int = 0                 # >0: first N training images per domain (quick runs)
@@ -59,6 +60,8 @@ def _check(cfg: DannConfig) -> None:
         raise DlappsError("--optimizer must be sgd or adam")
     if cfg.arch not in ("dann", "dann-bn"):
         raise DlappsError("--arch must be dann or dann-bn")
+    if cfg.domain_reduction not in ("mean", "sum"):
+        raise DlappsError("--domain-reduction must be mean or sum")
     if cfg.domain_loss not in ("bce", "ce"):
         raise DlappsError("--domain-loss must be bce or ce")
     if cfg.batch_size < 2 or cfg.batch_size % 2:
@@ -137,10 +140,13 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
                 cls, d = model(torch.cat([xs, xt]), lam)
                 cls, ds, dt = cls[:half], d[:half], d[half:]
             closs = F.cross_entropy(cls, y)
-            # domain loss = mean over the whole (source + target) batch, as in the DANN paper
+            # 'mean': the mean over the whole (source + target) batch, as in the DANN paper; 'sum': the sum
+            # of the two domain means, as fungtion/DANN and its descendants do (twice the adversarial push)
             dl_s, dc_s = domain_loss_fn(ds, dom[:half], cfg.domain_loss)
             dl_t, dc_t = domain_loss_fn(dt, dom[half:], cfg.domain_loss)
-            dloss, dcorrect = (dl_s + dl_t) / 2, dc_s + dc_t
+            dloss, dcorrect = dl_s + dl_t, dc_s + dc_t
+            if cfg.domain_reduction == "mean":
+                dloss = dloss / 2
             loss = closs + dloss
             optim.zero_grad(set_to_none=True)
             loss.backward()

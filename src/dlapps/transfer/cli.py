@@ -147,7 +147,7 @@ P = ProbeConfig()
 @data_source_option
 @click.option("--pool", type=click.Choice(["avg", "max", "none"]), default=P.pool, show_default=True)
 @click.option("--gray", type=click.Choice(GRAY_MODES), default=P.gray, show_default=True)
-@click.option("--classifier", type=click.Choice(["linearsvc", "logreg"]), default=P.classifier, show_default=True)
+@click.option("--classifier", type=click.Choice(["svm", "linearsvc", "logreg"]), default=P.classifier, show_default=True)
 @click.option("--c-grid", default=",".join(map(str, P.c_grid)), show_default=True)
 @click.option("--folds", type=int, default=P.folds, show_default=True)
 @click.option("--jobs", type=int, default=P.jobs, show_default=True, help="Parallel grid-search jobs.")

@@ -1,8 +1,9 @@
 """Feature extraction at named layers (torchvision's feature_extraction), batched and cached on disk.
 
-The cache key covers the model, its weights, the layers, the pooling, the dataset (name, source,
-split sizes and file checksums), the grey-image mode and the preprocessing, so any change of one of
-them is a cache miss and a stale file is never reused.
+One cache file per layer. Its key covers the model, its weights, the layer's graph node, the pooling,
+the dataset (name, source, split sizes and file checksums), the grey-image mode and the
+preprocessing, so any change of one of them is a cache miss and a stale file is never reused, while a
+new layer set reuses every layer already extracted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import io
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -51,10 +53,9 @@ def dataset_fingerprint(bundle: DataBundle) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_key(lm: LoadedModel, nodes: dict[str, str], pool: str, bundle: DataBundle, gray: str) -> str:
-    pre = repr(lm.preprocess)
-    parts = [lm.name, lm.weights, ",".join(f"{k}={v}" for k, v in nodes.items()), pool,
-             dataset_fingerprint(bundle), gray, pre, "v1"]
+def cache_key(lm: LoadedModel, node: str, pool: str, bundle: DataBundle, gray: str) -> str:
+    """Key of one layer's features: one file per layer, so any later layer set reuses what exists."""
+    parts = [lm.name, lm.weights, node, pool, dataset_fingerprint(bundle), gray, repr(lm.preprocess), "v2"]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
@@ -75,51 +76,77 @@ def _prepare(images: ImageSet, i: int, lm: LoadedModel, gray: str) -> torch.Tens
 class Features:
     train: dict[str, np.ndarray]  # layer -> (N, D) float32
     test: dict[str, np.ndarray]
-    extract_s: float
-    images_per_s: float
-    cached: bool
-    key: str
+    extract_s: float              # seconds spent extracting (or only loading, when every layer was cached)
+    images_per_s: float           # throughput of the extraction that produced the features
+    cached: bool                  # every layer came from the cache
+    keys: dict[str, str]          # layer -> cache key
+    extracted: list[str]          # layers computed by this call
+
+    @property
+    def key(self) -> str:
+        return "+".join(self.keys[k] for k in sorted(self.keys))
+
+
+def _cache_path(key: str) -> Path:
+    return cache_dir() / "features" / f"{key}.npz"
+
+
+def _load_cached(key: str) -> tuple[np.ndarray, np.ndarray, float] | None:
+    path = _cache_path(key)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["train"], z["test"], float(z["meta"][1])
+    except (OSError, ValueError, KeyError):  # a damaged cache file is a miss, rewritten below
+        return None
 
 
 @torch.no_grad()
 def extract(lm: LoadedModel, bundle: DataBundle, layers: Sequence[str], pool: str = "avg", gray: str = "replicate",
             batch_size: int = 32, device: torch.device = torch.device("cpu"), quiet: bool = False,
             use_cache: bool = True) -> Features:
-    """Features of both splits at each layer; served from the disk cache when the key matches."""
+    """Features of both splits at each layer. Each layer is cached on disk on its own; only the
+    layers missing from the cache are extracted, all of them in one pass over the images."""
     if pool not in POOLS:
         raise DlappsError(f"unknown --pool {pool!r}; use avg, max or none")
     nodes = resolve_layers(lm, layers)
-    key = cache_key(lm, nodes, pool, bundle, gray)
-    path = cache_dir() / "features" / f"{key}.npz"
-    if use_cache and path.exists():
-        t0 = time.perf_counter()
-        with np.load(path, allow_pickle=False) as z:
-            tr = {layer: z[f"train/{layer}"] for layer in layers}
-            te = {layer: z[f"test/{layer}"] for layer in layers}
-            meta = z["meta"]
-        return Features(tr, te, time.perf_counter() - t0, float(meta[1]), True, key)
-    extractor = create_feature_extractor(lm.model, return_nodes={v: k for k, v in nodes.items()}).to(device).eval()
-    out: dict[str, dict[str, list[np.ndarray]]] = {"train": {k: [] for k in layers}, "test": {k: [] for k in layers}}
+    keys = {layer: cache_key(lm, node, pool, bundle, gray) for layer, node in nodes.items()}
+    tr: dict[str, np.ndarray] = {}
+    te: dict[str, np.ndarray] = {}
+    rates: list[float] = []
+    t0 = time.perf_counter()
+    for layer in layers:
+        hit = _load_cached(keys[layer]) if use_cache else None
+        if hit is not None:
+            tr[layer], te[layer], rate = hit
+            rates.append(rate)
+    missing = [layer for layer in layers if layer not in tr]
+    if not missing:
+        return Features(tr, te, time.perf_counter() - t0, min(rates), True, keys, [])
+    return_nodes = {nodes[layer]: layer for layer in missing}
+    extractor = create_feature_extractor(lm.model, return_nodes=return_nodes).to(device).eval()
+    out: dict[str, dict[str, list[np.ndarray]]] = {"train": {k: [] for k in missing}, "test": {k: [] for k in missing}}
     n_total = len(bundle.train) + len(bundle.test)
-    bar = tqdm(total=n_total, desc=f"features {lm.name} {','.join(layers)}", unit="img", disable=quiet or None)
+    bar = tqdm(total=n_total, desc=f"features {lm.name} {','.join(missing)}", unit="img", disable=quiet or None)
     t0 = time.perf_counter()
     for split, images in (("train", bundle.train), ("test", bundle.test)):
         for i in range(0, len(images), batch_size):
             x = torch.stack([_prepare(images, j, lm, gray) for j in range(i, min(i + batch_size, len(images)))])
-            feats = extractor(x.to(device))
-            for layer in layers:
+            feats = extractor(x.to(device))                               # layer -> (B, C, H, W) or (B, D)
+            for layer in missing:
                 out[split][layer].append(_pool(feats[layer], pool).float().cpu().numpy())
             bar.update(len(x))
     bar.close()
     dt = time.perf_counter() - t0
-    tr = {k: np.concatenate(v) for k, v in out["train"].items()}
-    te = {k: np.concatenate(v) for k, v in out["test"].items()}
-    if use_cache:
-        buf = io.BytesIO()
-        np.savez(buf, meta=np.array([dt, n_total / dt]), **{f"train/{k}": v for k, v in tr.items()},
-                 **{f"test/{k}": v for k, v in te.items()})
-        atomic_write_bytes(path, buf.getvalue())
-    return Features(tr, te, dt, n_total / dt, False, key)
+    for layer in missing:
+        tr[layer], te[layer] = np.concatenate(out["train"][layer]), np.concatenate(out["test"][layer])
+        if use_cache:
+            buf = io.BytesIO()
+            np.savez(buf, meta=np.array([dt, n_total / dt]), train=tr[layer], test=te[layer])
+            atomic_write_bytes(_cache_path(keys[layer]), buf.getvalue())
+    ordered = (lambda d: {k: d[k] for k in layers})
+    return Features(ordered(tr), ordered(te), dt, n_total / dt, False, keys, missing)
 
 
 def layer_output_shapes(lm: LoadedModel, layers: Sequence[str]) -> dict[str, tuple[int, ...]]:
