@@ -33,7 +33,7 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """image (+ label as one-hot channel maps) -> real/fake logit. ``n_classes`` > 0 makes it conditional."""
 
-    def __init__(self, ndf: int = 32, nc: int = 1, n_classes: int = 0):
+    def __init__(self, ndf: int = 32, nc: int = 1, n_classes: int = 0, projection: bool = False):
         super().__init__()
         self.n_classes = n_classes
         self.net = nn.Sequential(                                                   # (B, nc+K, 32, 32)
@@ -44,12 +44,29 @@ class Discriminator(nn.Module):
             nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, True),
             nn.Conv2d(ndf * 4, 1, 4, 1, 0, bias=False),                             # (B, 1, 1, 1)
         )
+        # projection (Miyato & Koyama 2018): a class-specific last layer, logit += <E[y], h>, with h the
+        # (4ndf, 4, 4) features the last conv reads; a second, stronger route for the label
+        self.embed = nn.Embedding(n_classes, ndf * 4 * 16) if projection and n_classes else None
+        if self.embed is not None:
+            nn.init.zeros_(self.embed.weight)  # starts as the plain input-conditioned D
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.n_classes:
-            maps = F.one_hot(labels, self.n_classes).to(x.dtype)[:, :, None, None]
-            x = torch.cat([x, maps.expand(-1, -1, x.shape[2], x.shape[3])], 1)
-        return self.net(x).view(-1)
+        if not self.n_classes:
+            return self.net(x).view(-1)
+        # The first conv sees [image, one-hot label maps]. Convolution is linear, so its output is
+        # conv(image, W_image) + conv(label maps, W_label), and the second term takes only K values:
+        # one (ndf, H/2, W/2) map per class, computed once per call and indexed by label. Same maths
+        # (padding included) as concatenating K constant channels, without convolving them per image.
+        conv = self.net[0]
+        nc = x.shape[1]
+        eye = torch.eye(self.n_classes, dtype=x.dtype, device=x.device)[:, :, None, None]
+        eye = eye.expand(-1, -1, x.shape[2], x.shape[3])                      # (K, K, H, W)
+        class_maps = F.conv2d(eye, conv.weight[:, nc:], None, conv.stride, conv.padding)  # (K, ndf, H/2, W/2)
+        h = F.conv2d(x, conv.weight[:, :nc], None, conv.stride, conv.padding) + class_maps[labels]
+        if self.embed is None:
+            return self.net[1:](h).view(-1)
+        h = self.net[1:-1](h)                                                 # (B, 4ndf, 4, 4)
+        return self.net[-1](h).view(-1) + (self.embed(labels) * h.flatten(1)).sum(1)
 
 
 def dcgan_init(m: nn.Module) -> None:
@@ -77,4 +94,9 @@ def conv_flops(model: nn.Module, x: torch.Tensor, *args: torch.Tensor) -> float:
         model(x, *args)
     for h in hs:
         h.remove()
+    if isinstance(model, Discriminator) and model.n_classes:  # its first conv runs functionally (see forward)
+        conv = model.net[0]
+        k = conv.kernel_size[0] * conv.kernel_size[1]
+        h_out = (x.shape[2] + 2 * conv.padding[0] - conv.kernel_size[0]) // conv.stride[0] + 1
+        total[0] += 2 * len(x) * h_out * h_out * conv.out_channels * x.shape[1] * k
     return total[0] / len(x)

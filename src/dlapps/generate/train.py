@@ -29,6 +29,7 @@ class GanConfig:
     data_source: str = "auto"      # auto|local|download|embedded
     conditional: bool = False      # cGAN: the label goes to G (and to D unless label_in_d is False)
     label_in_d: bool = True        # the study's ablation: --no-label-in-d
+    d_label: str = "input"         # how D sees the label: input (one-hot maps, the lab) | projection (also a class-specific last layer)
     nz: int = 100                  # latent size
     ngf: int = 32                  # generator width
     ndf: int = 32                  # discriminator width
@@ -73,7 +74,9 @@ def build_nets(cfg: GanConfig, nc: int, n_classes: int) -> tuple[Generator, Disc
         raise DlappsError("--init must be dcgan or default")
     k = n_classes if cfg.conditional else 0
     G = Generator(cfg.nz, cfg.ngf, nc, k)
-    D = Discriminator(cfg.ndf, nc, k if cfg.label_in_d else 0)
+    if cfg.d_label not in ("input", "projection"):
+        raise DlappsError("--d-label must be input or projection")
+    D = Discriminator(cfg.ndf, nc, k if cfg.label_in_d else 0, projection=cfg.d_label == "projection")
     if cfg.init == "dcgan":
         G.apply(dcgan_init)
         D.apply(dcgan_init)
