@@ -56,6 +56,24 @@ def test_domain_head_outputs_and_batch_composition():
     assert DANN(domain_outputs=2)(torch.randn(2, 3, 28, 28))[1].shape == (2, 2)
 
 
+def test_source_only_keeps_target_out_of_batch_norm_and_adabn_leaves_model_alone():
+    from dlapps.adapt.dann import domain_bn_accuracy, domain_logits_frozen
+
+    torch.manual_seed(0)
+    m = DANN(batchnorm=True).train()
+    bn = m.features[1]
+    before = bn.running_mean.clone()
+    d = domain_logits_frozen(m, torch.randn(8, 3, 28, 28) + 3)
+    assert torch.equal(bn.running_mean, before) and m.features.training  # no target statistics absorbed
+    d.sum().backward()
+    assert m.features[0].weight.grad is None and m.domain[0].weight.grad is not None
+    m.eval()
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    x, y = torch.randn(64, 3, 28, 28) + 2, torch.randint(10, (64,))
+    acc = domain_bn_accuracy(m, x, x[:32], y[:32], torch.device("cpu"))
+    assert 0 <= acc <= 1 and all(torch.equal(v, m.state_dict()[k]) for k, v in state.items())
+
+
 def test_pseudo_label_selection_threshold_and_balance():
     probs = torch.tensor([[0.95, 0.05], [0.6, 0.4], [0.1, 0.9], [0.02, 0.98], [0.97, 0.03], [0.99, 0.01]])
     idx, lab = select_pseudo_labels(probs, 0.9, False)

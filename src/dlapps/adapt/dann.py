@@ -37,9 +37,9 @@ class DannConfig:
     lambda_gamma: float = 10.0     # γ of the exp schedule
     lambda_multiplier: float = 1.0 # scales λ (the study's multipliers)
     domain_loss: str = "bce"       # bce (1 output) | ce (2-way softmax)
-    domain_reduction: str = "mean" # mean: (L_src + L_tgt)/2, the paper's batch mean | sum: L_src + L_tgt (common PyTorch code)
-    arch: str = "dann"             # dann (the paper's) | dann-bn (with batch normalisation)
-    normalize: str = "mnist"       # mnist|standard|imagenet|per-domain|random|none
+    domain_reduction: str = "sum"  # mean: (L_src + L_tgt)/2, the paper's batch mean | sum: L_src + L_tgt (common PyTorch code)
+    arch: str = "dann-bn"          # dann-bn (batch norm + 2-D dropout) | dann (the paper's network exactly)
+    normalize: str = "standard"    # (x-0.5)/0.5 | mnist|mean|imagenet|per-domain|random|none
     limit: int = 0                 # >0: first N training images per domain (quick runs)
     tsne_points: int = 500         # per domain, for the t-SNE figure (0 = skip)
     source_only: bool = False      # the baseline: λ = 0 throughout (domain head still trained, for its metrics)
@@ -96,6 +96,34 @@ def evaluate(model: DANN, x: torch.Tensor, y: torch.Tensor, domain: int, kind: s
     return {k: v / len(x) for k, v in tot.items()}
 
 
+def domain_logits_frozen(model: DANN, x: torch.Tensor) -> torch.Tensor:
+    """Domain-head logits on features computed in eval mode without gradient (running BN statistics)."""
+    model.features.eval()
+    with torch.no_grad():
+        f = model.features(x)
+    model.features.train()
+    return model.domain(f)
+
+
+@torch.no_grad()
+def domain_bn_accuracy(model: DANN, x_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
+                       device: torch.device, n: int = 10000, batch: int = 500) -> float:
+    """Class accuracy on one domain's test set with batch-norm statistics re-estimated on that
+    domain's (unlabelled) training images: AdaBN (Li et al. 2016), reported beside the usual number."""
+    import copy
+
+    m = copy.deepcopy(model).eval()
+    bns = [b for b in m.modules() if isinstance(b, torch.nn.modules.batchnorm._BatchNorm)]
+    for b in bns:
+        b.reset_running_stats()
+        b.momentum = None  # cumulative average over all batches
+        b.train()          # only the BN layers: dropout stays off
+    for i in range(0, min(n, len(x_train)), batch):
+        m(x_train[i:i + batch].to(device))
+    m.eval()
+    return evaluate(m, x_test, y_test, 1, "bce" if m.domain[-1].out_features == 1 else "ce", device)["class_acc"]
+
+
 def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunDir, opts: RunOptions,
                device: torch.device) -> list[dict[str, float]]:
     """The training loop, readable top to bottom. One checkpoint per epoch; resumes from the last one."""
@@ -134,7 +162,12 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
             bs, bt = perm_s[i * half:(i + 1) * half], idx_t[i * half:(i + 1) * half]
             xs, xt = src.x_train[bs].to(device), tgt.x_train[bt].to(device)  # (B/2, 3, 28, 28) each
             y = src.y_train[bs].to(device)                                   # (B/2,)
-            if batchnorm:  # one pass per domain: batch norm then normalises each domain with its own statistics
+            if batchnorm and cfg.source_only:
+                # the baseline must not adapt: target images neither update the batch-norm statistics
+                # nor reach the features; the domain head alone learns on frozen target features
+                cls, ds = model(xs, lam)
+                dt = domain_logits_frozen(model, xt)
+            elif batchnorm:  # one pass per domain: batch norm then normalises each domain with its own statistics
                 (cls, ds), (_, dt) = model(xs, lam), model(xt, lam)
             else:          # one joint pass: the same maths, faster
                 cls, d = model(torch.cat([xs, xt]), lam)
@@ -220,6 +253,10 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
             run.write_metrics({**_metrics(hist, done=False), "diverged": True})
         raise
     metrics = _metrics(history)
+    if cfg.arch == "dann-bn":
+        metrics["target_adabn"] = {"class_acc": domain_bn_accuracy(model, tgt.x_train, tgt.x_test, tgt.y_test, device)}
+        print(f"target accuracy with target batch-norm statistics (AdaBN): {metrics['target_adabn']['class_acc']:.4f}",
+              flush=True)
     steps = len(src.x_train) // (cfg.batch_size // 2)
     ms = [h["ms_per_step"] for h in history]
     flops_step = 3 * flops_per_sample(model) * cfg.batch_size  # forward + backward ≈ 3x forward
