@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from dlapps import DlappsError
 from dlapps.adapt.data import load_domains
-from dlapps.adapt.dann import RunResult, evaluate, load_dann_checkpoint
+from dlapps.adapt.dann import CL, RunResult, evaluate, load_dann_checkpoint
 from dlapps.adapt.networks import DANN
 from dlapps.compute import DivergenceError
 from dlapps.figures import curves
@@ -36,7 +36,8 @@ class PseudoLabelConfig:
 def predict(model: DANN, x: torch.Tensor, device: torch.device, batch: int = 2000) -> torch.Tensor:
     """Softmax probabilities (N, K)."""
     model.eval()
-    return torch.cat([F.softmax(model(x[i:i + batch].to(device))[0], 1).cpu() for i in range(0, len(x), batch)])
+    return torch.cat([F.softmax(model(x[i:i + batch].to(device, memory_format=CL))[0], 1).cpu()
+                      for i in range(0, len(x), batch)])
 
 
 def select_pseudo_labels(probs: torch.Tensor, threshold: float, class_balance: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,7 +68,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     src, tgt, _ = load_domains(so["source"], so["target"], so["normalize"], so["data_source"],
                                start_cfg.get("seed", 0), so.get("limit", 0))
     run.update_config(data_sources={"source": src.source, "target": tgt.source}, start_run=str(cfg.start))
-    model.to(device)
+    model.to(device, memory_format=CL)
     kind = so.get("domain_loss", "bce")
     optim = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
     rounds: list[dict[str, Any]] = []
@@ -92,7 +93,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
         for i in tqdm(range(steps), desc=f"round {r + 1}/{cfg.rounds}", disable=opts.quiet or None, leave=False):
             bs = torch.randint(len(src.x_train), (half,), generator=gen)
             bt = torch.randint(len(idx), (half,), generator=gen)
-            x = torch.cat([src.x_train[bs], tgt.x_train[idx[bt]]]).to(device)
+            x = torch.cat([src.x_train[bs], tgt.x_train[idx[bt]]]).to(device, memory_format=CL)
             y = torch.cat([src.y_train[bs], lab[bt]]).to(device)
             loss = F.cross_entropy(model(x)[0], y)
             optim.zero_grad(set_to_none=True)
