@@ -95,7 +95,8 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
     run.update_config(data_source=bundle.source + (f" [{bundle.note}]" if bundle.note else ""))
     n_classes, nc = len(bundle.class_names), x.shape[1]
     G, D = build_nets(cfg, nc, n_classes)
-    G, D = G.to(device), D.to(device)
+    # channels-last (NHWC) activations: oneDNN's (transposed) convolutions run faster on CPU (same maths)
+    G, D = G.to(device, memory_format=torch.channels_last), D.to(device, memory_format=torch.channels_last)
     optG = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     optD = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     # fixed noise for the progress grids: 10 z per class row for the cGAN, 100 z otherwise
@@ -125,7 +126,8 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=opts.quiet or None, leave=False)
         for i in bar:
             idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            real, lab = x[idx].to(device), y[idx].to(device)                 # (B, C, 32, 32), (B,)
+            real = x[idx].to(device, memory_format=torch.channels_last)     # (B, C, 32, 32)
+            lab = y[idx].to(device)                                          # (B,)
             z = torch.randn(cfg.batch_size, cfg.nz, device=device)
             fake_lab = torch.randint(n_classes, (cfg.batch_size,), device=device)
             fake = G(z, fake_lab)
