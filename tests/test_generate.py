@@ -49,6 +49,18 @@ def test_conditional_discriminator_equals_concatenated_label_maps(nc):
     assert not torch.allclose(D(x, (y + 1) % 10), fast)
 
 
+def test_projection_discriminator_starts_as_the_input_conditioned_one():
+    torch.manual_seed(0)
+    D = Discriminator(ndf=8, nc=1, n_classes=10, projection=True)
+    plain = Discriminator(ndf=8, nc=1, n_classes=10)
+    plain.load_state_dict({k: v for k, v in D.state_dict().items() if not k.startswith("embed")})
+    x, y = torch.randn(4, 1, 32, 32), torch.tensor([1, 2, 3, 4])
+    D.eval(), plain.eval()
+    assert torch.allclose(D(x, y), plain(x, y))
+    torch.nn.init.normal_(D.embed.weight)
+    assert not torch.allclose(D(x, y), plain(x, y))
+
+
 def test_fid_and_coverage_on_known_inputs():
     a = np.random.default_rng(0).normal(size=(2000, 8))
     assert frechet_distance(a, a) == pytest.approx(0, abs=1e-6)

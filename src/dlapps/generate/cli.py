@@ -49,6 +49,8 @@ def dcgan(opts: RunOptions, **kw: Any) -> None:
 @generate.command()
 @gan_options
 @click.option("--label-in-d/--no-label-in-d", default=True, help="Give the label to the discriminator too.")
+@click.option("--d-label", type=click.Choice(["input", "projection"]), default=GanConfig.d_label, show_default=True,
+              help="How D sees the label: one-hot input maps (the lab), or also a class-specific last layer.")
 def cgan(opts: RunOptions, **kw: Any) -> None:
     """Train a conditional GAN (label given to G, and to D unless --no-label-in-d)."""
     finish(run_gan(GanConfig(conditional=True, **kw), opts))
