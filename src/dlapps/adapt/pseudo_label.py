@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from dlapps import DlappsError
 from dlapps.adapt.data import load_domains
-from dlapps.adapt.dann import CL, RunResult, evaluate, load_dann_checkpoint
+from dlapps.adapt.dann import CL, RunResult, domain_bn_accuracy, evaluate, load_dann_checkpoint
 from dlapps.adapt.networks import DANN
 from dlapps.compute import DivergenceError
 from dlapps.figures import curves
@@ -80,6 +80,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     initial = evaluate(model, tgt.x_test, tgt.y_test, 1, kind, device)["class_acc"]
     half = cfg.batch_size // 2
     steps = len(src.x_train) // half * cfg.epochs_per_round
+    batchnorm = any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
     for r in range(len(rounds), cfg.rounds):
         t0 = time.perf_counter()
         probs = predict(model, tgt.x_train, device)
@@ -93,9 +94,13 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
         for i in tqdm(range(steps), desc=f"round {r + 1}/{cfg.rounds}", disable=opts.quiet or None, leave=False):
             bs = torch.randint(len(src.x_train), (half,), generator=gen)
             bt = torch.randint(len(idx), (half,), generator=gen)
-            x = torch.cat([src.x_train[bs], tgt.x_train[idx[bt]]]).to(device, memory_format=CL)
-            y = torch.cat([src.y_train[bs], lab[bt]]).to(device)
-            loss = F.cross_entropy(model(x)[0], y)
+            xs = src.x_train[bs].to(device, memory_format=CL)                 # (B/2, 3, 28, 28)
+            xt = tgt.x_train[idx[bt]].to(device, memory_format=CL)            # (B/2, 3, 28, 28)
+            ys, yt = src.y_train[bs].to(device), lab[bt].to(device)
+            if batchnorm:  # one pass per domain, as in DANN training: each domain keeps its own BN statistics
+                loss = (F.cross_entropy(model(xs)[0], ys) + F.cross_entropy(model(xt)[0], yt)) / 2
+            else:
+                loss = F.cross_entropy(model(torch.cat([xs, xt]))[0], torch.cat([ys, yt]))
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
@@ -115,6 +120,8 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     ev_t = evaluate(model, tgt.x_test, tgt.y_test, 1, kind, device)
     ev_s = evaluate(model, src.x_test, src.y_test, 0, kind, device)
     metrics = {"source": ev_s, "target": ev_t, "initial_target_acc": initial, "rounds": rounds, "complete": True}
+    if batchnorm:
+        metrics["target_adabn"] = {"class_acc": domain_bn_accuracy(model, tgt.x_train, tgt.x_test, tgt.y_test, device)}
     run.write_metrics(metrics)
     cols = ["round", "n_labels", "label_acc", "target_acc", "source_acc"]
     run.write_table("rounds", cols, [[x[c] for c in cols] for x in rounds], caption="Pseudo-labelling rounds")
