@@ -174,10 +174,13 @@ def run_probe(cfg: ProbeConfig, opts: RunOptions | None = None) -> RunResult:
 
 @torch.no_grad()
 def _time_one_image(lm, bundle: DataBundle, device: torch.device) -> float:
-    """Seconds to preprocess and run one image through the whole network (the single-image latency)."""
+    """Seconds to preprocess and run one image through the whole network (the single-image latency),
+    after one warm-up call so that one-off kernel set-up is not counted."""
     from dlapps.transfer.features import _prepare
 
+    model = lm.model.to(device)
+    model(_prepare(bundle.test, 0, lm, "replicate")[None].to(device))
     t0 = time.perf_counter()
     x = _prepare(bundle.test, 0, lm, "replicate")[None].to(device)
-    lm.model.to(device)(x)
+    model(x)
     return time.perf_counter() - t0
