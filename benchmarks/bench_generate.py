@@ -42,11 +42,23 @@ class PilMnist(Dataset):
         return self.tf(Image.fromarray(self.x[i])), int(self.y[i])
 
 
-def reference_ms_per_step(steps: int, conditional: bool) -> float:
+def plain_d(D: Discriminator, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """The textbook conditional D forward: concatenate K one-hot label maps to the image, NCHW."""
+    if not D.n_classes:
+        return D.net(x).view(-1)
+    maps = F.one_hot(labels, D.n_classes).float()[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+    x = torch.cat([x, maps], 1)
+    if D.embed is None:
+        return D.net(x).view(-1)
+    h = D.net[:-1](x)
+    return D.net[-1](h).view(-1) + (D.embed(labels) * h.flatten(1)).sum(1)
+
+
+def reference_ms_per_step(steps: int, conditional: bool, d_label: str) -> float:
     d = np.load(shared_dir() / "data" / "mnist.npz")
     loader = DataLoader(PilMnist(d["x_train"], d["y_train"]), batch_size=128, shuffle=True, drop_last=True)
     k = 10 if conditional else 0
-    G, D = Generator(100, 32, 1, k), Discriminator(32, 1, k)
+    G, D = Generator(100, 32, 1, k), Discriminator(32, 1, k, projection=d_label == "projection")
     G.apply(dcgan_init)
     D.apply(dcgan_init)
     oG = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
@@ -61,12 +73,12 @@ def reference_ms_per_step(steps: int, conditional: bool) -> float:
         z = torch.randn(128, 100)
         fl = torch.randint(10, (128,)) if k else None
         fake = G(z, fl)
-        ld = F.binary_cross_entropy_with_logits(D(real, lab), torch.ones(128)) + \
-            F.binary_cross_entropy_with_logits(D(fake.detach(), fl), torch.zeros(128))
+        ld = F.binary_cross_entropy_with_logits(plain_d(D, real, lab), torch.ones(128)) + \
+            F.binary_cross_entropy_with_logits(plain_d(D, fake.detach(), fl), torch.zeros(128))
         oD.zero_grad()
         ld.backward()
         oD.step()
-        lg = F.binary_cross_entropy_with_logits(D(fake, fl), torch.ones(128))
+        lg = F.binary_cross_entropy_with_logits(plain_d(D, fake, fl), torch.ones(128))
         oG.zero_grad()
         lg.backward()
         oG.step()
@@ -79,12 +91,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30, help="reference-loop steps to time")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", default="runs/bench-generate")
+    ap.add_argument("--models", default="cgan,dcgan", help="which GANs to train after the speed check")
     args = ap.parse_args()
     shared_dir()
     out = Path(args.out)
     res: dict[str, object] = {}
     default_threads = torch.get_num_threads()
-    ref = reference_ms_per_step(args.steps, conditional=True)
+    ref = reference_ms_per_step(args.steps, conditional=True, d_label=GanConfig().d_label)
     peak = matmul_peak_gflops()
     res.update(reference_ms_per_step=ref, reference_threads=default_threads, peak_gflops=peak)
     print(f"reference cGAN loop (DataLoader + per-sample PIL transforms, {default_threads} threads): {ref:.0f} ms/step")
@@ -92,6 +105,8 @@ def main() -> None:
     opts = lambda name: RunOptions(out=str(out / name), resume=(out / name / "config.json").exists(),
                                    threads=args.threads, quiet=True)
     for name, cond in (("cgan", True), ("dcgan", False)):
+        if name not in args.models.split(","):
+            continue
         r = run_gan(GanConfig(conditional=cond, epochs=args.epochs), opts(name))
         m = r.metrics
         res[name] = {k: m.get(k) for k in ("class_coverage", "class_kl", "classifier_fid", "classifier_fid_floor",
