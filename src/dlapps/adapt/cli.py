@@ -37,6 +37,9 @@ def common_train_options(f: Any) -> Any:
                      help="Domain loss: mean of the source and target terms (the paper) or their sum."),
         click.option("--arch", type=click.Choice(["dann", "dann-bn"]), default=D.arch,
                      help="dann: the paper's MNIST network; dann-bn: with batch normalisation."),
+        click.option("--bn-eval", type=click.Choice(["auto", "running", "domain"]), default=D.bn_eval,
+                     help="dann-bn test-time BN statistics: running averages, or each domain's own (re-estimated "
+                          "on its unlabelled train images); auto = domain for DANN, running for source-only."),
         click.option("--limit", type=int, default=0, help="Use the first N training images per domain (0 = all)."),
         click.option("--tsne-points", type=int, default=D.tsne_points, help="Per domain; 0 skips t-SNE."),
         run_options,

@@ -48,6 +48,9 @@ class DannConfig:
     limit: int = 0                 # >0: first N training images per domain (quick runs)
     tsne_points: int = 500         # per domain, for the t-SNE figure (0 = skip)
     source_only: bool = False      # the baseline: λ = 0 throughout (domain head still trained, for its metrics)
+    bn_eval: str = "auto"          # dann-bn's test-time BN statistics: running (averages) | domain (each domain's
+                                   # own, re-estimated on its unlabelled train images) | auto: domain for DANN,
+                                   # running for source-only (which never sees the target)
 
 
 @dataclass
@@ -65,6 +68,8 @@ def _check(cfg: DannConfig) -> None:
         raise DlappsError("--optimizer must be sgd or adam")
     if cfg.arch not in ("dann", "dann-bn"):
         raise DlappsError("--arch must be dann or dann-bn")
+    if cfg.bn_eval not in ("auto", "running", "domain"):
+        raise DlappsError("--bn-eval must be auto, running or domain")
     if cfg.domain_reduction not in ("mean", "sum"):
         raise DlappsError("--domain-reduction must be mean or sum")
     if cfg.domain_loss not in ("bce", "ce"):
@@ -111,22 +116,56 @@ def domain_logits_frozen(model: DANN, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def domain_bn_accuracy(model: DANN, x_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
-                       device: torch.device, n: int = 10000, batch: int = 500) -> float:
-    """Class accuracy on one domain's test set with batch-norm statistics re-estimated on that
-    domain's (unlabelled) training images: AdaBN (Li et al. 2016), reported beside the usual number."""
+def with_domain_statistics(model: DANN, x_train: torch.Tensor, device: torch.device, n: int = 10000,
+                           batch: int = 500) -> DANN:
+    """A copy whose batch-norm statistics are re-estimated on one domain's (unlabelled) training
+    images (AdaBN, Li et al. 2016). dann-bn is trained with one pass per domain, so each domain is
+    normalised with its own batch statistics during training; evaluating it with these per-domain
+    statistics matches training, whereas the running averages mix both domains."""
     import copy
 
     m = copy.deepcopy(model).eval()
-    bns = [b for b in m.modules() if isinstance(b, torch.nn.modules.batchnorm._BatchNorm)]
-    for b in bns:
-        b.reset_running_stats()
-        b.momentum = None  # cumulative average over all batches
-        b.train()          # only the BN layers: dropout stays off
+    for b in m.modules():
+        if isinstance(b, torch.nn.modules.batchnorm._BatchNorm):
+            b.reset_running_stats()
+            b.momentum = None  # cumulative average over all batches
+            b.train()          # only the BN layers: dropout stays off
     for i in range(0, min(n, len(x_train)), batch):
         m(x_train[i:i + batch].to(device, memory_format=CL))
-    m.eval()
+    return m.eval()
+
+
+def domain_bn_accuracy(model: DANN, x_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
+                       device: torch.device) -> float:
+    """Class accuracy on a test set with batch-norm statistics of that domain's training images."""
+    m = with_domain_statistics(model, x_train, device)
     return evaluate(m, x_test, y_test, 1, "bce" if m.domain[-1].out_features == 1 else "ce", device)["class_acc"]
+
+
+def bn_eval_mode(cfg: "DannConfig") -> str:
+    """running | domain: which batch-norm statistics evaluation uses (see DannConfig.bn_eval)."""
+    if cfg.arch != "dann-bn":
+        return "running"
+    if cfg.bn_eval == "auto":
+        return "running" if cfg.source_only else "domain"
+    return cfg.bn_eval
+
+
+def evaluate_domains(model: DANN, src: Domain, tgt: Domain, cfg: "DannConfig", device: torch.device) -> dict[str, float]:
+    """Table-5 numbers for both test sets under the configured BN protocol; for batch-norm networks
+    the class accuracy under the other protocol too (``*_class_acc_running`` / ``*_class_acc_domain``)."""
+    mode = bn_eval_mode(cfg)
+    row: dict[str, float] = {}
+    for tag, dm, dlabel in (("source", src, 0), ("target", tgt, 1)):
+        per_domain = with_domain_statistics(model, dm.x_train, device) if cfg.arch == "dann-bn" else None
+        main, other = (per_domain, model) if mode == "domain" else (model, per_domain)
+        row.update({f"{tag}_{k}": v for k, v in evaluate(main, dm.x_test, dm.y_test, dlabel, cfg.domain_loss,
+                                                          device).items()})
+        if other is not None:
+            other_mode = "running" if mode == "domain" else "domain"
+            row[f"{tag}_class_acc_{other_mode}"] = evaluate(other, dm.x_test, dm.y_test, dlabel, cfg.domain_loss,
+                                                            device)["class_acc"]
+    return row
 
 
 def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunDir, opts: RunOptions,
@@ -204,9 +243,7 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
         row: dict[str, float] = {"epoch": epoch + 1, "lr": optim.param_groups[0]["lr"], "lambda": lam,
                                  "train_s": train_s, "ms_per_step": 1000 * train_s / steps}
         row.update({f"train_{k}": v / steps for k, v in sums.items()})
-        for tag, dm, dlabel in (("source", src, 0), ("target", tgt, 1)):
-            ev = evaluate(model, dm.x_test, dm.y_test, dlabel, cfg.domain_loss, device)
-            row.update({f"{tag}_{k}": v for k, v in ev.items()})
+        row.update(evaluate_domains(model, src, tgt, cfg, device))
         history.append(row)
         _save(run, model, optim, epoch + 1, history)
         run.write_metrics(_metrics(history, done=False))
@@ -228,10 +265,10 @@ def _save(run: RunDir, model: DANN, optim: torch.optim.Optimizer, epoch: int, hi
 
 def _metrics(history: list[dict[str, float]], done: bool = True) -> dict[str, Any]:
     last = history[-1] if history else {}
-    keys = ("class_acc", "class_loss", "domain_acc", "domain_loss")
+    keys = ("class_acc", "class_loss", "domain_acc", "domain_loss", "class_acc_running", "class_acc_domain")
     return {
-        "source": {k: last.get(f"source_{k}") for k in keys},
-        "target": {k: last.get(f"target_{k}") for k in keys},
+        "source": {k: last[f"source_{k}"] for k in keys if f"source_{k}" in last},
+        "target": {k: last[f"target_{k}"] for k in keys if f"target_{k}" in last},
         "epochs_done": len(history),
         "complete": done,
         "history": history,
@@ -259,10 +296,7 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
             run.write_metrics({**_metrics(hist, done=False), "diverged": True})
         raise
     metrics = _metrics(history)
-    if cfg.arch == "dann-bn":
-        metrics["target_adabn"] = {"class_acc": domain_bn_accuracy(model, tgt.x_train, tgt.x_test, tgt.y_test, device)}
-        print(f"target accuracy with target batch-norm statistics (AdaBN): {metrics['target_adabn']['class_acc']:.4f}",
-              flush=True)
+    metrics["bn_eval"] = bn_eval_mode(cfg)
     steps = len(src.x_train) // (cfg.batch_size // 2)
     ms = [h["ms_per_step"] for h in history]
     flops_step = 3 * flops_per_sample(model) * cfg.batch_size  # forward + backward ≈ 3x forward

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from dlapps import DlappsError
 from dlapps.adapt.data import load_domains
-from dlapps.adapt.dann import CL, RunResult, domain_bn_accuracy, evaluate, load_dann_checkpoint
+from dlapps.adapt.dann import CL, RunResult, evaluate, load_dann_checkpoint, with_domain_statistics
 from dlapps.adapt.networks import DANN
 from dlapps.compute import DivergenceError
 from dlapps.figures import curves
@@ -77,10 +77,16 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
         model.load_state_dict(ckpt["model"])
         optim.load_state_dict(ckpt["optimizer"])
         rounds = ckpt["rounds"]
-    initial = evaluate(model, tgt.x_test, tgt.y_test, 1, kind, device)["class_acc"]
+    batchnorm = any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
+
+    def ev(dom, label: int) -> dict[str, float]:
+        # batch-norm networks: each domain with its own statistics, as dann-bn's DANN runs are evaluated
+        m = with_domain_statistics(model, dom.x_train, device) if batchnorm else model
+        return evaluate(m, dom.x_test, dom.y_test, label, kind, device)
+
+    initial = ev(tgt, 1)["class_acc"]
     half = cfg.batch_size // 2
     steps = len(src.x_train) // half * cfg.epochs_per_round
-    batchnorm = any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
     for r in range(len(rounds), cfg.rounds):
         t0 = time.perf_counter()
         probs = predict(model, tgt.x_train, device)
@@ -106,8 +112,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
             optim.step()
             if not torch.isfinite(loss):
                 raise DivergenceError(f"pseudo-label round {r + 1}: loss became {loss.item()}")
-        ev_t = evaluate(model, tgt.x_test, tgt.y_test, 1, kind, device)
-        ev_s = evaluate(model, src.x_test, src.y_test, 0, kind, device)
+        ev_t, ev_s = ev(tgt, 1), ev(src, 0)
         rounds.append({"round": r + 1, "n_labels": int(len(idx)), "label_acc": label_acc,
                        "target_acc": ev_t["class_acc"], "source_acc": ev_s["class_acc"],
                        "seconds": time.perf_counter() - t0})
@@ -117,11 +122,11 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
         run.save_checkpoint({"model": model.state_dict(), "optimizer": optim.state_dict(), "rounds": rounds})
         run.write_metrics({"rounds": rounds, "initial_target_acc": initial, "complete": False})
     last = rounds[-1]
-    ev_t = evaluate(model, tgt.x_test, tgt.y_test, 1, kind, device)
-    ev_s = evaluate(model, src.x_test, src.y_test, 0, kind, device)
+    ev_t, ev_s = ev(tgt, 1), ev(src, 0)
     metrics = {"source": ev_s, "target": ev_t, "initial_target_acc": initial, "rounds": rounds, "complete": True}
+    metrics["bn_eval"] = "domain" if batchnorm else "running"
     if batchnorm:
-        metrics["target_adabn"] = {"class_acc": domain_bn_accuracy(model, tgt.x_train, tgt.x_test, tgt.y_test, device)}
+        metrics["target"]["class_acc_running"] = evaluate(model, tgt.x_test, tgt.y_test, 1, kind, device)["class_acc"]
     run.write_metrics(metrics)
     cols = ["round", "n_labels", "label_acc", "target_acc", "source_acc"]
     run.write_table("rounds", cols, [[x[c] for c in cols] for x in rounds], caption="Pseudo-labelling rounds")
