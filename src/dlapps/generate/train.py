@@ -29,7 +29,7 @@ class GanConfig:
     data_source: str = "auto"      # auto|local|download|embedded
     conditional: bool = False      # cGAN: the label goes to G (and to D unless label_in_d is False)
     label_in_d: bool = True        # the study's ablation: --no-label-in-d
-    d_label: str = "input"         # how D sees the label: input (one-hot maps, the lab) | projection (also a class-specific last layer)
+    d_label: str = "projection"    # how D sees the label: input (one-hot maps only, the lab) | projection (also a class-specific last layer)
     nz: int = 100                  # latent size
     ngf: int = 32                  # generator width
     ndf: int = 32                  # discriminator width
