@@ -89,7 +89,9 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     steps = len(src.x_train) // half * cfg.epochs_per_round
     for r in range(len(rounds), cfg.rounds):
         t0 = time.perf_counter()
-        probs = predict(model, tgt.x_train, device)
+        # pseudo-labels come from the model as it is evaluated: batch-norm networks with target statistics
+        selector = with_domain_statistics(model, tgt.x_train, device) if batchnorm else model
+        probs = predict(selector, tgt.x_train, device)
         idx, lab = select_pseudo_labels(probs, cfg.threshold, cfg.class_balance)
         if len(idx) < half:
             raise DlappsError(f"round {r + 1}: only {len(idx)} target images reach confidence {cfg.threshold}; "
