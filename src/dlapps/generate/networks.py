@@ -58,15 +58,22 @@ class Discriminator(nn.Module):
         # one (ndf, H/2, W/2) map per class, computed once per call and indexed by label. Same maths
         # (padding included) as concatenating K constant channels, without convolving them per image.
         conv = self.net[0]
-        nc = x.shape[1]
-        eye = torch.eye(self.n_classes, dtype=x.dtype, device=x.device)[:, :, None, None]
-        eye = eye.expand(-1, -1, x.shape[2], x.shape[3])                      # (K, K, H, W)
-        class_maps = F.conv2d(eye, conv.weight[:, nc:], None, conv.stride, conv.padding)  # (K, ndf, H/2, W/2)
-        h = F.conv2d(x, conv.weight[:, :nc], None, conv.stride, conv.padding) + class_maps[labels]
+        nc, k = x.shape[1], self.n_classes
+        eye = torch.eye(k, dtype=x.dtype, device=x.device)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        eye = eye.contiguous(memory_format=torch.channels_last)                # (K, K, H, W)
+        w_img = conv.weight[:, :nc].contiguous(memory_format=torch.channels_last)
+        w_lab = conv.weight[:, nc:].contiguous(memory_format=torch.channels_last)
+        class_maps = F.conv2d(eye, w_lab, None, conv.stride, conv.padding)     # (K, ndf, H/2, W/2)
+        _, c, hh, ww = class_maps.shape
+        # pick each image's map with a one-hot matmul, not indexing: its backward is a GEMM, whereas
+        # index backward (scatter-add) made the whole step slower than plain concatenation on CPU
+        one_hot = F.one_hot(labels, k).to(x.dtype)                             # (B, K)
+        per_image = one_hot @ class_maps.permute(0, 2, 3, 1).reshape(k, -1)    # (B, H/2*W/2*ndf)
+        h = F.conv2d(x, w_img, None, conv.stride, conv.padding) + per_image.view(-1, hh, ww, c).permute(0, 3, 1, 2)
         if self.embed is None:
             return self.net[1:](h).view(-1)
         h = self.net[1:-1](h)                                                 # (B, 4ndf, 4, 4)
-        return self.net[-1](h).view(-1) + (self.embed(labels) * h.flatten(1)).sum(1)
+        return self.net[-1](h).view(-1) + ((one_hot @ self.embed.weight) * h.flatten(1)).sum(1)
 
 
 def dcgan_init(m: nn.Module) -> None:
