@@ -71,7 +71,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--source-only-epochs", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--ref-steps", type=int, default=100)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", default="runs/bench-adapt")

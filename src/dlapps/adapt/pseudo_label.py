@@ -25,9 +25,9 @@ from dlapps.runs import RunOptions, start_run
 class PseudoLabelConfig:
     start: str = ""               # run dir of an adapt dann/source-only run (its checkpoint is the start)
     rounds: int = 5               # select -> train rounds
-    threshold: float = 0.9        # keep target images whose max softmax probability >= threshold
+    threshold: float = 0.95       # keep target images whose max softmax probability >= threshold
     epochs_per_round: int = 1     # passes over the source set per round
-    class_balance: bool = False   # keep at most as many per class as the rarest selected class has
+    class_balance: bool = True    # keep at most as many per class as the rarest selected class has
     batch_size: int = 128         # half source, half pseudo-labelled target
     lr: float = 0.001             # SGD momentum 0.9, constant
 
