@@ -22,10 +22,10 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from common import matmul_peak_gflops, shared_dir
+from common import matmul_peak_gflops, ms_per_step, shared_dir
 
 from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann, run_pseudo_label
-from dlapps.adapt.networks import DANN, flops_per_sample
+from dlapps.adapt.networks import DANN
 from dlapps.runs import RunOptions
 
 
@@ -53,10 +53,8 @@ def reference_ms_per_step(steps: int, batch: int) -> float:
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     zeros, ones = torch.zeros(batch // 2), torch.ones(batch // 2)
     it_s, it_t = iter(src), iter(tgt)
-    t0 = None
-    for i in range(steps + 5):
-        if i == 5:
-            t0 = time.perf_counter()
+
+    def step() -> None:
         (xs, ys), (xt, _) = next(it_s), next(it_t)
         (c, ds), (_, dt) = model(xs, 1.0), model(xt, 1.0)
         loss = (F.cross_entropy(c, ys) + F.binary_cross_entropy_with_logits(ds[:, 0], zeros)
@@ -64,7 +62,8 @@ def reference_ms_per_step(steps: int, batch: int) -> float:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return 1000 * (time.perf_counter() - t0) / steps
+
+    return ms_per_step(step, steps, warmup=5)
 
 
 def main() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +21,10 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from common import matmul_peak_gflops, shared_dir
+from common import matmul_peak_gflops, ms_per_step, shared_dir
 
 from dlapps.generate import GanConfig, run_gan
 from dlapps.generate.networks import Discriminator, Generator, dcgan_init
-from dlapps.generate.train import _step_flops
 from dlapps.runs import RunOptions
 
 
@@ -64,10 +62,8 @@ def reference_ms_per_step(steps: int, conditional: bool, d_label: str) -> float:
     oG = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
     oD = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
     it = iter(loader)
-    t0 = None
-    for i in range(steps + 3):
-        if i == 3:
-            t0 = time.perf_counter()
+
+    def step() -> None:
         real, lab = next(it)
         lab = lab if k else None
         z = torch.randn(128, 100)
@@ -82,7 +78,8 @@ def reference_ms_per_step(steps: int, conditional: bool, d_label: str) -> float:
         oG.zero_grad()
         lg.backward()
         oG.step()
-    return 1000 * (time.perf_counter() - t0) / steps
+
+    return ms_per_step(step, steps, warmup=3)
 
 
 def main() -> None:

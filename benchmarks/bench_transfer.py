@@ -16,15 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import tempfile
 import time
-from pathlib import Path
 
-import numpy as np
 import torchvision
 
-from common import matmul_peak_gflops, shared_dir
+from common import fresh_out, matmul_peak_gflops, shared_dir
 
 from dlapps.runs import RunOptions
 from dlapps.transfer import ProbeConfig, inspect_model, run_probe
@@ -39,9 +36,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     shared_dir()
-    out = Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)
+    out = fresh_out(args.out)
     res: dict[str, object] = {}
     for name in ("vgg16", "alexnet", "resnet50"):
         _, total = inspect_model(torchvision.models.get_model(name))

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-from pathlib import Path
 
-from common import shared_dir
+from common import fresh_out, shared_dir
 
 from dlapps.runs import RunOptions
 from dlapps.visualize.run import (ClassVizConfig, FoolConfig, SaliencyEvalConfig, run_classviz, run_fool,
@@ -32,9 +30,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     shared_dir()
-    out = Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)
+    out = fresh_out(args.out)
     o = lambda n: RunOptions(out=str(out / n), threads=args.threads, quiet=True)
     base = dict(model="mobilenet_v2", weights="imagenet", data="imagenet-samples")
     res: dict[str, object] = {}

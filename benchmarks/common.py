@@ -1,11 +1,13 @@
-"""Helpers shared by the benchmark scripts: the machine's matmul peak and shared/ detection."""
+"""Helpers shared by the benchmark scripts: shared/ detection, a fresh output dir, step timing, the matmul peak."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -20,6 +22,24 @@ def shared_dir() -> Path:
     os.environ.setdefault("DLAPPS_DATA", str(cand / "data"))
     os.environ.setdefault("DLAPPS_WEIGHTS", str(cand / "weights"))
     return cand
+
+
+def fresh_out(path: str) -> Path:
+    """The benchmark's output dir, emptied: its numbers must come from this run."""
+    out = Path(path)
+    if out.exists():
+        shutil.rmtree(out)
+    return out
+
+
+def ms_per_step(step: Callable[[], None], steps: int, warmup: int = 3) -> float:
+    """Milliseconds per call of ``step`` over ``steps`` calls, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return 1000 * (time.perf_counter() - t0) / steps
 
 
 def matmul_peak_gflops(n: int = 1024, seconds: float = 2.0) -> float:

@@ -57,7 +57,7 @@ def test_domain_head_outputs_and_batch_composition():
 
 
 def test_source_only_keeps_target_out_of_batch_norm_and_adabn_leaves_model_alone():
-    from dlapps.adapt.dann import domain_bn_accuracy, domain_logits_frozen
+    from dlapps.adapt.dann import domain_logits_frozen, evaluate, with_domain_statistics
 
     torch.manual_seed(0)
     m = DANN(batchnorm=True).train()
@@ -70,7 +70,8 @@ def test_source_only_keeps_target_out_of_batch_norm_and_adabn_leaves_model_alone
     m.eval()
     state = {k: v.clone() for k, v in m.state_dict().items()}
     x, y = torch.randn(64, 3, 28, 28) + 2, torch.randint(10, (64,))
-    acc = domain_bn_accuracy(m, x, x[:32], y[:32], torch.device("cpu"))
+    adapted = with_domain_statistics(m, x, torch.device("cpu"))
+    acc = evaluate(adapted, x[:32], y[:32], 1, "bce", torch.device("cpu"))["class_acc"]
     assert 0 <= acc <= 1 and all(torch.equal(v, m.state_dict()[k]) for k, v in state.items())
 
 

@@ -4,7 +4,6 @@ import io
 
 import numpy as np
 import pytest
-import torch
 import torchvision
 from PIL import Image
 

@@ -135,13 +135,6 @@ def with_domain_statistics(model: DANN, x_train: torch.Tensor, device: torch.dev
     return m.eval()
 
 
-def domain_bn_accuracy(model: DANN, x_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
-                       device: torch.device) -> float:
-    """Class accuracy on a test set with batch-norm statistics of that domain's training images."""
-    m = with_domain_statistics(model, x_train, device)
-    return evaluate(m, x_test, y_test, 1, "bce" if m.domain[-1].out_features == 1 else "ce", device)["class_acc"]
-
-
 def bn_eval_mode(cfg: "DannConfig") -> str:
     """running | domain: which batch-norm statistics evaluation uses (see DannConfig.bn_eval)."""
     if cfg.arch != "dann-bn":
@@ -157,7 +150,7 @@ def evaluate_domains(model: DANN, src: Domain, tgt: Domain, cfg: "DannConfig", d
     mode = bn_eval_mode(cfg)
     row: dict[str, float] = {}
     for tag, dm, dlabel in (("source", src, 0), ("target", tgt, 1)):
-        per_domain = with_domain_statistics(model, dm.x_train, device) if cfg.arch == "dann-bn" else None
+        per_domain = with_domain_statistics(model, dm.x_train, device) if model.batchnorm else None
         main, other = (per_domain, model) if mode == "domain" else (model, per_domain)
         row.update({f"{tag}_{k}": v for k, v in evaluate(main, dm.x_test, dm.y_test, dlabel, cfg.domain_loss,
                                                           device).items()})
@@ -186,7 +179,6 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
         history, start_epoch = ckpt["history"], ckpt["epoch"]
         print(f"resuming after epoch {start_epoch}", flush=True)
     dom = torch.cat([torch.zeros(half, dtype=torch.long), torch.ones(half, dtype=torch.long)]).to(device)
-    batchnorm = any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
     for epoch in range(start_epoch, cfg.epochs):
         gen = torch.Generator().manual_seed(opts.seed * 1000 + epoch)  # per-epoch: identical after resume
         torch.manual_seed(opts.seed * 1000 + epoch)
@@ -207,12 +199,12 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
             xs = src.x_train[bs].to(device, memory_format=CL)               # (B/2, 3, 28, 28)
             xt = tgt.x_train[bt].to(device, memory_format=CL)               # (B/2, 3, 28, 28)
             y = src.y_train[bs].to(device)                                   # (B/2,)
-            if batchnorm and cfg.source_only:
+            if model.batchnorm and cfg.source_only:
                 # the baseline must not adapt: target images neither update the batch-norm statistics
                 # nor reach the features; the domain head alone learns on frozen target features
                 cls, ds = model(xs, lam)
                 dt = domain_logits_frozen(model, xt)
-            elif batchnorm:  # one pass per domain: batch norm then normalises each domain with its own statistics
+            elif model.batchnorm:  # one pass per domain: batch norm then normalises each domain with its own statistics
                 (cls, ds), (_, dt) = model(xs, lam), model(xt, lam)
             else:          # one joint pass: the same maths, faster
                 cls, d = model(torch.cat([xs, xt]), lam)

@@ -32,6 +32,7 @@ class DANN(nn.Module):
 
     def __init__(self, n_classes: int = 10, domain_outputs: int = 1, in_ch: int = 3, batchnorm: bool = False):
         super().__init__()
+        self.batchnorm = batchnorm
         bn2 = (lambda c: nn.BatchNorm2d(c)) if batchnorm else (lambda c: nn.Identity())
         bn1 = (lambda c: nn.BatchNorm1d(c)) if batchnorm else (lambda c: nn.Identity())
         drop2 = (lambda: nn.Dropout2d(0.5)) if batchnorm else (lambda: nn.Identity())

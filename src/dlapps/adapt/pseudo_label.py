@@ -77,11 +77,10 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
         model.load_state_dict(ckpt["model"])
         optim.load_state_dict(ckpt["optimizer"])
         rounds = ckpt["rounds"]
-    batchnorm = any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
 
     def ev(dom, label: int) -> dict[str, float]:
         # batch-norm networks: each domain with its own statistics, as dann-bn's DANN runs are evaluated
-        m = with_domain_statistics(model, dom.x_train, device) if batchnorm else model
+        m = with_domain_statistics(model, dom.x_train, device) if model.batchnorm else model
         return evaluate(m, dom.x_test, dom.y_test, label, kind, device)
 
     initial = ev(tgt, 1)["class_acc"]
@@ -90,7 +89,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     for r in range(len(rounds), cfg.rounds):
         t0 = time.perf_counter()
         # pseudo-labels come from the model as it is evaluated: batch-norm networks with target statistics
-        selector = with_domain_statistics(model, tgt.x_train, device) if batchnorm else model
+        selector = with_domain_statistics(model, tgt.x_train, device) if model.batchnorm else model
         probs = predict(selector, tgt.x_train, device)
         idx, lab = select_pseudo_labels(probs, cfg.threshold, cfg.class_balance)
         if len(idx) < half:
@@ -105,7 +104,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
             xs = src.x_train[bs].to(device, memory_format=CL)                 # (B/2, 3, 28, 28)
             xt = tgt.x_train[idx[bt]].to(device, memory_format=CL)            # (B/2, 3, 28, 28)
             ys, yt = src.y_train[bs].to(device), lab[bt].to(device)
-            if batchnorm:  # one pass per domain, as in DANN training: each domain keeps its own BN statistics
+            if model.batchnorm:  # one pass per domain, as in DANN training: each domain keeps its own BN statistics
                 loss = (F.cross_entropy(model(xs)[0], ys) + F.cross_entropy(model(xt)[0], yt)) / 2
             else:
                 loss = F.cross_entropy(model(torch.cat([xs, xt]))[0], torch.cat([ys, yt]))
@@ -126,8 +125,8 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     last = rounds[-1]
     ev_t, ev_s = ev(tgt, 1), ev(src, 0)
     metrics = {"source": ev_s, "target": ev_t, "initial_target_acc": initial, "rounds": rounds, "complete": True}
-    metrics["bn_eval"] = "domain" if batchnorm else "running"
-    if batchnorm:
+    metrics["bn_eval"] = "domain" if model.batchnorm else "running"
+    if model.batchnorm:
         metrics["target"]["class_acc_running"] = evaluate(model, tgt.x_test, tgt.y_test, 1, kind, device)["class_acc"]
     run.write_metrics(metrics)
     cols = ["round", "n_labels", "label_acc", "target_acc", "source_acc"]

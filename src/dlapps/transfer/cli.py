@@ -12,7 +12,7 @@ from dlapps.cli import data_source_option, finish, run_options
 from dlapps.images import GRAY_MODES
 from dlapps.report import build_report
 from dlapps.runs import RunOptions, start_run
-from dlapps.transfer.probe import ProbeConfig, run_probe
+from dlapps.transfer.probe import CLASSIFIERS, ProbeConfig, run_probe
 
 WEIGHTS_HELP = "imagenet (torchvision / $DLAPPS_WEIGHTS), random, or a state_dict path."
 
@@ -147,7 +147,7 @@ P = ProbeConfig()
 @data_source_option
 @click.option("--pool", type=click.Choice(["avg", "max", "none"]), default=P.pool, show_default=True)
 @click.option("--gray", type=click.Choice(GRAY_MODES), default=P.gray, show_default=True)
-@click.option("--classifier", type=click.Choice(["svm", "linearsvc", "logreg"]), default=P.classifier, show_default=True)
+@click.option("--classifier", type=click.Choice(CLASSIFIERS), default=P.classifier, show_default=True)
 @click.option("--c-grid", default=",".join(map(str, P.c_grid)), show_default=True)
 @click.option("--folds", type=int, default=P.folds, show_default=True)
 @click.option("--jobs", type=int, default=P.jobs, show_default=True, help="Parallel grid-search jobs.")
