@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dlapps.adapt.dann import CL, with_domain_statistics
 from dlapps.adapt.data import Domain
 from dlapps.adapt.networks import DANN
 from dlapps.figures import curves, plt
@@ -28,15 +29,19 @@ def history_table(run: RunDir, history: list[dict[str, float]]) -> None:
 
 
 @torch.no_grad()
-def tsne_figure(model: DANN, src: Domain, tgt: Domain, n: int, seed: int, title: str, device: torch.device):
-    """t-SNE of the feature embeddings of n source + n target test images, by domain and by class."""
+def tsne_figure(model: DANN, src: Domain, tgt: Domain, n: int, seed: int, title: str, device: torch.device,
+                per_domain_bn: bool = False):
+    """t-SNE of the feature embeddings of n source + n target test images, by domain and by class.
+    ``per_domain_bn``: embed each domain with its own batch-norm statistics, as the run is evaluated."""
     from sklearn.manifold import TSNE
 
     g = torch.Generator().manual_seed(seed)
     i_s = torch.randperm(len(src.x_test), generator=g)[:n]
     i_t = torch.randperm(len(tgt.x_test), generator=g)[:n]
-    model.eval()
-    emb = torch.cat([model.embed(src.x_test[i_s].to(device)), model.embed(tgt.x_test[i_t].to(device))]).cpu().numpy()
+    m_s, m_t = ((with_domain_statistics(model, src.x_train, device), with_domain_statistics(model, tgt.x_train, device))
+                if per_domain_bn else (model.eval(), model.eval()))
+    emb = torch.cat([m_s.embed(src.x_test[i_s].to(device, memory_format=CL)),
+                     m_t.embed(tgt.x_test[i_t].to(device, memory_format=CL))]).cpu().numpy()
     xy = TSNE(n_components=2, init="pca", perplexity=min(30, max(5, len(emb) // 4)), random_state=seed).fit_transform(emb)
     labels = np.concatenate([src.y_test[i_s].numpy(), tgt.y_test[i_t].numpy()])
     dom = np.r_[np.zeros(len(i_s)), np.ones(len(i_t))]
@@ -86,8 +91,8 @@ def write_outputs(run: RunDir, model: DANN, src: Domain, tgt: Domain, cfg: Any, 
                            "epoch", "accuracy", "Accuracy", x=ep), "accuracy")
     kind = "source-only" if cfg.source_only else "DANN"
     if cfg.tsne_points:
-        run.save_figure(tsne_figure(model, src, tgt, cfg.tsne_points, seed, f"t-SNE of features, {kind}", device),
-                        "tsne")
+        run.save_figure(tsne_figure(model, src, tgt, cfg.tsne_points, seed, f"t-SNE of features, {kind}", device,
+                                    per_domain_bn=metrics.get("bn_eval") == "domain"), "tsne")
     lam = "λ = 0 (source only)" if cfg.source_only else (
         f"λ schedule {cfg.lambda_schedule} from {cfg.lambda_start} to {cfg.lambda_end} × {cfg.lambda_multiplier}")
     t = metrics.get("timing", {})
