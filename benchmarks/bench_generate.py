@@ -1,11 +1,11 @@
 """generate benchmark on the real MNIST of ../shared/data.
 
 In one script: a plain reference loop (pytorch/examples dcgan style: torchvision-style Dataset with
-per-sample PIL transforms + DataLoader, default threads, the same networks and batch) and dlapps'
-loop run the same number of steps; then the lab-default cGAN and DCGAN for 5 epochs on full MNIST
-with their quality metrics.
+per-sample PIL transforms + DataLoader, default threads, the same networks and batch, the textbook
+concatenating D in NCHW) and dlapps' step run in alternating blocks of the same number of steps; then
+the lab-default cGAN and DCGAN train for 5 epochs on full MNIST and report their quality metrics.
 
-    python benchmarks/bench_generate.py [--epochs 5] [--steps 30] [--out runs/bench-generate]
+    python benchmarks/bench_generate.py [--epochs 5] [--blocks 8] [--steps 10] [--out runs/bench-generate]
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from torchvision import transforms as T
 from common import matmul_peak_gflops, ms_per_step, shared_dir
 
 from dlapps.generate import GanConfig, run_gan
+from dlapps.generate.train import build_nets, gan_step, load_gan_data
 from dlapps.generate.networks import Discriminator, Generator, dcgan_init
 from dlapps.runs import RunOptions
 
@@ -52,11 +54,13 @@ def plain_d(D: Discriminator, x: torch.Tensor, labels: torch.Tensor | None) -> t
     return D.net[-1](h).view(-1) + (D.embed(labels) * h.flatten(1)).sum(1)
 
 
-def reference_ms_per_step(steps: int, conditional: bool, d_label: str) -> float:
+def reference_step(conditional: bool, d_label: str, g_label: str) -> Callable[[], None]:
+    """One step of the plain loop: DataLoader + per-sample PIL transforms, NCHW, textbook D."""
     d = np.load(shared_dir() / "data" / "mnist.npz")
     loader = DataLoader(PilMnist(d["x_train"], d["y_train"]), batch_size=128, shuffle=True, drop_last=True)
     k = 10 if conditional else 0
-    G, D = Generator(100, 32, 1, k), Discriminator(32, 1, k, projection=d_label == "projection")
+    G = Generator(100, 32, 1, k, label_bn=g_label == "bn")
+    D = Discriminator(32, 1, k, projection=d_label == "projection")
     G.apply(dcgan_init)
     D.apply(dcgan_init)
     oG = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
@@ -64,7 +68,12 @@ def reference_ms_per_step(steps: int, conditional: bool, d_label: str) -> float:
     it = iter(loader)
 
     def step() -> None:
-        real, lab = next(it)
+        nonlocal it
+        try:
+            real, lab = next(it)
+        except StopIteration:
+            it = iter(loader)
+            real, lab = next(it)
         lab = lab if k else None
         z = torch.randn(128, 100)
         fl = torch.randint(10, (128,)) if k else None
@@ -78,14 +87,49 @@ def reference_ms_per_step(steps: int, conditional: bool, d_label: str) -> float:
         oG.zero_grad()
         lg.backward()
         oG.step()
+        ld.item(), lg.item()
 
-    return ms_per_step(step, steps, warmup=3)
+    return step
+
+
+def dlapps_step(cfg: GanConfig) -> Callable[[], None]:
+    """One step as run_gan takes it: tensor data set, channels-last, gan_step, the loss reads."""
+    x, y, _, _, bundle = load_gan_data(cfg)
+    G, D = build_nets(cfg, x.shape[1], len(bundle.class_names))
+    G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    oG = torch.optim.Adam(G.parameters(), cfg.lr, betas=(cfg.beta1, 0.999))
+    oD = torch.optim.Adam(D.parameters(), cfg.lr, betas=(cfg.beta1, 0.999))
+
+    def step() -> None:
+        idx = torch.randint(len(x), (cfg.batch_size,))
+        real = x[idx].to(memory_format=torch.channels_last)
+        z = torch.randn(cfg.batch_size, cfg.nz)
+        fl = torch.randint(10, (cfg.batch_size,))
+        ld, lg, _, _ = gan_step(G, D, oG, oD, real, y[idx], z, fl, cfg.label_in_d)
+        ld.item(), lg.item()
+
+    return step
+
+
+def interleaved_speed(cfg: GanConfig, blocks: int, steps: int) -> tuple[float, float]:
+    """ms/step of the reference and of dlapps, timed in alternating blocks of ``steps`` steps.
+
+    Alternating keeps both under the same machine conditions (this VM's speed drifts by tens of
+    percent over minutes); each gets the median of its blocks.
+    """
+    ref, ours = reference_step(cfg.conditional, cfg.d_label, cfg.g_label), dlapps_step(cfg)
+    t_ref, t_ours = [], []
+    for _ in range(blocks):
+        t_ref.append(ms_per_step(ref, steps, warmup=1))
+        t_ours.append(ms_per_step(ours, steps, warmup=1))
+    return float(np.median(t_ref)), float(np.median(t_ours))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=30, help="reference-loop steps to time")
+    ap.add_argument("--steps", type=int, default=10, help="steps per timed block")
+    ap.add_argument("--blocks", type=int, default=8, help="alternating reference/dlapps blocks")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", default="runs/bench-generate")
     ap.add_argument("--models", default="cgan,dcgan", help="which GANs to train after the speed check")
@@ -94,10 +138,13 @@ def main() -> None:
     out = Path(args.out)
     res: dict[str, object] = {}
     default_threads = torch.get_num_threads()
-    ref = reference_ms_per_step(args.steps, conditional=True, d_label=GanConfig().d_label)
+    ref, ours = interleaved_speed(GanConfig(conditional=True), args.blocks, args.steps)
     peak = matmul_peak_gflops()
-    res.update(reference_ms_per_step=ref, reference_threads=default_threads, peak_gflops=peak)
-    print(f"reference cGAN loop (DataLoader + per-sample PIL transforms, {default_threads} threads): {ref:.0f} ms/step")
+    res.update(reference_ms_per_step=ref, dlapps_ms_per_step=ours, speedup_interleaved=ref / ours,
+               reference_threads=default_threads, peak_gflops=peak)
+    print(f"cGAN step, {args.blocks} alternating blocks of {args.steps} steps: reference (DataLoader + per-sample PIL "
+          f"transforms, textbook D, {default_threads} threads) {ref:.0f} ms/step, dlapps {ours:.0f} ms/step "
+          f"-> {ref / ours:.2f}x")
     print(f"measured matmul peak: {peak:.0f} GFLOP/s")
     opts = lambda name: RunOptions(out=str(out / name), resume=(out / name / "config.json").exists(),
                                    threads=args.threads, quiet=True)
@@ -115,7 +162,8 @@ def main() -> None:
             line += f", conditional accuracy {m['conditional_accuracy']:.4f}"
         print(line)
         if t:
-            print(f"   speed: {t['ms_per_step']:.0f} ms/step ({ref / t['ms_per_step']:.2f}x the reference), "
+            print(f"   speed over the whole run: {t['ms_per_step']:.0f} ms/step ({ref / t['ms_per_step']:.2f}x the "
+                  "reference's interleaved median), "
                   f"{t['gflops_per_s']:.0f} GFLOP/s = {100 * t['gflops_per_s'] / peak:.0f}% of peak")
             res[name]["speedup"] = ref / t["ms_per_step"]
     (out / "bench.json").write_text(json.dumps(res, indent=2))

@@ -9,7 +9,7 @@ import torch
 from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann, run_pseudo_label
 from dlapps.adapt.data import target_train_indices
 from dlapps.adapt.networks import DANN, grad_reverse
-from dlapps.adapt.pseudo_label import select_pseudo_labels
+from dlapps.adapt.pseudo_label import random_affine, round_threshold, select_pseudo_labels
 from dlapps.adapt.schedules import lambda_at, lr_at
 from dlapps.compute import DivergenceError
 from dlapps.runs import RunOptions
@@ -81,6 +81,25 @@ def test_pseudo_label_selection_threshold_and_balance():
     assert idx.tolist() == [0, 2, 3, 4, 5] and lab.tolist() == [0, 1, 1, 0, 0]
     idx, lab = select_pseudo_labels(probs, 0.9, True)
     assert sorted(lab.tolist()) == [0, 0, 1, 1] and 0 not in idx.tolist()  # the least confident class-0 dropped
+    cur = PseudoLabelConfig(rounds=5, threshold=0.9, threshold_end=0.5)
+    assert [round(round_threshold(cur, r), 6) for r in range(5)] == [0.9, 0.8, 0.7, 0.6, 0.5]
+    assert round_threshold(PseudoLabelConfig(rounds=5, threshold=0.9), 4) == 0.9
+
+
+def test_random_affine_jitter_is_small_per_image_and_identity_at_zero():
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(64, 3, 28, 28)
+    x[:, :, 12:16, 12:16] = 1.0                                  # a 4x4 blob at the centre (13.5, 13.5)
+    torch.testing.assert_close(random_affine(x, g, shift=0, degrees=0, scale=0), x, atol=1e-5, rtol=0)
+    y = random_affine(x, g, shift=2, degrees=0, scale=0)
+    assert y.shape == x.shape
+    coords = torch.arange(28.0)
+    mass = y[:, 0].sum((1, 2))
+    cy = (y[:, 0].sum(2) * coords).sum(1) / mass
+    cx = (y[:, 0].sum(1) * coords).sum(1) / mass
+    assert (cx - 13.5).abs().max() <= 2.01 and (cy - 13.5).abs().max() <= 2.01
+    assert (cx - 13.5).abs().max() > 1.0 and len(torch.unique(cx.round(decimals=2))) > 32  # each image its own shift
+    torch.testing.assert_close(mass, torch.full_like(mass, 16.0), atol=1e-3, rtol=0)
 
 
 def test_one_epoch_beats_chance_writes_table_and_is_reproducible(tmp_path):
@@ -118,8 +137,9 @@ def test_resume_continues_from_checkpoint(tmp_path):
 def test_pseudo_label_rounds(tmp_path):
     cfg = DannConfig(epochs=1, source_only=True, data_source="embedded", tsne_points=0, batch_size=64)
     base = run_dann(cfg, RunOptions(out=str(tmp_path / "b"), quiet=True))
-    r = run_pseudo_label(PseudoLabelConfig(start=str(base.run_dir), rounds=1, threshold=0.5),
+    r = run_pseudo_label(PseudoLabelConfig(start=str(base.run_dir), rounds=2, threshold=0.6, threshold_end=0.3),
                          RunOptions(out=str(tmp_path / "p"), quiet=True))
-    row = r.metrics["rounds"][0]
+    first, row = r.metrics["rounds"]
+    assert (first["threshold"], row["threshold"]) == (0.6, 0.3)
     assert row["n_labels"] > 0 and 0 <= row["label_acc"] <= 1 and 0 <= row["target_acc"] <= 1
     assert json.loads((r.run_dir / "metrics.json").read_text())["complete"] is True

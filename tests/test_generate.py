@@ -99,3 +99,41 @@ def test_one_step_changes_both_networks_sample_and_resume(tmp_path):
     cfg_dict.write_text(json.dumps(c))
     r2 = run_gan(cfg2, RunOptions(out=str(r.run_dir), quiet=True, resume=True))
     assert r2.metrics["steps"] == 8
+
+
+def test_gan_step_freezing_d_gives_g_the_textbook_update():
+    """gan_step skips D's weight gradients in the G pass; G and D must end exactly where the
+    textbook loop (which computes and discards them) puts them."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from dlapps.generate.train import gan_step
+
+    torch.manual_seed(0)
+    G, D = Generator(16, 8, 1, 10), Discriminator(8, 1, 10, projection=True)
+    G.apply(dcgan_init)
+    D.apply(dcgan_init)
+    torch.nn.init.normal_(D.embed.weight, 0, 0.02)  # make the projection route active
+    G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
+    opt = lambda m: torch.optim.Adam(m.parameters(), 2e-4, betas=(0.5, 0.999))
+    oG, oD, oG2, oD2 = opt(G), opt(D), opt(G2), opt(D2)
+    real, lab = torch.rand(6, 1, 32, 32) * 2 - 1, torch.randint(10, (6,))
+    z, fl = torch.randn(6, 16), torch.randint(10, (6,))
+    for _ in range(2):
+        gan_step(G, D, oG, oD, real, lab, z, fl)
+        # textbook
+        fake = G2(z, fl)
+        ld = F.binary_cross_entropy_with_logits(D2(real, lab), torch.ones(6)) + \
+            F.binary_cross_entropy_with_logits(D2(fake.detach(), fl), torch.zeros(6))
+        oD2.zero_grad()
+        ld.backward()
+        oD2.step()
+        lg = F.binary_cross_entropy_with_logits(D2(fake, fl), torch.ones(6))
+        oG2.zero_grad()
+        lg.backward()
+        oG2.step()
+    for a, b in zip([*G.parameters(), *D.parameters()], [*G2.parameters(), *D2.parameters()]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert all(p.requires_grad for p in D.parameters())
+    assert G.net[1].bias.abs().max() > 0 and D.net[3].bias.abs().max() > 0  # both were initialised at 0

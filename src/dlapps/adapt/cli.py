@@ -74,11 +74,15 @@ P = PseudoLabelConfig()
 @click.option("--from", "start", required=True, type=click.Path(exists=True, file_okay=False),
               help="Run dir of an adapt dann or source-only run.")
 @click.option("--rounds", type=int, default=P.rounds)
-@click.option("--threshold", type=float, default=P.threshold, help="Minimum softmax confidence.")
+@click.option("--threshold", type=float, default=P.threshold, help="Minimum softmax confidence (first round).")
+@click.option("--threshold-end", type=float, default=P.threshold_end,
+              help="Last round's threshold, linear in between (default: constant).")
 @click.option("--epochs-per-round", type=int, default=P.epochs_per_round)
 @click.option("--class-balance/--no-class-balance", default=P.class_balance)
 @click.option("--batch-size", type=int, default=P.batch_size)
 @click.option("--lr", type=float, default=P.lr)
+@click.option("--augment/--no-augment", default=P.augment,
+              help="Random ±2 px / ±10° / ±10 % jitter of the pseudo-labelled target images.")
 @run_options
 def pseudo_label(opts: RunOptions, **kw: Any) -> None:
     """Self-training on the target with confident pseudo-labels."""

@@ -25,11 +25,14 @@ from dlapps.runs import RunOptions, start_run
 class PseudoLabelConfig:
     start: str = ""               # run dir of an adapt dann/source-only run (its checkpoint is the start)
     rounds: int = 5               # select -> train rounds
-    threshold: float = 0.95       # keep target images whose max softmax probability >= threshold
+    threshold: float = 0.95       # keep target images whose max softmax probability >= threshold (first round)
+    threshold_end: float | None = None  # last round's threshold, linear in between (None = constant): a
+                                  # curriculum that lets the harder target images in once the model is better
     epochs_per_round: int = 1     # passes over the source set per round
     class_balance: bool = True    # keep at most as many per class as the rarest selected class has
     batch_size: int = 128         # half source, half pseudo-labelled target
     lr: float = 0.001             # SGD momentum 0.9, constant
+    augment: bool = True          # random affine jitter of the pseudo-labelled target images (±2 px, ±10°, ±10 % scale)
 
 
 @torch.no_grad()
@@ -56,12 +59,39 @@ def select_pseudo_labels(probs: torch.Tensor, threshold: float, class_balance: b
     return idx, lab[idx]
 
 
+def round_threshold(cfg: PseudoLabelConfig, r: int) -> float:
+    """Confidence threshold of round r (0-based): threshold, moving linearly to threshold_end by the last round."""
+    if cfg.threshold_end is None or cfg.rounds < 2:
+        return cfg.threshold
+    return cfg.threshold + (cfg.threshold_end - cfg.threshold) * r / (cfg.rounds - 1)
+
+
+def random_affine(x: torch.Tensor, gen: torch.Generator, shift: float = 2.0, degrees: float = 10.0,
+                  scale: float = 0.1) -> torch.Tensor:
+    """Each image of a batch (B, C, H, W) moved by its own small random affine map.
+
+    Why: self-training on its own confident predictions teaches a network little it does not know; the
+    same image slightly moved, turned or scaled must keep its pseudo-label, which pushes the decision
+    boundary away from the target data. Per-image parameters (torchvision's RandomAffine draws one set
+    per call), one vectorised grid_sample; border padding keeps MNIST-M's background texture.
+    """
+    b, _, h, w = x.shape
+    u = torch.rand(b, 4, generator=gen) * 2 - 1                                  # (B, 4) in [-1, 1)
+    angle = u[:, 0] * degrees * torch.pi / 180
+    s = 1 + u[:, 1] * scale
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    theta = torch.stack([torch.stack([cos, -sin, u[:, 2] * 2 * shift / w], 1),
+                         torch.stack([sin, cos, u[:, 3] * 2 * shift / h], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid.to(x.device), mode="bilinear", padding_mode="border", align_corners=False)
+
+
 def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> RunResult:
     opts = opts or RunOptions()
     if not cfg.start:
         raise DlappsError("pseudo-label needs --from RUN_DIR (an adapt dann or source-only run)")
-    if not 0 < cfg.threshold < 1:
-        raise DlappsError("--threshold must be in (0, 1)")
+    if not 0 < cfg.threshold < 1 or (cfg.threshold_end is not None and not 0 < cfg.threshold_end < 1):
+        raise DlappsError("--threshold and --threshold-end must be in (0, 1)")
     model, start_cfg, _ = load_dann_checkpoint(Path(cfg.start))
     run, device = start_run("adapt", "pseudo-label", cfg, opts)
     so = start_cfg["options"]
@@ -91,9 +121,10 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
         # pseudo-labels come from the model as it is evaluated: batch-norm networks with target statistics
         selector = with_domain_statistics(model, tgt.x_train, device) if model.batchnorm else model
         probs = predict(selector, tgt.x_train, device)
-        idx, lab = select_pseudo_labels(probs, cfg.threshold, cfg.class_balance)
+        tau = round_threshold(cfg, r)
+        idx, lab = select_pseudo_labels(probs, tau, cfg.class_balance)
         if len(idx) < half:
-            raise DlappsError(f"round {r + 1}: only {len(idx)} target images reach confidence {cfg.threshold}; "
+            raise DlappsError(f"round {r + 1}: only {len(idx)} target images reach confidence {tau:.3f}; "
                               "lower --threshold")
         label_acc = (lab == tgt.y_train[idx]).float().mean().item()  # hidden labels: measurement only
         gen = torch.Generator().manual_seed(opts.seed * 1000 + r)
@@ -102,7 +133,8 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
             bs = torch.randint(len(src.x_train), (half,), generator=gen)
             bt = torch.randint(len(idx), (half,), generator=gen)
             xs = src.x_train[bs].to(device, memory_format=CL)                 # (B/2, 3, 28, 28)
-            xt = tgt.x_train[idx[bt]].to(device, memory_format=CL)            # (B/2, 3, 28, 28)
+            xt = tgt.x_train[idx[bt]]                                          # (B/2, 3, 28, 28)
+            xt = (random_affine(xt, gen) if cfg.augment else xt).to(device, memory_format=CL)
             ys, yt = src.y_train[bs].to(device), lab[bt].to(device)
             if model.batchnorm:  # one pass per domain, as in DANN training: each domain keeps its own BN statistics
                 loss = (F.cross_entropy(model(xs)[0], ys) + F.cross_entropy(model(xt)[0], yt)) / 2
@@ -114,7 +146,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
             if not torch.isfinite(loss):
                 raise DivergenceError(f"pseudo-label round {r + 1}: loss became {loss.item()}")
         ev_t, ev_s = ev(tgt, 1), ev(src, 0)
-        rounds.append({"round": r + 1, "n_labels": int(len(idx)), "label_acc": label_acc,
+        rounds.append({"round": r + 1, "threshold": tau, "n_labels": int(len(idx)), "label_acc": label_acc,
                        "target_acc": ev_t["class_acc"], "source_acc": ev_s["class_acc"],
                        "seconds": time.perf_counter() - t0})
         if not opts.quiet:
@@ -129,15 +161,16 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     if model.batchnorm:
         metrics["target"]["class_acc_running"] = evaluate(model, tgt.x_test, tgt.y_test, 1, kind, device)["class_acc"]
     run.write_metrics(metrics)
-    cols = ["round", "n_labels", "label_acc", "target_acc", "source_acc"]
+    cols = ["round", "threshold", "n_labels", "label_acc", "target_acc", "source_acc"]
     run.write_table("rounds", cols, [[x[c] for c in cols] for x in rounds], caption="Pseudo-labelling rounds")
     run.save_figure(curves({"target test acc": [initial] + [x["target_acc"] for x in rounds],
                             "pseudo-label acc": [float("nan")] + [x["label_acc"] for x in rounds]},
                            "round", "accuracy", "Self-training on the target", x=list(range(len(rounds) + 1))),
                     "rounds")
     run.write_text("summary.md", (
-        f"**Pseudo-labelling** from `{cfg.start}`: {cfg.rounds} rounds, threshold {cfg.threshold}, "
-        f"class balance {'on' if cfg.class_balance else 'off'}. Target test accuracy {initial:.4f} → "
+        f"**Pseudo-labelling** from `{cfg.start}`: {cfg.rounds} rounds, threshold {cfg.threshold}"
+        + (f" → {cfg.threshold_end}" if cfg.threshold_end is not None else "") + ", "
+        f"class balance {'on' if cfg.class_balance else 'off'}, augmentation {'on' if cfg.augment else 'off'}. Target test accuracy {initial:.4f} → "
         f"**{last['target_acc']:.4f}**; last round used {last['n_labels']:,} pseudo-labels, "
         f"{last['label_acc']:.4f} of them correct (measured with the hidden target labels).\n"))
     build_report([run.path], title="adapt pseudo-label")

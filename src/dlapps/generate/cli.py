@@ -51,6 +51,8 @@ def dcgan(opts: RunOptions, **kw: Any) -> None:
 @click.option("--label-in-d/--no-label-in-d", default=True, help="Give the label to the discriminator too.")
 @click.option("--d-label", type=click.Choice(["input", "projection"]), default=GanConfig.d_label, show_default=True,
               help="How D sees the label: one-hot input maps (the lab), or also a class-specific last layer.")
+@click.option("--g-label", type=click.Choice(["input", "bn"]), default=GanConfig.g_label, show_default=True,
+              help="How G sees the label: one-hot next to z (the lab), or also class-specific batch-norm gain/shift.")
 def cgan(opts: RunOptions, **kw: Any) -> None:
     """Train a conditional GAN (label given to G, and to D unless --no-label-in-d)."""
     finish(run_gan(GanConfig(conditional=True, **kw), opts))

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 class Generator(nn.Module):
     """z (+ one-hot label) -> image in [-1, 1]. ``n_classes`` > 0 makes it conditional."""
 
-    def __init__(self, nz: int = 100, ngf: int = 32, nc: int = 1, n_classes: int = 0):
+    def __init__(self, nz: int = 100, ngf: int = 32, nc: int = 1, n_classes: int = 0, label_bn: bool = False):
         super().__init__()
         self.nz, self.n_classes = nz, n_classes
         self.net = nn.Sequential(                                                   # (B, nz+K, 1, 1)
@@ -23,11 +23,32 @@ class Generator(nn.Module):
             nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False),                       # (B, nc, 32, 32)
             nn.Tanh(),
         )
+        # label_bn (conditional batch norm, as in the projection-cGAN paper's generator): after each
+        # batch norm a class-specific gain and shift, (1 + gamma[y]) * h + beta[y]. Initialised at zero,
+        # so it starts as the lab's generator and gives the label a route into every block.
+        bns = [m for m in self.net if isinstance(m, nn.BatchNorm2d)]
+        self.label_bn = nn.ModuleList(nn.Embedding(n_classes, 2 * bn.num_features) for bn in bns) \
+            if label_bn and n_classes else None
+        if self.label_bn is not None:
+            for e in self.label_bn:
+                nn.init.zeros_(e.weight)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.n_classes:
-            z = torch.cat([z, F.one_hot(labels, self.n_classes).to(z.dtype)], 1)
-        return self.net(z.view(len(z), -1, 1, 1))
+        if not self.n_classes:
+            return self.net(z.view(len(z), -1, 1, 1))
+        one_hot = F.one_hot(labels, self.n_classes).to(z.dtype)                  # (B, K)
+        h = torch.cat([z, one_hot], 1).view(len(z), -1, 1, 1)                   # (B, nz+K, 1, 1)
+        if self.label_bn is None:
+            return self.net(h)
+        k = 0
+        for layer in self.net:
+            h = layer(h)
+            if isinstance(layer, nn.BatchNorm2d):
+                # one-hot matmul rather than an embedding lookup: its backward is a GEMM on CPU
+                gain, shift = (one_hot @ self.label_bn[k].weight)[:, :, None, None].chunk(2, 1)  # (B, C, 1, 1) each
+                h = h * (1 + gain) + shift
+                k += 1
+        return h
 
 
 class Discriminator(nn.Module):
