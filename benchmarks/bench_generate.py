@@ -105,24 +105,27 @@ def dlapps_step(cfg: GanConfig) -> Callable[[], None]:
         real = x[idx].to(memory_format=torch.channels_last)
         z = torch.randn(cfg.batch_size, cfg.nz)
         fl = torch.randint(10, (cfg.batch_size,))
-        ld, lg, _, _ = gan_step(G, D, oG, oD, real, y[idx], z, fl, cfg.label_in_d)
+        ld, lg, _, _ = gan_step(G, D, oG, oD, real, y[idx], z, fl, cfg.label_in_d, cfg.precision)
         ld.item(), lg.item()
 
     return step
 
 
-def interleaved_speed(cfg: GanConfig, blocks: int, steps: int) -> tuple[float, float]:
-    """ms/step of the reference and of dlapps, timed in alternating blocks of ``steps`` steps.
+def interleaved_speed(cfgs: dict[str, GanConfig], blocks: int, steps: int) -> dict[str, float]:
+    """ms/step of the reference and of each dlapps setting, timed in alternating blocks of ``steps``.
 
-    Alternating keeps both under the same machine conditions (this VM's speed drifts by tens of
-    percent over minutes); each gets the median of its blocks.
+    Alternating keeps all under the same machine conditions (this VM's speed drifts by tens of
+    percent over minutes); each gets the median of its blocks. The reference runs the first
+    config's networks.
     """
-    ref, ours = reference_step(cfg.conditional, cfg.d_label, cfg.g_label), dlapps_step(cfg)
-    t_ref, t_ours = [], []
+    first = next(iter(cfgs.values()))
+    contestants = {"reference": reference_step(first.conditional, first.d_label, first.g_label)}
+    contestants.update({name: dlapps_step(c) for name, c in cfgs.items()})
+    times: dict[str, list[float]] = {name: [] for name in contestants}
     for _ in range(blocks):
-        t_ref.append(ms_per_step(ref, steps, warmup=1))
-        t_ours.append(ms_per_step(ours, steps, warmup=1))
-    return float(np.median(t_ref)), float(np.median(t_ours))
+        for name, step in contestants.items():
+            times[name].append(ms_per_step(step, steps, warmup=1))
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def main() -> None:
@@ -132,26 +135,33 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=8, help="alternating reference/dlapps blocks")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", default="runs/bench-generate")
-    ap.add_argument("--models", default="cgan,dcgan", help="which GANs to train after the speed check")
+    ap.add_argument("--models", default="cgan,dcgan", help="GANs to train after the speed check (also: cgan-bf16)")
     args = ap.parse_args()
     shared_dir()
     out = Path(args.out)
     res: dict[str, object] = {}
     default_threads = torch.get_num_threads()
-    ref, ours = interleaved_speed(GanConfig(conditional=True), args.blocks, args.steps)
+    speed = interleaved_speed({"dlapps": GanConfig(conditional=True),
+                               "dlapps bf16": GanConfig(conditional=True, precision="bf16")}, args.blocks, args.steps)
+    ref = speed["reference"]
     peak = matmul_peak_gflops()
-    res.update(reference_ms_per_step=ref, dlapps_ms_per_step=ours, speedup_interleaved=ref / ours,
+    res.update(reference_ms_per_step=ref, dlapps_ms_per_step=speed["dlapps"], speedup_interleaved=ref / speed["dlapps"],
+               dlapps_bf16_ms_per_step=speed["dlapps bf16"], speedup_bf16_interleaved=ref / speed["dlapps bf16"],
                reference_threads=default_threads, peak_gflops=peak)
-    print(f"cGAN step, {args.blocks} alternating blocks of {args.steps} steps: reference (DataLoader + per-sample PIL "
-          f"transforms, textbook D, {default_threads} threads) {ref:.0f} ms/step, dlapps {ours:.0f} ms/step "
-          f"-> {ref / ours:.2f}x")
-    print(f"measured matmul peak: {peak:.0f} GFLOP/s")
+    print(f"cGAN step, {args.blocks} alternating blocks of {args.steps} steps (medians): reference (DataLoader + "
+          f"per-sample PIL transforms, textbook D, {default_threads} threads) {ref:.0f} ms/step; "
+          + "; ".join(f"{k} {v:.0f} ms/step = {ref / v:.2f}x" for k, v in speed.items() if k != "reference"))
+    peak_bf16 = matmul_peak_gflops(dtype=torch.bfloat16)
+    res["peak_gflops_bf16"] = peak_bf16
+    print(f"measured matmul peak: {peak:.0f} GFLOP/s float32, {peak_bf16:.0f} GFLOP/s bfloat16")
     opts = lambda name: RunOptions(out=str(out / name), resume=(out / name / "config.json").exists(),
                                    threads=args.threads, quiet=True)
-    for name, cond in (("cgan", True), ("dcgan", False)):
-        if name not in args.models.split(","):
-            continue
-        r = run_gan(GanConfig(conditional=cond, epochs=args.epochs), opts(name))
+    models = {"cgan": {"conditional": True}, "dcgan": {}, "cgan-bf16": {"conditional": True, "precision": "bf16"}}
+    for name in args.models.split(","):
+        if name not in models:
+            raise SystemExit(f"unknown model {name!r}: choose from {', '.join(models)}")
+        cond = models[name].get("conditional", False)
+        r = run_gan(GanConfig(epochs=args.epochs, **models[name]), opts(name))
         m = r.metrics
         res[name] = {k: m.get(k) for k in ("class_coverage", "class_kl", "classifier_fid", "classifier_fid_floor",
                                            "conditional_accuracy", "failures", "timing", "class_hist")}
@@ -162,9 +172,10 @@ def main() -> None:
             line += f", conditional accuracy {m['conditional_accuracy']:.4f}"
         print(line)
         if t:
+            p, kind = (peak_bf16, "bfloat16") if models[name].get("precision") == "bf16" else (peak, "float32")
             print(f"   speed over the whole run: {t['ms_per_step']:.0f} ms/step ({ref / t['ms_per_step']:.2f}x the "
                   "reference's interleaved median), "
-                  f"{t['gflops_per_s']:.0f} GFLOP/s = {100 * t['gflops_per_s'] / peak:.0f}% of peak")
+                  f"{t['gflops_per_s']:.0f} GFLOP/s = {100 * t['gflops_per_s'] / p:.0f}% of the {kind} peak")
             res[name]["speedup"] = ref / t["ms_per_step"]
     (out / "bench.json").write_text(json.dumps(res, indent=2))
 

@@ -42,9 +42,9 @@ def ms_per_step(step: Callable[[], None], steps: int, warmup: int = 3) -> float:
     return 1000 * (time.perf_counter() - t0) / steps
 
 
-def matmul_peak_gflops(n: int = 1024, seconds: float = 2.0) -> float:
-    """Measured float32 GEMM throughput with the current thread setting (best of several runs)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak_gflops(n: int = 1024, seconds: float = 2.0, dtype: torch.dtype = torch.float32) -> float:
+    """Measured GEMM throughput (float32 unless told) with the current thread setting (best of several runs)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     best = 0.0

@@ -137,3 +137,24 @@ def test_gan_step_freezing_d_gives_g_the_textbook_update():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     assert all(p.requires_grad for p in D.parameters())
     assert G.net[1].bias.abs().max() > 0 and D.net[3].bias.abs().max() > 0  # both were initialised at 0
+
+
+def test_bf16_step_keeps_float32_weights_and_follows_the_float32_step():
+    from dlapps.generate.train import gan_step
+
+    torch.manual_seed(0)
+    nets = [(Generator(16, 8, 1, 10, label_bn=True), Discriminator(8, 1, 10, projection=True)) for _ in range(2)]
+    nets[1][0].load_state_dict(nets[0][0].state_dict())
+    nets[1][1].load_state_dict(nets[0][1].state_dict())
+    real, lab = torch.rand(8, 1, 32, 32) * 2 - 1, torch.randint(10, (8,))
+    z, fl = torch.randn(8, 16), torch.randint(10, (8,))
+    losses = []
+    for (G, D), precision in zip(nets, ("fp32", "bf16")):
+        oG, oD = (torch.optim.Adam(m.parameters(), 2e-4, betas=(0.5, 0.999)) for m in (G, D))
+        losses.append(gan_step(G, D, oG, oD, real, lab, z, fl, precision=precision)[:2])
+        assert all(p.dtype == torch.float32 for p in [*G.parameters(), *D.parameters()])
+    (d32, g32), (d16, g16) = losses
+    assert torch.isfinite(d16) and torch.isfinite(g16)
+    assert abs(d16 - d32) < 0.05 * abs(d32) and abs(g16 - g32) < 0.05 * abs(g32)  # bf16 keeps ~3 digits
+    with pytest.raises(Exception, match="precision"):
+        run_gan(GanConfig(precision="fp16", epochs=1), RunOptions(quiet=True))

@@ -24,10 +24,10 @@ from dlapps.runs import RunOptions, start_run
 @dataclass
 class PseudoLabelConfig:
     start: str = ""               # run dir of an adapt dann/source-only run (its checkpoint is the start)
-    rounds: int = 5               # select -> train rounds
+    rounds: int = 10              # select -> train rounds
     threshold: float = 0.95       # keep target images whose max softmax probability >= threshold (first round)
-    threshold_end: float | None = None  # last round's threshold, linear in between (None = constant): a
-                                  # curriculum that lets the harder target images in once the model is better
+    threshold_end: float | None = 0.5  # last round's threshold, linear in between (None = constant): a curriculum
+                                  # that lets the harder target images in once the model is better at them
     epochs_per_round: int = 1     # passes over the source set per round
     class_balance: bool = True    # keep at most as many per class as the rarest selected class has
     batch_size: int = 128         # half source, half pseudo-labelled target

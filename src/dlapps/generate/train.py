@@ -42,6 +42,8 @@ class GanConfig:
     limit: int = 0                 # >0: first N training images (quick runs)
     eval_samples: int = 10000      # generated samples for the quality metrics (0 = skip metrics)
     collapse_steps: int = 200      # D loss < 1e-3 for this many steps in a row = discriminator collapse
+    precision: str = "fp32"        # fp32 | bf16: bfloat16 autocast for the training step's convolutions (weights,
+                                   # optimiser and metrics stay float32); ~1.5x faster on CPUs with AMX/AVX512-BF16
 
 
 @dataclass
@@ -91,6 +93,8 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
     opts = opts or RunOptions()
     if cfg.epochs < 1 or cfg.batch_size < 2:
         raise DlappsError("--epochs must be >= 1 and --batch-size >= 2")
+    if cfg.precision not in ("fp32", "bf16"):
+        raise DlappsError("--precision must be fp32 or bf16")
     if not cfg.conditional and not cfg.label_in_d:
         raise DlappsError("--no-label-in-d only applies to the conditional GAN (generate cgan)")
     run, device = start_run("generate", "cgan" if cfg.conditional else "dcgan", cfg, opts)
@@ -131,7 +135,8 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
             lab = y[idx].to(device)                                          # (B,)
             z = torch.randn(cfg.batch_size, cfg.nz, device=device)
             fake_lab = torch.randint(n_classes, (cfg.batch_size,), device=device)
-            loss_d, loss_g, out_real, out_fake = gan_step(G, D, optG, optD, real, lab, z, fake_lab, cfg.label_in_d)
+            loss_d, loss_g, out_real, out_fake = gan_step(G, D, optG, optD, real, lab, z, fake_lab, cfg.label_in_d,
+                                                          cfg.precision)
             ld, lg = loss_d.item(), loss_g.item()
             hist["loss_d"].append(ld)
             hist["loss_g"].append(lg)
@@ -178,18 +183,20 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
 
 def gan_step(G: Generator, D: Discriminator, optG: torch.optim.Optimizer, optD: torch.optim.Optimizer,
              real: torch.Tensor, lab: torch.Tensor, z: torch.Tensor, fake_lab: torch.Tensor,
-             label_in_d: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+             label_in_d: bool = True, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One DCGAN step (pytorch/examples order): update D on real + fake, then G through the new D.
 
     Returns the D loss, the G loss and D's logits on the real and the fake batch.
     """
     ones = torch.ones(len(real), device=real.device)
     zeros = torch.zeros(len(real), device=real.device)
-    fake = G(z, fake_lab)                                                    # (B, C, 32, 32)
+    amp = lambda: torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")  # noqa: E731
     dl, fl = (lab, fake_lab) if label_in_d else (None, None)
-    # (1) D: maximise log D(x) + log(1 - D(G(z)))
-    out_real = D(real, dl)
-    out_fake = D(fake.detach(), fl)
+    with amp():
+        fake = G(z, fake_lab)                                                # (B, C, 32, 32)
+        # (1) D: maximise log D(x) + log(1 - D(G(z)))
+        out_real = D(real, dl).float()
+        out_fake = D(fake.detach(), fl).float()
     loss_d = F.binary_cross_entropy_with_logits(out_real, ones) + F.binary_cross_entropy_with_logits(out_fake, zeros)
     optD.zero_grad(set_to_none=True)
     loss_d.backward()
@@ -199,7 +206,9 @@ def gan_step(G: Generator, D: Discriminator, optG: torch.optim.Optimizer, optD: 
     # the next D step); skipping them gives G the same update for ~15 % less work.
     D.requires_grad_(False)
     try:
-        loss_g = F.binary_cross_entropy_with_logits(D(fake, fl), ones)
+        with amp():
+            out = D(fake, fl).float()
+        loss_g = F.binary_cross_entropy_with_logits(out, ones)
         optG.zero_grad(set_to_none=True)
         loss_g.backward()
         optG.step()
@@ -324,7 +333,9 @@ def _figures(run: RunDir, G: Generator, hist: dict, cfg: GanConfig, n_classes: i
 def _summary(run: RunDir, cfg: GanConfig, m: dict[str, Any], bundle: Any) -> None:
     kind = "Conditional GAN" + ("" if cfg.label_in_d else " without the label in D") if cfg.conditional else "DCGAN"
     lines = [f"**{kind}** on {bundle.name} ({bundle.source}), {cfg.epochs} epochs, nz {cfg.nz}, ngf {cfg.ngf}, "
-             f"ndf {cfg.ndf}, batch {cfg.batch_size}, Adam lr {cfg.lr} β1 {cfg.beta1}, init {cfg.init}.", ""]
+             f"ndf {cfg.ndf}, batch {cfg.batch_size}, Adam lr {cfg.lr} β1 {cfg.beta1}, init {cfg.init}"
+             + (f", label to D: {cfg.d_label if cfg.label_in_d else 'none'}, to G: {cfg.g_label}" if cfg.conditional else "")
+             + (", bfloat16 autocast" if cfg.precision == "bf16" else "") + ".", ""]
     if "class_coverage" in m:
         hist = ", ".join(f"{i}: {p:.1%}" for i, p in enumerate(m["class_hist"]))
         lines += [f"Quality over {m['eval_samples']:,} samples, judged by a reference classifier trained on the real "
