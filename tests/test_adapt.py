@@ -83,7 +83,7 @@ def test_pseudo_label_selection_threshold_and_balance():
     assert sorted(lab.tolist()) == [0, 0, 1, 1] and 0 not in idx.tolist()  # the least confident class-0 dropped
     cur = PseudoLabelConfig(rounds=5, threshold=0.9, threshold_end=0.5)
     assert [round(round_threshold(cur, r), 6) for r in range(5)] == [0.9, 0.8, 0.7, 0.6, 0.5]
-    assert round_threshold(PseudoLabelConfig(rounds=5, threshold=0.9), 4) == 0.9
+    assert round_threshold(PseudoLabelConfig(rounds=5, threshold=0.9, threshold_end=None), 4) == 0.9
 
 
 def test_random_affine_jitter_is_small_per_image_and_identity_at_zero():
