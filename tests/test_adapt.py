@@ -143,3 +143,7 @@ def test_pseudo_label_rounds(tmp_path):
     assert (first["threshold"], row["threshold"]) == (0.6, 0.3)
     assert row["n_labels"] > 0 and 0 <= row["label_acc"] <= 1 and 0 <= row["target_acc"] <= 1
     assert json.loads((r.run_dir / "metrics.json").read_text())["complete"] is True
+    orc = run_pseudo_label(PseudoLabelConfig(start=str(base.run_dir), rounds=1, oracle_labels=True),
+                           RunOptions(out=str(tmp_path / "o"), quiet=True))
+    assert orc.metrics["rounds"][0]["label_acc"] == 1.0 and orc.metrics["oracle_labels"] is True
+    assert "Oracle run" in (orc.run_dir / "summary.md").read_text()

@@ -83,6 +83,8 @@ P = PseudoLabelConfig()
 @click.option("--lr", type=float, default=P.lr)
 @click.option("--augment/--no-augment", default=P.augment,
               help="Random ±2 px / ±10° / ±10 % jitter of the pseudo-labelled target images.")
+@click.option("--oracle-labels", is_flag=True,
+              help="Diagnostic: train on the TRUE target labels instead, to measure the loop's ceiling.")
 @run_options
 def pseudo_label(opts: RunOptions, **kw: Any) -> None:
     """Self-training on the target with confident pseudo-labels."""
