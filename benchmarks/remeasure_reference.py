@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 
 from bench_adapt import reference_ms_per_step as adapt_reference
-from bench_generate import reference_ms_per_step as gan_reference
-from common import matmul_peak_gflops
+from bench_generate import reference_step as gan_reference_step
+from common import matmul_peak_gflops, ms_per_step
 
 from dlapps.generate import GanConfig
 
@@ -20,8 +20,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30)
     args = ap.parse_args()
     print(f"matmul peak: {matmul_peak_gflops():.0f} GFLOP/s")
-    print(f"generate reference (cGAN, d_label={GanConfig().d_label}): "
-          f"{gan_reference(args.steps, True, GanConfig().d_label):.1f} ms/step")
+    c = GanConfig(conditional=True)
+    step = gan_reference_step(c.conditional, c.d_label, c.g_label)
+    print(f"generate reference (cGAN, d_label={c.d_label}, g_label={c.g_label}): "
+          f"{ms_per_step(step, args.steps):.1f} ms/step")
     print(f"adapt reference (DANN, batch 128): {adapt_reference(3 * args.steps, 128):.1f} ms/step")
 
 
