@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from dlapps import DlappsError
 from dlapps.generate import GanConfig, run_gan, sample
 from dlapps.generate.metrics import class_coverage, frechet_distance
 from dlapps.generate.networks import Discriminator, Generator, dcgan_init
@@ -156,5 +157,5 @@ def test_bf16_step_keeps_float32_weights_and_follows_the_float32_step():
     (d32, g32), (d16, g16) = losses
     assert torch.isfinite(d16) and torch.isfinite(g16)
     assert abs(d16 - d32) < 0.05 * abs(d32) and abs(g16 - g32) < 0.05 * abs(g32)  # bf16 keeps ~3 digits
-    with pytest.raises(Exception, match="precision"):
+    with pytest.raises(DlappsError, match="precision"):
         run_gan(GanConfig(precision="fp16", epochs=1), RunOptions(quiet=True))

@@ -110,19 +110,23 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
         optim.load_state_dict(ckpt["optimizer"])
         rounds = ckpt["rounds"]
 
-    def ev(dom, label: int) -> dict[str, float]:
+    def as_evaluated(dom) -> DANN:
         # batch-norm networks: each domain with its own statistics, as dann-bn's DANN runs are evaluated
-        m = with_domain_statistics(model, dom.x_train, device) if model.batchnorm else model
+        return with_domain_statistics(model, dom.x_train, device) if model.batchnorm else model
+
+    def ev(m: DANN, dom, label: int) -> dict[str, float]:
         return evaluate(m, dom.x_test, dom.y_test, label, kind, device)
 
-    initial = ev(tgt, 1)["class_acc"]
+    # the model as evaluated on the target: it scores the target and (same weights) picks the next labels
+    on_target = as_evaluated(tgt)
+    initial = ev(on_target, tgt, 1)["class_acc"]
+    ev_t = ev_s = None
     half = cfg.batch_size // 2
     steps = len(src.x_train) // half * cfg.epochs_per_round
     for r in range(len(rounds), cfg.rounds):
         t0 = time.perf_counter()
         # pseudo-labels come from the model as it is evaluated: batch-norm networks with target statistics
-        selector = with_domain_statistics(model, tgt.x_train, device) if model.batchnorm else model
-        probs = predict(selector, tgt.x_train, device)
+        probs = predict(on_target, tgt.x_train, device)
         tau = round_threshold(cfg, r)
         idx, lab = select_pseudo_labels(probs, tau, cfg.class_balance)
         if cfg.oracle_labels:
@@ -149,7 +153,8 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
             optim.step()
             if not torch.isfinite(loss):
                 raise DivergenceError(f"pseudo-label round {r + 1}: loss became {loss.item()}")
-        ev_t, ev_s = ev(tgt, 1), ev(src, 0)
+        on_target = as_evaluated(tgt)
+        ev_t, ev_s = ev(on_target, tgt, 1), ev(as_evaluated(src), src, 0)
         rounds.append({"round": r + 1, "threshold": tau, "n_labels": int(len(idx)), "label_acc": label_acc,
                        "target_acc": ev_t["class_acc"], "source_acc": ev_s["class_acc"],
                        "seconds": time.perf_counter() - t0})
@@ -159,7 +164,8 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
         run.save_checkpoint({"model": model.state_dict(), "optimizer": optim.state_dict(), "rounds": rounds})
         run.write_metrics({"rounds": rounds, "initial_target_acc": initial, "complete": False})
     last = rounds[-1]
-    ev_t, ev_s = ev(tgt, 1), ev(src, 0)
+    if ev_t is None:  # resumed after the last round: nothing trained in this call
+        ev_t, ev_s = ev(on_target, tgt, 1), ev(as_evaluated(src), src, 0)
     metrics = {"source": ev_s, "target": ev_t, "initial_target_acc": initial, "rounds": rounds, "complete": True,
                "oracle_labels": cfg.oracle_labels}
     metrics["bn_eval"] = "domain" if model.batchnorm else "running"
