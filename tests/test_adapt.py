@@ -9,7 +9,7 @@ import torch
 from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann, run_pseudo_label
 from dlapps.adapt.data import target_train_indices
 from dlapps.adapt.networks import DANN, grad_reverse
-from dlapps.adapt.pseudo_label import random_affine, round_threshold, select_pseudo_labels
+from dlapps.adapt.pseudo_label import random_affine, round_threshold, select_pseudo_labels, strong_augment
 from dlapps.adapt.schedules import lambda_at, lr_at
 from dlapps.compute import DivergenceError
 from dlapps.runs import RunOptions
@@ -100,6 +100,18 @@ def test_random_affine_jitter_is_small_per_image_and_identity_at_zero():
     assert (cx - 13.5).abs().max() <= 2.01 and (cy - 13.5).abs().max() <= 2.01
     assert (cx - 13.5).abs().max() > 1.0 and len(torch.unique(cx.round(decimals=2))) > 32  # each image its own shift
     torch.testing.assert_close(mass, torch.full_like(mass, 16.0), atol=1e-3, rtol=0)
+
+
+def test_strong_augment_shuffles_channels_and_cuts_one_square_per_image():
+    g = torch.Generator().manual_seed(0)
+    x = torch.ones(256, 3, 28, 28) * torch.tensor([1.0, 2.0, 3.0])[:, None, None]   # channel c holds c + 1
+    y = strong_augment(x, g)
+    assert y.shape == x.shape
+    holes = (y == 0).all(1)                                                          # (B, H, W)
+    assert holes.any((1, 2)).all() and holes.sum((1, 2)).max() <= 49                # one cut of at most 7x7
+    kept = y.permute(0, 2, 3, 1)[~holes]                                             # (pixels, C)
+    torch.testing.assert_close(kept.sort(1).values, torch.tensor([1.0, 2.0, 3.0]).expand_as(kept))  # permuted
+    assert len({tuple(v.tolist()) for v in y[:, :, 0, 0].round()}) > 1               # each image its own order
 
 
 def test_one_epoch_beats_chance_writes_table_and_is_reproducible(tmp_path):

@@ -15,6 +15,7 @@ from dlapps import DlappsError
 from dlapps.adapt.data import load_domains
 from dlapps.adapt.dann import CL, RunResult, evaluate, load_dann_checkpoint, with_domain_statistics
 from dlapps.adapt.networks import DANN
+from dlapps.adapt.schedules import lr_at
 from dlapps.compute import DivergenceError
 from dlapps.figures import curves
 from dlapps.report import build_report
@@ -31,8 +32,11 @@ class PseudoLabelConfig:
     epochs_per_round: int = 1     # passes over the source set per round
     class_balance: bool = True    # keep at most as many per class as the rarest selected class has
     batch_size: int = 128         # half source, half pseudo-labelled target
-    lr: float = 0.001             # SGD momentum 0.9, constant
-    augment: bool = True          # random affine jitter of the pseudo-labelled target images (±2 px, ±10°, ±10 % scale)
+    lr: float = 0.01              # SGD momentum 0.9; the start of the schedule
+    lr_schedule: str = "anneal"   # anneal: lr/(1+10p)^0.75, p the progress over all rounds (DANN's own schedule,
+                                  # which starts fast and ends slow); constant: lr throughout
+    augment: str = "strong"       # of the pseudo-labelled target images: jitter (random affine: ±2 px, ±10°, ±10 %
+                                  # scale), strong (jitter + colour-channel shuffle + a cut-out square), or none
     oracle_labels: bool = False   # diagnostic only: every target training image with its TRUE label, i.e. the
                                   # ceiling of this loop on this target set (the DANN paper's "train on target" row)
 
@@ -88,8 +92,33 @@ def random_affine(x: torch.Tensor, gen: torch.Generator, shift: float = 2.0, deg
     return F.grid_sample(x, grid.to(x.device), mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def strong_augment(x: torch.Tensor, gen: torch.Generator, cut: int = 7) -> torch.Tensor:
+    """random_affine, then per image a random order of the colour channels and one cut-out square.
+
+    Why: an MNIST-M digit keeps its class whatever its colours and with a piece hidden, while the network's
+    own labelling mistakes do not survive such changes as easily as a small jitter (FixMatch's "strong"
+    view; its Cutout fills with grey, here 0, the data mean under the usual normalisations).
+    """
+    x = random_affine(x, gen)
+    b, c, h, w = x.shape
+    order = torch.argsort(torch.rand(b, c, generator=gen), 1).to(x.device)    # (B, C) a permutation per image
+    x = torch.gather(x, 1, order[:, :, None, None].expand_as(x))
+    cy, cx = (torch.randint(n, (b, 1, 1), generator=gen).to(x.device) for n in (h, w))
+    ys, xs = torch.arange(h, device=x.device)[:, None], torch.arange(w, device=x.device)[None, :]
+    hole = ((ys - cy).abs() <= cut // 2) & ((xs - cx).abs() <= cut // 2)    # (B, H, W)
+    return x.masked_fill(hole[:, None], 0.0)
+
+
+AUGMENTATIONS = {"none": lambda x, gen: x, "jitter": random_affine, "strong": strong_augment}
+
+
 def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> RunResult:
     opts = opts or RunOptions()
+    if cfg.lr_schedule not in ("constant", "anneal"):
+        raise DlappsError(f"unknown --lr-schedule {cfg.lr_schedule!r}: constant or anneal")
+    if cfg.augment not in AUGMENTATIONS:
+        raise DlappsError(f"unknown --augment {cfg.augment!r}: {', '.join(AUGMENTATIONS)}")
+    augment = AUGMENTATIONS[cfg.augment]
     if not cfg.start:
         raise DlappsError("pseudo-label needs --from RUN_DIR (an adapt dann or source-only run)")
     if not 0 < cfg.threshold < 1 or (cfg.threshold_end is not None and not 0 < cfg.threshold_end < 1):
@@ -138,11 +167,14 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
         gen = torch.Generator().manual_seed(opts.seed * 1000 + r)
         model.train()
         for i in tqdm(range(steps), desc=f"round {r + 1}/{cfg.rounds}", disable=opts.quiet or None, leave=False):
+            if cfg.lr_schedule == "anneal":
+                for g in optim.param_groups:
+                    g["lr"] = lr_at((r * steps + i) / (cfg.rounds * steps), cfg.lr)
             bs = torch.randint(len(src.x_train), (half,), generator=gen)
             bt = torch.randint(len(idx), (half,), generator=gen)
             xs = src.x_train[bs].to(device, memory_format=CL)                 # (B/2, 3, 28, 28)
             xt = tgt.x_train[idx[bt]]                                          # (B/2, 3, 28, 28)
-            xt = (random_affine(xt, gen) if cfg.augment else xt).to(device, memory_format=CL)
+            xt = augment(xt, gen).to(device, memory_format=CL)
             ys, yt = src.y_train[bs].to(device), lab[bt].to(device)
             if model.batchnorm:  # one pass per domain, as in DANN training: each domain keeps its own BN statistics
                 loss = (F.cross_entropy(model(xs)[0], ys) + F.cross_entropy(model(xt)[0], yt)) / 2
@@ -182,7 +214,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
         ("**Oracle run (true target labels, a ceiling, not an adaptation result)**. " if cfg.oracle_labels else "")
         + f"**Pseudo-labelling** from `{cfg.start}`: {cfg.rounds} rounds, threshold {cfg.threshold}"
         + (f" → {cfg.threshold_end}" if cfg.threshold_end is not None else "") + ", "
-        f"class balance {'on' if cfg.class_balance else 'off'}, augmentation {'on' if cfg.augment else 'off'}. "
+        f"class balance {'on' if cfg.class_balance else 'off'}, augmentation {cfg.augment}. "
         f"Target test accuracy {initial:.4f} → "
         f"**{last['target_acc']:.4f}**; last round used {last['n_labels']:,} pseudo-labels, "
         f"{last['label_acc']:.4f} of them correct (measured with the hidden target labels).\n"))
