@@ -56,6 +56,26 @@ def test_domain_head_outputs_and_batch_composition():
     assert DANN(domain_outputs=2)(torch.randn(2, 3, 28, 28))[1].shape == (2, 2)
 
 
+@pytest.mark.parametrize("batchnorm", [True, False])
+def test_features_match_the_textbook_layer_order_exactly(batchnorm):
+    # dlapps pools before ReLU/dropout (faster); the textbook order conv -> BN -> dropout -> ReLU -> pool
+    # must give bit-identical features and gradients, dropout masks included
+    m = DANN(batchnorm=batchnorm).train()
+    f = m.features
+    textbook = torch.nn.Sequential(f[0], f[1], f[3], f[2], f[4], f[5], f[7], f[8], f[6], f[9])
+    assert [type(x).__name__ for x in textbook][:4] == ["Conv2d", type(f[1]).__name__, "ReLU", "MaxPool2d"]
+    x = torch.randn(16, 3, 28, 28)
+    outs, grads = [], []
+    for net in (f, textbook):
+        torch.manual_seed(3)
+        out = net(x)
+        out.square().sum().backward()
+        outs.append(out)
+        grads.append([p.grad.clone() for p in m.features.parameters()])
+        m.zero_grad()
+    assert torch.equal(*outs) and all(torch.equal(a, b) for a, b in zip(*grads))
+
+
 def test_source_only_keeps_target_out_of_batch_norm_and_adabn_leaves_model_alone():
     from dlapps.adapt.dann import domain_logits_frozen, evaluate, with_domain_statistics
 

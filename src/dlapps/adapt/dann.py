@@ -161,6 +161,38 @@ def evaluate_domains(model: DANN, src: Domain, tgt: Domain, cfg: "DannConfig", d
     return row
 
 
+def dann_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: torch.Tensor, xt: torch.Tensor,
+              lam: float, cfg: DannConfig) -> tuple[torch.Tensor, ...]:
+    """One update on a source batch (xs, y) and an unlabelled target batch xt of the same size.
+
+    Returns (loss, class loss, domain loss, class logits, number of correct domain predictions).
+    """
+    half = len(xs)
+    if model.batchnorm and cfg.source_only:
+        # the baseline must not adapt: target images neither update the batch-norm statistics
+        # nor reach the features; the domain head alone learns on frozen target features
+        cls, ds = model(xs, lam)
+        dt = domain_logits_frozen(model, xt)
+    elif model.batchnorm:  # one pass per domain: batch norm then normalises each domain with its own statistics
+        (cls, ds), (_, dt) = model(xs, lam), model(xt, lam)
+    else:          # one joint pass: the same maths, faster
+        cls, d = model(torch.cat([xs, xt]), lam)
+        cls, ds, dt = cls[:half], d[:half], d[half:]
+    closs = F.cross_entropy(cls, y)
+    # 'mean': the mean over the whole (source + target) batch, as in the DANN paper; 'sum': the sum
+    # of the two domain means, as fungtion/DANN and its descendants do (twice the adversarial push)
+    dl_s, dc_s = domain_loss_fn(ds, torch.zeros(half, dtype=torch.long, device=ds.device), cfg.domain_loss)
+    dl_t, dc_t = domain_loss_fn(dt, torch.ones(len(xt), dtype=torch.long, device=dt.device), cfg.domain_loss)
+    dloss, dcorrect = dl_s + dl_t, dc_s + dc_t
+    if cfg.domain_reduction == "mean":
+        dloss = dloss / 2
+    loss = closs + dloss
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    optim.step()
+    return loss, closs, dloss, cls, dcorrect
+
+
 def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunDir, opts: RunOptions,
                device: torch.device) -> list[dict[str, float]]:
     """The training loop, readable top to bottom. One checkpoint per epoch; resumes from the last one."""
@@ -178,7 +210,6 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
         optim.load_state_dict(ckpt["optimizer"])
         history, start_epoch = ckpt["history"], ckpt["epoch"]
         print(f"resuming after epoch {start_epoch}", flush=True)
-    dom = torch.cat([torch.zeros(half, dtype=torch.long), torch.ones(half, dtype=torch.long)]).to(device)
     for epoch in range(start_epoch, cfg.epochs):
         gen = torch.Generator().manual_seed(opts.seed * 1000 + epoch)  # per-epoch: identical after resume
         torch.manual_seed(opts.seed * 1000 + epoch)
@@ -199,32 +230,11 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
             xs = src.x_train[bs].to(device, memory_format=CL)               # (B/2, 3, 28, 28)
             xt = tgt.x_train[bt].to(device, memory_format=CL)               # (B/2, 3, 28, 28)
             y = src.y_train[bs].to(device)                                   # (B/2,)
-            if model.batchnorm and cfg.source_only:
-                # the baseline must not adapt: target images neither update the batch-norm statistics
-                # nor reach the features; the domain head alone learns on frozen target features
-                cls, ds = model(xs, lam)
-                dt = domain_logits_frozen(model, xt)
-            elif model.batchnorm:  # one pass per domain: batch norm then normalises each domain with its own statistics
-                (cls, ds), (_, dt) = model(xs, lam), model(xt, lam)
-            else:          # one joint pass: the same maths, faster
-                cls, d = model(torch.cat([xs, xt]), lam)
-                cls, ds, dt = cls[:half], d[:half], d[half:]
-            closs = F.cross_entropy(cls, y)
-            # 'mean': the mean over the whole (source + target) batch, as in the DANN paper; 'sum': the sum
-            # of the two domain means, as fungtion/DANN and its descendants do (twice the adversarial push)
-            dl_s, dc_s = domain_loss_fn(ds, dom[:half], cfg.domain_loss)
-            dl_t, dc_t = domain_loss_fn(dt, dom[half:], cfg.domain_loss)
-            dloss, dcorrect = dl_s + dl_t, dc_s + dc_t
-            if cfg.domain_reduction == "mean":
-                dloss = dloss / 2
-            loss = closs + dloss
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
+            loss, closs, dloss, cls, dcorrect = dann_step(model, optim, xs, y, xt, lam, cfg)
             sums["class_loss"] += closs.item()
             sums["domain_loss"] += dloss.item()
             sums["class_acc"] += (cls.argmax(1) == y).float().mean().item()
-            sums["domain_acc"] += dcorrect.item() / len(dom)
+            sums["domain_acc"] += dcorrect.item() / (2 * half)
             if not torch.isfinite(loss):
                 _save(run, model, optim, epoch, history)
                 raise DivergenceError(f"loss became {loss.item()} at epoch {epoch + 1}, step {i + 1} (λ={lam:.3g}, "

@@ -36,12 +36,15 @@ class DANN(nn.Module):
         bn2 = (lambda c: nn.BatchNorm2d(c)) if batchnorm else (lambda c: nn.Identity())
         bn1 = (lambda c: nn.BatchNorm1d(c)) if batchnorm else (lambda c: nn.Identity())
         drop2 = (lambda: nn.Dropout2d(0.5)) if batchnorm else (lambda: nn.Identity())
+        # conv -> BN -> ReLU -> pool, with each max-pool moved before the ReLU (and the dropout) that precede it:
+        # max-pooling commutes exactly with ReLU and with dropout's per-channel 0-or-2 scaling, so outputs and
+        # gradients are bit-identical, and ReLU/dropout touch a quarter of the values (a step ~10 % faster).
+        # The parameter-holding modules keep their indices, so checkpoints load either way.
         self.features = nn.Sequential(                                 # (B, 3, 28, 28)
-            nn.Conv2d(in_ch, 32, 5), bn2(32), nn.ReLU(inplace=True),    # (B, 32, 24, 24)
-            nn.MaxPool2d(2),                                            # (B, 32, 12, 12)
-            nn.Conv2d(32, 48, 5), bn2(48), drop2(),                     # (B, 48, 8, 8)
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),                                            # (B, 48, 4, 4)
+            nn.Conv2d(in_ch, 32, 5), bn2(32),                           # (B, 32, 24, 24)
+            nn.MaxPool2d(2), nn.ReLU(inplace=True),                     # (B, 32, 12, 12)
+            nn.Conv2d(32, 48, 5), bn2(48),                              # (B, 48, 8, 8)
+            nn.MaxPool2d(2), drop2(), nn.ReLU(inplace=True),            # (B, 48, 4, 4)
             nn.Flatten(),                                               # (B, 768)
         )
         self.classifier = nn.Sequential(
