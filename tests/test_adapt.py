@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from dlapps import DlappsError
 from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann, run_pseudo_label
 from dlapps.adapt.data import target_train_indices
 from dlapps.adapt.networks import DANN, grad_reverse
@@ -175,7 +176,18 @@ def test_pseudo_label_rounds(tmp_path):
     assert (first["threshold"], row["threshold"]) == (0.6, 0.3)
     assert row["n_labels"] > 0 and 0 <= row["label_acc"] <= 1 and 0 <= row["target_acc"] <= 1
     assert json.loads((r.run_dir / "metrics.json").read_text())["complete"] is True
+    # the learning rate anneals over all rounds, DANN's schedule: the last step ran at lr_at(p ~ 1)
+    ck = torch.load(r.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    steps = 2 * (4000 // 64)
+    assert ck["optimizer"]["param_groups"][0]["lr"] == pytest.approx(lr_at((steps - 1) / steps, 0.01))
     orc = run_pseudo_label(PseudoLabelConfig(start=str(base.run_dir), rounds=1, oracle_labels=True),
                            RunOptions(out=str(tmp_path / "o"), quiet=True))
     assert orc.metrics["rounds"][0]["label_acc"] == 1.0 and orc.metrics["oracle_labels"] is True
     assert "Oracle run" in (orc.run_dir / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("kw", [{"augment": "heavy"}, {"lr_schedule": "cosine"}])
+def test_pseudo_label_rejects_unknown_augmentation_and_lr_schedule(tmp_path, kw):
+    with pytest.raises(DlappsError, match="unknown"):
+        run_pseudo_label(PseudoLabelConfig(start=str(tmp_path), **kw), RunOptions(out=str(tmp_path / "p"), quiet=True))
+    assert not (tmp_path / "p").exists()  # refused before a run dir is made

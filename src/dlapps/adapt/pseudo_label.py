@@ -97,7 +97,8 @@ def strong_augment(x: torch.Tensor, gen: torch.Generator, cut: int = 7) -> torch
 
     Why: an MNIST-M digit keeps its class whatever its colours and with a piece hidden, while the network's
     own labelling mistakes do not survive such changes as easily as a small jitter (FixMatch's "strong"
-    view; its Cutout fills with grey, here 0, the data mean under the usual normalisations).
+    view). The cut-out is filled with 0 (grey under the default (x-0.5)/0.5 normalisation, the mean under
+    the mean-subtracting ones), as FixMatch's Cutout fills with grey.
     """
     x = random_affine(x, gen)
     b, c, h, w = x.shape
