@@ -176,6 +176,11 @@ def test_pseudo_label_rounds(tmp_path):
     assert (first["threshold"], row["threshold"]) == (0.6, 0.3)
     assert row["n_labels"] > 0 and 0 <= row["label_acc"] <= 1 and 0 <= row["target_acc"] <= 1
     assert json.loads((r.run_dir / "metrics.json").read_text())["complete"] is True
+    # resuming a finished run rebuilds its outputs with the same numbers, the start model's score included
+    again = run_pseudo_label(PseudoLabelConfig(start=str(base.run_dir), rounds=2, threshold=0.6, threshold_end=0.3),
+                             RunOptions(out=str(tmp_path / "p"), quiet=True, resume=True))
+    assert again.metrics["initial_target_acc"] == r.metrics["initial_target_acc"] != row["target_acc"]
+    assert again.metrics["target"] == r.metrics["target"] and again.metrics["rounds"] == r.metrics["rounds"]
     # the learning rate anneals over all rounds, DANN's schedule: the last step ran at lr_at(p ~ 1)
     ck = torch.load(r.run_dir / "checkpoints" / "last.pt", weights_only=True)
     steps = 2 * (4000 // 64)

@@ -134,11 +134,6 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     kind = so.get("domain_loss", "bce")
     optim = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
     rounds: list[dict[str, Any]] = []
-    ckpt = run.load_checkpoint() if opts.resume else None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optim.load_state_dict(ckpt["optimizer"])
-        rounds = ckpt["rounds"]
 
     def as_evaluated(dom) -> DANN:
         # batch-norm networks: each domain with its own statistics, as dann-bn's DANN runs are evaluated
@@ -149,7 +144,13 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
 
     # the model as evaluated on the target: it scores the target and (same weights) picks the next labels
     on_target = as_evaluated(tgt)
-    initial = ev(on_target, tgt, 1)["class_acc"]
+    initial = ev(on_target, tgt, 1)["class_acc"]  # the start run's model: scored before a resumed state loads
+    ckpt = run.load_checkpoint() if opts.resume else None
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optim.load_state_dict(ckpt["optimizer"])
+        rounds = ckpt["rounds"]
+        on_target = as_evaluated(tgt)
     ev_t = ev_s = None
     half = cfg.batch_size // 2
     steps = len(src.x_train) // half * cfg.epochs_per_round
