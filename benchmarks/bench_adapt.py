@@ -25,7 +25,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from common import matmul_peak_gflops, ms_per_step, shared_dir
+from common import interleaved_ms_per_step, matmul_peak_gflops, shared_dir
 
 from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann, run_pseudo_label
 from dlapps.adapt.dann import CL, dann_step
@@ -90,20 +90,6 @@ def dlapps_step(cfg: DannConfig) -> Callable[[], None]:
     return step
 
 
-def interleaved_speed(cfg: DannConfig, blocks: int, steps: int) -> dict[str, float]:
-    """ms/step of the reference and of dlapps, timed in alternating blocks of ``steps`` (medians).
-
-    Alternating keeps both under the same machine conditions: this VM's speed drifts by tens of
-    percent over minutes, so a reference timed once beside a 10-minute run is not a fair ratio.
-    """
-    contestants = {"reference": reference_step(cfg.batch_size), "dlapps": dlapps_step(cfg)}
-    times: dict[str, list[float]] = {name: [] for name in contestants}
-    for _ in range(blocks):
-        for name, step in contestants.items():
-            times[name].append(ms_per_step(step, steps, warmup=2))
-    return {name: float(np.median(t)) for name, t in times.items()}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=20)
@@ -119,10 +105,12 @@ def main() -> None:
     res: dict[str, object] = {}
 
     default_threads = torch.get_num_threads()
-    speed = interleaved_speed(DannConfig(), args.blocks, args.steps)
+    cfg = DannConfig()
+    speed = interleaved_ms_per_step({"reference": reference_step(cfg.batch_size), "dlapps": dlapps_step(cfg)},
+                                    args.blocks, args.steps, warmup=2)
     ref, ms = speed["reference"], speed["dlapps"]
     peak = matmul_peak_gflops()
-    gf = 3 * flops_per_sample(DANN()) * DannConfig().batch_size / ms / 1e6  # forward + backward ≈ 3x forward
+    gf = 3 * flops_per_sample(DANN()) * cfg.batch_size / ms / 1e6  # forward + backward ≈ 3x forward
     res.update(reference_ms_per_step=ref, dann_ms_per_step=ms, speedup=ref / ms, gflops=gf, peak_gflops=peak,
                share_of_peak=gf / peak, threads=default_threads)
     print(f"DANN step, {args.blocks} alternating blocks of {args.steps} steps (medians, {default_threads} threads): "

@@ -22,7 +22,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from common import matmul_peak_gflops, ms_per_step, shared_dir
+from common import interleaved_ms_per_step, matmul_peak_gflops, shared_dir
 
 from dlapps.generate import GanConfig, run_gan
 from dlapps.generate.train import build_nets, gan_step, load_gan_data
@@ -111,23 +111,6 @@ def dlapps_step(cfg: GanConfig) -> Callable[[], None]:
     return step
 
 
-def interleaved_speed(cfgs: dict[str, GanConfig], blocks: int, steps: int) -> dict[str, float]:
-    """ms/step of the reference and of each dlapps setting, timed in alternating blocks of ``steps``.
-
-    Alternating keeps all under the same machine conditions (this VM's speed drifts by tens of
-    percent over minutes); each gets the median of its blocks. The reference runs the first
-    config's networks.
-    """
-    first = next(iter(cfgs.values()))
-    contestants = {"reference": reference_step(first.conditional, first.d_label, first.g_label)}
-    contestants.update({name: dlapps_step(c) for name, c in cfgs.items()})
-    times: dict[str, list[float]] = {name: [] for name in contestants}
-    for _ in range(blocks):
-        for name, step in contestants.items():
-            times[name].append(ms_per_step(step, steps, warmup=1))
-    return {name: float(np.median(t)) for name, t in times.items()}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=5)
@@ -141,8 +124,11 @@ def main() -> None:
     out = Path(args.out)
     res: dict[str, object] = {}
     default_threads = torch.get_num_threads()
-    speed = interleaved_speed({"dlapps": GanConfig(conditional=True),
-                               "dlapps bf16": GanConfig(conditional=True, precision="bf16")}, args.blocks, args.steps)
+    c = GanConfig(conditional=True)
+    speed = interleaved_ms_per_step({"reference": reference_step(c.conditional, c.d_label, c.g_label),
+                                     "dlapps": dlapps_step(c),
+                                     "dlapps bf16": dlapps_step(GanConfig(conditional=True, precision="bf16"))},
+                                    args.blocks, args.steps)
     ref = speed["reference"]
     peak = matmul_peak_gflops()
     res.update(reference_ms_per_step=ref, dlapps_ms_per_step=speed["dlapps"], speedup_interleaved=ref / speed["dlapps"],

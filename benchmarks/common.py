@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts: shared/ detection, a fresh output dir, step timing, the matmul peak."""
+"""Helpers shared by the benchmark scripts: shared/ detection, a fresh output dir, step timing (alone or in
+alternating blocks), the matmul peak."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 
@@ -40,6 +42,20 @@ def ms_per_step(step: Callable[[], None], steps: int, warmup: int = 3) -> float:
     for _ in range(steps):
         step()
     return 1000 * (time.perf_counter() - t0) / steps
+
+
+def interleaved_ms_per_step(contestants: dict[str, Callable[[], None]], blocks: int, steps: int,
+                            warmup: int = 1) -> dict[str, float]:
+    """ms/step of each step function, timed in alternating blocks of ``steps``; the median of its blocks.
+
+    Alternating keeps all under the same machine conditions: this VM's speed drifts by tens of percent
+    over minutes, so a reference timed once beside a long run is not a fair ratio.
+    """
+    times: dict[str, list[float]] = {name: [] for name in contestants}
+    for _ in range(blocks):
+        for name, step in contestants.items():
+            times[name].append(ms_per_step(step, steps, warmup))
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def matmul_peak_gflops(n: int = 1024, seconds: float = 2.0, dtype: torch.dtype = torch.float32) -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench_adapt import reference_ms_per_step as adapt_reference
+from bench_adapt import reference_step as adapt_reference_step
 from bench_generate import reference_step as gan_reference_step
 from common import matmul_peak_gflops, ms_per_step
 
@@ -24,7 +24,7 @@ def main() -> None:
     step = gan_reference_step(c.conditional, c.d_label, c.g_label)
     print(f"generate reference (cGAN, d_label={c.d_label}, g_label={c.g_label}): "
           f"{ms_per_step(step, args.steps):.1f} ms/step")
-    print(f"adapt reference (DANN, batch 128): {adapt_reference(3 * args.steps, 128):.1f} ms/step")
+    print(f"adapt reference (DANN, batch 128): {ms_per_step(adapt_reference_step(128), 3 * args.steps):.1f} ms/step")
 
 
 if __name__ == "__main__":
