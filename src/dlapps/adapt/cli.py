@@ -8,7 +8,7 @@ import click
 
 from dlapps.adapt.dann import DannConfig, run_dann
 from dlapps.adapt.data import NORMALIZATIONS
-from dlapps.adapt.pseudo_label import AUGMENTATIONS, PseudoLabelConfig, run_pseudo_label
+from dlapps.adapt.pseudo_label import AUGMENTATIONS, LR_SCHEDULES, PseudoLabelConfig, run_pseudo_label
 from dlapps.adapt.schedules import LAMBDA_SCHEDULES
 from dlapps.cli import data_source_option, finish, run_options
 from dlapps.runs import RunOptions
@@ -81,7 +81,7 @@ P = PseudoLabelConfig()
 @click.option("--class-balance/--no-class-balance", default=P.class_balance)
 @click.option("--batch-size", type=int, default=P.batch_size)
 @click.option("--lr", type=float, default=P.lr, help="Learning rate (the start, with --lr-schedule anneal).")
-@click.option("--lr-schedule", type=click.Choice(["constant", "anneal"]), default=P.lr_schedule,
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=P.lr_schedule,
               help="anneal: lr/(1+10p)^0.75 over all rounds, DANN's schedule; constant: lr throughout.")
 @click.option("--augment", type=click.Choice(list(AUGMENTATIONS)), default=P.augment,
               help="Of the pseudo-labelled target images: jitter = random ±2 px / ±10° / ±10 % affine; strong = "

@@ -110,13 +110,14 @@ def strong_augment(x: torch.Tensor, gen: torch.Generator, cut: int = 7) -> torch
     return x.masked_fill(hole[:, None], 0.0)
 
 
+LR_SCHEDULES = ("anneal", "constant")
 AUGMENTATIONS = {"none": lambda x, gen: x, "jitter": random_affine, "strong": strong_augment}
 
 
 def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> RunResult:
     opts = opts or RunOptions()
-    if cfg.lr_schedule not in ("constant", "anneal"):
-        raise DlappsError(f"unknown --lr-schedule {cfg.lr_schedule!r}: constant or anneal")
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise DlappsError(f"unknown --lr-schedule {cfg.lr_schedule!r}: {' or '.join(LR_SCHEDULES)}")
     if cfg.augment not in AUGMENTATIONS:
         raise DlappsError(f"unknown --augment {cfg.augment!r}: {', '.join(AUGMENTATIONS)}")
     augment = AUGMENTATIONS[cfg.augment]
