@@ -102,6 +102,10 @@ def test_pseudo_label_selection_threshold_and_balance():
     assert idx.tolist() == [0, 2, 3, 4, 5] and lab.tolist() == [0, 1, 1, 0, 0]
     idx, lab = select_pseudo_labels(probs, 0.9, True)
     assert sorted(lab.tolist()) == [0, 0, 1, 1] and 0 not in idx.tolist()  # the least confident class-0 dropped
+    # one rare class does not shrink the others to its size: at least half the mean count per class is kept
+    probs = torch.tensor([[0.99, 0.01]] * 100 + [[0.02, 0.98]] * 2)
+    idx, lab = select_pseudo_labels(probs, 0.9, True)
+    assert (lab == 0).sum() == 102 // 4 and (lab == 1).sum() == 2
     cur = PseudoLabelConfig(rounds=5, threshold=0.9, threshold_end=0.5)
     assert [round(round_threshold(cur, r), 6) for r in range(5)] == [0.9, 0.8, 0.7, 0.6, 0.5]
     assert round_threshold(PseudoLabelConfig(rounds=5, threshold=0.9, threshold_end=None), 4) == 0.9

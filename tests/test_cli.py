@@ -59,13 +59,41 @@ def test_existing_run_dir_and_unwritable_out(tmp_path):
     out.mkdir()
     (out / "mine.txt").write_text("user file")
     assert_one_line_error(dlapps("transfer", "inspect", "mnist_cnn", "--weights", "random", "--out", str(out)),
-                          "already exists")
+                          "not a dlapps run dir")
     assert (out / "mine.txt").read_text() == "user file"
-    if os.geteuid() != 0:  # root can write anywhere
-        ro = tmp_path / "ro"
-        ro.mkdir(mode=0o500)
-        assert_one_line_error(dlapps("transfer", "inspect", "mnist_cnn", "--weights", "random",
-                                     "--out", str(ro / "x")), "")
+    # unwritable for everyone, root included: the parent of --out is a file
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert_one_line_error(dlapps("transfer", "inspect", "mnist_cnn", "--weights", "random",
+                                 "--out", str(blocker / "run")), "cannot write run dir")
+
+
+def test_failed_run_does_not_block_the_same_out(tmp_path):
+    out = str(tmp_path / "c")
+    assert_one_line_error(dlapps("visualize", "classviz", "mnist_cnn", "--weights", "random", "--target", "eleven",
+                                 "--out", out), "unknown class")
+    p = dlapps("visualize", "classviz", "mnist_cnn", "--weights", "random", "--target", "7", "--iters", "3",
+               "--quiet", "--out", out)
+    assert p.returncode == 0, p.stderr
+
+
+def test_folder_passed_as_an_image(tmp_path):
+    assert_one_line_error(dlapps("transfer", "predict", "mnist_cnn", str(tmp_path), "--weights", "random",
+                                 "--out", str(tmp_path / "r")), "is a folder, not an image")
+
+
+def test_nan_weights_are_refused_naming_file_and_tensor(tmp_path):
+    import torch
+
+    from dlapps.zoo import MnistCNN
+
+    sd = MnistCNN().state_dict()
+    sd["classifier.1.weight"][0, 0] = float("nan")
+    f = tmp_path / "nan.pt"
+    torch.save(sd, f)
+    p = dlapps("transfer", "predict", "mnist_cnn", "--weights", str(f), __file__, "--out", str(tmp_path / "r"))
+    assert_one_line_error(p, "classifier.1.weight")
+    assert str(f) in p.stderr
 
 
 def test_missing_weights_offline(tmp_path):

@@ -25,14 +25,67 @@ def test_atomic_write_leaves_no_temp_and_keeps_old_on_failure(tmp_path, monkeypa
     assert [f.name for f in tmp_path.iterdir()] == ["f.json"]
 
 
+def test_disk_full_names_the_file_and_the_size_and_keeps_the_old_file(tmp_path, monkeypatch):
+    import errno
+
+    p = tmp_path / "checkpoints" / "last.pt"
+    atomic_write_text(p, "epoch 3")
+    real_fdopen = os.fdopen
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            self.f.close()
+
+        def write(self, data):  # a patched writer: the disk fills up mid-write
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
+    with pytest.raises(DlappsError) as e:
+        atomic_write_text(p, "epoch 4" * 1000)
+    monkeypatch.undo()
+    assert str(p) in str(e.value) and "7,000 bytes" in str(e.value) and "free" in str(e.value)
+    assert p.read_text() == "epoch 3" and [f.name for f in p.parent.iterdir()] == ["last.pt"]
+
+
 def test_existing_run_dir_is_never_overwritten(tmp_path):
-    RunDir.create(tmp_path / "r", "adapt", "dann", {"epochs": 1})
+    RunDir.create(tmp_path / "r", "adapt", "dann", {"epochs": 1}).write_metrics({"acc": 0.5})
     with pytest.raises(DlappsError, match="already exists"):
         RunDir.create(tmp_path / "r", "adapt", "dann", {"epochs": 1})
 
 
+def test_run_dir_without_results_does_not_block_its_out(tmp_path):
+    # a run that failed before producing anything (unknown class, missing image) leaves only config.json;
+    # the same --out, with other options and without --resume, starts afresh
+    RunDir.create(tmp_path / "r", "visualize", "fool", {"target": "stingrya"})
+    run = RunDir.create(tmp_path / "r", "visualize", "fool", {"target": "stingray"})
+    assert run.read_json("config.json")["options"]["target"] == "stingray"
+    run = RunDir.create(tmp_path / "r", "visualize", "fool", {"target": "goldfish"}, resume=True)
+    assert run.read_json("config.json")["options"]["target"] == "goldfish"
+    run.save_checkpoint({"step": 1})  # now it has a result: protected again
+    with pytest.raises(DlappsError, match="already exists"):
+        RunDir.create(tmp_path / "r", "visualize", "fool", {"target": "goldfish"})
+
+
+def test_out_that_is_not_a_run_dir_is_refused_as_such(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("mine")
+    for resume in (False, True):
+        with pytest.raises(DlappsError, match="not a dlapps run dir"):
+            RunDir.create(tmp_path / "mine", "adapt", "dann", {}, resume=resume)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DlappsError, match="is a file"):
+        RunDir.create(tmp_path / "file", "adapt", "dann", {})
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "mine"
+
+
 def test_resume_checks_options_and_command(tmp_path):
-    RunDir.create(tmp_path / "r", "adapt", "dann", {"epochs": 1, "threads": 1})
+    RunDir.create(tmp_path / "r", "adapt", "dann", {"epochs": 1, "threads": 1}).write_metrics({"acc": 0.5})
     run = RunDir.create(tmp_path / "r", "adapt", "dann", {"epochs": 1, "threads": 2}, resume=True)
     assert json.loads((run.path / "config.json").read_text())["options"]["epochs"] == 1
     with pytest.raises(DlappsError, match="options differ"):

@@ -85,3 +85,23 @@ def test_ray_backend_when_installed(tmp_path):
     f.write_text('command = "transfer inspect mnist_cnn"\nmetrics = ["total_params"]\n[base]\nweights = "random"\n')
     out = run_sweep(f, tmp_path / "ray", backend="ray", quiet=True)
     assert json.loads((out / "metrics.json").read_text())["complete"]
+
+
+def test_quick_skips_points_that_vary_what_quick_fixes():
+    spec = SweepSpec(command=["adapt", "dann"], points=[{}, {"epochs": 100}, {"lr": 0.1}], quick={"epochs": 2})
+    assert [p.name for p in expand(spec, quick=True)] == ["", "lr=0.1"]
+    assert [p.name for p in expand(spec)] == ["", "epochs=100", "lr=0.1"]
+
+
+@pytest.mark.parametrize("text,message", [
+    ('command = "adapt dann"\n[base]\nepochz = 2\n', "No such option '--epochz'. Did you mean '--epochs'?"),
+    ('command = "adapt dannn"\n', "unknown command 'dannn' (did you mean 'dann'?)"),
+    ('command = "adapt dann"\n[[points]]\nlambda-schedule = "expo"\n', "lambda-schedule=expo"),
+])
+def test_bad_sweep_points_fail_before_anything_runs(tmp_path, text, message):
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    with pytest.raises(DlappsError) as e:
+        run_sweep(f, tmp_path / "out", quiet=True)
+    assert message in str(e.value)
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing was written

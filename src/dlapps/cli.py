@@ -21,7 +21,10 @@ EXIT_INTERRUPTED = 130
 
 
 def run_options(f: Callable) -> Callable:
-    """Add --out/--resume/--seed/--device/--threads/--quiet and pass them as ``opts: RunOptions``."""
+    """Add --preset/--out/--resume/--seed/--device/--threads/--quiet and pass the run controls as
+    ``opts: RunOptions``; a preset fills the command's options the user left at their defaults."""
+    @click.option("--preset", default=None, metavar="NAME",
+                  help="Fill options not given from a named preset: study (the study's settings) or paper.")
     @click.option("--quiet", is_flag=True, help="No progress bars (they are also off when output is not a terminal).")
     @click.option("--threads", type=int, default=0, show_default=True,
                   help="Torch CPU threads (0 = one per available core).")
@@ -32,9 +35,30 @@ def run_options(f: Callable) -> Callable:
                   help="Run directory [default: runs/<app>-<command>-<timestamp>].")
     @functools.wraps(f)
     def wrapper(*args: Any, out: str | None, resume: bool, seed: int, device: str, threads: int, quiet: bool,
-                **kwargs: Any) -> Any:
-        opts = RunOptions(out=out, resume=resume, seed=seed, device=device, threads=threads, quiet=quiet)
+                preset: str | None, **kwargs: Any) -> Any:
+        from dlapps.presets import apply_to_click
+
+        kwargs = apply_to_click(click.get_current_context(), preset, kwargs)
+        opts = RunOptions(out=out, resume=resume, seed=seed, device=device, threads=threads, quiet=quiet,
+                          preset=preset)
         return f(*args, opts=opts, **kwargs)
+
+    return wrapper
+
+
+def compute_options(f: Callable) -> Callable:
+    """--threads/--device/--quiet for commands that compute inside an existing run dir (no --out/--resume):
+    sets the threads and passes ``device`` (a torch.device) and ``quiet``."""
+    @click.option("--quiet", is_flag=True, help="No progress bars.")
+    @click.option("--threads", type=int, default=0, show_default=True,
+                  help="Torch CPU threads (0 = one per available core).")
+    @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]))
+    @functools.wraps(f)
+    def wrapper(*args: Any, threads: int, device: str, **kwargs: Any) -> Any:
+        from dlapps.compute import resolve_device, set_threads
+
+        set_threads(threads)
+        return f(*args, device=resolve_device(device), **kwargs)
 
     return wrapper
 
@@ -81,9 +105,10 @@ def _register_apps() -> None:
     from dlapps.generate.cli import generate
     from dlapps.transfer.cli import transfer
     from dlapps.demo import demo
+    from dlapps.study.cli import study
     from dlapps.visualize.cli import visualize
 
-    for group in (transfer, visualize, adapt, generate, demo):
+    for group in (transfer, visualize, adapt, generate, demo, study):
         cli.add_command(group)
 
 

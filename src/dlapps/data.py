@@ -241,14 +241,20 @@ def make_mnistm(digits: torch.Tensor, seed: int, size: int = 32) -> torch.Tensor
 
     digits: (N, 1, 28, 28) uint8 -> (N, 3, size, size) uint8. Deterministic for a given seed; patches
     are cut at random positions from photographs shipped with scikit-image/scikit-learn (the paper used
-    BSDS500).
+    BSDS500). A larger ``size`` pads the digit, as the released 32x32 MNIST-M does (its digits keep
+    MNIST's 28x28 size, 2 px from each border); a smaller one resizes it.
     """
     import torch.nn.functional as F
 
     rng = np.random.default_rng(seed)
     pool = photo_pool()
     n = len(digits)
-    d = F.interpolate(digits.float(), size=(size, size), mode="bilinear", align_corners=False)
+    h = digits.shape[-1]
+    if size >= h:
+        lo = (size - h) // 2
+        d = F.pad(digits.float(), (lo, size - h - lo, lo, size - h - lo))
+    else:
+        d = F.interpolate(digits.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     d = d.clamp(0, 255).numpy()[:, 0]  # (N, S, S)
     which = rng.integers(0, len(pool), n)
     out = np.empty((n, size, size, 3), np.uint8)

@@ -50,6 +50,9 @@ def to_rgb(img: Image.Image, gray: str = "replicate", colormap: str = "viridis")
 def open_image(source: str | Path | bytes, gray: str = "replicate") -> Image.Image:
     """Open a file path or encoded bytes as RGB, with one clear error for unreadable input."""
     name = "<bytes>" if isinstance(source, bytes) else str(source)
+    if not isinstance(source, bytes) and Path(source).is_dir():
+        raise DlappsError(f"{name} is a folder, not an image (pass its image files, e.g. {name}/*.jpg, or --data "
+                          f"{name} where a command takes a dataset)")
     try:
         img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
         img.load()

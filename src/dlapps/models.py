@@ -30,18 +30,19 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 LAYER_ALIASES: dict[str, dict[str, str]] = {
     "vgg16": {"relu1": "features.3", "relu2": "features.8", "relu3": "features.15", "relu4": "features.22",
               "relu5": "features.29", "pool5": "features.30", "relu6": "classifier.1", "relu7": "classifier.4",
-              "fc8": "classifier.6"},
+              "fc8": "classifier.6", "penultimate": "classifier.4"},
     "alexnet": {"relu1": "features.1", "relu2": "features.4", "relu3": "features.7", "relu4": "features.9",
                 "relu5": "features.11", "pool5": "features.12", "relu6": "classifier.2", "relu7": "classifier.5",
-                "fc8": "classifier.6"},
+                "fc8": "classifier.6", "penultimate": "classifier.5"},
     "resnet50": {"layer1": "layer1", "layer2": "layer2", "layer3": "layer3", "layer4": "layer4",
-                 "pool": "flatten", "fc": "fc"},
+                 "pool": "flatten", "fc": "fc", "penultimate": "flatten"},
     "mobilenet_v2": {"block7": "features.7", "block11": "features.11", "block14": "features.14",
                      "block17": "features.17", "conv_last": "features.18", "pool": "flatten",
-                     "logits": "classifier.1"},
-    "mnist_cnn": {"relu1": "features.1", "relu2": "features.4", "relu3": "classifier.1", "logits": "classifier.3"},
+                     "logits": "classifier.1", "penultimate": "flatten"},
+    "mnist_cnn": {"relu1": "features.1", "relu2": "features.4", "relu3": "classifier.1", "logits": "classifier.3",
+                  "penultimate": "classifier.1"},
     "squeezenet1_1": {"fire5": "features.7", "fire7": "features.10", "fire9": "features.12",
-                      "logits": "flatten"},
+                      "logits": "flatten", "penultimate": "features.12"},  # fire9, pooled by the probe
 }
 
 # Weight files known by name in $DLAPPS_WEIGHTS (used for --weights imagenet when torchvision's
@@ -49,6 +50,8 @@ LAYER_ALIASES: dict[str, dict[str, str]] = {
 # this converted TFLite model needs to reproduce the original accuracy (see shared/weights/README.md).
 KNOWN_WEIGHT_FILES: dict[str, list[tuple[str, bool]]] = {
     "mobilenet_v2": [("mobilenet_v2_imagenet1k_from_tflite_fp16.pt", True)],
+    # the study's visualization network (the DeepScale Caffe model, converted; stock architecture)
+    "squeezenet1_1": [("squeezenet1_1_imagenet1k_from_openvino_fp16.pt", False)],
 }
 
 
@@ -129,6 +132,24 @@ def _load_state_dict(model: nn.Module, path: Path) -> None:
     except (RuntimeError, TypeError) as e:
         first = str(e).strip().splitlines()
         raise DlappsError(f"{path} does not fit this architecture: {first[1].strip() if len(first) > 1 else first[0]}") from None
+    check_finite_state(model.state_dict(), str(path))
+
+
+def check_finite_state(state: dict[str, torch.Tensor], where: str) -> None:
+    """Refuse weights holding NaN or inf: they give NaN predictions that look like results."""
+    for k, t in state.items():
+        if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise DlappsError(f"weights {where}: tensor {k!r} holds {bad:,} NaN/inf value(s) of {t.numel():,}; "
+                              "the file is corrupt or came from a diverged training run")
+
+
+def check_finite_output(out: torch.Tensor, model_name: str, weights: str) -> torch.Tensor:
+    """The one check on model outputs: a first batch with NaN/inf stops the run with one line."""
+    if not torch.isfinite(out).all():
+        raise DlappsError(f"model {model_name} ({weights}) produced NaN/inf outputs on the first batch; its weights "
+                          "or the input are broken")
+    return out
 
 
 def weights_dir() -> Path | None:
@@ -184,31 +205,46 @@ def _build_mnist_cnn(weights: str, verbose: bool) -> LoadedModel:
                        pixels=T.Compose([T.Grayscale(1), T.Resize((28, 28)), T.ToTensor()]))
 
 
+def known_weight_file(name: str) -> tuple[Path, bool] | None:
+    """The first known ImageNet state_dict for ``name`` present in $DLAPPS_WEIGHTS, with its tf-padding flag."""
+    d = weights_dir()
+    for f, tf in KNOWN_WEIGHT_FILES.get(name, []):
+        if d is not None and (d / f).exists():
+            return d / f, tf
+    return None
+
+
 def _imagenet_weights(name: str) -> tuple[nn.Module, str, Callable]:
-    """torchvision's default ImageNet weights, or a known file in $DLAPPS_WEIGHTS when offline."""
+    """ImageNet weights, from the first place that has them: torchvision's file already in TORCH_HOME,
+    a known file in $DLAPPS_WEIGHTS (no network needed for either), then torchvision's download."""
     enum = torchvision.models.get_model_weights(name).DEFAULT
     hub_dir = Path(torch.hub.get_dir()) / "checkpoints"
     fname = os.path.basename(enum.url)
-    try:
-        from dlapps.data import _download
+    if (hub_dir / fname).exists():  # cached: load it directly, also when DLAPPS_OFFLINE=1
+        model = torchvision.models.get_model(name, weights=None)
+        _load_state_dict(model, hub_dir / fname)
+        return model, f"imagenet (torchvision {enum}, cached {hub_dir / fname})", enum.transforms()  # type: ignore
+    local = known_weight_file(name)
+    if local is not None:
+        path, tf = local
+        model = torchvision.models.get_model(name, weights=None)
+        _load_state_dict(model, path)
+        if tf:
+            use_tf_same_padding(model)
+        return model, f"imagenet (file: {path})", imagenet_transform()
+    from dlapps.data import _download
 
-        if not (hub_dir / fname).exists():
-            for f, tf in KNOWN_WEIGHT_FILES.get(name, []):
-                if weights_dir() is not None and (weights_dir() / f).exists():
-                    raise FileNotFoundError  # prefer the local file: no network needed
+    try:
         model = _download(lambda: torchvision.models.get_model(name, weights=enum), f"{name} weights")
-        return model, f"imagenet (torchvision {enum})", enum.transforms()  # type: ignore
     except Exception as e:
-        for f, tf in KNOWN_WEIGHT_FILES.get(name, []):
-            if weights_dir() is not None and (weights_dir() / f).exists():
-                model = torchvision.models.get_model(name, weights=None)
-                _load_state_dict(model, weights_dir() / f)
-                if tf:
-                    use_tf_same_padding(model)
-                return model, f"imagenet (file: {weights_dir() / f})", imagenet_transform()
         reason = str(e)[:100] if str(e) else "no network"
+        known = ", ".join(f for f, _ in KNOWN_WEIGHT_FILES.get(name, []))
+        wd = f"$DLAPPS_WEIGHTS ({weights_dir()})" if weights_dir() else "$DLAPPS_WEIGHTS (unset)"
+        also = f", or {known} in {wd}" if known else f" ({wd} has no known file for {name})"
         raise DlappsError(f"ImageNet weights for {name} are not available ({reason}): place {fname} in "
-                          f"{hub_dir} (TORCH_HOME), pass --weights PATH to a state_dict, or use --weights random") from None
+                          f"{hub_dir} (TORCH_HOME){also}; or pass --weights PATH to a state_dict, or "
+                          "--weights random") from None
+    return model, f"imagenet (torchvision {enum})", enum.transforms()  # type: ignore
 
 
 def resolve_class(name_or_index: str | int, classes: list[str]) -> int:

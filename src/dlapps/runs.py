@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
 import io
 import json
 import os
@@ -45,8 +46,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            import shutil
+
+            free = shutil.disk_usage(path.parent).free
+            raise DlappsError(f"disk full: writing {path} needs {len(data):,} bytes, {free:,} free on that disk; "
+                              "free some space and rerun with --resume (what was written before is intact)") from None
         raise
 
 
@@ -116,17 +123,24 @@ class RunDir:
         path = Path(path) if path else default_out(app, command)
         run = cls(path)
         cfg = {"app": app, "command": command, "options": to_jsonable(config)}
+        if path.exists() and not path.is_dir():
+            raise DlappsError(f"--out {path} is a file, not a folder; choose another --out")
         if path.exists() and any(path.iterdir()):
-            if not resume:
+            if not (path / "config.json").exists():
+                raise DlappsError(f"{path} exists and is not a dlapps run dir (no config.json); choose another --out")
+            if not run.has_results():
+                # life cycle: created -> has results -> complete. A run that failed before producing anything
+                # (an unknown class name, a missing file) leaves only its config: the same --out starts afresh
+                resume = False
+            elif not resume:
                 raise DlappsError(f"run dir {path} already exists; pass --resume to continue it or choose another --out")
-            old = run.read_json("config.json") if (path / "config.json").exists() else None
-            if old is None:
-                raise DlappsError(f"{path} exists but is not a dlapps run dir (no config.json); choose another --out")
-            if old.get("app") != app or old.get("command") != command:
-                raise DlappsError(f"{path} holds a '{old.get('app')} {old.get('command')}' run, not '{app} {command}'")
-            changed = _changed_options(old.get("options", {}), cfg["options"])
-            if changed:
-                raise DlappsError(f"cannot resume {path}: options differ from the stored run ({', '.join(changed)})")
+            if resume:
+                old = run.read_json("config.json")
+                if old.get("app") != app or old.get("command") != command:
+                    raise DlappsError(f"{path} holds a '{old.get('app')} {old.get('command')}' run, not '{app} {command}'")
+                changed = _changed_options(old.get("options", {}), cfg["options"])
+                if changed:
+                    raise DlappsError(f"cannot resume {path}: options differ from the stored run ({', '.join(changed)})")
         elif resume and not path.exists():
             raise DlappsError(f"--resume given but {path} does not exist")
         try:
@@ -144,6 +158,13 @@ class RunDir:
                    "resumed": cfg["created"], **(extra or {})}
         run.write_json("config.json", cfg)
         return run
+
+    def has_results(self) -> bool:
+        """Whether the run produced anything (metrics, a checkpoint, a table, a figure or a report)."""
+        if (self.path / "metrics.json").exists() or (self.path / "report.md").exists():
+            return True
+        return any(f.is_file() for sub in ("checkpoints", "tables", "figures") if (self.path / sub).is_dir()
+                   for f in (self.path / sub).iterdir())
 
     @classmethod
     def open_finished(cls, path: Path | str, app: str) -> tuple["RunDir", dict[str, Any], dict[str, Any]]:
@@ -249,6 +270,7 @@ class RunOptions:
     device: str = "auto"  # auto|cpu|cuda|mps
     threads: int = 0  # torch intra-op threads; 0 = one per available core
     quiet: bool = False  # no progress bars
+    preset: str | None = None  # the preset that filled the options' defaults (recorded in config.json)
 
 
 def start_run(app: str, command: str, config: Any, opts: RunOptions,
@@ -259,7 +281,7 @@ def start_run(app: str, command: str, config: Any, opts: RunOptions,
     threads = set_threads(opts.threads)
     device = resolve_device(opts.device)
     seed_everything(opts.seed)
-    info = {"seed": opts.seed, "device": str(device), "threads": threads, **(extra or {})}
+    info = {"seed": opts.seed, "device": str(device), "threads": threads, "preset": opts.preset, **(extra or {})}
     run = RunDir.create(opts.out, app, command, {**to_jsonable(config), "seed": opts.seed},
                         resume=opts.resume, extra=info)
     if not opts.quiet:

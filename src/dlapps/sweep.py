@@ -78,7 +78,7 @@ def load_spec(path: Path) -> SweepSpec:
 
             d = yaml.safe_load(path.read_text())
         else:
-            import tomllib
+            from dlapps.presets import tomllib  # the standard library's, or tomli on Python 3.10
 
             d = tomllib.loads(path.read_text())
     except ImportError:
@@ -105,6 +105,8 @@ def expand(spec: SweepSpec, quick: bool = False) -> list[Point]:
     keys = list(spec.grid)
     combos = [dict(zip(keys, vals)) for vals in itertools.product(*(spec.grid[k] for k in keys))] if keys else []
     variants = combos + [dict(p) for p in spec.points]
+    if quick:  # a point that varies what [quick] fixes (e.g. epochs = 100) would undo the quick settings: skip it
+        variants = [v for v in variants if not set(v) & set(spec.quick)]
     if not variants:
         variants = [{}]
     out = []
@@ -138,6 +140,37 @@ def argv_for(spec: SweepSpec, p: Point, out: Path, threads: int) -> list[str]:
     return args
 
 
+def validate_points(spec: SweepSpec, points: list[Point], out: Path) -> None:
+    """Parse every point's command line with the CLI itself before running any: a misspelt command or
+    option (``adapt dannn``, ``epochz = 2``) or a bad choice fails at once, naming the point, with click's
+    suggestion, instead of after the first points have run."""
+    import click
+
+    from dlapps.cli import _register_apps, cli
+
+    _register_apps()
+    cmd: Any = cli
+    for i, word in enumerate(spec.command):
+        if not isinstance(cmd, click.Group) or word.startswith("-"):
+            break
+        sub = cmd.get_command(click.Context(cmd), word)
+        if sub is None:
+            import difflib
+
+            close = difflib.get_close_matches(word, list(cmd.commands), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise DlappsError(f"sweep command `{' '.join(spec.command)}`: unknown command {word!r}{hint}")
+        cmd, rest = sub, spec.command[i + 1:]
+    for p in points:
+        argv = argv_for(spec, p, out / p.dirname, 1)[len(spec.command) - len(rest):]
+        try:
+            cmd.make_context(" ".join(spec.command), list(argv), resilient_parsing=False)
+        except click.exceptions.Exit:
+            pass
+        except click.ClickException as e:
+            raise DlappsError(f"sweep point {p.name or 'base'}: {e.format_message()}") from None
+
+
 def status(run_dir: Path) -> str:
     """complete | partial (has a config: resume it) | new."""
     if (run_dir / "report.md").exists() and (run_dir / "metrics.json").exists():
@@ -159,14 +192,19 @@ def _run_point(argv: list[str], log: Path) -> tuple[int, float]:
 
 
 def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str = "local", quick: bool = False,
-              address: str | None = None, quiet: bool = False, threads: int = 1) -> Path:
+              address: str | None = None, quiet: bool = False, threads: int = 1, seeds: list[int] | None = None,
+              select: set[str] | None = None) -> Path:
     """Run every unfinished point, then aggregate. Returns the sweep dir.
 
     ``threads`` per point defaults to 1 so that results do not depend on ``jobs`` (CPU kernels reduce
-    in a thread-count-dependent order); 0 splits the cores between the jobs instead."""
+    in a thread-count-dependent order); 0 splits the cores between the jobs instead. ``seeds`` replaces
+    the file's seeds; ``select`` (point names) runs only those points (finished others still aggregate)."""
     spec = load_spec(file)
+    if seeds is not None:
+        spec.seeds = list(seeds)
     points = expand(spec, quick)
     out = Path(out) if out else Path("runs") / f"sweep-{Path(file).stem}{'-quick' if quick else ''}"
+    validate_points(spec, points, out)
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "config.json"
     cfg = {"app": "sweep", "command": Path(file).name, "options": {"file": str(file), "quick": quick,
@@ -183,12 +221,12 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str =
     for p in points:
         d = out / p.dirname
         st = status(d)
-        if st == "complete":
+        if st == "complete" or (select is not None and p.name not in select):
             continue
         argv = argv_for(spec, p, d, threads) + (["--resume"] if st == "partial" else [])
         todo.append((p, argv, out / f"{p.dirname}.log"))
     if not quiet:
-        print(f"sweep {file}: {len(points)} points, {len(points) - len(todo)} already complete, {len(todo)} to run "
+        print(f"sweep {file}: {len(points)} points, {len(todo)} to run "
               f"({jobs} job(s) x {threads} thread(s), backend {backend})", flush=True)
     failures = []
     if backend == "ray":

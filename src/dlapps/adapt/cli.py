@@ -7,7 +7,8 @@ from typing import Any
 import click
 
 from dlapps.adapt.dann import DannConfig, run_dann
-from dlapps.adapt.data import NORMALIZATIONS
+from dlapps.adapt.data import FITS, NORMALIZATIONS
+from dlapps.adapt.networks import ARCHS
 from dlapps.adapt.pseudo_label import AUGMENTATIONS, LR_SCHEDULES, PseudoLabelConfig, run_pseudo_label
 from dlapps.adapt.schedules import LAMBDA_SCHEDULES
 from dlapps.cli import data_source_option, finish, run_options
@@ -35,12 +36,18 @@ def common_train_options(f: Any) -> Any:
         click.option("--domain-loss", type=click.Choice(["bce", "ce"]), default=D.domain_loss),
         click.option("--domain-reduction", type=click.Choice(["mean", "sum"]), default=D.domain_reduction,
                      help="Domain loss: mean of the source and target terms (the paper) or their sum."),
-        click.option("--arch", type=click.Choice(["dann", "dann-bn"]), default=D.arch,
-                     help="dann: the paper's MNIST network; dann-bn: with batch normalisation."),
+        click.option("--arch", type=click.Choice(ARCHS), default=D.arch,
+                     help="dann: the paper's MNIST network; dann-padded: the RDFIA lab's ('same' convs, 2,352 "
+                          "features); dann-bn: the paper's with batch normalisation and 2-D dropout."),
+        click.option("--fit", type=click.Choice(FITS), default=D.fit,
+                     help="32x32 digits (MNIST-M) to 28x28: crop the centre (keeps the digits' size) or resize."),
         click.option("--bn-eval", type=click.Choice(["auto", "running", "domain"]), default=D.bn_eval,
                      help="dann-bn test-time BN statistics: running averages, or each domain's own (re-estimated "
-                          "on its unlabelled train images); auto = domain for DANN, running for source-only."),
+                          "on its unlabelled train images); auto = domain for both commands (one protocol); the "
+                          "other protocol's accuracy is reported beside it."),
         click.option("--limit", type=int, default=0, help="Use the first N training images per domain (0 = all)."),
+        click.option("--target-limit", type=int, default=0,
+                     help="Use the first N target training images only (0 = all): how much unlabelled target data matters."),
         click.option("--tsne-points", type=int, default=D.tsne_points, help="Per domain; 0 skips t-SNE."),
         run_options,
     ]):

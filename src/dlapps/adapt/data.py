@@ -12,7 +12,8 @@ from dlapps import DlappsError
 from dlapps.data import load_dataset
 
 NORMALIZATIONS = ("mnist", "mean", "standard", "imagenet", "per-domain", "random", "none")
-SIZE = 28  # DANN's MNIST architecture; MNIST-M (32x32) is resized to it
+FITS = ("crop", "resize")
+SIZE = 28  # DANN's MNIST architecture; MNIST-M (32x32) is brought to it by FITS
 
 
 @dataclass
@@ -27,9 +28,19 @@ class Domain:
     y_test: torch.Tensor
 
 
-def _to_rgb28(x: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> float (N, 3, 28, 28) in [0, 1]."""
+def _to_rgb28(x: torch.Tensor, fit: str = "crop") -> torch.Tensor:
+    """uint8 (N, C, H, W) -> float (N, 3, 28, 28) in [0, 1].
+
+    ``crop`` takes the centre 28x28 of larger images: the released 32x32 MNIST-M holds MNIST's 28x28
+    digits padded by 2 px, so the crop gives target digits the source's size and position (a resize
+    shrinks them by 1/8, a geometric domain shift the study's own 28x28 MNIST-M does not have).
+    ``resize`` scales the whole image (antialiased bilinear)."""
+    if fit not in FITS:
+        raise DlappsError(f"unknown fit {fit!r}; use one of {', '.join(FITS)}")
     x = x.float().div_(255)
+    if fit == "crop" and x.shape[-1] > SIZE and x.shape[-2] > SIZE:
+        top, left = (x.shape[-2] - SIZE) // 2, (x.shape[-1] - SIZE) // 2
+        x = x[..., top:top + SIZE, left:left + SIZE]
     if x.shape[-1] != SIZE:
         x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=False, antialias=True)
     if x.shape[1] == 1:
@@ -57,23 +68,25 @@ def _stats(norm: str, x_train: torch.Tensor, seed: int) -> tuple[torch.Tensor, t
 
 
 def load_domains(source: str, target: str, normalize: str, data_source: str = "auto", seed: int = 0,
-                 limit: int = 0) -> tuple[Domain, Domain, dict[str, list[float]]]:
+                 limit: int = 0, fit: str = "crop", target_limit: int = 0) -> tuple[Domain, Domain, dict[str, list[float]]]:
     """Load both domains through the registry and normalise them; returns the stats used too.
 
     ``per-domain`` normalises each domain with its own train statistics; ``mean`` subtracts the
     per-channel pixel mean of both training sets (as tf-dann did); every other mode applies one fixed
-    map to both. ``limit`` > 0 keeps the first ``limit`` train images of each domain (quick runs).
+    map to both. ``limit`` > 0 keeps the first ``limit`` train images of each domain (quick runs);
+    ``target_limit`` > 0 the first ones of the target alone (how much unlabelled target data matters).
     """
     doms, raw = [], []
-    for name in (source, target):
+    t_limit = min(limit, target_limit) if limit and target_limit else (limit or target_limit)
+    for name, lim in ((source, limit), (target, t_limit)):
         b = load_dataset(name, source=data_source)
         xtr, xte = b.train.images, b.test.images
         if not isinstance(xtr, torch.Tensor):
             raise DlappsError(f"{name}: adapt needs a tensor dataset (digits), not encoded image files")
         ytr = b.train.labels
-        if limit:
-            xtr, ytr = xtr[:limit], ytr[:limit]
-        raw.append((b, _to_rgb28(xtr), ytr, _to_rgb28(xte), b.test.labels))
+        if lim:
+            xtr, ytr = xtr[:lim], ytr[:lim]
+        raw.append((b, _to_rgb28(xtr, fit), ytr, _to_rgb28(xte, fit), b.test.labels))
     stats: dict[str, list[float]] = {}
     shared = None
     for tag, (b, xtr, ytr, xte, yte) in zip(("source", "target"), raw):

@@ -30,9 +30,15 @@ class DANN(nn.Module):
     (the ``dann-bn`` variant, the network of wogong/pytorch-dann, whose README credits that dropout
     with most of its gain on MNIST-M)."""
 
-    def __init__(self, n_classes: int = 10, domain_outputs: int = 1, in_ch: int = 3, batchnorm: bool = False):
+    def __init__(self, n_classes: int = 10, domain_outputs: int = 1, in_ch: int = 3, batchnorm: bool = False,
+                 padded: bool = False):
         super().__init__()
         self.batchnorm = batchnorm
+        # padded: the RDFIA lab's variant, 'same' 5x5 convs (padding 2) -> 48x7x7 = 2,352 features; the paper's
+        # network has no padding -> 48x4x4 = 768
+        self.padded = padded
+        pad, side = (2, 7) if padded else (0, 4)
+        n_feat = 48 * side * side
         bn2 = (lambda c: nn.BatchNorm2d(c)) if batchnorm else (lambda c: nn.Identity())
         bn1 = (lambda c: nn.BatchNorm1d(c)) if batchnorm else (lambda c: nn.Identity())
         drop2 = (lambda: nn.Dropout2d(0.5)) if batchnorm else (lambda: nn.Identity())
@@ -41,22 +47,22 @@ class DANN(nn.Module):
         # gradients are bit-identical, and ReLU/dropout touch a quarter of the values (a step ~10 % faster).
         # The parameter-holding modules keep their indices, so checkpoints load either way.
         self.features = nn.Sequential(                                 # (B, 3, 28, 28)
-            nn.Conv2d(in_ch, 32, 5), bn2(32),                           # (B, 32, 24, 24)
-            nn.MaxPool2d(2), nn.ReLU(inplace=True),                     # (B, 32, 12, 12)
-            nn.Conv2d(32, 48, 5), bn2(48),                              # (B, 48, 8, 8)
-            nn.MaxPool2d(2), drop2(), nn.ReLU(inplace=True),            # (B, 48, 4, 4)
-            nn.Flatten(),                                               # (B, 768)
+            nn.Conv2d(in_ch, 32, 5, padding=pad), bn2(32),              # (B, 32, 24, 24)   padded: 28x28
+            nn.MaxPool2d(2), nn.ReLU(inplace=True),                     # (B, 32, 12, 12)   padded: 14x14
+            nn.Conv2d(32, 48, 5, padding=pad), bn2(48),                 # (B, 48, 8, 8)     padded: 14x14
+            nn.MaxPool2d(2), drop2(), nn.ReLU(inplace=True),            # (B, 48, 4, 4)     padded: 7x7
+            nn.Flatten(),                                               # (B, 768)          padded: 2,352
         )
         self.classifier = nn.Sequential(
-            nn.Linear(768, 100), bn1(100), nn.ReLU(inplace=True),
+            nn.Linear(n_feat, 100), bn1(100), nn.ReLU(inplace=True),
             nn.Linear(100, 100), bn1(100), nn.ReLU(inplace=True),
             nn.Linear(100, n_classes),
         )
-        self.domain = nn.Sequential(nn.Linear(768, 100), bn1(100), nn.ReLU(inplace=True),
+        self.domain = nn.Sequential(nn.Linear(n_feat, 100), bn1(100), nn.ReLU(inplace=True),
                                     nn.Linear(100, domain_outputs))
 
     def forward(self, x: torch.Tensor, lambd: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.features(x)                                 # (B, 768)
+        f = self.features(x)                                 # (B, 768) or (B, 2352)
         return self.classifier(f), self.domain(grad_reverse(f, lambd))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -70,10 +76,22 @@ def flops_per_sample(model: DANN, size: int = 28) -> float:
     h = size
     for m in model.features:
         if isinstance(m, nn.Conv2d):
-            h = h - m.kernel_size[0] + 1
+            h = h + 2 * m.padding[0] - m.kernel_size[0] + 1
             total += 2 * h * h * m.out_channels * m.in_channels * m.kernel_size[0] * m.kernel_size[1]
         elif isinstance(m, nn.MaxPool2d):
             h //= 2
     for head in (model.classifier, model.domain):
         total += sum(2 * m.in_features * m.out_features for m in head if isinstance(m, nn.Linear))
     return total
+
+
+ARCHS = ("dann-bn", "dann", "dann-padded")
+
+
+def build_dann(arch: str, n_classes: int = 10, domain_outputs: int = 1) -> DANN:
+    """The network an ``arch`` name stands for: ``dann`` the paper's MNIST network, ``dann-padded`` the
+    RDFIA lab's (the same with 'same' padding, 2,352 features), ``dann-bn`` the paper's + batch norm + dropout."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}; use one of {', '.join(ARCHS)}")
+    return DANN(n_classes=n_classes, domain_outputs=domain_outputs, batchnorm=arch == "dann-bn",
+                padded=arch == "dann-padded")

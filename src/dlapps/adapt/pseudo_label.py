@@ -50,13 +50,15 @@ def predict(model: DANN, x: torch.Tensor, device: torch.device, batch: int = 200
 
 
 def select_pseudo_labels(probs: torch.Tensor, threshold: float, class_balance: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices and labels of confident predictions; with ``class_balance`` the most confident k per
-    class, k = the smallest selected class count (so no class dominates the self-training)."""
+    """Indices and labels of confident predictions; with ``class_balance`` at most k per class, the most
+    confident first, so no class dominates the self-training. k = the smallest selected class count, but at
+    least half the mean count: one rare class must not shrink every other class to its size (a weak start
+    model, or a lower threshold that admits a few images of a hard class, would starve the round)."""
     conf, lab = probs.max(1)
     idx = torch.nonzero(conf >= threshold).flatten()
     if class_balance and len(idx):
         counts = torch.bincount(lab[idx], minlength=probs.shape[1])
-        k = int(counts[counts > 0].min())
+        k = max(int(counts[counts > 0].min()), len(idx) // (2 * probs.shape[1]))
         keep = []
         for c in range(probs.shape[1]):
             ic = idx[lab[idx] == c]
@@ -129,7 +131,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     run, device = start_run("adapt", "pseudo-label", cfg, opts)
     so = start_cfg["options"]
     src, tgt, _ = load_domains(so["source"], so["target"], so["normalize"], so["data_source"],
-                               start_cfg.get("seed", 0), so.get("limit", 0))
+                               start_cfg.get("seed", 0), so.get("limit", 0), so.get("fit", "resize"), so.get("target_limit", 0))
     run.update_config(data_sources={"source": src.source, "target": tgt.source}, start_run=str(cfg.start))
     model.to(device, memory_format=CL)
     kind = so.get("domain_loss", "bce")
@@ -164,8 +166,11 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
         if cfg.oracle_labels:
             idx, lab = torch.arange(len(tgt.y_train)), tgt.y_train.clone()
         if len(idx) < half:
-            raise DlappsError(f"round {r + 1}: only {len(idx)} target images reach confidence {tau:.3f}; "
-                              "lower --threshold")
+            confident = int((probs.max(1).values >= tau).sum())
+            raise DlappsError(
+                f"round {r + 1}: only {len(idx)} target images are usable ({confident} of {len(probs)} reach "
+                f"confidence {tau:.3f}; one batch needs {half}): the start model is not confident on the target. "
+                "Train it longer (more --epochs in the DANN run), or pass --threshold lower")
         label_acc = (lab == tgt.y_train[idx]).float().mean().item()  # hidden labels: measurement only
         gen = torch.Generator().manual_seed(opts.seed * 1000 + r)
         model.train()

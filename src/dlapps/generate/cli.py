@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from dlapps.cli import data_source_option, finish, run_options
+from dlapps.cli import compute_options, data_source_option, finish, run_options
 from dlapps.generate.train import GanConfig, evaluate_run, run_gan, sample as sample_fn
 from dlapps.runs import RunOptions
 
@@ -65,18 +65,20 @@ def cgan(opts: RunOptions, **kw: Any) -> None:
 @click.option("--n", type=int, default=100, help="Number of samples.")
 @click.option("--seed", type=int, default=0)
 @click.option("--label", type=int, default=None, help="cGAN only: the class to draw.")
-def sample(run_dir: str, n: int, seed: int, label: int | None) -> None:
+@compute_options
+def sample(run_dir: str, n: int, seed: int, label: int | None, device: Any, quiet: bool) -> None:
     """Write new samples from a saved generator (RUN_DIR/samples/*.png and .npz)."""
-    click.echo(f"wrote {sample_fn(run_dir, n, seed, label)}")
+    click.echo(f"wrote {sample_fn(run_dir, n, seed, label, device)}")
 
 
 @generate.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--eval-samples", type=int, default=10000, show_default=True)
 @click.option("--seed", type=int, default=0)
-def evaluate(run_dir: str, eval_samples: int, seed: int) -> None:
+@compute_options
+def evaluate(run_dir: str, eval_samples: int, seed: int, device: Any, quiet: bool) -> None:
     """Recompute a saved generator's quality metrics and rebuild its report."""
-    m = evaluate_run(run_dir, eval_samples, seed)
+    m = evaluate_run(run_dir, eval_samples, seed, quiet=quiet, device=device)
     click.echo(f"class coverage {m['class_coverage']}, KL {m['class_kl']:.4f}, classifier-FID "
                f"{m['classifier_fid']:.3f} (floor {m['classifier_fid_floor']:.3f})"
                + (f", conditional accuracy {m['conditional_accuracy']:.4f}" if "conditional_accuracy" in m else ""))

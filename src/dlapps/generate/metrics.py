@@ -54,7 +54,8 @@ def reference_classifier(x_train: torch.Tensor, y_train: torch.Tensor, x_test: t
     """Train (or load from the cache) the reference classifier for one dataset source.
 
     ``key`` names the data (dataset + source); the cache file is keyed by it and the data's shape and
-    checksum of labels, so a different data source never reuses a stale classifier.
+    checksum of labels, so a different data source never reuses a stale classifier. Callers pass the
+    dataset's whole training split, so one judge serves every run on that data.
     """
     from tqdm.auto import tqdm
 

@@ -249,8 +249,14 @@ def generate(G: Generator, n: int, nz: int, n_classes: int, device: torch.device
 
 def quality(G: Generator, cfg: GanConfig, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
             y_test: torch.Tensor, n_classes: int, bundle: Any, device: torch.device, opts: RunOptions) -> dict:
-    """Coverage, KL, classifier-FID (+ floor), conditional accuracy; standard FID where available."""
-    ref = M.reference_classifier(x, y, x_test, y_test, key=f"{cfg.data}|{bundle.source}", seed=0, quiet=opts.quiet)
+    """Coverage, KL, classifier-FID (+ floor), conditional accuracy.
+
+    The judge is one cached classifier per dataset and source, trained on the dataset's whole training
+    split whatever this run's --limit, so numbers of runs with different options stay comparable."""
+    ref = M.reference_classifier(_images_32(bundle.train.images), bundle.train.labels, x_test, y_test,
+                                 key=f"{cfg.data}|{bundle.source}", seed=0, quiet=opts.quiet)
+    ref_split = ("its test images (no training split is available here, so the judge has seen the images it is "
+                 "tested on)" if bundle.train is bundle.test else "its whole training split")
     n = cfg.eval_samples
     fake, asked = generate(G, n, cfg.nz, n_classes, device, seed=opts.seed + 7)
     pred = M.predict(ref.model, fake).argmax(1)
@@ -266,9 +272,9 @@ def quality(G: Generator, cfg: GanConfig, x: torch.Tensor, y: torch.Tensor, x_te
     out["eval_samples"] = n
     if cfg.conditional:
         out["conditional_accuracy"] = (pred == asked).float().mean().item()
-    out["standard_fid"] = None
-    out["standard_fid_note"] = ("skipped: Inception weights for FID/IS need torch-fidelity or torchmetrics and a "
-                                "download, which dlapps does not attempt offline")
+    out["reference_classifier_trained_on"] = ref_split
+    out["standard_fid_note"] = ("not computed: the Inception weights that FID/IS need cannot be downloaded offline; "
+                                "classifier-FID uses a classifier trained on the dataset instead")
     return out
 
 
@@ -338,8 +344,9 @@ def _summary(run: RunDir, cfg: GanConfig, m: dict[str, Any], bundle: Any) -> Non
              + (", bfloat16 autocast" if cfg.precision == "bf16" else "") + ".", ""]
     if "class_coverage" in m:
         hist = ", ".join(f"{i}: {p:.1%}" for i, p in enumerate(m["class_hist"]))
-        lines += [f"Quality over {m['eval_samples']:,} samples, judged by a reference classifier trained on the real "
-                  f"training set (test accuracy {m['reference_classifier_test_acc']:.4f}): "
+        lines += [f"Quality over {m['eval_samples']:,} samples, judged by a reference classifier trained on "
+                  f"{m.get('reference_classifier_trained_on', 'the real training set')} (test accuracy "
+                  f"{m['reference_classifier_test_acc']:.4f}): "
                   f"**{m['class_coverage']} classes** with ≥ 2 % of the samples, class KL {m['class_kl']:.4f}, "
                   f"classifier-FID **{m['classifier_fid']:.3f}** (real train vs real test floor "
                   f"{m['classifier_fid_floor']:.3f})"
@@ -363,7 +370,8 @@ def _saved_generator(ckpt: dict[str, Any], o: dict[str, Any]) -> tuple[Generator
     return G.eval(), n_classes
 
 
-def evaluate_run(run_dir: Path, eval_samples: int = 10000, seed: int = 0, quiet: bool = False) -> dict[str, Any]:
+def evaluate_run(run_dir: Path, eval_samples: int = 10000, seed: int = 0, quiet: bool = False,
+                 device: torch.device = torch.device("cpu")) -> dict[str, Any]:
     """Recompute the quality metrics of a saved generator (e.g. after the reference classifier changed)."""
     run, cfg_d, ckpt = RunDir.open_finished(run_dir, "generate")
     o = cfg_d["options"]
@@ -372,7 +380,7 @@ def evaluate_run(run_dir: Path, eval_samples: int = 10000, seed: int = 0, quiet:
     G, n_classes = _saved_generator(ckpt, o)
     x, y, x_test, y_test, bundle = load_gan_data(cfg)
     metrics = run.read_json("metrics.json") if (run.path / "metrics.json").exists() else {}
-    q = quality(G, cfg, x, y, x_test, y_test, len(bundle.class_names), bundle, torch.device("cpu"),
+    q = quality(G.to(device), cfg, x, y, x_test, y_test, len(bundle.class_names), bundle, device,
                 RunOptions(seed=seed, quiet=quiet))
     metrics.update(q)
     metrics["failures"] = [f for f in metrics.get("failures", []) if "coverage collapse" not in f]
@@ -385,7 +393,8 @@ def evaluate_run(run_dir: Path, eval_samples: int = 10000, seed: int = 0, quiet:
     return metrics
 
 
-def sample(run_dir: Path, n: int = 100, seed: int = 0, label: int | None = None) -> Path:
+def sample(run_dir: Path, n: int = 100, seed: int = 0, label: int | None = None,
+           device: torch.device = torch.device("cpu")) -> Path:
     """Write n new samples (grid PNG + uint8 npz) from a saved generator into RUN_DIR/samples/."""
     run, cfg_d, ckpt = RunDir.open_finished(run_dir, "generate")
     o = cfg_d["options"]
@@ -397,7 +406,7 @@ def sample(run_dir: Path, n: int = 100, seed: int = 0, label: int | None = None)
         if not 0 <= label < n_classes:
             raise DlappsError(f"--label must be in 0..{n_classes - 1}")
         labels = torch.full((n,), label, dtype=torch.long)
-    imgs, asked = generate(G, n, o["nz"], n_classes, torch.device("cpu"), seed, labels)
+    imgs, asked = generate(G.to(device), n, o["nz"], n_classes, device, seed, labels)
     imgs = imgs.add(1).div(2)
     stem = f"samples_n{n}_seed{seed}" + (f"_label{label}" if label is not None else "")
     out = run.path / "samples" / f"{stem}.png"

@@ -142,7 +142,8 @@ P = ProbeConfig()
               help="Repeatable: NAME or NAME:WEIGHTS (e.g. mobilenet_v2:imagenet, vgg16:random).")
 @click.option("--weights", default=P.weights, show_default=True, help=WEIGHTS_HELP)
 @click.option("--layer", "layers", multiple=True, default=tuple(P.layers), show_default=True,
-              help="Repeatable: alias (relu1..relu7 for VGG16/AlexNet) or graph node (see `transfer layers`).")
+              help="Repeatable: alias (relu1..relu7 for VGG16/AlexNet), graph node (see `transfer layers`), or "
+                   "penultimate (what the last linear layer reads, for any model).")
 @click.option("--data", default=P.data, show_default=True, help="scene15, digits, or an image folder / .npz.")
 @data_source_option
 @click.option("--pool", type=click.Choice(["avg", "max", "none"]), default=P.pool, show_default=True)

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from dlapps import DlappsError
 from dlapps.data import DataBundle, ImageSet, cache_dir
 from dlapps.images import open_image, to_rgb
-from dlapps.models import LoadedModel, resolve_layer
+from dlapps.models import LAYER_ALIASES, LoadedModel, check_finite_output, resolve_layer
 from dlapps.runs import atomic_write_bytes
 
 POOLS = ("avg", "max", "none")
@@ -34,10 +34,27 @@ def graph_nodes(lm: LoadedModel) -> list[str]:
     return get_graph_node_names(lm.model)[1]
 
 
+def penultimate_node(lm: LoadedModel, nodes: Sequence[str]) -> str:
+    """The features the classifier's last linear layer reads (VGG16's relu7, ResNet's pooled vector):
+    the model's ``penultimate`` alias where it has one, else the graph node just before its last Linear."""
+    alias = LAYER_ALIASES.get(lm.name, {}).get("penultimate")
+    if alias:
+        return alias
+    linears = [n for n, m in lm.model.named_modules() if isinstance(m, torch.nn.Linear)]
+    if linears and linears[-1] in nodes:
+        i = nodes.index(linears[-1])
+        if i > 0:  # (a dropout node there is the identity in eval mode: its output is the features)
+            return nodes[i - 1]
+    raise DlappsError(f"{lm.name} has no linear classifier to take the penultimate features from; pass --layer "
+                      f"(`dlapps transfer layers {lm.name}` lists them)")
+
+
 def resolve_layers(lm: LoadedModel, layers: Sequence[str]) -> dict[str, str]:
-    """alias-or-node -> node, in the order given; one error listing valid names for a bad one."""
+    """alias-or-node -> node, in the order given; one error listing valid names for a bad one.
+    ``penultimate`` (the default) resolves per model, so the same command works for every architecture."""
     nodes = graph_nodes(lm)
-    return {layer: resolve_layer(lm.name, layer, nodes) for layer in layers}
+    return {layer: penultimate_node(lm, nodes) if layer == "penultimate" else resolve_layer(lm.name, layer, nodes)
+            for layer in layers}
 
 
 def dataset_fingerprint(bundle: DataBundle) -> str:
@@ -134,6 +151,9 @@ def extract(lm: LoadedModel, bundle: DataBundle, layers: Sequence[str], pool: st
         for i in range(0, len(images), batch_size):
             x = torch.stack([_prepare(images, j, lm, gray) for j in range(i, min(i + batch_size, len(images)))])
             feats = extractor(x.to(device))                               # layer -> (B, C, H, W) or (B, D)
+            if split == "train" and i == 0:
+                for f in feats.values():
+                    check_finite_output(f, lm.name, lm.weights)
             for layer in missing:
                 out[split][layer].append(_pool(feats[layer], pool).float().cpu().numpy())
             bar.update(len(x))

@@ -12,6 +12,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from dlapps.figures import plt, to_numpy_image
 from dlapps.images import open_image
 from dlapps.models import LoadedModel, resolve_layer
+from dlapps.models import check_finite_output
 from dlapps.transfer.features import graph_nodes
 
 
@@ -23,7 +24,7 @@ def topk(lm: LoadedModel, paths: Sequence[str | Path], k: int = 5, gray: str = "
     for p in paths:
         img = open_image(Path(p), gray=gray)
         x = lm.preprocess(img)[None]
-        prob = torch.softmax(lm.model(x), 1)[0]
+        prob = torch.softmax(check_finite_output(lm.model(x), lm.name, lm.weights), 1)[0]
         v, i = prob.topk(k)
         out.append({"image": str(p), "size": list(img.size),
                     "top": [{"index": int(j), "name": lm.class_names[int(j)], "prob": float(q)} for q, j in zip(v, i)]})

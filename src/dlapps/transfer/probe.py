@@ -21,7 +21,8 @@ from dlapps.transfer.features import extract, layer_output_shapes
 class ProbeConfig:
     models: list[str] = field(default_factory=lambda: ["vgg16"])  # NAME or NAME:WEIGHTS
     weights: str = "imagenet"         # default weights for models given without ':WEIGHTS'
-    layers: list[str] = field(default_factory=lambda: ["relu7"])  # aliases (relu1..relu7) or graph nodes
+    layers: list[str] = field(default_factory=lambda: ["penultimate"])  # aliases (relu1..relu7), graph nodes, or
+                                      # penultimate: what the last linear layer reads (VGG16: relu7), any model
     data: str = "scene15"
     data_source: str = "auto"
     pool: str = "avg"                 # conv layers: avg | max global pooling, or none (flatten)

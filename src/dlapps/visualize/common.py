@@ -11,7 +11,7 @@ import torch.nn as nn
 from dlapps import DlappsError
 from dlapps.data import load_dataset
 from dlapps.images import open_image, to_rgb
-from dlapps.models import LoadedModel
+from dlapps.models import LoadedModel, check_finite_output
 
 
 class PixelModel(nn.Module):
@@ -24,9 +24,14 @@ class PixelModel(nn.Module):
         self.register_buffer("std", torch.tensor(lm.std).view(1, -1, 1, 1))
         for p in self.net.parameters():
             p.requires_grad_(False)
+        self.name, self.weights, self.checked = lm.name, lm.weights, False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.mean) / self.std)
+        out = self.net((x - self.mean) / self.std)
+        if not self.checked:  # the first batch only: a broken model shows itself there
+            check_finite_output(out.detach(), self.name, self.weights)
+            self.checked = True
+        return out
 
 
 def load_pixels(lm: LoadedModel, images: Sequence[str | Path] = (), data: str | None = None, n: int = 0,

@@ -1,0 +1,212 @@
+"""``dlapps study``: the study's experiments with ``--preset study``, run as ordinary sweeps, then one
+report shaped like the study (see :mod:`dlapps.study.report`).
+
+A study is data, not a second engine: ``study.toml`` says which sweep file (``sweeps/``) rebuilds which
+table or figure, ``reference.csv`` holds the numbers the study reported (table, row, column, value,
+pages), and :func:`dlapps.sweep.run_sweep` does the running, resuming and parallelism.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from dlapps import DlappsError
+from dlapps.presets import tomllib
+from dlapps.runs import RunDir, to_jsonable
+
+SECTIONS = ("2a", "2b", "2c", "2de")
+
+
+@dataclass
+class StudyConfig:
+    only: list[str] = field(default_factory=list)   # sections to run (2a, 2b, 2c, 2de); empty = all
+    tables: list[int] = field(default_factory=list)  # only the points these tables need; empty = all
+    quick: bool = False        # embedded data and the sweeps' [quick] settings: minutes, not comparable
+    seeds: int = 0             # seeds per training point (0 = 3, or 1 with --quick)
+    jobs: int = 1              # sweep points run in parallel (cores are split between them)
+    backend: str = "local"     # local | ray
+    address: str | None = None  # Ray cluster address
+    threads: int = 1           # torch threads per point (1: numbers independent of --jobs)
+
+
+@dataclass
+class Entry:
+    """One table or figure group of the study and the sweep that rebuilds it."""
+
+    key: str                   # "5" for Table 5, "classviz" for a figure group
+    section: str
+    caption: str
+    sweep: str | None          # file in sweeps/ (None: not rebuilt here)
+    is_table: bool
+    spec: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"Table {self.key}" if self.is_table else self.caption.split(":")[0]
+
+
+@functools.lru_cache(maxsize=1)
+def study_spec() -> dict[str, Any]:
+    return tomllib.loads(_package_file("study.toml").read_text(encoding="utf-8"))
+
+
+def _package_file(name: str) -> Any:
+    return resources.files("dlapps.study").joinpath(name)
+
+
+def sweep_path(name: str) -> Path:
+    """A packaged sweep file as a real path (they are plain files inside the package)."""
+    return Path(str(_package_file("sweeps").joinpath(name)))
+
+
+def entries() -> list[Entry]:
+    spec = study_spec()
+    out = [Entry(str(k), v["section"], v["caption"], v.get("sweep"), True, v) for k, v in spec["tables"].items()]
+    out += [Entry(k, v["section"], v["caption"], v.get("sweep"), False, v) for k, v in spec["figures"].items()]
+    return out
+
+
+def reference_rows() -> list[dict[str, Any]]:
+    """The numbers the study reported: table, row, column, value (float where numeric), metric, point,
+    band (tolerance for 'within band', empty: not judged), pages, note."""
+    rows = []
+    with _package_file("reference.csv").open(encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            try:
+                r["value"] = float(r["value"])
+            except ValueError:
+                pass
+            r["band"] = float(r["band"]) if r.get("band") else None
+            rows.append(r)
+    return rows
+
+
+def weights_available(model: str) -> bool:
+    """Whether ``model``'s ImageNet weights load here (torchvision's cache, $DLAPPS_WEIGHTS or a download)."""
+    from dlapps.models import build_model
+
+    try:
+        build_model(model, "imagenet", verbose=False)
+        return True
+    except DlappsError:
+        return False
+
+
+@dataclass
+class Plan:
+    """What one entry runs here: the sweep file, quick or not, the points its rows read, and why."""
+
+    entry: Entry
+    file: Path | None
+    quick: bool
+    substitute: bool = False
+    point_map: dict[str, str] = field(default_factory=dict)  # study point -> point that stands in for it
+    note: str = ""
+    sweep_dir: Path | None = None  # where its sweep ran (set by the report)
+
+
+def plan_entry(e: Entry, quick: bool, availability: dict[str, bool]) -> Plan:
+    """Choose the sweep for one entry: its quick file, its own file (with [quick]), or its substitute."""
+    if e.sweep is None:
+        return Plan(e, None, quick, note=e.spec.get("not_run", "not rebuilt by dlapps"))
+    if quick:
+        if e.spec.get("quick"):
+            return Plan(e, sweep_path(e.spec["quick"]), False, note="quick: a pipeline check on embedded data, "
+                        "not comparable with the study")
+        from dlapps.sweep import load_spec
+
+        if load_spec(sweep_path(e.sweep)).quick:
+            return Plan(e, sweep_path(e.sweep), True, note="quick: embedded data and shortened runs")
+        return Plan(e, None, True, note="needs ImageNet weights and real data: not run with --quick")
+    need = e.spec.get("needs")
+    if need and not availability.setdefault(need, weights_available(need)):
+        return Plan(e, sweep_path(e.spec["substitute"]), False, substitute=True,
+                    point_map=dict(e.spec.get("substitute_points", {})),
+                    note=f"substitute: {need}'s ImageNet weights are not available here")
+    return Plan(e, sweep_path(e.sweep), False)
+
+
+def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) -> Path:
+    """Run (or finish) every selected sweep of the study, then write its report. Returns the study dir."""
+    from dlapps.study.report import write_study_report
+    from dlapps.sweep import expand, load_spec, run_sweep
+
+    bad = [s for s in cfg.only if s not in SECTIONS]
+    if bad:
+        raise DlappsError(f"unknown study section {bad[0]!r}; use one of {', '.join(SECTIONS)}")
+    known_tables = {int(e.key) for e in entries() if e.is_table}
+    if set(cfg.tables) - known_tables:
+        raise DlappsError(f"the study has Tables {min(known_tables)}-{max(known_tables)}; "
+                          f"no Table {sorted(set(cfg.tables) - known_tables)[0]}")
+    out = Path(out) if out else Path("runs") / f"study{'-quick' if cfg.quick else ''}"
+    out.mkdir(parents=True, exist_ok=True)
+    run = RunDir(out)
+    if (out / "config.json").exists():
+        old = run.read_json("config.json").get("options", {})
+        if old.get("quick") != cfg.quick or old.get("seeds") != cfg.seeds:
+            raise DlappsError(f"{out} holds a study run with other --quick/--seeds; choose another --out")
+    run.write_json("config.json", {"app": "study", "command": "study", "options": to_jsonable(cfg),
+                                   "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    n_seeds = cfg.seeds or (1 if cfg.quick else 3)
+    refs = reference_rows()
+    availability: dict[str, bool] = {}
+    plans = []
+    for e in entries():
+        if cfg.only and e.section not in cfg.only:
+            continue
+        if cfg.tables and not (e.is_table and int(e.key) in cfg.tables):
+            continue
+        plans.append(plan_entry(e, cfg.quick, availability))
+    # one sweep file can serve several tables (Tables 5-10 share the DANN sweep): run each once, with the
+    # union of the points its tables need
+    by_file: dict[tuple[Path, bool], list[Plan]] = {}
+    for p in plans:
+        if p.file is not None:
+            by_file.setdefault((p.file, p.quick), []).append(p)
+    failures = []
+    t0 = time.perf_counter()
+    for (file, quick), ps in by_file.items():
+        spec = load_spec(file)
+        seeds = list(range(n_seeds)) if len(spec.seeds) > 1 or spec.command[0] in ("adapt", "generate") else None
+        select = None
+        if cfg.tables:
+            wanted = {p.point_map.get(r["point"], r["point"]) for p in ps for r in refs if r["table"] == p.entry.key}
+            wanted |= {pt for p in ps for pt in p.entry.spec.get("extra_points", {}).values()}
+            select = {pt.name for pt in expand(spec, quick) if pt.name in wanted}
+        if not quiet:
+            print(f"== study {', '.join(p.entry.label for p in ps)}: {file.name}{' (quick)' if quick else ''}",
+                  flush=True)
+        try:
+            run_sweep(file, out / file.stem, cfg.jobs, cfg.backend, quick, cfg.address, quiet, cfg.threads,
+                      seeds=seeds, select=select)
+        except DlappsError as err:  # one failing sweep must not lose the others: report it and go on
+            failures.append(f"{file.stem}: {err}")
+            print(f"error: {err}", flush=True)
+    write_study_report(out, plans, refs, n_seeds, cfg, time.perf_counter() - t0, failures)
+    if failures:
+        raise DlappsError(f"{len(failures)} sweep(s) of the study failed ({failures[0][:200]}); the report in "
+                          f"{out} shows what finished; rerun the same command to retry only what is missing")
+    return out
+
+
+def point_values(sweep_dir: Path, spec: Any, quick: bool, point: str, metric: str) -> list[float]:
+    """The metric of one sweep point over its seeds (finished runs only)."""
+    from dlapps.sweep import _get, expand, status
+
+    vals = []
+    for p in expand(spec, quick):
+        if p.name != point:
+            continue
+        d = sweep_dir / p.dirname
+        if status(d) == "complete":
+            v = _get(json.loads((d / "metrics.json").read_text()), metric)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                vals.append(float(v))
+    return vals

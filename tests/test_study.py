@@ -1,0 +1,239 @@
+"""The study: presets, the lab's DANN step against a minimal implementation, the reference file and
+`dlapps study` on embedded data."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from dlapps import DlappsError
+from dlapps.adapt import DannConfig
+from dlapps.adapt.dann import dann_step
+from dlapps.adapt.data import _to_rgb28
+from dlapps.adapt.networks import build_dann
+from dlapps.adapt.schedules import lambda_at, lr_at
+from dlapps.cli import main
+from dlapps.presets import preset_config, preset_options
+from dlapps.study.run import StudyConfig, entries, reference_rows, run_study, sweep_path
+
+
+# ------------------------------------------------------------------- the lab's DANN, written plainly
+class _Reverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, lam):  # type: ignore[override]
+        ctx.lam = lam
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        return -ctx.lam * g, None
+
+
+class LabDANN(nn.Module):
+    """The RDFIA 2-c notebook's network as written there: conv-ReLU-pool twice with padding 2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.f = nn.Sequential(nn.Conv2d(3, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                               nn.Conv2d(32, 48, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+        self.y = nn.Sequential(nn.Linear(2352, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10))
+        self.d = nn.Sequential(nn.Linear(2352, 100), nn.ReLU(), nn.Linear(100, 1))
+
+
+def test_dann_step_matches_a_minimal_implementation_of_the_lab():
+    cfg = preset_config(DannConfig, "adapt dann", "study")
+    ours = build_dann(cfg.arch)
+    lab = LabDANN()
+    with torch.no_grad():  # same initial weights, parameter by parameter in module order
+        for p, q in zip(lab.parameters(), ours.parameters(), strict=True):
+            p.copy_(q)
+    epochs, steps_per_epoch, epoch, i = 20, 937, 3, 100
+    p = (epoch * steps_per_epoch + i) / (epochs * steps_per_epoch)
+    lam = lambda_at(p, cfg.lambda_schedule, cfg.lambda_start, cfg.lambda_end, cfg.lambda_gamma)
+    lr = lr_at(epoch / epochs, cfg.lr, cfg.lr_alpha, cfg.lr_beta)       # per-epoch, as the lab steps it
+    assert lam == pytest.approx(-1 + 2 / (1 + math.exp(-2 * p)))        # the study's formula, γ = 2
+    assert lr == pytest.approx(0.01 / (1 + 10 * epoch / epochs) ** 0.75)
+    g = torch.Generator().manual_seed(0)
+    xs, xt = torch.randn(64, 3, 28, 28, generator=g), torch.randn(64, 3, 28, 28, generator=g)
+    y = torch.randint(0, 10, (64,), generator=g)
+
+    opt_ours = torch.optim.SGD(ours.parameters(), lr=lr, momentum=0.9)
+    loss, closs, dloss, _, _ = dann_step(ours, opt_ours, xs, y, xt, lam, cfg)
+
+    opt_lab = torch.optim.SGD(lab.parameters(), lr=lr, momentum=0.9)
+    x = torch.cat([xs, xt])
+    f = lab.f(x)
+    class_loss = F.cross_entropy(lab.y(f[:64]), y)
+    dom = torch.cat([torch.zeros(64), torch.ones(64)])  # 0 = source, 1 = target
+    domain_loss = F.binary_cross_entropy_with_logits(lab.d(_Reverse.apply(f, lam))[:, 0], dom)
+    opt_lab.zero_grad()
+    (class_loss + domain_loss).backward()
+    grads_lab = [q.grad.clone() for q in lab.parameters()]
+    opt_lab.step()
+
+    assert closs.item() == pytest.approx(class_loss.item(), rel=1e-5)
+    assert dloss.item() == pytest.approx(domain_loss.item(), rel=1e-5)
+    for q_ours, g_lab in zip(ours.parameters(), grads_lab):
+        assert torch.allclose(q_ours.grad, g_lab, rtol=1e-4, atol=1e-6)
+    for q_ours, q_lab in zip(ours.parameters(), lab.parameters()):
+        assert torch.allclose(q_ours, q_lab, rtol=1e-4, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------ presets
+def test_preset_fills_defaults_and_explicit_options_win():
+    cfg = preset_config(DannConfig, "adapt dann", "study", epochs=3)
+    assert (cfg.arch, cfg.normalize, cfg.lr_step, cfg.lambda_gamma, cfg.domain_reduction, cfg.fit) == (
+        "dann-padded", "mnist", "per-epoch", 2.0, "mean", "crop")
+    assert cfg.epochs == 3
+    assert preset_config(DannConfig, "adapt dann", "paper").arch == "dann"
+    with pytest.raises(DlappsError, match="unknown preset 'studdy'.*did you mean study"):
+        preset_options("studdy", "adapt dann")
+
+
+def test_every_preset_key_is_an_option_of_its_command():
+    from dlapps.cli import _register_apps, cli
+    from dlapps.presets import presets
+
+    _register_apps()
+    for name, table in presets().items():
+        for command, options in table.items():
+            cmd = cli
+            for part in command.split():
+                cmd = cmd.commands[part]  # type: ignore[attr-defined]
+            flags = {o for p in cmd.params for o in getattr(p, "opts", []) + getattr(p, "secondary_opts", [])}
+            for key, value in options.items():
+                assert f"--{key}" in flags or (value is False and f"--no-{key}" in flags), (name, command, key)
+
+
+def test_cli_preset_is_recorded_and_explicit_option_wins(tmp_path):
+    out = tmp_path / "run"
+    main(["adapt", "dann", "--preset", "study", "--epochs", "1", "--limit", "256", "--data-source", "embedded",
+          "--tsne-points", "0", "--quiet", "--out", str(out)])
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["preset"] == "study"
+    assert cfg["options"]["arch"] == "dann-padded" and cfg["options"]["lambda_gamma"] == 2.0
+    assert cfg["options"]["epochs"] == 1  # explicit beats the preset's 20
+
+
+def test_unknown_preset_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["adapt", "dann", "--preset", "paperr", "--out", str(tmp_path / "r")])
+    assert e.value.code == 2
+    assert "unknown preset 'paperr'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+# ------------------------------------------------------------------------------------- data path
+def test_crop_keeps_mnistm_digits_at_the_source_size():
+    # a 28x28 digit padded to 32x32 (as the MNIST-M release and dlapps' generator store it) comes back
+    # exactly with --fit crop, and shrunk by resize
+    digit = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
+    digit[0, 0, 4:24, 10:18] = 255
+    padded = F.pad(digit, (2, 2, 2, 2))
+    crop = _to_rgb28(padded, "crop")
+    assert torch.equal(crop[0, 0], digit[0, 0].float() / 255)
+    shrunk = _to_rgb28(padded, "resize")
+    assert (shrunk[0, 0] > 0.5).sum() < (crop[0, 0] > 0.5).sum()
+
+
+def test_generated_mnistm_pads_digits_like_the_release():
+    from dlapps.data import make_mnistm
+
+    digit = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
+    digit[0, 0, 10:18, 10:18] = 255
+    m = make_mnistm(digit, seed=0).float()  # (1, 3, 32, 32): |patch - digit|
+    inside = m[0, :, 12:20, 12:20].mean()   # the digit square, moved by the 2-px padding
+    assert m.shape == (1, 3, 32, 32) and abs(inside - m[0].mean()) > 10
+
+
+# ------------------------------------------------------------------------------------ the reference
+def test_reference_file_parses_and_names_every_table():
+    rows = reference_rows()
+    tables = {r["table"] for r in rows}
+    assert tables == {str(t) for t in range(1, 11)}
+    t5 = {(r["row"], r["column"]): r["value"] for r in rows if r["table"] == "5"}
+    assert t5[("Target MNIST-M", "Class Accuracy")] == pytest.approx(0.7481)
+    assert t5[("Source MNIST", "Class Accuracy")] == pytest.approx(0.9866)
+    keys = {e.key for e in entries() if e.is_table}
+    assert keys == tables
+    for r in rows:  # every numeric row names a metric and its point exists in the sweep that serves it
+        if isinstance(r["value"], float):
+            assert 0 <= r["value"] <= 6 and r["metric"], r
+
+
+def test_reference_points_exist_in_their_sweeps():
+    from dlapps.sweep import expand, load_spec
+
+    rows = reference_rows()
+    for e in entries():
+        if not e.is_table or not e.sweep:
+            continue
+        names = {p.name for p in expand(load_spec(sweep_path(e.sweep)))}
+        for r in rows:
+            if r["table"] == e.key and r["metric"]:
+                assert r["point"] in names, (e.key, r["point"], names)
+        sub = e.spec.get("substitute")
+        if sub:
+            sub_names = {p.name for p in expand(load_spec(sweep_path(sub)))}
+            assert set(e.spec.get("substitute_points", {}).values()) <= sub_names
+
+
+def test_study_slice_on_embedded_data_has_every_column_and_resumes_only_what_is_missing(tmp_path):
+    out = tmp_path / "study"
+    cfg = StudyConfig(only=["2c"], tables=[4, 10], quick=True)
+    run_study(cfg, out, quiet=True)
+    md = (out / "report.md").read_text()
+    for col in ("study reported", "dlapps", "difference", "within band?"):
+        assert col in md
+    assert "### Table 4" in md and "### Table 10" in md and "### Table 5" not in md
+    # Table 10 in quick mode: its multiplier points ran, one seed each, with numbers in the table
+    dann = out / "2c_dann"
+    done = sorted(d.name for d in dann.iterdir() if (d / "report.md").exists())
+    assert done == ["base-s0", "lambda-multiplier=2.0-s0", "lambda-multiplier=3.0-s0"]
+    line = next(ln for ln in md.splitlines() if ln.startswith("| Target MNIST-M | Test Accuracy"))
+    assert "(1 seed)" in line and "0.5782" in line
+    # a partly done study: remove one point's results; a rerun runs only that point
+    victim = dann / "lambda-multiplier=3.0-s0"
+    before = {d.name: (d / "metrics.json").stat().st_mtime_ns for d in dann.iterdir() if (d / "metrics.json").exists()}
+    (victim / "report.md").unlink()
+    run_study(cfg, out, quiet=True)
+    after = {d.name: (d / "metrics.json").stat().st_mtime_ns for d in dann.iterdir() if (d / "metrics.json").exists()}
+    assert after["base-s0"] == before["base-s0"] and after["lambda-multiplier=2.0-s0"] == before["lambda-multiplier=2.0-s0"]
+    assert after["lambda-multiplier=3.0-s0"] != before["lambda-multiplier=3.0-s0"]
+
+
+def test_study_rejects_unknown_sections_and_tables(tmp_path):
+    with pytest.raises(DlappsError, match="no Table 11"):
+        run_study(StudyConfig(tables=[11], quick=True), tmp_path / "s")
+
+
+# ------------------------------------------------------------------- the study's visualization network
+@pytest.mark.shared
+def test_imagenet_weights_resolve_squeezenet_from_dlapps_weights(shared_env):
+    from dlapps.models import build_model
+
+    lm = build_model("squeezenet1_1", "imagenet", verbose=False)
+    assert "squeezenet1_1_imagenet1k_from_openvino_fp16.pt" in lm.weights
+    x = np.load(shared_env / "data" / "imagenet_samples.npz")
+    imgs = torch.tensor(x["images"][:8]).permute(0, 3, 1, 2).float() / 255
+    mean, std = torch.tensor(lm.mean).view(1, 3, 1, 1), torch.tensor(lm.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        pred = lm.model((imgs - mean) / std).argmax(1)
+    assert (pred == torch.tensor(x["labels"][:8])).float().mean() >= 0.5  # a real ImageNet network
+
+
+def test_missing_weights_message_names_both_places(monkeypatch, tmp_path):
+    from dlapps.models import build_model
+
+    monkeypatch.setenv("DLAPPS_WEIGHTS", str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    with pytest.raises(DlappsError) as e:
+        build_model("squeezenet1_1", "imagenet", verbose=False)
+    msg = str(e.value)
+    assert "TORCH_HOME" in msg and "$DLAPPS_WEIGHTS" in msg and "squeezenet1_1_imagenet1k_from_openvino_fp16.pt" in msg
