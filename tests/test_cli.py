@@ -78,8 +78,19 @@ def test_failed_run_does_not_block_the_same_out(tmp_path):
 
 
 def test_folder_passed_as_an_image(tmp_path):
+    # a command that takes one image says it got a folder; one that takes several uses the folder's images
+    assert_one_line_error(dlapps("transfer", "activations", "mnist_cnn", str(tmp_path), "--weights", "random",
+                                 "--layer", "relu1", "--out", str(tmp_path / "r")), "is a folder, not an image")
     assert_one_line_error(dlapps("transfer", "predict", "mnist_cnn", str(tmp_path), "--weights", "random",
-                                 "--out", str(tmp_path / "r")), "is a folder, not an image")
+                                 "--out", str(tmp_path / "r")), "no image files")
+    from PIL import Image
+
+    for i in range(2):
+        Image.new("L", (28, 28), 40 * i).save(tmp_path / f"d{i}.png")
+    p = dlapps("transfer", "predict", "mnist_cnn", str(tmp_path), "--weights", "random", "--top", "1",
+               "--out", str(tmp_path / "ok"), "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert "d0.png" in p.stdout and "d1.png" in p.stdout
 
 
 def test_nan_weights_are_refused_naming_file_and_tensor(tmp_path):

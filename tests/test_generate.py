@@ -159,3 +159,15 @@ def test_bf16_step_keeps_float32_weights_and_follows_the_float32_step():
     assert abs(d16 - d32) < 0.05 * abs(d32) and abs(g16 - g32) < 0.05 * abs(g32)  # bf16 keeps ~3 digits
     with pytest.raises(DlappsError, match="precision"):
         run_gan(GanConfig(precision="fp16", epochs=1), RunOptions(quiet=True))
+
+
+def test_quality_judge_is_one_per_dataset_whatever_the_limit(tmp_path):
+    # two runs with different --limit are judged by the same cached classifier (trained on the whole
+    # training split), so their classifier-FIDs, floors and conditional accuracies are comparable
+    base = dict(data_source="embedded", batch_size=64, ngf=8, ndf=8, nz=16, epochs=1, eval_samples=300)
+    a = run_gan(GanConfig(limit=128, **base), RunOptions(out=str(tmp_path / "a"), quiet=True)).metrics
+    b = run_gan(GanConfig(limit=256, **base), RunOptions(out=str(tmp_path / "b"), quiet=True)).metrics
+    assert a["reference_classifier_test_acc"] == b["reference_classifier_test_acc"] > 0.9
+    assert a["classifier_fid_floor"] == b["classifier_fid_floor"]
+    assert "whole training split" in a["reference_classifier_trained_on"]
+    assert "standard_fid" not in a  # never a key that is always None

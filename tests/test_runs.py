@@ -123,3 +123,20 @@ def test_tables_and_report(tmp_path):
     md, html = build_report([run.path])
     assert "figures/f.png" in md.read_text()
     assert "data:image/png;base64," in html.read_text()
+
+
+def test_device_is_honoured_or_refused_never_misrecorded(tmp_path, monkeypatch):
+    from dlapps.runs import RunOptions, start_run
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine, as far as dlapps can tell
+    # a CPU-only command: auto means cpu, and the record says so; an explicit cuda is refused with one line
+    run, dev = start_run("transfer", "predict", {"a": 1}, RunOptions(out=str(tmp_path / "a"), quiet=True),
+                         devices=("cpu",))
+    assert dev.type == "cpu" and run.read_json("config.json")["device"] == "cpu"
+    with pytest.raises(DlappsError, match="runs on cpu only"):
+        start_run("transfer", "predict", {"a": 1}, RunOptions(out=str(tmp_path / "b"), device="cuda", quiet=True),
+                  devices=("cpu",))
+    assert not (tmp_path / "b").exists()
+    # a command that runs anywhere records the device it was given
+    run, dev = start_run("adapt", "dann", {"a": 1}, RunOptions(out=str(tmp_path / "c"), device="cuda", quiet=True))
+    assert dev.type == "cuda" and run.read_json("config.json")["device"] == "cuda"

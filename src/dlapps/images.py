@@ -63,3 +63,23 @@ def open_image(source: str | Path | bytes, gray: str = "replicate") -> Image.Ima
     if img.width < 1 or img.height < 1:
         raise DlappsError(f"image {name} is empty")
     return to_rgb(img, gray)
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def expand_image_args(paths: "list[str] | tuple[str, ...]") -> list[str]:
+    """Image arguments as files: a folder stands for the image files directly inside it (sorted), for
+    commands that take several images. A missing path or a folder without images is one clear error."""
+    out: list[str] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise DlappsError(f"{p} is a folder with no image files ({', '.join(IMAGE_SUFFIXES[:5])}, ...)")
+            out += [str(f) for f in files]
+        elif not p.is_file():
+            raise DlappsError(f"image not found: {p}")
+        else:
+            out.append(str(p))
+    return out

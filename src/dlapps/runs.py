@@ -274,12 +274,23 @@ class RunOptions:
 
 
 def start_run(app: str, command: str, config: Any, opts: RunOptions,
-              extra: dict[str, Any] | None = None) -> tuple[RunDir, torch.device]:
-    """Seed, set threads, pick the device and create (or reopen) the run dir with its config."""
+              extra: dict[str, Any] | None = None,
+              devices: tuple[str, ...] = ("cpu", "cuda", "mps")) -> tuple[RunDir, torch.device]:
+    """Seed, set threads, pick the device and create (or reopen) the run dir with its config.
+
+    ``devices``: the device types the command actually runs on. ``--device auto`` picks among them; an
+    explicit device the command cannot use is refused, so config.json never records a device a run did
+    not use."""
     from dlapps.compute import resolve_device, seed_everything, set_threads
 
     threads = set_threads(opts.threads)
-    device = resolve_device(opts.device)
+    if opts.device == "auto" and devices == ("cpu",):
+        device = torch.device("cpu")
+    else:
+        device = resolve_device(opts.device)
+    if device.type not in devices:
+        raise DlappsError(f"`{app} {command}` runs on {' or '.join(devices)} only; --device {opts.device} is not "
+                          "supported for it (use --device cpu)")
     seed_everything(opts.seed)
     info = {"seed": opts.seed, "device": str(device), "threads": threads, "preset": opts.preset, **(extra or {})}
     run = RunDir.create(opts.out, app, command, {**to_jsonable(config), "seed": opts.seed},

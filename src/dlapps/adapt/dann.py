@@ -45,8 +45,9 @@ class DannConfig:
     domain_reduction: str = "sum"  # mean: (L_src + L_tgt)/2, the paper's batch mean | sum: L_src + L_tgt (common PyTorch code)
     arch: str = "dann-bn"          # dann-bn (batch norm + 2-D dropout) | dann (the paper's network exactly) |
                                    # dann-padded (the RDFIA lab's: 'same' convs, 2,352 features)
-    fit: str = "resize"            # 32x32 digits (MNIST-M) -> 28x28: crop the centre (the release pads MNIST's
-                                   # digits by 2 px, so this keeps their size) | resize (shrinks them by 1/8)
+    fit: str = "crop"              # 32x32 digits (MNIST-M) -> 28x28: crop the centre (the release pads MNIST's
+                                   # digits by 2 px, so this keeps their size) | resize (shrinks them by 1/8: a
+                                   # geometric domain shift of its own; dlapps' default before 2026-11)
     normalize: str = "standard"    # (x-0.5)/0.5 | mnist|mean|imagenet|per-domain|random|none
     limit: int = 0                 # >0: first N training images per domain (quick runs)
     target_limit: int = 0          # >0: first N target training images only (how much unlabelled target data matters)

@@ -253,19 +253,20 @@ def quality(G: Generator, cfg: GanConfig, x: torch.Tensor, y: torch.Tensor, x_te
 
     The judge is one cached classifier per dataset and source, trained on the dataset's whole training
     split whatever this run's --limit, so numbers of runs with different options stay comparable."""
-    ref = M.reference_classifier(_images_32(bundle.train.images), bundle.train.labels, x_test, y_test,
+    x_full = _images_32(bundle.train.images)
+    ref = M.reference_classifier(x_full, bundle.train.labels, x_test, y_test,
                                  key=f"{cfg.data}|{bundle.source}", seed=0, quiet=opts.quiet)
     ref_split = ("its test images (no training split is available here, so the judge has seen the images it is "
                  "tested on)" if bundle.train is bundle.test else "its whole training split")
     n = cfg.eval_samples
     fake, asked = generate(G, n, cfg.nz, n_classes, device, seed=opts.seed + 7)
     pred = M.predict(ref.model, fake).argmax(1)
-    real_dist = np.bincount(y.numpy(), minlength=n_classes).astype(float)
+    real_dist = np.bincount(bundle.train.labels.numpy(), minlength=n_classes).astype(float)
     out: dict[str, Any] = M.class_coverage(pred, n_classes, real_dist)
-    m = min(n, len(x_test), len(x))
+    m = min(n, len(x_test), len(x_full))  # the floor (real train vs real test) ignores --limit too
     g = torch.Generator().manual_seed(1)
     f_test = M.features(ref.model, x_test[torch.randperm(len(x_test), generator=g)[:m]])
-    f_train = M.features(ref.model, x[torch.randperm(len(x), generator=g)[:m]])
+    f_train = M.features(ref.model, x_full[torch.randperm(len(x_full), generator=g)[:m]])
     out["classifier_fid"] = M.frechet_distance(M.features(ref.model, fake[:m]), f_test)
     out["classifier_fid_floor"] = M.frechet_distance(f_train, f_test)
     out["reference_classifier_test_acc"] = ref.test_acc

@@ -22,9 +22,10 @@ from dlapps.study.run import SECTIONS, StudyConfig, run_study
               help="Torch threads per point (1: numbers independent of --jobs; 0: cores / jobs).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Study dir [default: runs/study or runs/study-quick]; rerunning finishes what is missing.")
+@click.option("--report-only", is_flag=True, help="Run nothing; rebuild the report from the finished points.")
 @click.option("--quiet", is_flag=True)
 def study(only: tuple[str, ...], tables: str, quick: bool, seeds: int, jobs: int, backend: str, address: str | None,
-          threads: int, out: str | None, quiet: bool) -> None:
+          threads: int, out: str | None, report_only: bool, quiet: bool) -> None:
     """Reproduce the study (RDFIA Section 2, Report 2): its tables with 'study reported | dlapps | difference'."""
     try:
         table_list = [int(t) for t in tables.replace(" ", "").split(",") if t]
@@ -32,6 +33,6 @@ def study(only: tuple[str, ...], tables: str, quick: bool, seeds: int, jobs: int
         raise click.BadParameter(f"{tables!r}: give table numbers separated by commas, e.g. 4,5,7",
                                  param_hint="--tables") from None
     cfg = StudyConfig(only=list(only), tables=table_list, quick=quick, seeds=seeds, jobs=jobs, backend=backend,
-                      address=address, threads=threads)
+                      address=address, threads=threads, report_only=report_only)
     d = run_study(cfg, Path(out) if out else None, quiet=quiet)
     click.echo(f"done: {d}/report.html")

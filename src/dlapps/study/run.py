@@ -34,6 +34,7 @@ class StudyConfig:
     backend: str = "local"     # local | ray
     address: str | None = None  # Ray cluster address
     threads: int = 1           # torch threads per point (1: numbers independent of --jobs)
+    report_only: bool = False  # run nothing: rebuild the report from the points already finished
 
 
 @dataclass
@@ -150,7 +151,7 @@ def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) ->
     run = RunDir(out)
     if (out / "config.json").exists():
         old = run.read_json("config.json").get("options", {})
-        if old.get("quick") != cfg.quick or old.get("seeds") != cfg.seeds:
+        if old.get("quick") != cfg.quick or (old.get("seeds") != cfg.seeds and not cfg.report_only):
             raise DlappsError(f"{out} holds a study run with other --quick/--seeds; choose another --out")
     run.write_json("config.json", {"app": "study", "command": "study", "options": to_jsonable(cfg),
                                    "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
@@ -176,7 +177,9 @@ def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) ->
         spec = load_spec(file)
         seeds = list(range(n_seeds)) if len(spec.seeds) > 1 or spec.command[0] in ("adapt", "generate") else None
         select = None
-        if cfg.tables:
+        if cfg.report_only:
+            select = set()
+        elif cfg.tables:
             wanted = {p.point_map.get(r["point"], r["point"]) for p in ps for r in refs if r["table"] == p.entry.key}
             wanted |= {pt for p in ps for pt in p.entry.spec.get("extra_points", {}).values()}
             select = {pt.name for pt in expand(spec, quick) if pt.name in wanted}

@@ -39,7 +39,8 @@ def inspect(model: str, weights: str, input_size: int | None, opts: RunOptions) 
     from dlapps.models import build_model
     from dlapps.transfer.inspect import inspect_model, model_flops
 
-    run, _ = start_run("transfer", "inspect", {"model": model, "weights": weights, "input_size": input_size}, opts)
+    run, _ = start_run("transfer", "inspect", {"model": model, "weights": weights, "input_size": input_size}, opts,
+                       devices=("cpu",))
     lm = build_model(model, weights)
     size = input_size or lm.input_size
     ch = 1 if lm.name == "mnist_cnn" else 3
@@ -87,11 +88,11 @@ def predict(model: str, images: tuple[str, ...], weights: str, top: int, gray: s
     from dlapps.models import build_model
     from dlapps.transfer.predict import predictions_figure, topk
 
-    for p in images:  # check every input before creating anything
-        if not Path(p).is_file():
-            raise DlappsError(f"image not found: {p}")
+    from dlapps.images import expand_image_args
+
+    images = tuple(expand_image_args(images))  # check every input before creating anything; folders -> files
     run, _ = start_run("transfer", "predict", {"model": model, "weights": weights, "images": list(images),
-                                               "top": top, "gray": gray}, opts)
+                                               "top": top, "gray": gray}, opts, devices=("cpu",))
     lm = build_model(model, weights)
     preds = topk(lm, images, top, gray)
     run.write_metrics({"predictions": preds, "weights": lm.weights})
@@ -126,7 +127,8 @@ def activations(model: str, image: str, layer_names: tuple[str, ...], weights: s
     if not maps:
         raise DlappsError("none of the given layers has spatial feature maps (choose conv layers)")
     run, _ = start_run("transfer", "activations", {"model": model, "weights": weights, "image": image,
-                                                   "layers": list(layer_names), "channels": channels}, opts)
+                                                   "layers": list(layer_names), "channels": channels}, opts,
+                       devices=("cpu",))
     run.save_figure(activations_figure(maps, img, f"{model} activations"), "activations")
     run.write_metrics({"layers": {k: {"shape": list(v.shape), "mean": float(v.mean()), "max": float(v.max())}
                                   for k, v in maps.items()}})

@@ -15,6 +15,7 @@ from dlapps import DlappsError
 from dlapps.figures import plt, to_numpy_image
 from dlapps.models import build_model, resolve_class
 from dlapps.report import build_report
+from dlapps.images import expand_image_args
 from dlapps.runs import RunDir, RunOptions, atomic_write_bytes, start_run
 from dlapps.visualize.attacks import fool_gradient_ascent, pgd_linf, quantize
 from dlapps.visualize.classviz import class_visualization
@@ -42,11 +43,9 @@ class VisConfig:
 def _setup(cfg: VisConfig, command: str, opts: RunOptions, extra_cfg: Any):
     if not cfg.images and not cfg.data:
         raise DlappsError("give image files or --data NAME")
-    for p in cfg.images:
-        if not Path(p).is_file():
-            raise DlappsError(f"image not found: {p}")
+    cfg.images = expand_image_args(cfg.images)  # folders -> their image files; one error for a missing path
     lm = build_model(cfg.model, cfg.weights)
-    run, device = start_run("visualize", command, extra_cfg, opts)
+    run, device = start_run("visualize", command, extra_cfg, opts, devices=("cpu",))
     x, names, labels = load_pixels(lm, cfg.images, cfg.data or None, cfg.n, cfg.data_source)
     run.update_config(model={"name": lm.name, "weights": lm.weights})
     return lm, PixelModel(lm), run, x, names, labels
@@ -287,7 +286,7 @@ def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResu
         raise DlappsError(f"--init must be 'noise' or an image file; {cfg.init} not found")
     lm = build_model(cfg.model, cfg.weights)
     targets = [resolve_class(t, lm.class_names) for t in cfg.targets]
-    run, _ = start_run("visualize", "classviz", cfg, opts)
+    run, _ = start_run("visualize", "classviz", cfg, opts, devices=("cpu",))
     run.update_config(model={"name": lm.name, "weights": lm.weights})
     model = PixelModel(lm)
     ch = 1 if lm.name == "mnist_cnn" else 3
