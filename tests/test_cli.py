@@ -99,11 +99,11 @@ def test_nan_weights_are_refused_naming_file_and_tensor(tmp_path):
     from dlapps.zoo import MnistCNN
 
     sd = MnistCNN().state_dict()
-    sd["classifier.1.weight"][0, 0] = float("nan")
+    sd["classifier.0.weight"][0, 0] = float("nan")
     f = tmp_path / "nan.pt"
     torch.save(sd, f)
     p = dlapps("transfer", "predict", "mnist_cnn", "--weights", str(f), __file__, "--out", str(tmp_path / "r"))
-    assert_one_line_error(p, "classifier.1.weight")
+    assert_one_line_error(p, "classifier.0.weight")
     assert str(f) in p.stderr
 
 

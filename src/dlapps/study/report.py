@@ -11,6 +11,7 @@ from dlapps.report import _md_to_html, markdown_table
 from dlapps.runs import atomic_write_text
 
 SECTION_ORDER = ("2a", "2b", "2c", "2de")
+SHOWN_FIRST = ("samples", "classviz", "saliency", "fool", "tsne")  # the figures a figure group is about
 
 
 def _fmt_ref(v: Any) -> str:
@@ -81,7 +82,7 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     summary = []
     for p in plans:
         e = p.entry
-        part = [f"### {e.label}: {e.caption}", ""]
+        part = [f"### {e.label}: {e.caption}" if e.is_table else f"### {e.caption}", ""]
         if p.note:
             part += [f"*{p.note}.*", ""]
         if e.spec.get("note"):
@@ -102,7 +103,9 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
                     part += [f"![{e.label} {fig}]({f.relative_to(out).as_posix()})", ""]
             if not e.is_table:  # figure groups: the figures of each point's first seed
                 for run_dir in sorted(d for d in p.sweep_dir.iterdir() if d.is_dir() and d.name.endswith("-s0")):
-                    for f in sorted((run_dir / "figures").glob("*.png"))[:3]:
+                    figs = sorted((run_dir / "figures").glob("*.png"),
+                                  key=lambda f: (not any(k in f.stem for k in SHOWN_FIRST), f.stem))
+                    for f in figs[:2]:
                         part += [f"![{run_dir.name} {f.stem}]({f.relative_to(out).as_posix()})", ""]
             part += [f"Every run of this part: [{p.sweep_dir.name}/report.html]({p.sweep_dir.name}/report.html)", ""]
         sections[e.section] += part
