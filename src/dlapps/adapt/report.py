@@ -73,12 +73,14 @@ def tsne_figure(model: DANN, src: Domain, tgt: Domain, n: int, seed: int, title:
     return fig
 
 
-def _bn_note(metrics: dict[str, Any]) -> str:
+def _bn_note(metrics: dict[str, Any], source_only: bool = False) -> str:
     """One sentence on the test-time batch-norm statistics, with the other protocol's target accuracy."""
     t = metrics["target"]
     if "class_acc_running" in t:
+        how = ("the protocol DANN is evaluated with, so the pair compares like with like; for a network trained on "
+               "the source alone this is AdaBN" if source_only else "as in training")
         return ("Batch norm at test time: each domain with its own statistics (re-estimated on its unlabelled "
-                f"training images, as in training); with the running averages the target accuracy is "
+                f"training images, {how}); with the running averages the target accuracy is "
                 f"{t['class_acc_running']:.4f}.\n\n")
     if "class_acc_domain" in t:
         return ("Batch norm at test time: running averages (source statistics); with the target's own statistics "
@@ -115,7 +117,7 @@ def write_outputs(run: RunDir, model: DANN, src: Domain, tgt: Domain, cfg: Any, 
         f"Target test accuracy **{metrics['target']['class_acc']:.4f}**, source test accuracy "
         f"**{metrics['source']['class_acc']:.4f}**; domain classifier accuracy on target test "
         f"{metrics['target']['domain_acc']:.3f} (0.5 = domains indistinguishable).\n\n"
-        + _bn_note(metrics)
+        + _bn_note(metrics, cfg.source_only)
         + f"Data: source {src.source}; target {tgt.source}. Target labels were used for evaluation only. "
         f"Speed: {t.get('ms_per_step', float('nan')):.1f} ms/step, {t.get('gflops_per_s', float('nan')):.1f} GFLOP/s.\n"))
     build_report([run.path], title=f"adapt {kind}")

@@ -63,7 +63,8 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], seeds: list[int]) -> tuple
     # rows the study did not run but a reader needs, e.g. λ = 0 under the same network and protocol
     for label, point in plan.entry.spec.get("extra_points", {}).items():
         for r in refs:
-            if r["table"] == plan.entry.key and r["point"] == "" and r["metric"] and spec is not None:
+            if (r["table"] == plan.entry.key and r["point"] == "" and r["metric"] and spec is not None
+                    and "acc" in r["metric"]):
                 vals = point_values(sweep_dir, spec, plan.quick, point, r["metric"])
                 rows.append([f"{label}: {r['row']}", r["column"], "not in the study", _fmt_ours(vals), "—", "—", "",
                              f"`{point}`"])
@@ -80,6 +81,7 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     seeds = list(range(n_seeds))
     sections: dict[str, list[str]] = {s: [] for s in SECTION_ORDER}
     summary = []
+    figures_shown: dict[Path, str] = {}  # a sweep serving several tables shows its figures once
     for p in plans:
         e = p.entry
         part = [f"### {e.label}: {e.caption}" if e.is_table else f"### {e.caption}", ""]
@@ -91,9 +93,13 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
             rows, tally = table_rows(p, refs, seeds)
             part += [markdown_table(["row", "column", "study reported", "dlapps", "difference", "within band?",
                                      "pages", "note"], rows), ""]
-            summary.append([e.label, e.caption, f"{tally['within']}/{tally['compared']}" if tally["compared"] else "—",
-                            p.note or ("substitute" if p.substitute else "")])
-        if p.sweep_dir is not None and p.sweep_dir.exists():
+            summary.append([e.label, e.caption,
+                            f"{tally['within']}/{tally['compared']} (of {tally['rows']} rows)" if tally["compared"]
+                            else "—", p.note or ("substitute" if p.substitute else "")])
+        if p.sweep_dir is not None and p.sweep_dir in figures_shown:
+            part += [f"Figures and every run of this sweep: under {figures_shown[p.sweep_dir]}.", ""]
+        elif p.sweep_dir is not None and p.sweep_dir.exists():
+            figures_shown[p.sweep_dir] = e.label
             comp = p.sweep_dir / "tables" / "comparison.md"
             if comp.exists() and (not e.is_table or p.quick or p.substitute or p.note):
                 part += ["Every point of the sweep that ran:", "", comp.read_text().strip(), ""]
