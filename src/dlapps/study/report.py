@@ -30,7 +30,7 @@ def _fmt_ours(vals: list[float]) -> str:
 
 def table_rows(plan: Any, refs: list[dict[str, Any]], seeds: list[int]) -> tuple[list[list[str]], dict[str, int]]:
     """One table's rows and a tally {rows, compared, within}."""
-    from dlapps.study.run import point_values
+    from dlapps.study.run import point_failures, point_values
     from dlapps.sweep import load_spec
 
     spec = None
@@ -58,7 +58,12 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], seeds: list[int]) -> tuple
                 tally["within"] += ok
                 within = f"{'yes' if ok else 'no'} (±{r['band']:g})"
         label = r["row"] + (f" → `{point}`" if plan.substitute and point else "")
-        rows.append([label, r["column"], _fmt_ref(r["value"]), _fmt_ours(vals), diff, within, r["pages"],
+        ours = _fmt_ours(vals)
+        if spec is not None and r["metric"]:
+            failed = point_failures(sweep_dir, spec, plan.quick, point)
+            if failed:  # a run that stopped itself is a result too (the study saw the same for large λ)
+                ours = "; ".join(([ours] if vals else []) + failed)
+        rows.append([label, r["column"], _fmt_ref(r["value"]), ours, diff, within, r["pages"],
                      r.get("note") or ""])
     # rows the study did not run but a reader needs, e.g. λ = 0 under the same network and protocol
     for label, point in plan.entry.spec.get("extra_points", {}).items():

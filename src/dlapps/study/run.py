@@ -213,3 +213,17 @@ def point_values(sweep_dir: Path, spec: Any, quick: bool, point: str, metric: st
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 vals.append(float(v))
     return vals
+
+
+def point_failures(sweep_dir: Path, spec: Any, quick: bool, point: str) -> list[str]:
+    """How the point's unfinished seeds ended, for runs that stopped themselves: 'diverged after epoch k (seed s)'."""
+    from dlapps.sweep import expand
+
+    out = []
+    for p in expand(spec, quick):
+        f = sweep_dir / p.dirname / "metrics.json"
+        if p.name == point and f.exists():
+            m = json.loads(f.read_text())
+            if m.get("diverged"):
+                out.append(f"stopped after epoch {m.get('epochs_done', '?')}: diverged or collapsed (seed {p.seed})")
+    return out
