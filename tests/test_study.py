@@ -241,3 +241,18 @@ def test_missing_weights_message_names_both_places(monkeypatch, tmp_path):
         build_model("squeezenet1_1", "imagenet", verbose=False)
     msg = str(e.value)
     assert "TORCH_HOME" in msg and "$DLAPPS_WEIGHTS" in msg and "squeezenet1_1_imagenet1k_from_openvino_fp16.pt" in msg
+
+
+def test_a_point_that_stopped_itself_is_reported_as_such(tmp_path):
+    from dlapps.study.run import point_failures, point_values
+    from dlapps.sweep import load_spec
+
+    spec = load_spec(sweep_path("2c_dann.toml"))
+    run = tmp_path / "lambda-multiplier=2.0-s0"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"diverged": True, "complete": False, "epochs_done": 5,
+                                                  "target": {"class_acc": 0.58}}))
+    assert point_values(tmp_path, spec, False, "lambda-multiplier=2.0", "target.class_acc") == []  # not a result
+    assert point_failures(tmp_path, spec, False, "lambda-multiplier=2.0") == [
+        "stopped after epoch 5: diverged or collapsed (seed 0)"]
+    assert point_failures(tmp_path, spec, False, "") == []
