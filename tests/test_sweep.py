@@ -105,3 +105,16 @@ def test_bad_sweep_points_fail_before_anything_runs(tmp_path, text, message):
         run_sweep(f, tmp_path / "out", quiet=True)
     assert message in str(e.value)
     assert not (tmp_path / "out").exists()  # nothing ran, nothing was written
+
+
+def test_a_sweep_dir_accepts_more_seeds_and_other_quick_settings_but_not_changed_runs(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text('command = "adapt dann"\nseeds = [0]\n[base]\nepochs = 1\n[quick]\nepochs = 1\n')
+    out = tmp_path / "out"
+    run_sweep(f, out, quiet=True, select=set())           # select nothing: records the sweep, runs no point
+    f.write_text('command = "adapt dann"\nseeds = [0]\n[base]\nepochs = 1\n[quick]\nepochs = 2\n')
+    run_sweep(f, out, quiet=True, select=set())           # [quick] does not touch these runs
+    run_sweep(f, out, quiet=True, select=set(), seeds=[0, 1])  # more seeds extend it
+    f.write_text('command = "adapt dann"\nseeds = [0]\n[base]\nepochs = 3\n')
+    with pytest.raises(DlappsError, match="holds a different sweep"):
+        run_sweep(f, out, quiet=True, select=set())

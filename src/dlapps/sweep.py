@@ -207,12 +207,20 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str =
     validate_points(spec, points, out)
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "config.json"
+    planned = json.loads(json.dumps({p.dirname: {"command": spec.command, **p.options} for p in points}))
     cfg = {"app": "sweep", "command": Path(file).name, "options": {"file": str(file), "quick": quick,
-                                                                    "spec": spec.__dict__}}
+                                                                    "spec": spec.__dict__, "points": planned}}
     if cfg_path.exists():
-        old = json.loads(cfg_path.read_text())
-        if old.get("options", {}).get("spec") != json.loads(json.dumps(spec.__dict__)) or old["options"].get("quick") != quick:
-            raise DlappsError(f"{out} holds a different sweep; choose another --out")
+        # the same sweep if every point that both name runs the same command with the same options: more seeds
+        # or new points extend it, and an edit that does not touch these runs (another [quick]) is harmless
+        old = json.loads(cfg_path.read_text()).get("options", {})
+        if "points" in old:
+            clash = [d for d in planned if d in old["points"] and old["points"][d] != planned[d]]
+        else:  # a sweep dir from before points were recorded
+            clash = [] if old.get("spec") == json.loads(json.dumps(spec.__dict__)) else ["(whole spec)"]
+        if clash or old.get("quick") != quick:
+            raise DlappsError(f"{out} holds a different sweep (point {(clash or ['quick/full'])[0]} differs); "
+                              "choose another --out")
     RunDir(out).write_json("config.json", cfg)
     jobs = max(1, jobs)
     if threads <= 0:  # split the cores: oversubscription costs more than it gives
