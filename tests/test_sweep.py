@@ -118,3 +118,17 @@ def test_a_sweep_dir_accepts_more_seeds_and_other_quick_settings_but_not_changed
     f.write_text('command = "adapt dann"\nseeds = [0]\n[base]\nepochs = 3\n')
     with pytest.raises(DlappsError, match="holds a different sweep"):
         run_sweep(f, out, quiet=True, select=set())
+
+
+def test_a_point_that_diverged_is_a_result_not_a_failure(tmp_path):
+    # DANN with a huge λ multiplier stops itself (NaN or collapse): the sweep finishes, reports the point as
+    # diverged, and a rerun does not repeat it
+    f = tmp_path / "s.toml"
+    f.write_text('command = "adapt dann"\n[base]\ndata-source = "embedded"\nlimit = 256\nepochs = 3\n'
+                 'tsne-points = 0\nlr = 1e6\n')
+    out = run_sweep(f, tmp_path / "out", quiet=True)
+    assert status(out / "base-s0") == "diverged"
+    assert json.loads((out / "metrics.json").read_text())["complete"] is True
+    mtime = (out / "base-s0" / "metrics.json").stat().st_mtime_ns
+    run_sweep(f, tmp_path / "out", quiet=True)
+    assert (out / "base-s0" / "metrics.json").stat().st_mtime_ns == mtime

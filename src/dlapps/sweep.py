@@ -172,10 +172,13 @@ def validate_points(spec: SweepSpec, points: list[Point], out: Path) -> None:
 
 
 def status(run_dir: Path) -> str:
-    """complete | partial (has a config: resume it) | new."""
-    if (run_dir / "report.md").exists() and (run_dir / "metrics.json").exists():
+    """complete | diverged (stopped itself: NaN loss or a collapsed model; that is its result, and a rerun
+    would only repeat it) | partial (has a config: resume it) | new."""
+    if (run_dir / "metrics.json").exists():
         m = json.loads((run_dir / "metrics.json").read_text())
-        if m.get("complete", True):
+        if m.get("diverged"):
+            return "diverged"
+        if (run_dir / "report.md").exists() and m.get("complete", True):
             return "complete"
     if (run_dir / "config.json").exists():
         return "partial"
@@ -229,7 +232,7 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str =
     for p in points:
         d = out / p.dirname
         st = status(d)
-        if st == "complete" or (select is not None and p.name not in select):
+        if st in ("complete", "diverged") or (select is not None and p.name not in select):
             continue
         argv = argv_for(spec, p, d, threads) + (["--resume"] if st == "partial" else [])
         todo.append((p, argv, out / f"{p.dirname}.log"))
@@ -246,7 +249,7 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str =
             futs = {pool.submit(_run_point, argv, log): p for p, argv, log in todo}
             for fut in tqdm(futs, total=len(futs), desc="sweep points", disable=quiet or None):
                 rc, _ = fut.result()
-                if rc != 0:
+                if rc != 0 and status(out / futs[fut].dirname) != "diverged":
                     failures.append(futs[fut].dirname)
     else:
         raise DlappsError("--backend must be local or ray")
@@ -264,11 +267,11 @@ def _run_ray(todo: list, address: str | None, threads: int) -> list[str]:
         raise DlappsError("--backend ray needs Ray: pip install 'dlapps[ray]'") from None
     ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     remote = ray.remote(num_cpus=threads)(_run_point)
-    refs = {remote.remote(argv, log): p for p, argv, log in todo}
+    refs = {remote.remote(argv, log): (p, Path(argv[argv.index("--out") + 1])) for p, argv, log in todo}
     failures = []
-    for ref, p in refs.items():
+    for ref, (p, run_dir) in refs.items():
         rc, _ = ray.get(ref)
-        if rc != 0:
+        if rc != 0 and status(run_dir) != "diverged":
             failures.append(p.dirname)
     return failures
 
@@ -307,7 +310,7 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path) -> dict[str, Any]
     run.write_table("comparison", ["point"] + metrics_keys, rows,
                     caption=f"{' '.join(spec.command)}: mean ± std over seeds {spec.seeds}")
     run.write_metrics({"points": agg, "n_points": len(points), "complete": all(
-        status(out / p.dirname) == "complete" for p in points)})
+        status(out / p.dirname) in ("complete", "diverged") for p in points)})
     if metrics_keys:
         k = metrics_keys[0]
         names = [n for n in agg if agg[n][k]["mean"] is not None]

@@ -302,8 +302,8 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
         history = train_dann(model, src, tgt, cfg, run, opts, device)
     except DivergenceError:
         hist = (run.load_checkpoint() or {}).get("history", [])
-        if hist:
-            run.write_metrics({**_metrics(hist, done=False), "diverged": True})
+        # the epochs before the divergence, and the fact itself: a sweep counts such a run as a result
+        run.write_metrics({**_metrics(hist, done=False), "diverged": True})
         raise
     metrics = _metrics(history)
     metrics["bn_eval"] = bn_eval_mode(cfg)
