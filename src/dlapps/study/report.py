@@ -30,14 +30,13 @@ def _fmt_ours(vals: list[float]) -> str:
 
 def table_rows(plan: Any, refs: list[dict[str, Any]], seeds: list[int]) -> tuple[list[list[str]], dict[str, int]]:
     """One table's rows and a tally {rows, compared, within}."""
-    from dlapps.study.run import point_failures, point_values
+    from dlapps.study.run import point_failures, point_values, study_seeds
     from dlapps.sweep import load_spec
 
     spec = None
     if plan.file is not None:
         spec = load_spec(plan.file)
-        if spec.command[0] in ("adapt", "generate"):
-            spec.seeds = seeds
+        spec.seeds = study_seeds(spec, len(seeds)) or spec.seeds
     sweep_dir = plan.sweep_dir
     rows, tally = [], {"rows": 0, "compared": 0, "within": 0}
     for r in refs:
@@ -46,7 +45,7 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], seeds: list[int]) -> tuple
         tally["rows"] += 1
         vals: list[float] = []
         point = plan.point_map.get(r["point"], r["point"])
-        if spec is not None and r["metric"] and not (plan.note.startswith("quick: a pipeline")):
+        if spec is not None and r["metric"] and plan.comparable:
             vals = point_values(sweep_dir, spec, plan.quick, point, r["metric"])
         diff = within = "—"
         if vals and isinstance(r["value"], float):

@@ -111,6 +111,7 @@ class Plan:
     point_map: dict[str, str] = field(default_factory=dict)  # study point -> point that stands in for it
     note: str = ""
     sweep_dir: Path | None = None  # where its sweep ran (set by the report)
+    comparable: bool = True        # False: a stand-in pipeline check whose points answer none of the study's rows
 
 
 def plan_entry(e: Entry, quick: bool, availability: dict[str, bool]) -> Plan:
@@ -119,8 +120,8 @@ def plan_entry(e: Entry, quick: bool, availability: dict[str, bool]) -> Plan:
         return Plan(e, None, quick, note=e.spec.get("not_run", "not rebuilt by dlapps"))
     if quick:
         if e.spec.get("quick"):
-            return Plan(e, sweep_path(e.spec["quick"]), False, note="quick: a pipeline check on embedded data, "
-                        "not comparable with the study")
+            return Plan(e, sweep_path(e.spec["quick"]), False, comparable=False,
+                        note="quick: a pipeline check on embedded data, not comparable with the study")
         from dlapps.sweep import load_spec
 
         if load_spec(sweep_path(e.sweep)).quick:
@@ -175,7 +176,7 @@ def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) ->
     t0 = time.perf_counter()
     for (file, quick), ps in by_file.items():
         spec = load_spec(file)
-        seeds = list(range(n_seeds)) if len(spec.seeds) > 1 or spec.command[0] in ("adapt", "generate") else None
+        seeds = study_seeds(spec, n_seeds)
         select = None
         if cfg.report_only:
             select = set()
@@ -197,6 +198,11 @@ def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) ->
         raise DlappsError(f"{len(failures)} sweep(s) of the study failed ({failures[0][:200]}); the report in "
                           f"{out} shows what finished; rerun the same command to retry only what is missing")
     return out
+
+
+def study_seeds(spec: Any, n_seeds: int) -> list[int] | None:
+    """The seeds a study runs a sweep with: n for sweeps that train (adapt, generate), the file's own otherwise."""
+    return list(range(n_seeds)) if spec.command[0] in ("adapt", "generate") else None
 
 
 def point_values(sweep_dir: Path, spec: Any, quick: bool, point: str, metric: str) -> list[float]:
