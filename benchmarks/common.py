@@ -72,3 +72,33 @@ def matmul_peak_gflops(n: int = 1024, seconds: float = 2.0, dtype: torch.dtype =
         dt = (time.perf_counter() - t) / 5
         best = max(best, 2 * n ** 3 / dt / 1e9)
     return best
+
+
+def write_results(name: str, figures: dict, threads: int | None = None) -> Path:
+    """benchmarks/results/<name>.json: the figures with the commit, date, machine and threads they came
+    from. These files are committed; README figures are copied from them (scripts/bench_figures.py)."""
+    import json
+    import platform
+    import subprocess
+    from datetime import datetime, timezone
+
+    root = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                    capture_output=True, text=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = "unknown", False
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    doc = {"benchmark": name, "commit": commit + ("+uncommitted" if dirty else ""),
+           "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "machine": {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+                       "torch": torch.__version__},
+           "threads": threads if threads is not None else torch.get_num_threads(), "figures": figures}
+    path = root / "results" / f"{name}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, default=float) + "\n")
+    print(f"wrote {path}")
+    return path

@@ -13,12 +13,15 @@ from dlapps import DlappsError
 GRAY_MODES = ("replicate", "colormap")
 
 
-def to_rgb(img: Image.Image, gray: str = "replicate", colormap: str = "viridis") -> Image.Image:
+def to_rgb(img: Image.Image, gray: str = "replicate", colormap: str = "viridis",
+           keep_gray: bool = False) -> Image.Image:
     """Convert any PIL mode to 8-bit RGB.
 
     16-bit and float images are rescaled by their own range; transparent images are composited on
     white; grey images are replicated to three channels, or mapped through a matplotlib colormap
     with ``gray="colormap"`` (the study's question on feeding grey images to an RGB network).
+    ``keep_gray``: a grey image to be replicated stays 8-bit grey ("L"), for a caller that resizes first
+    and replicates the channel afterwards (the same pixels, a third of the resizing work).
     """
     img = ImageOps.exif_transpose(img) or img
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -41,20 +44,41 @@ def to_rgb(img: Image.Image, gray: str = "replicate", colormap: str = "viridis")
             return Image.fromarray((a * 255).round().astype(np.uint8), "RGB")
         if gray != "replicate":
             raise DlappsError(f"unknown --gray mode {gray!r}; use replicate or colormap")
-        return img.convert("L").convert("RGB")
+        return img.convert("L") if keep_gray else img.convert("L").convert("RGB")
     if img.mode != "RGB":
         img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV
     return img
 
 
-def open_image(source: str | Path | bytes, gray: str = "replicate") -> Image.Image:
-    """Open a file path or encoded bytes as RGB, with one clear error for unreadable input."""
+def decode_side(preprocess: object) -> int:
+    """The shorter side a preprocessing pipeline resizes to first (torchvision ``Resize`` or a weights'
+    ``ImageClassification`` transform), or 0 when it does not say: the size a JPEG needs to be decoded at."""
+    steps = getattr(preprocess, "transforms", [preprocess])
+    for t in steps:
+        size = getattr(t, "resize_size", None) or (getattr(t, "size", None) if type(t).__name__ == "Resize" else None)
+        if isinstance(size, int):
+            return size
+        if isinstance(size, (list, tuple)) and len(size) == 1:
+            return int(size[0])
+    return 0
+
+
+def open_image(source: str | Path | bytes, gray: str = "replicate", min_side: int = 0,
+               keep_gray: bool = False) -> Image.Image:
+    """Open a file path or encoded bytes as RGB, with one clear error for unreadable input.
+
+    ``min_side`` > 0: a JPEG at least twice that size on its shorter side is decoded at 1/2, 1/4 or 1/8
+    scale (libjpeg's DCT scaling), keeping the shorter side ≥ min_side: a 4000-pixel photo resized to
+    256 costs a fraction of its full decode, at a difference below the resize's own interpolation."""
     name = "<bytes>" if isinstance(source, bytes) else str(source)
     if not isinstance(source, bytes) and Path(source).is_dir():
         raise DlappsError(f"{name} is a folder, not an image (pass its image files, e.g. {name}/*.jpg, or --data "
                           f"{name} where a command takes a dataset)")
     try:
         img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        if min_side and img.format == "JPEG" and min(img.size) >= 2 * min_side:
+            scale = min(img.size) / min_side
+            img.draft(None, (int(img.width / scale + 1), int(img.height / scale + 1)))
         img.load()
     except FileNotFoundError:
         raise DlappsError(f"image not found: {name}") from None
@@ -62,7 +86,7 @@ def open_image(source: str | Path | bytes, gray: str = "replicate") -> Image.Ima
         raise DlappsError(f"cannot read image {name}: not an image or corrupt ({e.__class__.__name__})") from None
     if img.width < 1 or img.height < 1:
         raise DlappsError(f"image {name} is empty")
-    return to_rgb(img, gray)
+    return to_rgb(img, gray, keep_gray=keep_gray)
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")

@@ -22,7 +22,9 @@ from tqdm.auto import tqdm
 
 from dlapps import DlappsError
 from dlapps.data import DataBundle, ImageSet, cache_dir
-from dlapps.images import open_image, to_rgb
+from dlapps.images import decode_side, open_image, to_rgb
+from dlapps.inference import (Inference, SplitPreprocess, batch_size_for, decoded_batches, fuse_for_inference,
+                              split_preprocess)
 from dlapps.models import LAYER_ALIASES, LoadedModel, check_finite_output, resolve_layer
 from dlapps.runs import atomic_write_bytes
 
@@ -70,9 +72,12 @@ def dataset_fingerprint(bundle: DataBundle) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_key(lm: LoadedModel, node: str, pool: str, bundle: DataBundle, gray: str) -> str:
-    """Key of one layer's features: one file per layer, so any later layer set reuses what exists."""
-    parts = [lm.name, lm.weights, node, pool, dataset_fingerprint(bundle), gray, repr(lm.preprocess), "v2"]
+def cache_key(lm: LoadedModel, node: str, pool: str, bundle: DataBundle, gray: str, precision: str = "fp32") -> str:
+    """Key of one layer's features: one file per layer, so any later layer set reuses what exists.
+    bf16 features are other numbers, so another key; memory format and batch size change only rounding."""
+    parts = [lm.name, lm.weights, node, pool, dataset_fingerprint(bundle), gray, repr(lm.preprocess), "v3"]
+    if precision != "fp32":
+        parts.append(precision)
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
@@ -84,9 +89,15 @@ def _pool(t: torch.Tensor, pool: str) -> torch.Tensor:
     return t.flatten(1)
 
 
-def _prepare(images: ImageSet, i: int, lm: LoadedModel, gray: str) -> torch.Tensor:
-    img = open_image(images.images[i], gray=gray) if images.encoded else to_rgb(images.pil(i), gray)
-    return lm.preprocess(img)
+def _prepare(images: ImageSet, i: int, lm: LoadedModel, gray: str, split: SplitPreprocess | None = None) -> torch.Tensor:
+    """Image i as the model's input (C, H, W); a large JPEG is decoded at the size the resize needs.
+    With ``split``: uint8 pixels after the PIL steps (a grey image stays one channel when replicated)."""
+    keep_gray = split is not None and gray == "replicate"
+    if images.encoded:
+        img = open_image(images.images[i], gray=gray, min_side=decode_side(lm.preprocess), keep_gray=keep_gray)
+    else:
+        img = to_rgb(images.pil(i), gray, keep_gray=keep_gray)
+    return split.to_uint8(img) if split is not None else lm.preprocess(img)
 
 
 @dataclass
@@ -119,16 +130,19 @@ def _load_cached(key: str) -> tuple[np.ndarray, np.ndarray, float] | None:
         return None
 
 
-@torch.no_grad()
 def extract(lm: LoadedModel, bundle: DataBundle, layers: Sequence[str], pool: str = "avg", gray: str = "replicate",
-            batch_size: int = 32, device: torch.device = torch.device("cpu"), quiet: bool = False,
-            use_cache: bool = True) -> Features:
+            batch_size: int = 0, device: torch.device = torch.device("cpu"), quiet: bool = False,
+            use_cache: bool = True, inference: Inference | None = None) -> Features:
     """Features of both splits at each layer. Each layer is cached on disk on its own; only the
-    layers missing from the cache are extracted, all of them in one pass over the images."""
+    layers missing from the cache are extracted, all of them in one pass over the images.
+
+    ``inference`` says how the network runs (device, precision, channels-last, decode threads); the
+    default is float32, channels-last, batch-norm folded into the convolutions, on ``device``."""
     if pool not in POOLS:
         raise DlappsError(f"unknown --pool {pool!r}; use avg, max or none")
+    inf = inference or Inference(device=device)
     nodes = resolve_layers(lm, layers)
-    keys = {layer: cache_key(lm, node, pool, bundle, gray) for layer, node in nodes.items()}
+    keys = {layer: cache_key(lm, node, pool, bundle, gray, inf.precision) for layer, node in nodes.items()}
     tr: dict[str, np.ndarray] = {}
     te: dict[str, np.ndarray] = {}
     rates: list[float] = []
@@ -142,21 +156,26 @@ def extract(lm: LoadedModel, bundle: DataBundle, layers: Sequence[str], pool: st
     if not missing:
         return Features(tr, te, time.perf_counter() - t0, min(rates), True, keys, [])
     return_nodes = {nodes[layer]: layer for layer in missing}
-    extractor = create_feature_extractor(lm.model, return_nodes=return_nodes).to(device).eval()
+    bs = batch_size_for(lm.name, inf.device, batch_size)
+    pixels = split_preprocess(lm.preprocess)
+    fused = create_feature_extractor(fuse_for_inference(lm.model, keep=return_nodes), return_nodes=return_nodes)
+    extractor = inf.compile(fused, _prepare(bundle.train, 0, lm, gray)[None])
     out: dict[str, dict[str, list[np.ndarray]]] = {"train": {k: [] for k in missing}, "test": {k: [] for k in missing}}
     n_total = len(bundle.train) + len(bundle.test)
     bar = tqdm(total=n_total, desc=f"features {lm.name} {','.join(missing)}", unit="img", disable=quiet or None)
     t0 = time.perf_counter()
-    for split, images in (("train", bundle.train), ("test", bundle.test)):
-        for i in range(0, len(images), batch_size):
-            x = torch.stack([_prepare(images, j, lm, gray) for j in range(i, min(i + batch_size, len(images)))])
-            feats = extractor(x.to(device))                               # layer -> (B, C, H, W) or (B, D)
-            if split == "train" and i == 0:
-                for f in feats.values():
-                    check_finite_output(f, lm.name, lm.weights)
-            for layer in missing:
-                out[split][layer].append(_pool(feats[layer], pool).float().cpu().numpy())
-            bar.update(len(x))
+    with torch.inference_mode(), inf.autocast():
+        for split, images in (("train", bundle.train), ("test", bundle.test)):
+            load = (lambda j, images=images: _prepare(images, j, lm, gray, pixels))
+            for b, x in enumerate(decoded_batches(len(images), load, bs, inf.workers)):  # x: (B, C, H, W)
+                x = inf.inputs(x if pixels is None else pixels.normalize(x.to(inf.device)))
+                feats = extractor(x)                                      # layer -> (B, C, H, W) or (B, D)
+                if split == "train" and b == 0:
+                    for f in feats.values():
+                        check_finite_output(f.float(), lm.name, lm.weights)
+                for layer in missing:
+                    out[split][layer].append(_pool(feats[layer].float(), pool).cpu().numpy())
+                bar.update(len(x))
     bar.close()
     dt = time.perf_counter() - t0
     for layer in missing:

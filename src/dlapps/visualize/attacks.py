@@ -1,8 +1,14 @@
-"""Targeted adversarial ("fooling") images: the lab's normalised gradient ascent, and PGD-L∞."""
+"""Targeted adversarial ("fooling") images: the lab's normalised gradient ascent, and PGD-L∞.
+
+Both attack a batch at once: the model is in eval mode, so each image's gradient depends on that image
+alone, and the batch gives the same result per image as one image at a time. Each image leaves the
+batch at its own success (its iteration count is its own), so a finished image costs nothing more.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -17,49 +23,88 @@ class AttackResult:
     target_prob: float
 
 
+# step(x_active, grad_of_objective, x_original_active) -> next x_active; objective(logits, targets) -> scalar
+Step = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _attack_batch(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, max_iters: int,
+                  objective: Objective, step: Step) -> list[AttackResult]:
+    """Iterate ``step`` on every image until the model predicts its target or ``max_iters`` steps.
+
+    x: (B, C, H, W) in [0, 1]; targets: (B,). Images that succeed are removed from the batch."""
+    xa = x.detach().clone()                                              # (B, C, H, W)
+    targets = targets.to(x.device)
+    iters = torch.full((len(x),), max_iters, dtype=torch.long)
+    success = torch.zeros(len(x), dtype=torch.bool)
+    prob = torch.zeros(len(x))
+    active = torch.arange(len(x))
+    for it in range(max_iters + 1):
+        xb = xa[active].requires_grad_(True)                             # (A, C, H, W)
+        logits = model(xb)                                               # (A, classes)
+        tb = targets[active]
+        done = (logits.argmax(1) == tb).cpu()
+        if done.any():
+            p = torch.softmax(logits.detach()[done.to(logits.device)], 1)
+            success[active[done]] = True
+            iters[active[done]] = it
+            prob[active[done]] = p.gather(1, tb[done.to(tb.device)][:, None])[:, 0].float().cpu()
+        if it == max_iters or done.all():
+            break
+        g, = torch.autograd.grad(objective(logits, tb), xb)
+        keep = ~done
+        k = keep.to(xb.device)
+        with torch.no_grad():
+            xa[active[keep]] = step(xb.detach()[k], g[k], x[active[keep]])
+        active = active[keep]
+    left = ~success
+    if left.any():
+        with torch.no_grad():
+            p = torch.softmax(model(xa[left]), 1)
+            prob[left] = p.gather(1, targets[left.to(targets.device)][:, None])[:, 0].float().cpu()
+    return [AttackResult(xa[i], bool(success[i]), int(iters[i]), float(prob[i])) for i in range(len(x))]
+
+
+def fool_gradient_ascent_batch(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, lr: float = 1.0,
+                               max_iters: int = 100) -> list[AttackResult]:
+    """The lab's method on a batch: x += lr * g / ||g||₂ per image, g = ∂ s_target / ∂ x, until the model
+    predicts the target. Pixel space, clamped to [0, 1]; ``lr`` in [0, 1]-pixel L2 units per step."""
+    def objective(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return logits.gather(1, t[:, None]).sum()                        # Σ s_target: per-image gradients
+
+    def step(xb: torch.Tensor, g: torch.Tensor, _x0: torch.Tensor) -> torch.Tensor:
+        norm = g.flatten(1).norm(dim=1).view(-1, *[1] * (g.ndim - 1))   # (A, 1, 1, 1)
+        return (xb + lr * g / (norm + 1e-12)).clamp(0, 1)
+
+    return _attack_batch(model, x, targets, max_iters, objective, step)
+
+
+def pgd_linf_batch(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, eps: float = 2 / 255,
+                   steps: int = 100, alpha: float | None = None) -> list[AttackResult]:
+    """Targeted PGD-L∞ (Madry et al. 2018) on a batch: signed steps that lower each target's
+    cross-entropy, projected onto the ε-ball around x and [0, 1]; each image stops at its first success."""
+    alpha = alpha if alpha is not None else max(eps / 8, 0.25 / 255)
+
+    def objective(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, t, reduction="sum")              # sum: per-image gradients
+
+    def step(xb: torch.Tensor, g: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        xn = xb - alpha * g.sign()
+        return torch.min(torch.max(xn, x0 - eps), x0 + eps).clamp(0, 1)
+
+    return _attack_batch(model, x, targets, steps, objective, step)
+
+
 def fool_gradient_ascent(model: nn.Module, x: torch.Tensor, target: int, lr: float = 1.0,
                          max_iters: int = 100) -> AttackResult:
-    """The lab's method: x += lr * g / ||g||₂ with g = ∂ s_target / ∂ x, until the model predicts the
-    target. Works in pixel space and clamps to [0, 1] so the image stays valid. ``lr`` is in
-    [0, 1]-pixel L2 units per step."""
-    xa = x.clone()[None]
-    for it in range(max_iters + 1):
-        xa.requires_grad_(True)
-        logits = model(xa)
-        if int(logits.argmax(1)) == target:
-            return AttackResult(xa.detach()[0], True, it, float(torch.softmax(logits.detach(), 1)[0, target]))
-        if it == max_iters:
-            break
-        g, = torch.autograd.grad(logits[0, target], xa)
-        with torch.no_grad():
-            xa = (xa + lr * g / (g.norm() + 1e-12)).clamp(0, 1)
-    with torch.no_grad():
-        p = float(torch.softmax(model(xa), 1)[0, target])
-    return AttackResult(xa.detach()[0], False, max_iters, p)
+    """One image (C, H, W): see :func:`fool_gradient_ascent_batch`."""
+    return fool_gradient_ascent_batch(model, x[None], torch.tensor([target]), lr, max_iters)[0]
 
 
 def pgd_linf(model: nn.Module, x: torch.Tensor, target: int, eps: float = 2 / 255, steps: int = 100,
              alpha: float | None = None) -> AttackResult:
-    """Targeted PGD-L∞ (Madry et al. 2018): signed steps that lower the target's cross-entropy, projected
-    onto the ε-ball around x and [0, 1]; stops at the first success."""
-    alpha = alpha if alpha is not None else max(eps / 8, 0.25 / 255)
-    x0 = x[None]
-    xa = x0.clone()
-    t = torch.tensor([target])
-    for it in range(steps + 1):
-        xa.requires_grad_(True)
-        logits = model(xa)
-        if int(logits.argmax(1)) == target:
-            return AttackResult(xa.detach()[0], True, it, float(torch.softmax(logits.detach(), 1)[0, target]))
-        if it == steps:
-            break
-        g, = torch.autograd.grad(F.cross_entropy(logits, t), xa)
-        with torch.no_grad():
-            xa = xa - alpha * g.sign()
-            xa = torch.min(torch.max(xa, x0 - eps), x0 + eps).clamp(0, 1)
-    with torch.no_grad():
-        p = float(torch.softmax(model(xa), 1)[0, target])
-    return AttackResult(xa.detach()[0], False, steps, p)
+    """One image (C, H, W): see :func:`pgd_linf_batch`."""
+    return pgd_linf_batch(model, x[None], torch.tensor([target]), eps, steps, alpha)[0]
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ def deletion_insertion(model: nn.Module, x: torch.Tensor, target: int, sal: torc
     import torch.nn.functional as F
 
     c, h, w = x.shape
+    sal = sal.to(x.device)
     patch = patch or 1
     if patch > 1:  # rank blocks, then every pixel inherits its block's score (ties broken by pixel score)
         block = F.avg_pool2d(sal[None, None], patch, ceil_mode=True)
@@ -46,14 +47,14 @@ def deletion_insertion(model: nn.Module, x: torch.Tensor, target: int, sal: torc
     for fill_with, base in ((removed, x), (x, blurred)):  # deletion, then insertion
         imgs = []
         for k in counts:
-            m = torch.zeros(h * w, dtype=torch.bool)
+            m = torch.zeros(h * w, dtype=torch.bool, device=x.device)
             m[order[:k]] = True
             m = m.view(1, h, w)
             imgs.append(torch.where(m, fill_with, base))
         probs = []
         for i in range(0, len(imgs), batch):
             probs.append(torch.softmax(model(torch.stack(imgs[i:i + batch])), 1)[:, target])
-        curves.append(torch.cat(probs).numpy())
+        curves.append(torch.cat(probs).float().cpu().numpy())
     auc = lambda y: float(np.trapezoid(y, dx=1.0 / steps)) if hasattr(np, "trapezoid") else float(np.trapz(y, dx=1.0 / steps))
     return auc(curves[0]), auc(curves[1]), curves[0], curves[1]
 

@@ -95,9 +95,9 @@ def make_method(name: str, model: nn.Module) -> VanillaGradient:
 
 
 def compute_map(method: VanillaGradient, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Attribute in small batches with gradients enabled on a fresh input copy."""
+    """Attribute in small batches with gradients enabled on a fresh input copy; maps (B, H, W) on the CPU."""
     outs = []
     for i in range(0, len(x), 4):
         xi = x[i:i + 4].clone().requires_grad_(True)
-        outs.append(method.attribute(xi, target[i:i + 4]).detach())
+        outs.append(method.attribute(xi, target[i:i + 4].to(x.device)).detach().cpu())
     return torch.cat(outs)
