@@ -5,7 +5,7 @@ Runs, in one script: the source-only baseline, DANN with defaults, pseudo-labell
 Dataset with per-sample PIL transforms + DataLoader, default threads, same model and batch) for a
 fixed number of steps, timed in alternating blocks with dlapps' own step (``dann_step`` on batches
 indexed from the in-memory tensors), then prints the speed ratio and the achieved GFLOP/s against the
-measured matmul peak. Finished runs already in --out are reused (their timings come from their history).
+measured matmul peak. Starts from an empty --out; with --reuse, finished runs already there are reused (their timings come from their history).
 
     python benchmarks/bench_adapt.py [--epochs 20] [--out runs/bench-adapt]
 """
@@ -25,10 +25,11 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from common import interleaved_ms_per_step, matmul_peak_gflops, shared_dir
+from common import fresh_out, interleaved_ms_per_step, matmul_peak_gflops, shared_dir, write_results
 
 from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann, run_pseudo_label
-from dlapps.adapt.dann import CL, dann_step
+from dlapps.adapt.dann import dann_step
+from dlapps.adapt.evaluation import CL
 from dlapps.adapt.data import load_domains
 from dlapps.adapt.networks import DANN, flops_per_sample
 from dlapps.runs import RunOptions
@@ -99,9 +100,11 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=8, help="alternating reference/dlapps blocks")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", default="runs/bench-adapt")
+    ap.add_argument("--reuse", action="store_true",
+                    help="Reuse finished runs already in --out (default: start from an empty --out).")
     args = ap.parse_args()
     shared_dir()
-    out = Path(args.out)
+    out = Path(args.out) if args.reuse else fresh_out(args.out)
     res: dict[str, object] = {}
 
     default_threads = torch.get_num_threads()
@@ -155,6 +158,7 @@ def main() -> None:
     print(f"ceiling: the same loop on the TRUE labels of all {orc.metrics['rounds'][-1]['n_labels']:,} target training "
           f"images: target {orc.metrics['target']['class_acc']:.4f}")
     (out / "bench.json").write_text(json.dumps(res, indent=2))
+    write_results("adapt", res)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from common import interleaved_ms_per_step, matmul_peak_gflops, shared_dir
+from common import fresh_out, interleaved_ms_per_step, matmul_peak_gflops, shared_dir, write_results
 
 from dlapps.generate import GanConfig, run_gan
 from dlapps.generate.train import build_nets, gan_step, load_gan_data
@@ -119,9 +119,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", default="runs/bench-generate")
     ap.add_argument("--models", default="cgan,dcgan", help="GANs to train after the speed check (also: cgan-bf16)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="Reuse finished runs already in --out (default: start from an empty --out).")
     args = ap.parse_args()
     shared_dir()
-    out = Path(args.out)
+    out = Path(args.out) if args.reuse else fresh_out(args.out)
     res: dict[str, object] = {}
     default_threads = torch.get_num_threads()
     c = GanConfig(conditional=True)
@@ -164,6 +166,7 @@ def main() -> None:
                   f"{t['gflops_per_s']:.0f} GFLOP/s = {100 * t['gflops_per_s'] / p:.0f}% of the {kind} peak")
             res[name]["speedup"] = ref / t["ms_per_step"]
     (out / "bench.json").write_text(json.dumps(res, indent=2))
+    write_results("generate", res)
 
 
 if __name__ == "__main__":

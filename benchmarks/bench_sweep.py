@@ -12,6 +12,8 @@ import shutil
 import time
 from pathlib import Path
 
+from common import write_results
+
 from dlapps.sweep import run_sweep
 
 SWEEP = """command = "adapt dann"
@@ -57,8 +59,10 @@ def main() -> None:
         shutil.rmtree(p)
     t0 = time.perf_counter()
     run_sweep(f, d, jobs=1, quiet=True)
-    print(f"rerun after removing 2 of 4 points: {time.perf_counter() - t0:.1f} s, identical table: "
-          f"{table(d) == table(out / 'jobs1')}")
+    rerun_s, rerun_same = time.perf_counter() - t0, table(d) == table(out / "jobs1")
+    print(f"rerun after removing 2 of 4 points: {rerun_s:.1f} s, identical table: {rerun_same}")
+    write_results("sweep", {"jobs1_s": times[1], "jobs2_s": times[2], "ratio": times[2] / times[1],
+                            "identical_tables": same, "rerun_two_points_s": rerun_s, "rerun_identical": rerun_same})
     try:
         import ray  # noqa: F401
     except ImportError:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 import os
 import tempfile
 import time
 
 import torchvision
 
-from common import fresh_out, matmul_peak_gflops, shared_dir
+from common import fresh_out, matmul_peak_gflops, shared_dir, write_results
 
 from dlapps.runs import RunOptions
 from dlapps.transfer import ProbeConfig, inspect_model, run_probe
@@ -34,9 +35,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/bench-transfer")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--reuse", action="store_true",
+                    help="Reuse finished runs already in --out (default: start from an empty --out).")
     args = ap.parse_args()
     shared_dir()
-    out = fresh_out(args.out)
+    out = Path(args.out) if args.reuse else fresh_out(args.out)
     res: dict[str, object] = {}
     for name in ("vgg16", "alexnet", "resnet50"):
         _, total = inspect_model(torchvision.models.get_model(name))
@@ -104,6 +107,7 @@ def main() -> None:
           f"({100 * ips * flops / 1e9 / peak:.0f}% of the measured {peak:.0f} GFLOP/s matmul peak; includes JPEG "
           "decoding and resizing)")
     (out / "bench.json").write_text(json.dumps(res, indent=2))
+    write_results("transfer", res)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from common import fresh_out, shared_dir
+from common import fresh_out, shared_dir, write_results
 
 from dlapps.runs import RunOptions
 from dlapps.visualize.run import (ClassVizConfig, FoolConfig, SaliencyEvalConfig, run_classviz, run_fool,
@@ -28,9 +29,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/bench-visualize")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--reuse", action="store_true",
+                    help="Reuse finished runs already in --out (default: start from an empty --out).")
     args = ap.parse_args()
     shared_dir()
-    out = fresh_out(args.out)
+    out = Path(args.out) if args.reuse else fresh_out(args.out)
     o = lambda n: RunOptions(out=str(out / n), threads=args.threads, quiet=True)
     base = dict(model="mobilenet_v2", weights="imagenet", data="imagenet-samples")
     res: dict[str, object] = {}
@@ -54,6 +57,7 @@ def main() -> None:
         print(f"classviz {r['target']}: p = {r['target_prob']:.3f} after 200 iterations; first p >= 0.9 at "
               f"iteration {r['first_iter_p90']}")
     (out / "bench.json").write_text(json.dumps(res, indent=2))
+    write_results("visualize", res)
 
 
 if __name__ == "__main__":

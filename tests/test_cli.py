@@ -1,18 +1,46 @@
-"""The command line as a user meets it: help, and one clear line + non-zero exit for mistakes."""
+"""The command line as a user meets it: help, and one clear line + non-zero exit for mistakes.
+
+Commands run in-process through the real entry point ``dlapps.cli.main`` (what the console script
+calls), with stdout/stderr captured: an exception that escapes ``main`` is a traceback the user would
+see, and fails the test. One test runs ``python -m dlapps`` as a real subprocess.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
-from pathlib import Path
+import traceback
+import warnings
 
+import torch
 from click.testing import CliRunner
 
 
-def dlapps(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def dlapps(*args: str) -> subprocess.CompletedProcess:
+    """``dlapps ARGS`` through dlapps.cli.main, in this process; returns what a subprocess would."""
+    from dlapps.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            main(list(args))
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException:  # noqa: BLE001 - what a user would see as a traceback
+            err.write(traceback.format_exc())
+            code = 1
+    torch.set_num_threads(1)  # a command sets its own threads; the test session keeps one
+    return subprocess.CompletedProcess(["dlapps", *args], code, out.getvalue(), err.getvalue())
+
+
+def dlapps_subprocess(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", "dlapps", *args], capture_output=True, text=True, cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "dlapps", *args], capture_output=True, text=True, env=env,
                           timeout=120)
 
 
@@ -114,7 +142,7 @@ def test_missing_weights_offline(tmp_path):
 
 def test_report_rebuilds_from_run_dir(tmp_path):
     out = tmp_path / "insp"
-    p = dlapps("transfer", "inspect", "alexnet", "--weights", "random", "--out", str(out), "--quiet")
+    p = dlapps_subprocess("transfer", "inspect", "alexnet", "--weights", "random", "--out", str(out), "--quiet")
     assert p.returncode == 0, p.stderr
     assert "61,100,840" in p.stdout
     (out / "report.html").unlink()

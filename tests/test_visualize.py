@@ -93,7 +93,6 @@ def test_fool_run_writes_lossless_png(tmp_path, mnist_cnn):
     r = run_fool(FoolConfig(model="mnist_cnn", weights="dlapps", data="mnist", n=2, target="random", lr=0.1,
                             max_iters=200, data_source="embedded"), RunOptions(out=str(tmp_path / "f"), quiet=True))
     assert r.metrics["success_rate"] == 1.0
-    assert all(row["png_still_fools"] in (True, False) for row in r.metrics["per_image"])
     assert (tmp_path / "f" / "adversarial" / "adversarial_00.png").exists()
     # the recorded flag is what reloading the 8-bit PNG actually gives
     from PIL import Image

@@ -6,73 +6,15 @@ stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
-from typing import Any, Callable
 
 import click
 
 from dlapps import DlappsError, __version__
-from dlapps.runs import RunOptions
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
-
-
-def run_options(f: Callable) -> Callable:
-    """Add --preset/--out/--resume/--seed/--device/--threads/--quiet and pass the run controls as
-    ``opts: RunOptions``; a preset fills the command's options the user left at their defaults."""
-    @click.option("--preset", default=None, metavar="NAME",
-                  help="Fill options not given from a named preset: study (the study's settings) or paper.")
-    @click.option("--quiet", is_flag=True, help="No progress bars (they are also off when output is not a terminal).")
-    @click.option("--threads", type=int, default=0, show_default=True,
-                  help="Torch CPU threads (0 = one per available core).")
-    @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]))
-    @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same numbers on CPU).")
-    @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last checkpoint.")
-    @click.option("--out", type=click.Path(file_okay=False), default=None,
-                  help="Run directory [default: runs/<app>-<command>-<timestamp>].")
-    @functools.wraps(f)
-    def wrapper(*args: Any, out: str | None, resume: bool, seed: int, device: str, threads: int, quiet: bool,
-                preset: str | None, **kwargs: Any) -> Any:
-        from dlapps.presets import apply_to_click
-
-        kwargs = apply_to_click(click.get_current_context(), preset, kwargs)
-        opts = RunOptions(out=out, resume=resume, seed=seed, device=device, threads=threads, quiet=quiet,
-                          preset=preset)
-        return f(*args, opts=opts, **kwargs)
-
-    return wrapper
-
-
-def compute_options(f: Callable) -> Callable:
-    """--threads/--device/--quiet for commands that compute inside an existing run dir (no --out/--resume):
-    sets the threads and passes ``device`` (a torch.device) and ``quiet``."""
-    @click.option("--quiet", is_flag=True, help="No progress bars.")
-    @click.option("--threads", type=int, default=0, show_default=True,
-                  help="Torch CPU threads (0 = one per available core).")
-    @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]))
-    @functools.wraps(f)
-    def wrapper(*args: Any, threads: int, device: str, **kwargs: Any) -> Any:
-        from dlapps.compute import resolve_device, set_threads
-
-        set_threads(threads)
-        return f(*args, device=resolve_device(device), **kwargs)
-
-    return wrapper
-
-
-def data_source_option(f: Callable) -> Callable:
-    return click.option("--data-source", default="auto", show_default=True,
-                        type=click.Choice(["auto", "local", "download", "embedded"]),
-                        help="Where datasets come from: auto tries path, $DLAPPS_DATA, cache, download, "
-                             "then the embedded fallback.")(f)
-
-
-def finish(result: Any) -> None:
-    """Print where a finished run wrote its report."""
-    click.echo(f"done: {result.run_dir}/report.html")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -100,16 +42,11 @@ def report(runs: tuple[str, ...], out: str | None, title: str) -> None:
 
 
 def _register_apps() -> None:
-    """Each application adds its command group; an app's import cost is paid only when it runs."""
-    from dlapps.adapt.cli import adapt
-    from dlapps.generate.cli import generate
-    from dlapps.transfer.cli import transfer
-    from dlapps.demo import demo
-    from dlapps.study.cli import study
-    from dlapps.visualize.cli import visualize
+    """Each application adds its command group (dlapps.cli_options.APP_COMMANDS names them once)."""
+    from dlapps.cli_options import APP_COMMANDS, app_command
 
-    for group in (transfer, visualize, adapt, generate, demo, study):
-        cli.add_command(group)
+    for name in APP_COMMANDS:
+        cli.add_command(app_command(name))
 
 
 def main(argv: list[str] | None = None) -> None:

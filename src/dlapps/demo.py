@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import click
 
-from dlapps.cli import run_options
+from dlapps.cli_options import run_options
 from dlapps.report import build_report
 from dlapps.runs import RunOptions, default_out, to_jsonable
 
@@ -52,6 +52,42 @@ def parts() -> list[tuple[str, Callable[[RunOptions], Any]]]:
     ]
 
 
+def demo_glance(out: Path) -> list[tuple[str, str, str, str]]:
+    """The demo's headline comparisons (label, value, compared with, link to the part's section)."""
+    from dlapps.report import run_anchor
+
+    def metrics(name: str) -> dict[str, Any] | None:
+        f = out / name / "metrics.json"
+        return json.loads(f.read_text()) if f.exists() else None
+
+    rows: list[tuple[str, str, str, str]] = []
+    m = metrics("transfer-probe")
+    if m:
+        acc = {r["model"]: r["test_acc"] for r in m["results"] if r["layer"] == m["layer"]}
+        trained, rnd = acc.get("mnist_cnn:dlapps"), acc.get("mnist_cnn:random")
+        if trained is not None and rnd is not None:
+            rows.append(("transfer: pretrained features", f"{trained:.3f}",
+                         f"random-weight features {rnd:.3f} ({100 * (trained - rnd):+.1f} points), {m['layer']}, "
+                         "10 labelled digits per class", f"#{run_anchor(out / 'transfer-probe')}"))
+    m = metrics("visualize-fool")
+    if m:
+        rows.append(("visualize: fooling success", f"{m['success_rate']:.0%}",
+                     f"median {m['iterations']} iterations, L2 {m['l2']:.1f} of 0-255 pixels",
+                     f"#{run_anchor(out / 'visualize-fool')}"))
+    so, da = metrics("adapt-source-only"), metrics("adapt-dann")
+    if so and da:
+        a, b = so["target"]["class_acc"], da["target"]["class_acc"]
+        rows.append(("adapt: DANN target accuracy", f"{b:.3f}",
+                     f"source-only {a:.3f} ({100 * (b - a):+.1f} points), same network, data and protocol",
+                     f"#{run_anchor(out / 'adapt-dann')}"))
+    m = metrics("generate-cgan")
+    if m and m.get("conditional_accuracy") is not None:
+        rows.append(("generate: cGAN conditional accuracy", f"{m['conditional_accuracy']:.3f}",
+                     f"chance 0.1; classifier-FID {m['classifier_fid']:.1f} (floor {m['classifier_fid_floor']:.1f})",
+                     f"#{run_anchor(out / 'generate-cgan')}"))
+    return rows
+
+
 @click.command()
 @click.option("--only", multiple=True, help="Run only these parts (prefix match: transfer, visualize, adapt, generate).")
 @run_options
@@ -87,5 +123,5 @@ def demo(only: tuple[str, ...], opts: RunOptions) -> None:
     from dlapps.runs import atomic_write_text
 
     atomic_write_text(out / "metrics.json", json.dumps(to_jsonable(summary), indent=2) + "\n")
-    md, html = build_report(done_runs, out, title="dlapps demo", intro=INTRO)
+    md, html = build_report(done_runs, out, title="dlapps demo", intro=INTRO, glance=demo_glance(out))
     click.echo(f"demo finished in {time.perf_counter() - t_all:.0f} s: {html}")

@@ -11,36 +11,11 @@ import html
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from dlapps import DlappsError
 from dlapps.runs import atomic_write_text
-
-
-def fmt(v: Any) -> str:
-    """Numbers as a reader wants them in a table: 4 significant digits, ints with separators."""
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        if v != v:
-            return "nan"
-        if v == 0 or 1e-3 <= abs(v) < 1e5:
-            return f"{v:.4g}"
-        return f"{v:.3e}"
-    return str(v)
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A GitHub-style Markdown table; cells are formatted with :func:`fmt`."""
-    def cell(v: Any) -> str:
-        return fmt(v).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(map(str, header)) + " |",
-             "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
-    return "\n".join(lines)
+from dlapps.tables import fmt, markdown_table  # noqa: F401  (re-exported: report.markdown_table)
 
 
 def _scalar_metrics(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -55,6 +30,74 @@ def _scalar_metrics(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str
     return out
 
 
+def _get(metrics: dict[str, Any], key: str) -> Any:
+    """A dotted metrics key (``target.class_acc``), or None."""
+    v: Any = metrics
+    for k in key.split("."):
+        if not isinstance(v, dict) or k not in v:
+            return None
+        v = v[k]
+    return v
+
+
+def _pct(v: Any) -> str:
+    return f"{100 * v:.1f} %" if isinstance(v, (int, float)) and not isinstance(v, bool) else "—"
+
+
+# The headline numbers of each command, with what each is compared against (a reader's first question).
+Headline = tuple[str, str, str]  # (label, value, what it compares against)
+HEADLINES: dict[str, list[tuple[str, str, Any]]] = {
+    "adapt dann": [("target accuracy", "target.class_acc", lambda m: f"source {_pct(_get(m, 'source.class_acc'))}"),
+                   ("domain accuracy", "target.domain_acc", lambda m: "0.5 = the features hide the domain")],
+    "adapt source-only": [("target accuracy", "target.class_acc",
+                           lambda m: f"source {_pct(_get(m, 'source.class_acc'))}; no adaptation")],
+    "adapt pseudo-label": [("target accuracy", "target.class_acc",
+                            lambda m: f"source {_pct(_get(m, 'source.class_acc'))}")],
+    "transfer probe": [("test accuracy", "test_acc", lambda m: f"{m.get('model')} {m.get('layer')}, best by CV"),
+                       ("best C", "best_C", lambda m: "chosen by cross-validation on the training split")],
+    "transfer inspect": [("parameters", "total_params", lambda m: f"{m.get('layers')} layers"),
+                         ("FLOPs per image", "flops", lambda m: f"{m.get('input_size')} px input")],
+    "visualize fool": [("success rate", "success_rate", lambda m: "targeted, within the iteration budget"),
+                       ("median iterations", "iterations", lambda m: "over successful images"),
+                       ("median L2 (0-255)", "l2", lambda m: f"L∞ {fmt(m.get('linf'))}")],
+    "visualize classviz": [("lowest class probability", "target_prob", lambda m: "over the visualized classes")],
+    "generate dcgan": [("classifier-FID", "classifier_fid", lambda m: f"floor {fmt(m.get('classifier_fid_floor'))} "
+                                                                      "(real vs real)"),
+                       ("class coverage", "class_coverage", lambda m: "classes with ≥ 2 % of samples")],
+    "generate cgan": [("conditional accuracy", "conditional_accuracy", lambda m: "a judge classifier agrees with the "
+                                                                               "requested class"),
+                      ("classifier-FID", "classifier_fid", lambda m: f"floor {fmt(m.get('classifier_fid_floor'))}")],
+}
+
+
+def headlines(run: Path) -> list[Headline]:
+    """A finished run's headline numbers (label, value, context); none for an unfinished run."""
+    run = Path(run)
+    if not (run / "metrics.json").exists():
+        return []
+    cfg = json.loads((run / "config.json").read_text())
+    m = json.loads((run / "metrics.json").read_text())
+    out = []
+    for label, key, context in HEADLINES.get(f"{cfg.get('app')} {cfg.get('command')}", []):
+        v = _get(m, key)
+        if v is not None:
+            out.append((label, fmt(v), context(m)))
+    if m.get("diverged"):
+        out.append(("stopped", "diverged", str(m.get("diverged_reason", "NaN loss or collapsed classifier"))))
+    return out
+
+
+def glance_md(items: Sequence[tuple[str, str, str, str]]) -> str:
+    """The summary box that opens a report: (label, value, context, link) rows; a link is '#anchor' or ''."""
+    rows = [(f"[{label}]({link})" if link else label, f"**{value}**", context) for label, value, context, link in items]
+    return ('<div class="glance" markdown="1">\n\n**At a glance**\n\n'
+            + markdown_table(["", "value", "compared with"], rows) + "\n\n</div>\n")
+
+
+def run_anchor(run: Path) -> str:
+    return "run-" + re.sub(r"[^a-z0-9]+", "-", Path(run).name.lower()).strip("-")
+
+
 def run_section_md(run: Path, level: int = 2, figure_links: bool = True) -> str:
     """The Markdown section of one run: summary, key metrics, tables, figures, config."""
     run = Path(run)
@@ -62,7 +105,7 @@ def run_section_md(run: Path, level: int = 2, figure_links: bool = True) -> str:
         raise DlappsError(f"{run} is not a dlapps run dir (no config.json)")
     cfg = json.loads((run / "config.json").read_text())
     h = "#" * level
-    parts = [f"{h} {cfg.get('app', '?')} {cfg.get('command', '?')} — `{run.name}`", ""]
+    parts = [f"{h} {cfg.get('app', '?')} {cfg.get('command', '?')} — `{run.name}` {{#{run_anchor(run)}}}", ""]
     if (run / "summary.md").exists():
         parts += [(run / "summary.md").read_text().strip(), ""]
     if (run / "metrics.json").exists():
@@ -92,7 +135,9 @@ def _md_to_html(md_text: str, base: Path) -> str:
     """Markdown -> HTML with every local PNG inlined as a data URI (one self-contained file)."""
     import markdown
 
-    body = markdown.markdown(md_text, extensions=["tables", "fenced_code"])
+    body = markdown.markdown(md_text, extensions=["tables", "fenced_code", "attr_list", "md_in_html", "toc"])
+    # figures decode lazily, off the main thread: a report with 20 figures shows its top at once
+    body = body.replace("<img ", '<img loading="lazy" decoding="async" ')
 
     def inline(m: re.Match[str]) -> str:
         src = html.unescape(m.group(1))
@@ -106,14 +151,20 @@ def _md_to_html(md_text: str, base: Path) -> str:
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
              "line-height:1.45}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
              "padding:3px 8px;text-align:right}th{background:#f3f3f3}img{max-width:100%}"
-             "pre{background:#f6f6f6;padding:.6em;overflow:auto;font-size:85%}")
+             "pre{background:#f6f6f6;padding:.6em;overflow:auto;font-size:85%}"
+             ".glance{border:2px solid #2a6;border-radius:8px;padding:.2em 1em;margin:1em 0;background:#f4fbf6}"
+             ".glance table{margin:.4em 0}.glance td{text-align:left}.toc{font-size:90%}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>dlapps report</title>"
             f"<style>{style}</style></head><body>{body}</body></html>\n")
 
 
 def build_report(runs: Sequence[Path], out_dir: Path | None = None, title: str = "dlapps report",
-                 intro: str = "") -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` for one run (into it) or several (into ``out_dir``)."""
+                 intro: str = "", glance: Sequence[tuple[str, str, str, str]] | None = None) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` for one run (into it) or several (into ``out_dir``).
+
+    Every report opens with a summary box: ``glance`` rows (label, value, compared with, link) when
+    given, else each run's headline numbers linked to its section; a multi-run report then has a table
+    of contents."""
     runs = [Path(r) for r in runs]
     if not runs:
         raise DlappsError("no run dirs given")
@@ -124,8 +175,16 @@ def build_report(runs: Sequence[Path], out_dir: Path | None = None, title: str =
     out_dir = Path(out_dir) if out_dir else (runs[0] if single else runs[0].parent)
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = [f"# {title}", ""]
+    if glance is None:
+        glance = [(f"{label}" + ("" if single else f" ({r.name})"), value, context, f"#{run_anchor(r)}")
+                  for r in runs for label, value, context in headlines(r)[: (3 if single else 1)]]
+    if glance:
+        parts += [glance_md(glance), ""]
     if intro:
         parts += [intro.strip(), ""]
+    if not single:
+        parts += ["**Contents**", "", '<div class="toc" markdown="1">', "",
+                  *[f"- [{_run_title(r)}](#{run_anchor(r)})" for r in runs], "", "</div>", ""]
     for r in runs:
         section = run_section_md(r, level=2)
         # figure links are relative to the run dir; re-base them on the report's folder
@@ -137,6 +196,11 @@ def build_report(runs: Sequence[Path], out_dir: Path | None = None, title: str =
     atomic_write_text(md_path, md_text)
     atomic_write_text(html_path, _md_to_html(md_text, out_dir))
     return md_path, html_path
+
+
+def _run_title(run: Path) -> str:
+    cfg = json.loads((Path(run) / "config.json").read_text())
+    return f"{cfg.get('app', '?')} {cfg.get('command', '?')} — {Path(run).name}"
 
 
 def _relpath(target: Path, start: Path) -> str:
@@ -158,3 +222,26 @@ def expand_runs(paths: Sequence[Path]) -> list[Path]:
                 raise DlappsError(f"{p} is neither a run dir nor a folder of run dirs")
             out += kids
     return out
+
+
+def run_summary_html(run: Path, metrics: dict[str, Any] | None = None, max_figures: int = 4) -> str:
+    """A run as a notebook shows it (``RunResult._repr_html_``): headline numbers, summary, and the
+    first figures as thumbnails, with the run dir's path to open the full report."""
+    import markdown
+
+    run = Path(run)
+    cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+    parts = [f"<b>{html.escape(str(cfg.get('app', '?')))} {html.escape(str(cfg.get('command', '?')))}</b> — "
+             f"<code>{html.escape(str(run))}</code>"]
+    heads = headlines(run) if (run / "config.json").exists() else []
+    if heads:
+        parts.append("<table>" + "".join(f"<tr><td>{html.escape(a)}</td><td><b>{html.escape(b)}</b></td>"
+                                         f"<td>{html.escape(c)}</td></tr>" for a, b, c in heads) + "</table>")
+    if (run / "summary.md").exists():
+        parts.append(markdown.markdown((run / "summary.md").read_text()))
+    for f in sorted((run / "figures").glob("*.png"))[:max_figures]:
+        data = base64.b64encode(f.read_bytes()).decode("ascii")
+        parts.append(f'<img loading="lazy" title="{html.escape(f.stem)}" style="max-width:320px;margin:2px" '
+                     f'src="data:image/png;base64,{data}">')
+    parts.append(f"<div><small>full report: <code>{html.escape(str(run / 'report.html'))}</code></small></div>")
+    return '<div class="dlapps-run">' + "\n".join(parts) + "</div>"

@@ -109,7 +109,10 @@ class RunDir:
     """One run's folder. Create it with :meth:`create`; everything is written atomically."""
 
     def __init__(self, path: Path):
+        from dlapps.tensorboard import TBLog
+
         self.path = Path(path)
+        self.tb = TBLog(None, False)  # TensorBoard view of the run; enabled by start_run(--tensorboard)
 
     # ----------------------------------------------------------------- creation / resume
     @classmethod
@@ -200,7 +203,11 @@ class RunDir:
             return json.load(f)
 
     def write_metrics(self, metrics: dict[str, Any]) -> Path:
-        return self.write_json("metrics.json", metrics)
+        """metrics.json (atomically); TensorBoard's events are flushed at the same moment, so both agree."""
+        path = self.write_json("metrics.json", metrics)
+        if self.tb.writer is not None:
+            self.tb.writer.flush()
+        return path
 
     def write_text(self, name: str, text: str) -> Path:
         p = self.path / name
@@ -210,7 +217,7 @@ class RunDir:
     def write_table(self, name: str, header: Sequence[str], rows: Iterable[Sequence[Any]],
                     caption: str = "") -> Path:
         """Write ``tables/<name>.md`` and ``tables/<name>.csv`` from the same rows."""
-        from dlapps.report import markdown_table
+        from dlapps.tables import markdown_table
 
         rows = [list(r) for r in rows]
         md = (f"**{caption}**\n\n" if caption else "") + markdown_table(header, rows) + "\n"
@@ -271,6 +278,7 @@ class RunOptions:
     threads: int = 0  # torch intra-op threads; 0 = one per available core
     quiet: bool = False  # no progress bars
     preset: str | None = None  # the preset that filled the options' defaults (recorded in config.json)
+    tensorboard: bool = False  # also log to <run dir>/tb for TensorBoard (or DLAPPS_TENSORBOARD=1)
 
 
 def start_run(app: str, command: str, config: Any, opts: RunOptions,
@@ -295,6 +303,11 @@ def start_run(app: str, command: str, config: Any, opts: RunOptions,
     info = {"seed": opts.seed, "device": str(device), "threads": threads, "preset": opts.preset, **(extra or {})}
     run = RunDir.create(opts.out, app, command, {**to_jsonable(config), "seed": opts.seed},
                         resume=opts.resume, extra=info)
+    from dlapps.tensorboard import TBLog, tensorboard_wanted
+
+    run.tb = TBLog(run.path, tensorboard_wanted(opts.tensorboard))
+    run.tb.hparams({"app": app, "command": command, **{k: v for k, v in to_jsonable(config).items()}, **info}, {})
     if not opts.quiet:
-        print(f"run dir: {run.path}", flush=True)
+        print(f"run dir: {run.path}" + (f" (TensorBoard: tensorboard --logdir {run.path / 'tb'})" if run.tb.enabled
+                                        else ""), flush=True)
     return run, device

@@ -146,11 +146,18 @@ def validate_points(spec: SweepSpec, points: list[Point], out: Path) -> None:
     suggestion, instead of after the first points have run."""
     import click
 
-    from dlapps.cli import _register_apps, cli
+    from dlapps.cli_options import APP_COMMANDS, app_command
 
-    _register_apps()
-    cmd: Any = cli
-    for i, word in enumerate(spec.command):
+    if not spec.command or spec.command[0] not in APP_COMMANDS:
+        import difflib
+
+        word = spec.command[0] if spec.command else ""
+        close = difflib.get_close_matches(word, list(APP_COMMANDS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DlappsError(f"sweep command `{' '.join(spec.command)}`: unknown command {word!r}{hint}")
+    cmd: Any = app_command(spec.command[0])
+    rest = spec.command[1:]
+    for i, word in enumerate(spec.command[1:], start=1):
         if not isinstance(cmd, click.Group) or word.startswith("-"):
             break
         sub = cmd.get_command(click.Context(cmd), word)

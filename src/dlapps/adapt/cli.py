@@ -11,7 +11,7 @@ from dlapps.adapt.data import FITS, NORMALIZATIONS
 from dlapps.adapt.networks import ARCHS
 from dlapps.adapt.pseudo_label import AUGMENTATIONS, LR_SCHEDULES, PseudoLabelConfig, run_pseudo_label
 from dlapps.adapt.schedules import LAMBDA_SCHEDULES
-from dlapps.cli import data_source_option, finish, run_options
+from dlapps.cli_options import data_source_option, finish, run_options
 from dlapps.runs import RunOptions
 
 D = DannConfig()

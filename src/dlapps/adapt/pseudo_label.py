@@ -13,12 +13,14 @@ from tqdm.auto import tqdm
 
 from dlapps import DlappsError
 from dlapps.adapt.data import load_domains
-from dlapps.adapt.dann import CL, RunResult, evaluate, load_dann_checkpoint, with_domain_statistics
+from dlapps.adapt.dann import load_dann_checkpoint
+from dlapps.adapt.evaluation import CL, evaluate, with_domain_statistics
 from dlapps.adapt.networks import DANN
 from dlapps.adapt.schedules import lr_at
 from dlapps.compute import DivergenceError
 from dlapps.figures import curves
 from dlapps.report import build_report
+from dlapps.results import RunResult
 from dlapps.runs import RunOptions, start_run
 
 
@@ -173,6 +175,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
                 "Train it longer (more --epochs in the DANN run), or pass --threshold lower")
         label_acc = (lab == tgt.y_train[idx]).float().mean().item()  # hidden labels: measurement only
         gen = torch.Generator().manual_seed(opts.seed * 1000 + r)
+        torch.manual_seed(opts.seed * 1000 + r)  # dropout's masks too: a resumed round repeats the same numbers
         model.train()
         for i in tqdm(range(steps), desc=f"round {r + 1}/{cfg.rounds}", disable=opts.quiet or None, leave=False):
             if cfg.lr_schedule == "anneal":

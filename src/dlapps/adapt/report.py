@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlapps.adapt.dann import CL, with_domain_statistics
+from dlapps.adapt.evaluation import CL, with_domain_statistics
 from dlapps.adapt.data import Domain
 from dlapps.adapt.networks import DANN
 from dlapps.figures import curves, plt
@@ -43,9 +43,10 @@ def history_table(run: RunDir, history: list[dict[str, float]]) -> None:
 
 @torch.no_grad()
 def tsne_figure(model: DANN, src: Domain, tgt: Domain, n: int, seed: int, title: str, device: torch.device,
-                per_domain_bn: bool = False):
+                per_domain_bn: bool = False, tb: Any = None):
     """t-SNE of the feature embeddings of n source + n target test images, by domain and by class.
-    ``per_domain_bn``: embed each domain with its own batch-norm statistics, as the run is evaluated."""
+    ``per_domain_bn``: embed each domain with its own batch-norm statistics, as the run is evaluated.
+    ``tb``: a TBLog that also receives the raw embeddings for TensorBoard's projector."""
     from sklearn.manifold import TSNE
 
     g = torch.Generator().manual_seed(seed)
@@ -58,6 +59,9 @@ def tsne_figure(model: DANN, src: Domain, tgt: Domain, n: int, seed: int, title:
     xy = TSNE(n_components=2, init="pca", perplexity=min(30, max(5, len(emb) // 4)), random_state=seed).fit_transform(emb)
     labels = np.concatenate([src.y_test[i_s].numpy(), tgt.y_test[i_t].numpy()])
     dom = np.r_[np.zeros(len(i_s)), np.ones(len(i_t))]
+    if tb is not None:
+        tb.embedding(torch.from_numpy(emb), [f"{'target' if d else 'source'} {c}" for d, c in zip(dom, labels)],
+                     "features")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
     for d, name, c in ((0, "source", "tab:blue"), (1, "target", "tab:red")):
         axes[0].scatter(*xy[dom == d].T, s=4, alpha=0.6, c=c, label=name)
@@ -107,7 +111,7 @@ def write_outputs(run: RunDir, model: DANN, src: Domain, tgt: Domain, cfg: Any, 
     kind = "source-only" if cfg.source_only else "DANN"
     if cfg.tsne_points:
         run.save_figure(tsne_figure(model, src, tgt, cfg.tsne_points, seed, f"t-SNE of features, {kind}", device,
-                                    per_domain_bn=metrics.get("bn_eval") == "domain"), "tsne")
+                                    per_domain_bn=metrics.get("bn_eval") == "domain", tb=run.tb), "tsne")
     lam = "λ = 0 (source only)" if cfg.source_only else (
         f"λ schedule {cfg.lambda_schedule} from {cfg.lambda_start} to {cfg.lambda_end} × {cfg.lambda_multiplier}")
     t = metrics.get("timing", {})

@@ -20,6 +20,7 @@ from dlapps.figures import curves, image_grid
 from dlapps.generate import metrics as M
 from dlapps.generate.networks import Discriminator, Generator, conv_flops, dcgan_init
 from dlapps.report import build_report
+from dlapps.results import RunResult
 from dlapps.runs import RunDir, RunOptions, atomic_write_bytes, start_run
 
 
@@ -44,12 +45,6 @@ class GanConfig:
     collapse_steps: int = 200      # D loss < 1e-3 for this many steps in a row = discriminator collapse
     precision: str = "fp32"        # fp32 | bf16: bfloat16 autocast for the training step's convolutions (weights,
                                    # optimiser and metrics stay float32); ~1.5x faster on CPUs with AMX/AVX512-BF16
-
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    metrics: dict[str, Any]
 
 
 def _images_32(x: torch.Tensor) -> torch.Tensor:
@@ -153,7 +148,9 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
                 print("warning: " + msg, flush=True)
             if i % 25 == 0:
                 bar.set_postfix(D=f"{ld:.3f}", G=f"{lg:.3f}")
+            run.tb.scalars("step", {k: v[-1] for k, v in hist.items()}, epoch * steps + i)
         t_train += time.perf_counter() - t0
+        run.tb.scalars("epoch", {k: float(np.mean(v[-steps:])) for k, v in hist.items()}, epoch + 1)
         _progress_grid(run, G, fixed_z, fixed_y, epoch + 1, cfg.conditional)
         _save(run, G, D, optG, optD, epoch + 1, hist, failures, fixed_z, fixed_y)
         if not opts.quiet:
@@ -287,6 +284,7 @@ def _progress_grid(run: RunDir, G: Generator, z: torch.Tensor, y: torch.Tensor, 
     from torchvision.utils import make_grid
     from PIL import Image
 
+    run.tb.images("samples/fixed_noise", imgs, epoch, nrow=10)
     grid = make_grid(imgs, nrow=10, padding=2, pad_value=1.0).mul(255).byte().permute(1, 2, 0).numpy()
     buf = io.BytesIO()
     Image.fromarray(grid).save(buf, format="PNG")

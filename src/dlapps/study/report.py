@@ -30,7 +30,7 @@ def _fmt_ours(vals: list[float]) -> str:
 
 def table_rows(plan: Any, refs: list[dict[str, Any]], seeds: list[int]) -> tuple[list[list[str]], dict[str, int]]:
     """One table's rows and a tally {rows, compared, within}."""
-    from dlapps.study.run import point_failures, point_values, study_seeds
+    from dlapps.study.results import point_failures, point_values, study_seeds
     from dlapps.sweep import load_spec
 
     spec = None
@@ -80,7 +80,7 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], seeds: list[int]) -> tuple
 def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], n_seeds: int, cfg: Any,
                        wall_s: float, failures: list[str]) -> tuple[Path, Path]:
     """study-report.md/.html in ``out``: a summary box, then each section's tables and figures."""
-    from dlapps.study.run import study_spec
+    from dlapps.study.results import study_spec
 
     for p in plans:
         p.sweep_dir = out / p.file.stem if p.file is not None else None

@@ -9,16 +9,13 @@ pages), and :func:`dlapps.sweep.run_sweep` does the running, resuming and parall
 from __future__ import annotations
 
 import csv
-import functools
-import json
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from dlapps import DlappsError
-from dlapps.presets import tomllib
+from dlapps.study.results import _package_file, study_seeds, study_spec
 from dlapps.runs import RunDir, to_jsonable
 
 SECTIONS = ("2a", "2b", "2c", "2de")
@@ -51,15 +48,6 @@ class Entry:
     @property
     def label(self) -> str:
         return f"Table {self.key}" if self.is_table else self.caption.split(":")[0]
-
-
-@functools.lru_cache(maxsize=1)
-def study_spec() -> dict[str, Any]:
-    return tomllib.loads(_package_file("study.toml").read_text(encoding="utf-8"))
-
-
-def _package_file(name: str) -> Any:
-    return resources.files("dlapps.study").joinpath(name)
 
 
 def sweep_path(name: str) -> Path:
@@ -197,39 +185,4 @@ def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) ->
     if failures:
         raise DlappsError(f"{len(failures)} sweep(s) of the study failed ({failures[0][:200]}); the report in "
                           f"{out} shows what finished; rerun the same command to retry only what is missing")
-    return out
-
-
-def study_seeds(spec: Any, n_seeds: int) -> list[int] | None:
-    """The seeds a study runs a sweep with: n for sweeps that train (adapt, generate), the file's own otherwise."""
-    return list(range(n_seeds)) if spec.command[0] in ("adapt", "generate") else None
-
-
-def point_values(sweep_dir: Path, spec: Any, quick: bool, point: str, metric: str) -> list[float]:
-    """The metric of one sweep point over its seeds (finished runs only)."""
-    from dlapps.sweep import _get, expand, status
-
-    vals = []
-    for p in expand(spec, quick):
-        if p.name != point:
-            continue
-        d = sweep_dir / p.dirname
-        if status(d) == "complete":
-            v = _get(json.loads((d / "metrics.json").read_text()), metric)
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                vals.append(float(v))
-    return vals
-
-
-def point_failures(sweep_dir: Path, spec: Any, quick: bool, point: str) -> list[str]:
-    """How the point's unfinished seeds ended, for runs that stopped themselves: 'diverged after epoch k (seed s)'."""
-    from dlapps.sweep import expand
-
-    out = []
-    for p in expand(spec, quick):
-        f = sweep_dir / p.dirname / "metrics.json"
-        if p.name == point and f.exists():
-            m = json.loads(f.read_text())
-            if m.get("diverged"):
-                out.append(f"stopped after epoch {m.get('epochs_done', '?')}: diverged or collapsed (seed {p.seed})")
     return out

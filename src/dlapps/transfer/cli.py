@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
-from dlapps import DlappsError
-from dlapps.cli import data_source_option, finish, run_options
+from dlapps.cli_options import csv_list, data_source_option, finish, run_options
 from dlapps.images import GRAY_MODES
-from dlapps.report import build_report
-from dlapps.runs import RunOptions, start_run
+from dlapps.inference import ENGINES, PRECISIONS
+from dlapps.runs import RunOptions
 from dlapps.transfer.probe import CLASSIFIERS, ProbeConfig, run_probe
 
 WEIGHTS_HELP = "imagenet (torchvision / $DLAPPS_WEIGHTS), random, or a state_dict path."
-
-
-def _csv(values: str, kind: type = str) -> list:
-    try:
-        return [kind(v.strip()) for v in values.split(",") if v.strip()]
-    except ValueError:
-        raise DlappsError(f"cannot parse {values!r} as a comma-separated list of {kind.__name__}") from None
 
 
 @click.group()
@@ -36,30 +27,15 @@ def transfer() -> None:
 @run_options
 def inspect(model: str, weights: str, input_size: int | None, opts: RunOptions) -> None:
     """Per-layer table: output shape, parameters, cumulative parameters, share; the total."""
-    from dlapps.models import build_model
-    from dlapps.transfer.inspect import inspect_model, model_flops
+    from dlapps.transfer.inspect import InspectConfig, run_inspect
 
-    run, _ = start_run("transfer", "inspect", {"model": model, "weights": weights, "input_size": input_size}, opts,
-                       devices=("cpu",))
-    lm = build_model(model, weights)
-    size = input_size or lm.input_size
-    ch = 1 if lm.name == "mnist_cnn" else 3
-    rows, total = inspect_model(lm.model, size, ch)
-    flops = model_flops(lm.model, size, ch)
-    table = [[r.name, r.kind, "x".join(map(str, r.output_shape)), r.params, r.cumulative, f"{100 * r.share:.2f}%"]
-             for r in rows]
-    run.write_table("layers", ["layer", "type", "output", "params", "cumulative", "share"], table,
-                    caption=f"{model}: {size}x{size} input, {total:,} parameters, {flops / 1e9:.2f} GFLOPs")
-    run.write_metrics({"model": model, "total_params": total, "flops": flops, "input_size": size,
-                       "layers": len(rows)})
-    run.write_text("summary.md", f"**{model}**: {total:,} parameters, {flops / 1e9:.3f} GFLOPs per "
-                                 f"{size}x{size} image, {len(rows)} layers.\n")
-    build_report([run.path], title=f"transfer inspect {model}")
+    r = run_inspect(InspectConfig(model=model, weights=weights, input_size=input_size), opts)
     if not opts.quiet:
-        w = max(len(r.name) for r in rows)
-        for r in table:
-            click.echo(f"{r[0]:<{w}}  {r[1]:<18} {r[2]:>14} {r[3]:>12,} {r[4]:>13,} {r[5]:>8}")
-    click.echo(f"total parameters: {total:,}  ({flops / 1e9:.2f} GFLOPs per image)")
+        rows = r.metrics["rows"]
+        w = max(len(row[0]) for row in rows)
+        for row in rows:
+            click.echo(f"{row[0]:<{w}}  {row[1]:<18} {row[2]:>14} {row[3]:>12,} {row[4]:>13,} {row[5]:>8}")
+    click.echo(f"total parameters: {r.metrics['total_params']:,}  ({r.metrics['flops'] / 1e9:.2f} GFLOPs per image)")
 
 
 @transfer.command()
@@ -82,28 +58,17 @@ def layers(model: str, weights: str) -> None:
 @click.option("--weights", default="imagenet", show_default=True, help=WEIGHTS_HELP)
 @click.option("--top", type=int, default=5, show_default=True)
 @click.option("--gray", type=click.Choice(GRAY_MODES), default="replicate", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
+@click.option("--batch-size", type=int, default=0, show_default=True, help="0 = chosen per model and device.")
 @run_options
-def predict(model: str, images: tuple[str, ...], weights: str, top: int, gray: str, opts: RunOptions) -> None:
+def predict(model: str, images: tuple[str, ...], opts: RunOptions, **kw: Any) -> None:
     """Top-k ImageNet classes for image files (any format, mode and size)."""
-    from dlapps.models import build_model
-    from dlapps.transfer.predict import predictions_figure, topk
+    from dlapps.transfer.predict import PredictConfig, run_predict
 
-    from dlapps.images import expand_image_args
-
-    images = tuple(expand_image_args(images))  # check every input before creating anything; folders -> files
-    run, _ = start_run("transfer", "predict", {"model": model, "weights": weights, "images": list(images),
-                                               "top": top, "gray": gray}, opts, devices=("cpu",))
-    lm = build_model(model, weights)
-    preds = topk(lm, images, top, gray)
-    run.write_metrics({"predictions": preds, "weights": lm.weights})
-    run.write_table("predictions", ["image", "rank", "class", "index", "probability"],
-                    [[Path(p["image"]).name, k + 1, t["name"], t["index"], t["prob"]]
-                     for p in preds for k, t in enumerate(p["top"])], caption=f"Top-{top} predictions, {model}")
-    run.save_figure(predictions_figure(lm, preds, gray), "predictions")
-    build_report([run.path], title=f"transfer predict {model}")
-    for p in preds:
+    r = run_predict(PredictConfig(model=model, images=list(images), **kw), opts)
+    for p in r.metrics["predictions"]:
         click.echo(f"{p['image']}: " + ", ".join(f"{t['name']} {t['prob']:.3f}" for t in p["top"]))
-    click.echo(f"done: {run.path}/report.html")
+    finish(r)
 
 
 @transfer.command()
@@ -114,26 +79,11 @@ def predict(model: str, images: tuple[str, ...], weights: str, top: int, gray: s
 @click.option("--channels", type=int, default=16, show_default=True, help="First N channels per layer.")
 @click.option("--gray", type=click.Choice(GRAY_MODES), default="replicate", show_default=True)
 @run_options
-def activations(model: str, image: str, layer_names: tuple[str, ...], weights: str, channels: int, gray: str,
-                opts: RunOptions) -> None:
+def activations(model: str, image: str, layer_names: tuple[str, ...], opts: RunOptions, **kw: Any) -> None:
     """Grid of feature maps of one image at one or more layers."""
-    from dlapps.images import open_image
-    from dlapps.models import build_model
-    from dlapps.transfer.predict import activation_maps, activations_figure
+    from dlapps.transfer.predict import ActivationsConfig, run_activations
 
-    img = open_image(Path(image), gray=gray)
-    lm = build_model(model, weights)
-    maps = activation_maps(lm, image, layer_names, channels, gray)
-    if not maps:
-        raise DlappsError("none of the given layers has spatial feature maps (choose conv layers)")
-    run, _ = start_run("transfer", "activations", {"model": model, "weights": weights, "image": image,
-                                                   "layers": list(layer_names), "channels": channels}, opts,
-                       devices=("cpu",))
-    run.save_figure(activations_figure(maps, img, f"{model} activations"), "activations")
-    run.write_metrics({"layers": {k: {"shape": list(v.shape), "mean": float(v.mean()), "max": float(v.max())}
-                                  for k, v in maps.items()}})
-    build_report([run.path], title=f"transfer activations {model}")
-    click.echo(f"done: {run.path}/report.html")
+    finish(run_activations(ActivationsConfig(model=model, image=image, layers=list(layer_names), **kw), opts))
 
 
 P = ProbeConfig()
@@ -154,12 +104,16 @@ P = ProbeConfig()
 @click.option("--c-grid", default=",".join(map(str, P.c_grid)), show_default=True)
 @click.option("--folds", type=int, default=P.folds, show_default=True)
 @click.option("--jobs", type=int, default=P.jobs, show_default=True, help="Parallel grid-search jobs.")
-@click.option("--batch-size", type=int, default=P.batch_size, show_default=True)
+@click.option("--batch-size", type=int, default=P.batch_size, show_default=True, help="0 = chosen per model.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=P.precision, show_default=True,
+              help="bf16: autocast, faster on CPUs with AVX-512 BF16/AMX and on GPUs; features differ slightly.")
+@click.option("--engine", type=click.Choice(ENGINES), default=P.engine, show_default=True,
+              help="onnxruntime: the same network in ONNX Runtime (CPU, float32; pip install 'dlapps[onnx]').")
 @click.option("--per-class", type=int, default=0, show_default=True, help="At most N images per class per split.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the feature cache.")
 @run_options
 def probe(models: tuple[str, ...], layers: tuple[str, ...], c_grid: str, no_cache: bool, opts: RunOptions,
           **kw: Any) -> None:
     """Features at named layers -> linear SVM with C chosen by cross-validation (Tables 2-3, Figure 7)."""
-    cfg = ProbeConfig(models=list(models), layers=list(layers), c_grid=_csv(c_grid, float), cache=not no_cache, **kw)
+    cfg = ProbeConfig(models=list(models), layers=list(layers), c_grid=csv_list(c_grid, float), cache=not no_cache, **kw)
     finish(run_probe(cfg, opts))

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from dlapps.results import RunResult
+from dlapps.runs import RunOptions
+
 
 @dataclass
 class LayerRow:
@@ -63,3 +66,36 @@ def model_flops(model: nn.Module, input_size: int = 224, in_ch: int = 3) -> floa
     with torch.no_grad(), counter:
         model(torch.zeros(1, in_ch, input_size, input_size))
     return float(counter.get_total_flops())
+
+
+@dataclass
+class InspectConfig:
+    model: str = "vgg16"
+    weights: str = "random"          # counts and shapes need no weights
+    input_size: int | None = None    # input side in pixels (None = the model's)
+
+
+def run_inspect(cfg: InspectConfig, opts: RunOptions | None = None) -> RunResult:
+    """The per-layer table of a model as a run: table, metrics (total parameters, FLOPs), report.
+    Counting runs on the CPU (one input), so ``--device cuda`` is refused rather than recorded."""
+    from dlapps.models import build_model
+    from dlapps.report import build_report
+    from dlapps.runs import start_run
+
+    opts = opts or RunOptions()
+    run, _ = start_run("transfer", "inspect", cfg, opts, devices=("cpu",))
+    lm = build_model(cfg.model, cfg.weights)
+    size = cfg.input_size or lm.input_size
+    ch = 1 if lm.name == "mnist_cnn" else 3
+    rows, total = inspect_model(lm.model, size, ch)
+    flops = model_flops(lm.model, size, ch)
+    table = [[r.name, r.kind, "x".join(map(str, r.output_shape)), r.params, r.cumulative, f"{100 * r.share:.2f}%"]
+             for r in rows]
+    run.write_table("layers", ["layer", "type", "output", "params", "cumulative", "share"], table,
+                    caption=f"{cfg.model}: {size}x{size} input, {total:,} parameters, {flops / 1e9:.2f} GFLOPs")
+    metrics = {"model": cfg.model, "total_params": total, "flops": flops, "input_size": size, "layers": len(rows)}
+    run.write_metrics(metrics)
+    run.write_text("summary.md", f"**{cfg.model}**: {total:,} parameters, {flops / 1e9:.3f} GFLOPs per "
+                                 f"{size}x{size} image, {len(rows)} layers.\n")
+    build_report([run.path], title=f"transfer inspect {cfg.model}")
+    return RunResult(run.path, {**metrics, "rows": table})

@@ -1,7 +1,9 @@
-"""Top-k ImageNet predictions and activation-map grids for image files."""
+"""Top-k ImageNet predictions and activation-map grids for image files, as runs
+(``run_predict``, ``run_activations``: config -> run dir -> report, like every other command)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -9,24 +11,42 @@ import numpy as np
 import torch
 from torchvision.models.feature_extraction import create_feature_extractor
 
+from dlapps import DlappsError
 from dlapps.figures import plt, to_numpy_image
-from dlapps.images import open_image
-from dlapps.models import LoadedModel, resolve_layer
-from dlapps.models import check_finite_output
+from dlapps.images import decode_side, expand_image_args, open_image
+from dlapps.inference import Inference, batch_size_for, decoded_batches, fuse_for_inference, split_preprocess
+from dlapps.models import LoadedModel, build_model, check_finite_output, resolve_layer
+from dlapps.report import build_report
+from dlapps.results import RunResult
+from dlapps.runs import RunOptions, start_run
 from dlapps.transfer.features import graph_nodes
 
 
-@torch.no_grad()
-def topk(lm: LoadedModel, paths: Sequence[str | Path], k: int = 5, gray: str = "replicate") -> list[dict[str, Any]]:
-    """For each image: the top-k classes (index, name, probability), using the weights' preprocessing."""
+def topk(lm: LoadedModel, paths: Sequence[str | Path], k: int = 5, gray: str = "replicate",
+         inference: Inference | None = None, batch_size: int = 0) -> list[dict[str, Any]]:
+    """For each image: the top-k classes (index, name, probability), using the weights' preprocessing.
+    Images are decoded beside the network and classified in batches (``inference``: device, precision)."""
+    inf = inference or Inference()
     k = min(k, len(lm.class_names))
+    net = inf.compile(fuse_for_inference(lm.model), lm.preprocess(open_image(Path(paths[0]), gray=gray))[None])
+    side, split = decode_side(lm.preprocess), split_preprocess(lm.preprocess)
+
+    def load(i: int) -> torch.Tensor:  # (C, H, W): uint8 when the pipeline splits, else the model's input
+        img = open_image(Path(paths[i]), gray=gray, min_side=side, keep_gray=split is not None and gray == "replicate")
+        return split.to_uint8(img) if split is not None else lm.preprocess(img)
+
+    probs = []
+    with torch.inference_mode(), inf.autocast():
+        for x in decoded_batches(len(paths), load, batch_size_for(lm.name, inf.device, batch_size), inf.workers):
+            x = inf.inputs(x if split is None else split.normalize(x.to(inf.device)))
+            logits = check_finite_output(net(x).float(), lm.name, lm.weights)  # (B, classes)
+            probs.append(torch.softmax(logits, 1).cpu())
     out = []
-    for p in paths:
-        img = open_image(Path(p), gray=gray)
-        x = lm.preprocess(img)[None]
-        prob = torch.softmax(check_finite_output(lm.model(x), lm.name, lm.weights), 1)[0]
+    for p, prob in zip(paths, torch.cat(probs)):
         v, i = prob.topk(k)
-        out.append({"image": str(p), "size": list(img.size),
+        with open_image(Path(p), gray=gray) as img:
+            size = list(img.size)
+        out.append({"image": str(p), "size": size,
                     "top": [{"index": int(j), "name": lm.class_names[int(j)], "prob": float(q)} for q, j in zip(v, i)]})
     return out
 
@@ -51,13 +71,13 @@ def predictions_figure(lm: LoadedModel, preds: list[dict[str, Any]], gray: str =
 
 @torch.no_grad()
 def activation_maps(lm: LoadedModel, path: str | Path, layers: Sequence[str], channels: int = 16,
-                    gray: str = "replicate") -> dict[str, torch.Tensor]:
-    """The first ``channels`` feature maps (C, H, W) of each layer for one image."""
+                    gray: str = "replicate", device: torch.device = torch.device("cpu")) -> dict[str, torch.Tensor]:
+    """The first ``channels`` feature maps (C, H, W) of each layer for one image (on the CPU)."""
     nodes = {layer: resolve_layer(lm.name, layer, graph_nodes(lm)) for layer in layers}
-    ex = create_feature_extractor(lm.model, return_nodes={v: k for k, v in nodes.items()}).eval()
-    x = lm.preprocess(open_image(Path(path), gray=gray))[None]
+    ex = create_feature_extractor(lm.model, return_nodes={v: k for k, v in nodes.items()}).eval().to(device)
+    x = lm.preprocess(open_image(Path(path), gray=gray))[None].to(device)
     feats = ex(x)
-    return {layer: feats[layer][0, :channels] for layer in layers if feats[layer].ndim == 4}
+    return {layer: feats[layer][0, :channels].cpu() for layer in layers if feats[layer].ndim == 4}
 
 
 def activations_figure(maps: dict[str, torch.Tensor], image, title: str):
@@ -77,3 +97,65 @@ def activations_figure(maps: dict[str, torch.Tensor], image, title: str):
         r += int(np.ceil(len(m) / cols))
     fig.suptitle(title)
     return fig
+
+
+@dataclass
+class PredictConfig:
+    model: str = "mobilenet_v2"
+    images: list[str] = field(default_factory=list)  # image files or folders of them
+    weights: str = "imagenet"
+    top: int = 5                    # classes listed per image
+    gray: str = "replicate"         # grey images -> RGB: replicate | colormap
+    precision: str = "fp32"         # fp32 | bf16 (autocast)
+    batch_size: int = 0             # images per forward pass (0 = per model/device)
+
+
+@dataclass
+class ActivationsConfig:
+    model: str = "mobilenet_v2"
+    image: str = ""                 # one image file
+    layers: list[str] = field(default_factory=lambda: ["features.2"])  # aliases or graph nodes
+    weights: str = "imagenet"
+    channels: int = 16              # first N channels per layer
+    gray: str = "replicate"
+
+
+def run_predict(cfg: PredictConfig, opts: RunOptions | None = None) -> RunResult:
+    """Top-k ImageNet classes for image files (any format, mode and size): table, figure, report."""
+    opts = opts or RunOptions()
+    cfg.images = expand_image_args(cfg.images)  # check every input before creating anything; folders -> files
+    if not cfg.images:
+        raise DlappsError("give at least one image file or folder")
+    run, device = start_run("transfer", "predict", cfg, opts)
+    inference = Inference(device=device, precision=cfg.precision)
+    run.update_config(inference=inference.describe())
+    lm = build_model(cfg.model, cfg.weights)
+    preds = topk(lm, cfg.images, cfg.top, cfg.gray, inference, cfg.batch_size)
+    metrics = {"predictions": preds, "weights": lm.weights}
+    run.write_metrics(metrics)
+    run.write_table("predictions", ["image", "rank", "class", "index", "probability"],
+                    [[Path(p["image"]).name, k + 1, t["name"], t["index"], t["prob"]]
+                     for p in preds for k, t in enumerate(p["top"])], caption=f"Top-{cfg.top} predictions, {cfg.model}")
+    run.save_figure(predictions_figure(lm, preds, cfg.gray), "predictions")
+    build_report([run.path], title=f"transfer predict {cfg.model}")
+    return RunResult(run.path, metrics)
+
+
+def run_activations(cfg: ActivationsConfig, opts: RunOptions | None = None) -> RunResult:
+    """A grid of feature maps of one image at one or more layers."""
+    opts = opts or RunOptions()
+    img = open_image(Path(cfg.image), gray=cfg.gray)
+    lm = build_model(cfg.model, cfg.weights)
+    graph_layers = [resolve_layer(lm.name, layer, graph_nodes(lm)) for layer in cfg.layers]  # bad name: no run dir
+    if not graph_layers:
+        raise DlappsError("give at least one --layer")
+    run, device = start_run("transfer", "activations", cfg, opts)
+    maps = activation_maps(lm, cfg.image, cfg.layers, cfg.channels, cfg.gray, device)
+    if not maps:
+        raise DlappsError("none of the given layers has spatial feature maps (choose conv layers)")
+    run.save_figure(activations_figure(maps, img, f"{cfg.model} activations"), "activations")
+    metrics = {"layers": {k: {"shape": list(v.shape), "mean": float(v.mean()), "max": float(v.max())}
+                          for k, v in maps.items()}}
+    run.write_metrics(metrics)
+    build_report([run.path], title=f"transfer activations {cfg.model}")
+    return RunResult(run.path, metrics)

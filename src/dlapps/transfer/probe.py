@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +12,9 @@ import torch
 from dlapps import DlappsError
 from dlapps.data import DataBundle, load_dataset
 from dlapps.models import build_model
+from dlapps.results import RunResult
 from dlapps.runs import RunOptions, start_run
+from dlapps.inference import Inference
 from dlapps.transfer.features import extract, layer_output_shapes
 
 
@@ -32,15 +33,11 @@ class ProbeConfig:
     folds: int = 5                    # cross-validation folds for the C search
     jobs: int = 1                     # parallel grid-search jobs (scikit-learn n_jobs)
     standardize: bool = True          # StandardScaler before the SVM
-    batch_size: int = 32
+    batch_size: int = 0               # images per forward pass (0 = chosen per model and device)
+    precision: str = "fp32"           # fp32 | bf16 (autocast; faster on CPUs with AVX-512 BF16/AMX and GPUs)
+    engine: str = "torch"             # torch | onnxruntime (CPU float32, the optional extra dlapps[onnx])
     per_class: int = 0                # >0: at most N train and N test images per class (quick runs)
     cache: bool = True                # feature cache on disk
-
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    metrics: dict[str, Any]
 
 
 CLASSIFIERS = ("svm", "linearsvc", "logreg")
@@ -139,6 +136,8 @@ def run_probe(cfg: ProbeConfig, opts: RunOptions | None = None) -> RunResult:
     if not cfg.c_grid or any(c <= 0 for c in cfg.c_grid):
         raise DlappsError("--c-grid needs positive values, e.g. 0.01,0.1,1,10")
     run, device = start_run("transfer", "probe", cfg, opts)
+    inference = Inference(device=device, precision=cfg.precision, engine=cfg.engine)
+    run.update_config(inference=inference.describe())
     bundle = limit_per_class(load_dataset(cfg.data, source=cfg.data_source), cfg.per_class, opts.seed)
     run.update_config(data_source=bundle.source)
     ytr, yte = bundle.train.labels.numpy(), bundle.test.labels.numpy()
@@ -150,7 +149,8 @@ def run_probe(cfg: ProbeConfig, opts: RunOptions | None = None) -> RunResult:
         lm = build_model(name, w or cfg.weights)
         models_used[spec] = lm.weights
         shapes = layer_output_shapes(lm, cfg.layers)
-        feats = extract(lm, bundle, cfg.layers, cfg.pool, cfg.gray, cfg.batch_size, device, opts.quiet, cfg.cache)
+        feats = extract(lm, bundle, cfg.layers, cfg.pool, cfg.gray, cfg.batch_size, device, opts.quiet, cfg.cache,
+                        inference)
         state = "cache hit" if feats.cached else ("extracted " + ",".join(feats.extracted))
         print(f"features {spec}: {state} in {feats.extract_s:.1f} s "
               f"({feats.images_per_s:.1f} images/s when extracted)", flush=True)

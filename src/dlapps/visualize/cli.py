@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from dlapps.cli import data_source_option, finish, run_options
+from dlapps.cli_options import csv_list, data_source_option, finish, run_options
 from dlapps.runs import RunOptions
 from dlapps.visualize.run import (ClassVizConfig, FoolConfig, SaliencyConfig, SaliencyEvalConfig, run_classviz,
                                   run_fool, run_saliency, run_saliency_eval)
@@ -56,10 +56,9 @@ def saliency(images: tuple[str, ...], methods: tuple[str, ...], opts: RunOptions
 def saliency_eval(images: tuple[str, ...], methods: tuple[str, ...], randomize: str, opts: RunOptions,
                   **kw: Any) -> None:
     """Deletion/insertion AUC vs a random map, and the model-randomisation sanity check."""
-    from dlapps.transfer.cli import _csv
 
     finish(run_saliency_eval(SaliencyEvalConfig(images=list(images), methods=list(methods),
-                                                randomize=_csv(randomize, int), **kw), opts))
+                                                randomize=csv_list(randomize, int), **kw), opts))
 
 
 F = FoolConfig()

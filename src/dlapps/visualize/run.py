@@ -16,18 +16,14 @@ from dlapps.figures import plt, to_numpy_image
 from dlapps.models import build_model, resolve_class
 from dlapps.report import build_report
 from dlapps.images import expand_image_args
+from dlapps.results import RunResult
 from dlapps.runs import RunDir, RunOptions, atomic_write_bytes, start_run
-from dlapps.visualize.attacks import fool_gradient_ascent, pgd_linf, quantize
-from dlapps.visualize.classviz import class_visualization
+from dlapps.inference import batch_size_for
+from dlapps.visualize.attacks import fool_gradient_ascent_batch, pgd_linf_batch, quantize
+from dlapps.visualize.classviz import class_visualization_batch
 from dlapps.visualize.common import PixelModel, load_pixels, to_255
 from dlapps.visualize.evaluate import deletion_insertion, n_param_layers, randomize_top, rank_correlation
 from dlapps.visualize.saliency import METHODS, compute_map, make_method
-
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    metrics: dict[str, Any]
 
 
 @dataclass
@@ -38,6 +34,7 @@ class VisConfig:
     data: str = ""                                    # registry name, e.g. imagenet-samples or mnist
     n: int = 0                                        # images from data (0 = all)
     data_source: str = "auto"
+    batch_size: int = 0                               # images per forward/backward pass (0 = per model/device)
 
 
 def _setup(cfg: VisConfig, command: str, opts: RunOptions, extra_cfg: Any):
@@ -45,17 +42,17 @@ def _setup(cfg: VisConfig, command: str, opts: RunOptions, extra_cfg: Any):
         raise DlappsError("give image files or --data NAME")
     cfg.images = expand_image_args(cfg.images)  # folders -> their image files; one error for a missing path
     lm = build_model(cfg.model, cfg.weights)
-    run, device = start_run("visualize", command, extra_cfg, opts, devices=("cpu",))
+    run, device = start_run("visualize", command, extra_cfg, opts)
     x, names, labels = load_pixels(lm, cfg.images, cfg.data or None, cfg.n, cfg.data_source)
     run.update_config(model={"name": lm.name, "weights": lm.weights})
-    return lm, PixelModel(lm), run, x, names, labels
+    return lm, PixelModel(lm).to(device), run, x.to(device), names, labels
 
 
 def _targets(lm, model: PixelModel, x: torch.Tensor, target: str | None) -> torch.Tensor:
     if target is not None:
         return torch.full((len(x),), resolve_class(target, lm.class_names), dtype=torch.long)
     with torch.no_grad():
-        return model(x).argmax(1)
+        return model(x).argmax(1).cpu()
 
 
 def _norm_map(m: torch.Tensor) -> np.ndarray:
@@ -78,6 +75,7 @@ def run_saliency(cfg: SaliencyConfig, opts: RunOptions | None = None) -> RunResu
     lm, model, run, x, names, _ = _setup(cfg, "saliency", opts, cfg)
     t = _targets(lm, model, x, cfg.target)
     maps = {m: compute_map(make_method(m, model), x, t) for m in cfg.methods}
+    x, t = x.cpu(), t.cpu()
     cols = 1 + 2 * len(cfg.methods)
     fig, axes = plt.subplots(len(x), cols, figsize=(1.9 * cols, 2.0 * len(x)), squeeze=False)
     for i in range(len(x)):
@@ -180,22 +178,32 @@ def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
         raise DlappsError("--method must be gradient or pgd")
     lm, model, run, x, names, _ = _setup(cfg, "fool", opts, cfg)
     g = torch.Generator().manual_seed(opts.seed)
-    results = []
     with torch.no_grad():
-        orig_pred = model(x).argmax(1)
-    for i in range(len(x)):
+        orig_pred = model(x).argmax(1).cpu()
+    targets = []
+    for i in range(len(x)):  # drawn in image order, so a target does not depend on the batch size
         if cfg.target == "random":
             tgt = int(torch.randint(len(lm.class_names), (1,), generator=g))
             while tgt == int(orig_pred[i]):
                 tgt = int(torch.randint(len(lm.class_names), (1,), generator=g))
         else:
             tgt = resolve_class(cfg.target, lm.class_names)
+        targets.append(tgt)
+    bs = batch_size_for(lm.name, x.device, cfg.batch_size)
+    attacks = []
+    for i in range(0, len(x), bs):  # each image stops at its own success; same result as one at a time
+        t = torch.tensor(targets[i:i + bs])
         if cfg.method == "gradient":
-            r = fool_gradient_ascent(model, x[i], tgt, cfg.lr, cfg.max_iters)
+            attacks += fool_gradient_ascent_batch(model, x[i:i + bs], t, cfg.lr, cfg.max_iters)
         else:
-            r = pgd_linf(model, x[i], tgt, cfg.eps / 255, cfg.max_iters, (cfg.alpha / 255) or None)
-        l2, linf = to_255(r.x_adv - x[i])
-        q = quantize(r.x_adv)
+            attacks += pgd_linf_batch(model, x[i:i + bs], t, cfg.eps / 255, cfg.max_iters, (cfg.alpha / 255) or None)
+    x = x.cpu()
+    model = model.cpu()
+    results = []
+    for i, (r, tgt) in enumerate(zip(attacks, targets)):
+        x_adv = r.x_adv.cpu()
+        l2, linf = to_255(x_adv - x[i])
+        q = quantize(x_adv)
         with torch.no_grad():
             survives = int(model(q[None]).argmax(1)) == tgt
         png = _save_png(run, q, f"adversarial_{i:02d}.png")
@@ -209,6 +217,8 @@ def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
                   f"L∞ {linf:.1f} (0-255), PNG {'still fools' if survives else 'loses the attack (quantisation)'}",
                   flush=True)
     _fool_figure(run, x, results, lm)
+    run.tb.images("fool/original", x, nrow=min(len(x), 8))
+    run.tb.images("fool/adversarial", torch.stack([a.x_adv.cpu() for a in attacks]), nrow=min(len(x), 8))
     ok = [r for r in results if r["success"]]
     med = lambda k: statistics.median([r[k] for r in ok]) if ok else float("nan")
     metrics = {"success": all(r["success"] for r in results), "success_rate": len(ok) / len(results),
@@ -276,6 +286,7 @@ class ClassVizConfig:
     blur_every: int = 10
     blur_sigma: float = 0.5
     frame_every: int = 25
+    batch_size: int = 0             # classes optimised together (0 = per model/device)
 
 
 def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResult:
@@ -286,22 +297,28 @@ def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResu
         raise DlappsError(f"--init must be 'noise' or an image file; {cfg.init} not found")
     lm = build_model(cfg.model, cfg.weights)
     targets = [resolve_class(t, lm.class_names) for t in cfg.targets]
-    run, _ = start_run("visualize", "classviz", cfg, opts, devices=("cpu",))
+    run, device = start_run("visualize", "classviz", cfg, opts)
     run.update_config(model={"name": lm.name, "weights": lm.weights})
-    model = PixelModel(lm)
+    model = PixelModel(lm).to(device)
     ch = 1 if lm.name == "mnist_cnn" else 3
-    results = []
-    finals = []
-    for k, tgt in enumerate(targets):
+    inits = []
+    for k in range(len(targets)):
         g = torch.Generator().manual_seed(opts.seed + k)
         if cfg.init == "noise":
             init = 0.5 + 0.1 * torch.randn(ch, lm.input_size, lm.input_size, generator=g)
-            init = init.clamp(0, 1)
+            inits.append(init.clamp(0, 1))
         else:
-            init = lm.pixel_transform()(open_image(Path(cfg.init)))
-        r = class_visualization(model, tgt, init, cfg.iters, cfg.lr, cfg.l2, cfg.jitter if lm.input_size > 64 else 1,
-                                cfg.blur_every, cfg.blur_sigma, cfg.frame_every, seed=opts.seed + k,
-                                progress=not opts.quiet)
+            inits.append(lm.pixel_transform()(open_image(Path(cfg.init))))
+    bs = batch_size_for(lm.name, device, cfg.batch_size)
+    viz = []
+    for i in range(0, len(targets), bs):  # each class keeps its own seeded jitter: same result as one at a time
+        viz += class_visualization_batch(model, targets[i:i + bs], torch.stack(inits[i:i + bs]).to(device),
+                                         [opts.seed + k for k in range(i, min(i + bs, len(targets)))], cfg.iters,
+                                         cfg.lr, cfg.l2, cfg.jitter if lm.input_size > 64 else 1, cfg.blur_every,
+                                         cfg.blur_sigma, cfg.frame_every, progress=not opts.quiet)
+    results = []
+    finals = []
+    for k, (tgt, r) in enumerate(zip(targets, viz)):
         name = lm.class_names[tgt]
         finals.append((name, r))
         _save_png(run, r.image, f"classviz_{k:02d}.png")
@@ -322,6 +339,7 @@ def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResu
         ax.set_title(f"{name[:20]}\np = {r.target_prob:.3f}", fontsize=8)
         ax.axis("off")
     run.save_figure(fig, "classviz")
+    run.tb.images("classviz/final", torch.stack([r.image for _, r in finals]), nrow=len(finals))
     metrics = {"target_prob": min(r["target_prob"] for r in results), "per_class": results}
     run.write_metrics(metrics)
     run.write_table("classviz", ["class", "final probability", "iterations", "first iteration with p ≥ 0.9"],

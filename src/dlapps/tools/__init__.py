@@ -1,0 +1,1 @@
+"""Maintainer tools: ``python -m dlapps.tools.check_structure`` (import cycles)."""

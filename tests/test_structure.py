@@ -1,0 +1,119 @@
+"""The package's shape: no import cycles (``python -m dlapps.tools.check_structure``), one RunResult,
+every README command reachable from Python."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from dlapps.tools.check_structure import cycles, import_graph
+
+
+def test_the_checker_finds_a_cycle_even_through_a_function_level_import(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from pkg.sub import b\n")
+    (pkg / "sub" / "b.py").write_text("def f():\n    from pkg import a\n    return a\n")
+    (pkg / "c.py").write_text("import pkg.a\n")
+    graph = import_graph(pkg)
+    assert graph["pkg.a"] == {"pkg.sub.b"} and graph["pkg.sub.b"] == {"pkg.a"} and graph["pkg.c"] == {"pkg.a"}
+    assert cycles(graph) == [["pkg.a", "pkg.sub.b"]]
+
+
+def test_dlapps_has_no_import_cycles():
+    p = subprocess.run([sys.executable, "-m", "dlapps.tools.check_structure"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout
+
+
+def test_one_run_result_class_for_every_app():
+    import dlapps.adapt.dann
+    import dlapps.adapt.pseudo_label
+    import dlapps.generate.train
+    import dlapps.transfer.inspect
+    import dlapps.transfer.predict
+    import dlapps.transfer.probe
+    import dlapps.visualize.run
+    from dlapps.results import RunResult
+
+    for mod in (dlapps.adapt.dann, dlapps.adapt.pseudo_label, dlapps.generate.train, dlapps.transfer.inspect,
+                dlapps.transfer.predict, dlapps.transfer.probe, dlapps.visualize.run):
+        assert mod.RunResult is RunResult, mod.__name__
+    src = Path(dlapps.results.__file__).parent
+    assert sum("class RunResult" in p.read_text() for p in src.rglob("*.py")) == 1
+
+
+def test_every_computing_command_has_a_python_entry_point():
+    import dlapps.adapt as adapt
+    import dlapps.generate as generate
+    import dlapps.transfer as transfer
+    import dlapps.visualize as visualize
+
+    for mod, names in ((transfer, ["run_inspect", "run_predict", "run_activations", "run_probe"]),
+                       (visualize, ["run_saliency", "run_saliency_eval", "run_fool", "run_classviz"]),
+                       (adapt, ["run_dann", "run_pseudo_label"]), (generate, ["run_gan", "sample"])):
+        for n in names:
+            assert callable(getattr(mod, n)), f"{mod.__name__}.{n}"
+
+
+def test_readme_benchmark_figures_come_from_the_results_files():
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.run([sys.executable, str(root / "scripts" / "bench_figures.py"), "--check"], capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+# command -> its Config class, and the CLI parameters named differently from the Config field
+COMMANDS = {
+    ("transfer", "inspect"): ("dlapps.transfer.inspect", "InspectConfig", {}),
+    ("transfer", "predict"): ("dlapps.transfer.predict", "PredictConfig", {}),
+    ("transfer", "activations"): ("dlapps.transfer.predict", "ActivationsConfig", {"layer_names": "layers"}),
+    ("transfer", "probe"): ("dlapps.transfer.probe", "ProbeConfig", {"no_cache": None}),
+    ("visualize", "saliency"): ("dlapps.visualize.run", "SaliencyConfig", {}),
+    ("visualize", "saliency-eval"): ("dlapps.visualize.run", "SaliencyEvalConfig", {}),
+    ("visualize", "fool"): ("dlapps.visualize.run", "FoolConfig", {}),
+    ("visualize", "classviz"): ("dlapps.visualize.run", "ClassVizConfig", {}),
+    ("adapt", "dann"): ("dlapps.adapt.dann", "DannConfig", {}),
+    ("adapt", "source-only"): ("dlapps.adapt.dann", "DannConfig", {}),
+    ("adapt", "pseudo-label"): ("dlapps.adapt.pseudo_label", "PseudoLabelConfig", {}),
+    ("generate", "dcgan"): ("dlapps.generate.train", "GanConfig", {}),
+    ("generate", "cgan"): ("dlapps.generate.train", "GanConfig", {}),
+}
+RUN_CONTROLS = {"out", "resume", "seed", "device", "threads", "quiet", "preset", "tensorboard"}
+
+
+def test_cli_options_match_their_config_fields():
+    """Each option of a computing command is a field of its Config with the same default, and a choice
+    list admits the Config's default: the CLI is checked against the dataclass, so they cannot drift."""
+    import dataclasses
+    import importlib
+
+    import click
+
+    from dlapps.cli_options import app_command
+
+    problems = []
+    for (app, name), (module, cls_name, renamed) in COMMANDS.items():
+        cls = getattr(importlib.import_module(module), cls_name)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        cmd = app_command(app).get_command(click.Context(app_command(app)), name)
+        for p in cmd.params:
+            if p.name in RUN_CONTROLS or renamed.get(p.name, "") is None:
+                continue
+            field = renamed.get(p.name, p.name)
+            if field not in fields:
+                if p.param_type_name == "option":
+                    problems.append(f"{app} {name} --{p.name}: no field {cls_name}.{field}")
+                continue
+            f = fields[field]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            if (p.param_type_name == "option" and not p.multiple and not p.required and p.default is not None
+                    and p.default != default):
+                if not (isinstance(default, list) and p.default == ",".join(map(str, default))):
+                    problems.append(f"{app} {name} --{p.name}: CLI default {p.default!r} != {cls_name}.{field} "
+                                    f"default {default!r}")
+            if isinstance(p.type, click.Choice) and isinstance(default, str) and default not in p.type.choices:
+                problems.append(f"{app} {name} --{p.name}: {default!r} not among {p.type.choices}")
+    assert not problems, "\n".join(problems)
