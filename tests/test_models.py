@@ -51,3 +51,16 @@ def test_shared_mobilenet_predicts_real_photos(shared_env):
     with torch.no_grad():
         pred = lm.model(x).argmax(1)
     assert (pred == torch.from_numpy(d["labels"][:8])).float().mean() >= 0.75
+
+
+def test_one_registry_record_per_model():
+    from dlapps.models import KNOWN_WEIGHT_FILES, LAYER_ALIASES, REGISTRY, build_model, model_spec
+
+    assert model_spec("mnist_cnn").in_channels == 1 and model_spec("mnist_cnn").input_size == 28
+    other = model_spec("resnet18")  # any torchvision classifier: ImageNet defaults
+    assert (other.in_channels, other.input_size, other.aliases) == (3, 224, {})
+    assert LAYER_ALIASES["vgg16"]["relu7"] == REGISTRY["vgg16"].aliases["relu7"] == "classifier.4"
+    assert KNOWN_WEIGHT_FILES["squeezenet1_1"] == list(REGISTRY["squeezenet1_1"].weight_files)
+    lm = build_model("mnist_cnn", "random", verbose=False)
+    assert lm.in_channels == 1 and (lm.mean, lm.std, lm.input_size) == (model_spec("mnist_cnn").mean,
+                                                                        model_spec("mnist_cnn").std, 28)

@@ -23,6 +23,9 @@ MNIST-M generated from them by blending with scikit-image/scikit-learn photograp
 with BSDS500), and scikit-learn's 8×8 digits. ImageNet weights cannot be downloaded on every machine, so the
 transfer and visualization parts use **dlapps' own `mnist_cnn`**, a small CNN trained here on the embedded
 MNIST digits (its test accuracy is in the transfer part); `random` weights are the baseline it must beat.
+The transfer part gives the SVM only **10 labelled images per class** (the whole test split is scored):
+with many labels, an SVM on random convolutional features of 8×8 digits is nearly as good (0.97 vs 0.99
+here), so the lesson of transfer learning shows where labels are scarce.
 Run the full experiments with real data via `--data-source`, `$DLAPPS_DATA` and `--weights imagenet`."""
 
 
@@ -38,7 +41,7 @@ def parts() -> list[tuple[str, Callable[[RunOptions], Any]]]:
     return [
         ("transfer-probe", lambda o: run_probe(ProbeConfig(
             models=["mnist_cnn:dlapps", "mnist_cnn:random"], layers=["relu1", "relu2", "relu3"], data="digits",
-            data_source="embedded", c_grid=[0.01, 0.1, 1.0], folds=3), o)),
+            data_source="embedded", c_grid=[0.01, 0.1, 1.0], folds=3, train_per_class=10), o)),
         ("visualize-saliency", lambda o: run_saliency(SaliencyConfig(n=4, **vis), o)),
         ("visualize-fool", lambda o: run_fool(FoolConfig(n=4, target="random", lr=0.1, **vis), o)),
         ("visualize-classviz", lambda o: run_classviz(ClassVizConfig(

@@ -10,9 +10,9 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -21,38 +21,64 @@ import torchvision
 from torchvision import transforms as T
 
 from dlapps import DlappsError
+from dlapps.zoo import MNIST_MEAN, MNIST_STD
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# Layer aliases: the names used in the study (relu1..relu5 = last ReLU of each conv block,
-# relu6/relu7 = the ReLUs after fc6/fc7) mapped to exact torchvision graph nodes.
-LAYER_ALIASES: dict[str, dict[str, str]] = {
-    "vgg16": {"relu1": "features.3", "relu2": "features.8", "relu3": "features.15", "relu4": "features.22",
-              "relu5": "features.29", "pool5": "features.30", "relu6": "classifier.1", "relu7": "classifier.4",
-              "fc8": "classifier.6", "penultimate": "classifier.4"},
-    "alexnet": {"relu1": "features.1", "relu2": "features.4", "relu3": "features.7", "relu4": "features.9",
-                "relu5": "features.11", "pool5": "features.12", "relu6": "classifier.2", "relu7": "classifier.5",
-                "fc8": "classifier.6", "penultimate": "classifier.5"},
-    "resnet50": {"layer1": "layer1", "layer2": "layer2", "layer3": "layer3", "layer4": "layer4",
-                 "pool": "flatten", "fc": "fc", "penultimate": "flatten"},
-    "mobilenet_v2": {"block7": "features.7", "block11": "features.11", "block14": "features.14",
-                     "block17": "features.17", "conv_last": "features.18", "pool": "flatten",
-                     "logits": "classifier.1", "penultimate": "flatten"},
-    "mnist_cnn": {"relu1": "features.1", "relu2": "features.4", "relu3": "classifier.1", "logits": "classifier.3",
-                  "penultimate": "classifier.1"},
-    "squeezenet1_1": {"fire5": "features.7", "fire7": "features.10", "fire9": "features.12",
-                      "logits": "flatten", "penultimate": "features.12"},  # fire9, pooled by the probe
-}
+@dataclass(frozen=True)
+class ModelSpec:
+    """What dlapps knows about one model, in one record (a timm-style registry): every app reads the
+    input it takes, its normalisation, the study's layer names and the weight files from here."""
 
-# Weight files known by name in $DLAPPS_WEIGHTS (used for --weights imagenet when torchvision's
-# download is impossible). ``tf_padding`` makes stride-2 convs pad like TensorFlow "SAME", which
-# this converted TFLite model needs to reproduce the original accuracy (see shared/weights/README.md).
-KNOWN_WEIGHT_FILES: dict[str, list[tuple[str, bool]]] = {
-    "mobilenet_v2": [("mobilenet_v2_imagenet1k_from_tflite_fp16.pt", True)],
+    name: str
+    in_channels: int = 3                        # 1 for grey-image networks
+    input_size: int = 224                       # side of the (square) input in pixels
+    mean: tuple[float, ...] = IMAGENET_MEAN     # per-channel normalisation of [0, 1] pixels
+    std: tuple[float, ...] = IMAGENET_STD
+    aliases: Mapping[str, str] = field(default_factory=dict)  # the study's layer names -> exact graph nodes
+    weight_files: tuple[tuple[str, bool], ...] = ()  # ImageNet state_dicts known in $DLAPPS_WEIGHTS: (file, tf_padding)
+
+
+# Layer aliases: the names used in the study (relu1..relu5 = last ReLU of each conv block, relu6/relu7 =
+# the ReLUs after fc6/fc7) mapped to exact torchvision graph nodes. Weight files: used for --weights imagenet
+# when torchvision's download is impossible; ``tf_padding`` makes stride-2 convs pad like TensorFlow "SAME",
+# which the converted TFLite MobileNetV2 needs to reproduce its accuracy (see shared/weights/README.md).
+REGISTRY: dict[str, ModelSpec] = {s.name: s for s in (
+    ModelSpec("vgg16", aliases={"relu1": "features.3", "relu2": "features.8", "relu3": "features.15",
+                                "relu4": "features.22", "relu5": "features.29", "pool5": "features.30",
+                                "relu6": "classifier.1", "relu7": "classifier.4", "fc8": "classifier.6",
+                                "penultimate": "classifier.4"}),
+    ModelSpec("alexnet", aliases={"relu1": "features.1", "relu2": "features.4", "relu3": "features.7",
+                                  "relu4": "features.9", "relu5": "features.11", "pool5": "features.12",
+                                  "relu6": "classifier.2", "relu7": "classifier.5", "fc8": "classifier.6",
+                                  "penultimate": "classifier.5"}),
+    ModelSpec("resnet50", aliases={"layer1": "layer1", "layer2": "layer2", "layer3": "layer3", "layer4": "layer4",
+                                   "pool": "flatten", "fc": "fc", "penultimate": "flatten"}),
+    ModelSpec("mobilenet_v2", aliases={"block7": "features.7", "block11": "features.11", "block14": "features.14",
+                                       "block17": "features.17", "conv_last": "features.18", "pool": "flatten",
+                                       "logits": "classifier.1", "penultimate": "flatten"},
+              weight_files=(("mobilenet_v2_imagenet1k_from_tflite_fp16.pt", True),)),
     # the study's visualization network (the DeepScale Caffe model, converted; stock architecture)
-    "squeezenet1_1": [("squeezenet1_1_imagenet1k_from_openvino_fp16.pt", False)],
-}
+    ModelSpec("squeezenet1_1", aliases={"fire5": "features.7", "fire7": "features.10", "fire9": "features.12",
+                                        "logits": "flatten", "penultimate": "features.12"},  # fire9, pooled by the probe
+              weight_files=(("squeezenet1_1_imagenet1k_from_openvino_fp16.pt", False),)),
+    # dlapps' own MNIST CNN (src/dlapps/zoo.py), trained here on the embedded digits
+    ModelSpec("mnist_cnn", in_channels=1, input_size=28, mean=MNIST_MEAN, std=MNIST_STD,
+              aliases={"relu1": "features.1", "relu2": "features.4", "relu3": "classifier.1",
+                       "logits": "classifier.3", "penultimate": "classifier.1"}),
+)}
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The record of a model; any other torchvision classifier gets the ImageNet defaults."""
+    return REGISTRY.get(name) or ModelSpec(name)
+
+
+# views of the registry, by the names callers use
+LAYER_ALIASES: dict[str, dict[str, str]] = {n: dict(s.aliases) for n, s in REGISTRY.items()}
+KNOWN_WEIGHT_FILES: dict[str, list[tuple[str, bool]]] = {n: list(s.weight_files) for n, s in REGISTRY.items()
+                                                         if s.weight_files}
 
 
 @dataclass
@@ -68,6 +94,11 @@ class LoadedModel:
     input_size: int
     class_names: list[str]
     pixels: Callable | None = None  # PIL image -> (C, H, W) in [0, 1]: preprocess without normalisation
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels the network takes (its registry record)."""
+        return model_spec(self.name).in_channels
 
     def pixel_transform(self) -> Callable:
         """Resize/crop to the model's input without normalising (for attacks and visualisation)."""
@@ -162,7 +193,9 @@ def build_model(name: str, weights: str = "imagenet", num_classes: int | None = 
     name = _check_name(name)
     if name == "mnist_cnn":
         return _build_mnist_cnn(weights, verbose)
-    pre, mean, std, size, classes = imagenet_transform(), IMAGENET_MEAN, IMAGENET_STD, 224, imagenet_classes()
+    spec = model_spec(name)
+    pre, mean, std, size, classes = imagenet_transform(spec.input_size), spec.mean, spec.std, spec.input_size, \
+        imagenet_classes()
     w = (weights or "imagenet")
     if w == "random":
         model = torchvision.models.get_model(name, weights=None, num_classes=num_classes or 1000)
@@ -200,8 +233,10 @@ def _build_mnist_cnn(weights: str, verbose: bool) -> LoadedModel:
     model.eval()
     if verbose:
         print(f"model mnist_cnn: weights {desc}", flush=True)
-    pre = T.Compose([T.Grayscale(1), T.Resize((28, 28)), T.ToTensor(), T.Normalize(zoo.MNIST_MEAN, zoo.MNIST_STD)])
-    return LoadedModel("mnist_cnn", model, desc, pre, zoo.MNIST_MEAN, zoo.MNIST_STD, 28, [str(i) for i in range(10)],
+    pre = T.Compose([T.Grayscale(1), T.Resize((28, 28)), T.ToTensor(), T.Normalize(model_spec("mnist_cnn").mean,
+                                                                                    model_spec("mnist_cnn").std)])
+    spec = model_spec("mnist_cnn")
+    return LoadedModel("mnist_cnn", model, desc, pre, spec.mean, spec.std, spec.input_size, [str(i) for i in range(10)],
                        pixels=T.Compose([T.Grayscale(1), T.Resize((28, 28)), T.ToTensor()]))
 
 

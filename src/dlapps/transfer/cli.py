@@ -110,6 +110,8 @@ P = ProbeConfig()
 @click.option("--engine", type=click.Choice(ENGINES), default=P.engine, show_default=True,
               help="onnxruntime: the same network in ONNX Runtime (CPU, float32; pip install 'dlapps[onnx]').")
 @click.option("--per-class", type=int, default=0, show_default=True, help="At most N images per class per split.")
+@click.option("--train-per-class", type=int, default=0, show_default=True,
+              help="N labelled training images per class, the whole test split (the few-label regime).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the feature cache.")
 @run_options
 def probe(models: tuple[str, ...], layers: tuple[str, ...], c_grid: str, no_cache: bool, opts: RunOptions,

@@ -192,7 +192,7 @@ def layer_output_shapes(lm: LoadedModel, layers: Sequence[str]) -> dict[str, tup
     """Output shape (without batch) of each named layer for one input of the model's size."""
     nodes = resolve_layers(lm, layers)
     ex = create_feature_extractor(lm.model, return_nodes={v: k for k, v in nodes.items()}).eval()
-    ch = 1 if lm.name == "mnist_cnn" else 3
+    ch = lm.in_channels
     with torch.no_grad():
         out = ex(torch.zeros(1, ch, lm.input_size, lm.input_size))
     return {k: tuple(v.shape[1:]) for k, v in out.items()}

@@ -86,7 +86,7 @@ def run_inspect(cfg: InspectConfig, opts: RunOptions | None = None) -> RunResult
     run, _ = start_run("transfer", "inspect", cfg, opts, devices=("cpu",))
     lm = build_model(cfg.model, cfg.weights)
     size = cfg.input_size or lm.input_size
-    ch = 1 if lm.name == "mnist_cnn" else 3
+    ch = lm.in_channels
     rows, total = inspect_model(lm.model, size, ch)
     flops = model_flops(lm.model, size, ch)
     table = [[r.name, r.kind, "x".join(map(str, r.output_shape)), r.params, r.cumulative, f"{100 * r.share:.2f}%"]

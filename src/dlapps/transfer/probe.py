@@ -37,6 +37,7 @@ class ProbeConfig:
     precision: str = "fp32"           # fp32 | bf16 (autocast; faster on CPUs with AVX-512 BF16/AMX and GPUs)
     engine: str = "torch"             # torch | onnxruntime (CPU float32, the optional extra dlapps[onnx])
     per_class: int = 0                # >0: at most N train and N test images per class (quick runs)
+    train_per_class: int = 0          # >0: N labelled training images per class, the whole test split (few labels)
     cache: bool = True                # feature cache on disk
 
 
@@ -114,18 +115,25 @@ def fit_probe(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarray
     }
 
 
-def limit_per_class(bundle: DataBundle, n: int, seed: int) -> DataBundle:
-    if not n:
+def limit_per_class(bundle: DataBundle, n: int, seed: int, train_n: int = 0) -> DataBundle:
+    """At most ``n`` images per class in each split (quick runs), and/or at most ``train_n`` labelled
+    training images per class with the whole test split (the few-label regime, where what a pretrained
+    network learned matters most); a seeded choice."""
+    if not n and not train_n:
         return bundle
     rng = np.random.default_rng(seed)
 
-    def pick(s):
+    def pick(s, k):
+        if not k:
+            return s
         y = s.labels.numpy()
-        idx = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:n] for c in np.unique(y)])
+        idx = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:k] for c in np.unique(y)])
         return s.subset(np.sort(idx))
 
-    return DataBundle(bundle.name, pick(bundle.train), pick(bundle.test),
-                      bundle.source + f" (at most {n} per class per split)", bundle.note)
+    k_train = min(v for v in (n, train_n) if v)
+    note = (f" (at most {n} per class per split)" if n else "") + (
+        f" ({train_n} labelled training images per class)" if train_n else "")
+    return DataBundle(bundle.name, pick(bundle.train, k_train), pick(bundle.test, n), bundle.source + note, bundle.note)
 
 
 def run_probe(cfg: ProbeConfig, opts: RunOptions | None = None) -> RunResult:
@@ -138,7 +146,7 @@ def run_probe(cfg: ProbeConfig, opts: RunOptions | None = None) -> RunResult:
     run, device = start_run("transfer", "probe", cfg, opts)
     inference = Inference(device=device, precision=cfg.precision, engine=cfg.engine)
     run.update_config(inference=inference.describe())
-    bundle = limit_per_class(load_dataset(cfg.data, source=cfg.data_source), cfg.per_class, opts.seed)
+    bundle = limit_per_class(load_dataset(cfg.data, source=cfg.data_source), cfg.per_class, opts.seed, cfg.train_per_class)
     run.update_config(data_source=bundle.source)
     ytr, yte = bundle.train.labels.numpy(), bundle.test.labels.numpy()
     n_classes = len(bundle.class_names)

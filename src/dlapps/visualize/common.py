@@ -59,7 +59,7 @@ def load_pixels(lm: LoadedModel, images: Sequence[str | Path] = (), data: str | 
         order.append(int(torch.nonzero(y == c)[0]))
     rest = [i for i in range(len(y)) if i not in set(order)]
     idx = (order + rest)[: n or len(y)]
-    ch = 1 if lm.name == "mnist_cnn" else 3
+    ch = lm.in_channels
     if not s.encoded and tuple(s.images.shape[1:]) == (ch, lm.input_size, lm.input_size):
         xs = [s.images[i].float() / 255 for i in idx]  # already at the model's input size: no re-crop
     else:

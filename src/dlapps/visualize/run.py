@@ -300,7 +300,7 @@ def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResu
     run, device = start_run("visualize", "classviz", cfg, opts)
     run.update_config(model={"name": lm.name, "weights": lm.weights})
     model = PixelModel(lm).to(device)
-    ch = 1 if lm.name == "mnist_cnn" else 3
+    ch = lm.in_channels
     inits = []
     for k in range(len(targets)):
         g = torch.Generator().manual_seed(opts.seed + k)
