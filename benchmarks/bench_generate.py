@@ -25,7 +25,8 @@ from torchvision import transforms as T
 from common import fresh_out, interleaved_ms_per_step, matmul_peak_gflops, shared_dir, write_results
 
 from dlapps.generate import GanConfig, run_gan
-from dlapps.generate.train import build_nets, gan_step, load_gan_data
+from dlapps.generate.config import build_nets, load_gan_data
+from dlapps.generate.train import gan_step
 from dlapps.generate.networks import Discriminator, Generator, dcgan_init
 from dlapps.runs import RunOptions
 

@@ -84,7 +84,7 @@ def test_one_step_changes_both_networks_sample_and_resume(tmp_path):
     m = r.metrics
     assert 1 <= m["class_coverage"] <= 10 and m["classifier_fid"] >= 0 and 0 <= m["conditional_accuracy"] <= 1
     assert (r.run_dir / "figures" / "samples_by_label.png").exists()
-    from dlapps.generate.train import evaluate_run
+    from dlapps.generate import evaluate_run
 
     again = evaluate_run(r.run_dir, eval_samples=500, quiet=True)
     assert again["classifier_fid"] == pytest.approx(m["classifier_fid"])  # same seed, same numbers

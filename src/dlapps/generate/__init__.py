@@ -1,6 +1,10 @@
 """generate: DCGAN and conditional GAN on MNIST / CIFAR-10, with measured sample quality.
 
-Python API: ``run_gan(GanConfig(...), RunOptions(...))`` and ``sample(run_dir, n)``.
+Python API: ``run_gan(GanConfig(...), RunOptions(...))``, ``evaluate_run(run_dir)`` and ``sample(run_dir, n)``.
+Modules: ``config`` (settings, data, networks built), ``train`` (the loop), ``quality`` (samples and their
+measured quality), ``report`` (figures, summary), ``evaluate`` (commands on a finished run dir).
 """
 
-from dlapps.generate.train import GanConfig, run_gan, sample  # noqa: F401
+from dlapps.generate.config import GanConfig  # noqa: F401
+from dlapps.generate.evaluate import evaluate_run, sample  # noqa: F401
+from dlapps.generate.train import run_gan  # noqa: F401

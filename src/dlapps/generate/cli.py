@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from dlapps.cli_options import compute_options, data_source_option, finish, run_options
-from dlapps.generate.train import GanConfig, evaluate_run, run_gan, sample as sample_fn
+from dlapps.generate import GanConfig, evaluate_run, run_gan, sample as sample_fn
 from dlapps.runs import RunOptions
 
 C = GanConfig()

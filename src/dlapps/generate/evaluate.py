@@ -1,0 +1,83 @@
+"""``generate evaluate`` and ``generate sample`` on a finished run dir: the saved generator, re-measured or sampled."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+import numpy as np
+import torch
+from dlapps import DlappsError
+from dlapps.figures import image_grid
+from dlapps.generate.networks import Generator
+from dlapps.report import build_report
+from dlapps.runs import RunDir, RunOptions, atomic_write_bytes
+from dlapps.generate.config import GanConfig, load_gan_data
+from dlapps.generate.quality import generate, quality
+from dlapps.generate.report import _summary
+
+
+def _saved_generator(ckpt: dict[str, Any], o: dict[str, Any]) -> tuple[Generator, int]:
+    """Rebuild the generator of a checkpoint; label count and channels are read off its weights."""
+    sd = ckpt["G"]
+    n_classes = sd["net.0.weight"].shape[0] - o["nz"]
+    nc = sd["net.9.weight"].shape[1]  # last ConvTranspose2d: (ngf, nc, 4, 4)
+    G = Generator(o["nz"], o["ngf"], nc, n_classes, label_bn=any(k.startswith("label_bn.") for k in sd))
+    G.load_state_dict(sd)
+    return G.eval(), n_classes
+
+
+def evaluate_run(run_dir: Path, eval_samples: int = 10000, seed: int = 0, quiet: bool = False,
+                 device: torch.device = torch.device("cpu")) -> dict[str, Any]:
+    """Recompute the quality metrics of a saved generator (e.g. after the reference classifier changed)."""
+    run, cfg_d, ckpt = RunDir.open_finished(run_dir, "generate")
+    o = cfg_d["options"]
+    cfg = GanConfig(**{k: v for k, v in o.items() if k in GanConfig.__dataclass_fields__})
+    cfg.eval_samples = eval_samples
+    G, n_classes = _saved_generator(ckpt, o)
+    x, y, x_test, y_test, bundle = load_gan_data(cfg)
+    metrics = run.read_json("metrics.json") if (run.path / "metrics.json").exists() else {}
+    q = quality(G.to(device), cfg, x, y, x_test, y_test, len(bundle.class_names), bundle, device,
+                RunOptions(seed=seed, quiet=quiet))
+    metrics.update(q)
+    metrics["failures"] = [f for f in metrics.get("failures", []) if "coverage collapse" not in f]
+    if q["class_coverage"] < max(2, int(0.8 * len(bundle.class_names))):
+        metrics["failures"].append(f"class coverage collapse: only {q['class_coverage']} classes have >= 2 % "
+                                   "of the samples (mode collapse)")
+    run.write_metrics(metrics)
+    _summary(run, cfg, metrics, bundle)
+    build_report([run.path], title=f"generate {'cGAN' if cfg.conditional else 'DCGAN'}")
+    return metrics
+
+
+def sample(run_dir: Path, n: int = 100, seed: int = 0, label: int | None = None,
+           device: torch.device = torch.device("cpu")) -> Path:
+    """Write n new samples (grid PNG + uint8 npz) from a saved generator into RUN_DIR/samples/."""
+    run, cfg_d, ckpt = RunDir.open_finished(run_dir, "generate")
+    o = cfg_d["options"]
+    G, n_classes = _saved_generator(ckpt, o)
+    labels = None
+    if label is not None:
+        if not n_classes:
+            raise DlappsError("--label needs a conditional (cgan) run")
+        if not 0 <= label < n_classes:
+            raise DlappsError(f"--label must be in 0..{n_classes - 1}")
+        labels = torch.full((n,), label, dtype=torch.long)
+    imgs, asked = generate(G.to(device), n, o["nz"], n_classes, device, seed, labels)
+    imgs = imgs.add(1).div(2)
+    stem = f"samples_n{n}_seed{seed}" + (f"_label{label}" if label is not None else "")
+    out = run.path / "samples" / f"{stem}.png"
+    if out.exists():
+        raise DlappsError(f"{out} exists already; choose another --seed")
+    from dlapps.figures import plt
+
+    fig = image_grid(imgs[:min(n, 400)], nrow=min(20, int(np.ceil(np.sqrt(min(n, 400))))), title=stem)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(out, buf.getvalue())
+    arr = imgs.mul(255).round().byte().permute(0, 2, 3, 1).numpy()
+    buf = io.BytesIO()
+    np.savez_compressed(buf, images=arr, labels=asked.numpy())
+    atomic_write_bytes(out.with_suffix(".npz"), buf.getvalue())
+    return out

@@ -1,0 +1,58 @@
+"""Samples from a trained generator and their measured quality: class coverage, class KL, classifier-FID
+beside its floor, conditional accuracy."""
+
+from __future__ import annotations
+
+from typing import Any
+import numpy as np
+import torch
+from dlapps.generate import metrics as M
+from dlapps.generate.networks import Generator
+from dlapps.runs import RunOptions
+from dlapps.generate.config import GanConfig, _images_32
+
+
+@torch.no_grad()
+def generate(G: Generator, n: int, nz: int, n_classes: int, device: torch.device, seed: int,
+             labels: torch.Tensor | None = None, batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """n samples in [-1, 1] (CPU) and the labels they were asked for (uniform when conditional)."""
+    g = torch.Generator().manual_seed(seed)
+    if labels is None:
+        labels = torch.arange(n) % max(n_classes, 1)
+    out = []
+    for i in range(0, n, batch):
+        z = torch.randn(min(batch, n - i), nz, generator=g).to(device)
+        out.append(G(z, labels[i:i + batch].to(device) if G.n_classes else None).cpu())
+    return torch.cat(out), labels
+
+
+def quality(G: Generator, cfg: GanConfig, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
+            y_test: torch.Tensor, n_classes: int, bundle: Any, device: torch.device, opts: RunOptions) -> dict:
+    """Coverage, KL, classifier-FID (+ floor), conditional accuracy.
+
+    The judge is one cached classifier per dataset and source, trained on the dataset's whole training
+    split whatever this run's --limit, so numbers of runs with different options stay comparable."""
+    x_full = _images_32(bundle.train.images)
+    ref = M.reference_classifier(x_full, bundle.train.labels, x_test, y_test,
+                                 key=f"{cfg.data}|{bundle.source}", seed=0, quiet=opts.quiet)
+    ref_split = ("its test images (no training split is available here, so the judge has seen the images it is "
+                 "tested on)" if bundle.train is bundle.test else "its whole training split")
+    n = cfg.eval_samples
+    fake, asked = generate(G, n, cfg.nz, n_classes, device, seed=opts.seed + 7)
+    pred = M.predict(ref.model, fake).argmax(1)
+    real_dist = np.bincount(bundle.train.labels.numpy(), minlength=n_classes).astype(float)
+    out: dict[str, Any] = M.class_coverage(pred, n_classes, real_dist)
+    m = min(n, len(x_test), len(x_full))  # the floor (real train vs real test) ignores --limit too
+    g = torch.Generator().manual_seed(1)
+    f_test = M.features(ref.model, x_test[torch.randperm(len(x_test), generator=g)[:m]])
+    f_train = M.features(ref.model, x_full[torch.randperm(len(x_full), generator=g)[:m]])
+    out["classifier_fid"] = M.frechet_distance(M.features(ref.model, fake[:m]), f_test)
+    out["classifier_fid_floor"] = M.frechet_distance(f_train, f_test)
+    out["reference_classifier_test_acc"] = ref.test_acc
+    out["eval_samples"] = n
+    if cfg.conditional:
+        out["conditional_accuracy"] = (pred == asked).float().mean().item()
+    out["reference_classifier_trained_on"] = ref_split
+    out["standard_fid_note"] = ("not computed: the Inception weights that FID/IS need cannot be downloaded offline; "
+                                "classifier-FID uses a classifier trained on the dataset instead")
+    return out
