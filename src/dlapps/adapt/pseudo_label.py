@@ -21,7 +21,7 @@ from dlapps.compute import DivergenceError
 from dlapps.figures import curves
 from dlapps.report import build_report
 from dlapps.results import RunResult
-from dlapps.runs import RunOptions, start_run
+from dlapps.runs import RunDir, RunOptions, start_run
 
 
 @dataclass
@@ -118,17 +118,24 @@ LR_SCHEDULES = ("anneal", "constant")
 AUGMENTATIONS = {"none": lambda x, gen: x, "jitter": random_affine, "strong": strong_augment}
 
 
-def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> RunResult:
-    opts = opts or RunOptions()
+def _check(cfg: PseudoLabelConfig) -> None:
+    """One clear error for an option out of range, before any run dir exists."""
     if cfg.lr_schedule not in LR_SCHEDULES:
         raise DlappsError(f"unknown --lr-schedule {cfg.lr_schedule!r}: {' or '.join(LR_SCHEDULES)}")
     if cfg.augment not in AUGMENTATIONS:
         raise DlappsError(f"unknown --augment {cfg.augment!r}: {', '.join(AUGMENTATIONS)}")
-    augment = AUGMENTATIONS[cfg.augment]
     if not cfg.start:
         raise DlappsError("pseudo-label needs --from RUN_DIR (an adapt dann or source-only run)")
     if not 0 < cfg.threshold < 1 or (cfg.threshold_end is not None and not 0 < cfg.threshold_end < 1):
         raise DlappsError("--threshold and --threshold-end must be in (0, 1)")
+
+
+def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> RunResult:
+    """Self-training rounds from a DANN or source-only run: select confident target pseudo-labels, train on
+    source + them, repeat; each round checkpointed, so an interrupted run resumes at its next round."""
+    opts = opts or RunOptions()
+    _check(cfg)
+    augment = AUGMENTATIONS[cfg.augment]
     model, start_cfg, _ = load_dann_checkpoint(Path(cfg.start))
     run, device = start_run("adapt", "pseudo-label", cfg, opts)
     so = start_cfg["options"]
@@ -174,28 +181,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
                 f"confidence {tau:.3f}; one batch needs {half}): the start model is not confident on the target. "
                 "Train it longer (more --epochs in the DANN run), or pass --threshold lower")
         label_acc = (lab == tgt.y_train[idx]).float().mean().item()  # hidden labels: measurement only
-        gen = torch.Generator().manual_seed(opts.seed * 1000 + r)
-        torch.manual_seed(opts.seed * 1000 + r)  # dropout's masks too: a resumed round repeats the same numbers
-        model.train()
-        for i in tqdm(range(steps), desc=f"round {r + 1}/{cfg.rounds}", disable=opts.quiet or None, leave=False):
-            if cfg.lr_schedule == "anneal":
-                for g in optim.param_groups:
-                    g["lr"] = lr_at((r * steps + i) / (cfg.rounds * steps), cfg.lr)
-            bs = torch.randint(len(src.x_train), (half,), generator=gen)
-            bt = torch.randint(len(idx), (half,), generator=gen)
-            xs = src.x_train[bs].to(device, memory_format=CL)                 # (B/2, 3, 28, 28)
-            xt = tgt.x_train[idx[bt]]                                          # (B/2, 3, 28, 28)
-            xt = augment(xt, gen).to(device, memory_format=CL)
-            ys, yt = src.y_train[bs].to(device), lab[bt].to(device)
-            if model.batchnorm:  # one pass per domain, as in DANN training: each domain keeps its own BN statistics
-                loss = (F.cross_entropy(model(xs)[0], ys) + F.cross_entropy(model(xt)[0], yt)) / 2
-            else:
-                loss = F.cross_entropy(model(torch.cat([xs, xt]))[0], torch.cat([ys, yt]))
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-            if not torch.isfinite(loss):
-                raise DivergenceError(f"pseudo-label round {r + 1}: loss became {loss.item()}")
+        _train_round(model, optim, src, tgt, idx, lab, r, steps, cfg, augment, opts.seed, opts.quiet, device)
         on_target = as_evaluated(tgt)
         ev_t, ev_s = ev(on_target, tgt, 1), ev(as_evaluated(src), src, 0)
         rounds.append({"round": r + 1, "threshold": tau, "n_labels": int(len(idx)), "label_acc": label_acc,
@@ -206,7 +192,6 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
                   f"{ev_t['class_acc']:.4f}", flush=True)
         run.save_checkpoint({"model": model.state_dict(), "optimizer": optim.state_dict(), "rounds": rounds})
         run.write_metrics({"rounds": rounds, "initial_target_acc": initial, "complete": False})
-    last = rounds[-1]
     if ev_t is None:  # resumed after the last round: nothing trained in this call
         ev_t, ev_s = ev(on_target, tgt, 1), ev(as_evaluated(src), src, 0)
     metrics = {"source": ev_s, "target": ev_t, "initial_target_acc": initial, "rounds": rounds, "complete": True,
@@ -215,6 +200,44 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     if model.batchnorm:
         metrics["target"]["class_acc_running"] = evaluate(model, tgt.x_test, tgt.y_test, 1, kind, device)["class_acc"]
     run.write_metrics(metrics)
+    _write_outputs(run, cfg, rounds, initial)
+    build_report([run.path], title="adapt pseudo-label")
+    return RunResult(run.path, metrics)
+
+
+def _train_round(model: DANN, optim: torch.optim.Optimizer, src: Any, tgt: Any, idx: torch.Tensor, lab: torch.Tensor,
+                 r: int, steps: int, cfg: PseudoLabelConfig, augment: Any, seed: int, quiet: bool,
+                 device: torch.device) -> None:
+    """One round: ``steps`` SGD steps on half source batches and half pseudo-labelled target batches
+    (images ``idx`` of the target train set, labels ``lab``), seeded by the round for identical resumes."""
+    half = cfg.batch_size // 2
+    gen = torch.Generator().manual_seed(seed * 1000 + r)
+    torch.manual_seed(seed * 1000 + r)  # dropout's masks too: a resumed round repeats the same numbers
+    model.train()
+    for i in tqdm(range(steps), desc=f"round {r + 1}/{cfg.rounds}", disable=quiet or None, leave=False):
+        if cfg.lr_schedule == "anneal":
+            for g in optim.param_groups:
+                g["lr"] = lr_at((r * steps + i) / (cfg.rounds * steps), cfg.lr)
+        bs = torch.randint(len(src.x_train), (half,), generator=gen)
+        bt = torch.randint(len(idx), (half,), generator=gen)
+        xs = src.x_train[bs].to(device, memory_format=CL)                 # (B/2, 3, 28, 28)
+        xt = tgt.x_train[idx[bt]]                                          # (B/2, 3, 28, 28)
+        xt = augment(xt, gen).to(device, memory_format=CL)
+        ys, yt = src.y_train[bs].to(device), lab[bt].to(device)
+        if model.batchnorm:  # one pass per domain, as in DANN training: each domain keeps its own BN statistics
+            loss = (F.cross_entropy(model(xs)[0], ys) + F.cross_entropy(model(xt)[0], yt)) / 2
+        else:
+            loss = F.cross_entropy(model(torch.cat([xs, xt]))[0], torch.cat([ys, yt]))
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        if not torch.isfinite(loss):
+            raise DivergenceError(f"pseudo-label round {r + 1}: loss became {loss.item()}")
+
+
+def _write_outputs(run: RunDir, cfg: PseudoLabelConfig, rounds: list[dict[str, Any]], initial: float) -> None:
+    """The rounds table, the accuracy-per-round figure and the summary."""
+    last = rounds[-1]
     cols = ["round", "threshold", "n_labels", "label_acc", "target_acc", "source_acc"]
     run.write_table("rounds", cols, [[x[c] for c in cols] for x in rounds], caption="Pseudo-labelling rounds")
     run.save_figure(curves({"target test acc": [initial] + [x["target_acc"] for x in rounds],
@@ -229,5 +252,3 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
         f"Target test accuracy {initial:.4f} → "
         f"**{last['target_acc']:.4f}**; last round used {last['n_labels']:,} pseudo-labels, "
         f"{last['label_acc']:.4f} of them correct (measured with the hidden target labels).\n"))
-    build_report([run.path], title="adapt pseudo-label")
-    return RunResult(run.path, metrics)

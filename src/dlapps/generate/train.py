@@ -35,6 +35,34 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
     G, D = build_nets(cfg, nc, n_classes)
     # channels-last (NHWC) activations: oneDNN's (transposed) convolutions run faster on CPU (same maths)
     G, D = G.to(device, memory_format=torch.channels_last), D.to(device, memory_format=torch.channels_last)
+    hist, failures, t_train, trained_epochs, steps = train_gan(G, D, x, y, n_classes, cfg, run, opts, device)
+    G.eval()
+    metrics: dict[str, Any] = {"epochs_done": cfg.epochs, "steps": len(hist["loss_d"]), "failures": failures}
+    if t_train:
+        fl = _step_flops(G, D, cfg, nc, n_classes)
+        ms = 1000 * t_train / (trained_epochs * steps)
+        metrics["timing"] = {"train_s": t_train, "ms_per_step": ms, "gflops_per_s": fl / ms / 1e6}
+    if cfg.eval_samples:
+        metrics.update(quality(G, cfg, x, y, x_test, y_test, n_classes, bundle, device, opts))
+        if metrics["class_coverage"] < max(2, int(0.8 * n_classes)):
+            msg = (f"class coverage collapse: only {metrics['class_coverage']} of {n_classes} classes have >= 2 % "
+                   "of the samples (mode collapse)")
+            failures.append(msg)
+            print("warning: " + msg, flush=True)
+    metrics["failures"] = failures
+    run.write_metrics(metrics)
+    _figures(run, G, hist, cfg, n_classes, device, steps, opts.seed)
+    _summary(run, cfg, metrics, bundle)
+    build_report([run.path], title=f"generate {'cGAN' if cfg.conditional else 'DCGAN'}")
+    return RunResult(run.path, metrics)
+
+
+def train_gan(G: Generator, D: Discriminator, x: torch.Tensor, y: torch.Tensor, n_classes: int, cfg: GanConfig,
+              run: RunDir, opts: RunOptions, device: torch.device) -> tuple[dict[str, list[float]], list[str], float,
+                                                                            int, int]:
+    """The training loop, readable top to bottom; one checkpoint per epoch, resumes from the last one.
+    Returns the per-step history, the failures seen, the training seconds, the epochs trained by this call
+    and the steps per epoch."""
     optG = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     optD = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     # fixed noise for the progress grids: 10 z per class row for the cGAN, 100 z otherwise
@@ -93,25 +121,7 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
             n = steps
             print(f"epoch {epoch + 1}: loss D {np.mean(hist['loss_d'][-n:]):.3f}, G {np.mean(hist['loss_g'][-n:]):.3f}, "
                   f"D(x) {np.mean(hist['d_x'][-n:]):.3f}, D(G(z)) {np.mean(hist['d_g_z'][-n:]):.3f}", flush=True)
-    G.eval()
-    metrics: dict[str, Any] = {"epochs_done": cfg.epochs, "steps": len(hist["loss_d"]), "failures": failures}
-    if t_train:
-        fl = _step_flops(G, D, cfg, nc, n_classes)
-        ms = 1000 * t_train / ((cfg.epochs - start_epoch) * steps)
-        metrics["timing"] = {"train_s": t_train, "ms_per_step": ms, "gflops_per_s": fl / ms / 1e6}
-    if cfg.eval_samples:
-        metrics.update(quality(G, cfg, x, y, x_test, y_test, n_classes, bundle, device, opts))
-        if metrics["class_coverage"] < max(2, int(0.8 * n_classes)):
-            msg = (f"class coverage collapse: only {metrics['class_coverage']} of {n_classes} classes have >= 2 % "
-                   "of the samples (mode collapse)")
-            failures.append(msg)
-            print("warning: " + msg, flush=True)
-    metrics["failures"] = failures
-    run.write_metrics(metrics)
-    _figures(run, G, hist, cfg, n_classes, device, steps, opts.seed)
-    _summary(run, cfg, metrics, bundle)
-    build_report([run.path], title=f"generate {'cGAN' if cfg.conditional else 'DCGAN'}")
-    return RunResult(run.path, metrics)
+    return hist, failures, t_train, cfg.epochs - start_epoch, steps
 
 
 def gan_step(G: Generator, D: Discriminator, optG: torch.optim.Optimizer, optD: torch.optim.Optimizer,
