@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,29 +10,20 @@ import numpy as np
 import torch
 
 from dlapps import DlappsError
-from dlapps.figures import plt, to_numpy_image
+from dlapps.figures import plt
 from dlapps.models import build_model, resolve_class
 from dlapps.report import build_report
 from dlapps.images import expand_image_args
 from dlapps.results import RunResult
-from dlapps.runs import RunDir, RunOptions, atomic_write_bytes, start_run
+from dlapps.runs import RunOptions, start_run
 from dlapps.inference import batch_size_for
 from dlapps.visualize.attacks import fool_gradient_ascent_batch, pgd_linf_batch, quantize
 from dlapps.visualize.classviz import class_visualization_batch
 from dlapps.visualize.common import PixelModel, load_pixels, to_255
+from dlapps.visualize.config import ClassVizConfig, FoolConfig, SaliencyConfig, SaliencyEvalConfig, VisConfig
+from dlapps.visualize.report import _fool_figure, _save_png, classviz_figure, progress_figure, saliency_figure
 from dlapps.visualize.evaluate import deletion_insertion, n_param_layers, randomize_top, rank_correlation
 from dlapps.visualize.saliency import METHODS, compute_map, make_method
-
-
-@dataclass
-class VisConfig:
-    model: str = "squeezenet1_1"
-    weights: str = "imagenet"
-    images: list[str] = field(default_factory=list)  # image files, or use data/n
-    data: str = ""                                    # registry name, e.g. imagenet-samples or mnist
-    n: int = 0                                        # images from data (0 = all)
-    data_source: str = "auto"
-    batch_size: int = 0                               # images per forward/backward pass (0 = per model/device)
 
 
 def _setup(cfg: VisConfig, command: str, opts: RunOptions, extra_cfg: Any):
@@ -55,16 +44,7 @@ def _targets(lm, model: PixelModel, x: torch.Tensor, target: str | None) -> torc
         return model(x).argmax(1).cpu()
 
 
-def _norm_map(m: torch.Tensor) -> np.ndarray:
-    m = m.numpy()
-    return (m - m.min()) / (m.max() - m.min() + 1e-12)
-
-
 # ---------------------------------------------------------------------------------- saliency
-@dataclass
-class SaliencyConfig(VisConfig):
-    target: str | None = None                     # class name/index; default: the predicted class
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
 
 
 def run_saliency(cfg: SaliencyConfig, opts: RunOptions | None = None) -> RunResult:
@@ -76,23 +56,7 @@ def run_saliency(cfg: SaliencyConfig, opts: RunOptions | None = None) -> RunResu
     t = _targets(lm, model, x, cfg.target)
     maps = {m: compute_map(make_method(m, model), x, t) for m in cfg.methods}
     x, t = x.cpu(), t.cpu()
-    cols = 1 + 2 * len(cfg.methods)
-    fig, axes = plt.subplots(len(x), cols, figsize=(1.9 * cols, 2.0 * len(x)), squeeze=False)
-    for i in range(len(x)):
-        img = to_numpy_image(x[i])
-        axes[i, 0].imshow(img, cmap="gray")
-        axes[i, 0].set_title(f"{names[i][:18]}\n→ {lm.class_names[int(t[i])][:18]}", fontsize=7)
-        for j, m in enumerate(cfg.methods):
-            s = _norm_map(maps[m][i])
-            axes[i, 1 + 2 * j].imshow(s, cmap="hot")
-            axes[i, 1 + 2 * j].set_title(m, fontsize=7)
-            axes[i, 2 + 2 * j].imshow(img, cmap="gray")
-            axes[i, 2 + 2 * j].imshow(s, cmap="jet", alpha=0.45)
-            axes[i, 2 + 2 * j].set_title("overlay", fontsize=7)
-    for ax in axes.flat:
-        ax.axis("off")
-    fig.tight_layout()
-    run.save_figure(fig, "saliency")
+    run.save_figure(saliency_figure(x, t, names, maps, cfg.methods, lm.class_names), "saliency")
     metrics = {"images": names, "targets": [lm.class_names[int(v)] for v in t],
                "map_stats": {m: {"min": float(v.min()), "max": float(v.max())} for m, v in maps.items()}}
     run.write_metrics(metrics)
@@ -101,13 +65,6 @@ def run_saliency(cfg: SaliencyConfig, opts: RunOptions | None = None) -> RunResu
                                  f"{', '.join(cfg.methods)}. Each row: image | map | overlay per method.\n")
     build_report([run.path], title="visualize saliency")
     return RunResult(run.path, metrics)
-
-
-@dataclass
-class SaliencyEvalConfig(SaliencyConfig):
-    steps: int = 32                               # deletion/insertion curve resolution
-    fill: str = "blur"                            # deletion fill: blur | black (Petsiuk's original)
-    randomize: list[int] = field(default_factory=lambda: [1, 2, 4, 8])  # top layers re-initialised
 
 
 def run_saliency_eval(cfg: SaliencyEvalConfig, opts: RunOptions | None = None) -> RunResult:
@@ -162,14 +119,6 @@ def run_saliency_eval(cfg: SaliencyEvalConfig, opts: RunOptions | None = None) -
 
 
 # ------------------------------------------------------------------------------------- fool
-@dataclass
-class FoolConfig(VisConfig):
-    target: str = "0"               # class name or index; "random" = a seeded random class per image
-    method: str = "gradient"        # gradient (the lab's) | pgd
-    lr: float = 0.25                # gradient: L2 step in [0, 1]-pixel units (≈ 64 in 0-255 units)
-    max_iters: int = 100
-    eps: float = 2.0                # pgd: L∞ budget in 0-255 pixel units
-    alpha: float = 0.0              # pgd: step in 0-255 units (0 = eps/8)
 
 
 def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
@@ -242,51 +191,7 @@ def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
     return RunResult(run.path, metrics)
 
 
-def _save_png(run: RunDir, x: torch.Tensor, name: str) -> Path:
-    from PIL import Image
-
-    a = x.mul(255).round().byte().permute(1, 2, 0).numpy()
-    buf = io.BytesIO()
-    Image.fromarray(a[..., 0] if a.shape[2] == 1 else a).save(buf, format="PNG")
-    p = run.path / "adversarial" / name
-    atomic_write_bytes(p, buf.getvalue())
-    return p
-
-
-def _fool_figure(run: RunDir, x: torch.Tensor, results: list[dict[str, Any]], lm) -> None:
-    from PIL import Image
-
-    n = min(len(results), 8)
-    fig, axes = plt.subplots(n, 3, figsize=(7, 2.4 * n), squeeze=False)
-    for i in range(n):
-        adv = torch.from_numpy(np.asarray(Image.open(run.path / results[i]["png"]), dtype=np.float32) / 255)
-        adv = adv[None] if adv.ndim == 2 else adv.permute(2, 0, 1)
-        diff = ((adv - x[i]) * 10 + 0.5).clamp(0, 1)
-        for ax, img, title in zip(axes[i], (x[i], adv, diff),
-                                  (f"original: {results[i]['original']}", f"adversarial: {results[i]['target']}",
-                                   "difference ×10")):
-            ax.imshow(to_numpy_image(img), cmap="gray")
-            ax.set_title(title[:34], fontsize=8)
-            ax.axis("off")
-    fig.tight_layout()
-    run.save_figure(fig, "fooling")
-
-
 # --------------------------------------------------------------------------------- classviz
-@dataclass
-class ClassVizConfig:
-    model: str = "squeezenet1_1"
-    weights: str = "imagenet"
-    targets: list[str] = field(default_factory=lambda: ["tarantula"])
-    init: str = "noise"             # noise | an image path
-    iters: int = 200
-    lr: float = 0.01                # mean step per pixel, in [0, 1] units
-    l2: float = 1e-3
-    jitter: int = 8
-    blur_every: int = 10
-    blur_sigma: float = 0.5
-    frame_every: int = 25
-    batch_size: int = 0             # classes optimised together (0 = per model/device)
 
 
 def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResult:
@@ -322,23 +227,12 @@ def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResu
         name = lm.class_names[tgt]
         finals.append((name, r))
         _save_png(run, r.image, f"classviz_{k:02d}.png")
-        fig, axes = plt.subplots(1, len(r.frames), figsize=(1.8 * len(r.frames), 2.2), squeeze=False)
-        for ax, (it, fr) in zip(axes[0], r.frames):
-            ax.imshow(to_numpy_image(fr), cmap="gray")
-            ax.set_title(f"iter {it}", fontsize=8)
-            ax.axis("off")
-        fig.suptitle(f"{name}: p = {r.target_prob:.3f}")
-        run.save_figure(fig, f"progress_{k:02d}")
+        run.save_figure(progress_figure(name, r), f"progress_{k:02d}")
         results.append({"target": name, "target_prob": r.target_prob, "iterations": r.iterations,
                         "first_iter_p90": next((i + 1 for i, p in enumerate(r.prob_curve) if p >= 0.9), None)})
         if not opts.quiet:
             print(f"{name}: probability {r.target_prob:.3f} after {r.iterations} iterations", flush=True)
-    fig, axes = plt.subplots(1, len(finals), figsize=(2.6 * len(finals), 2.9), squeeze=False)
-    for ax, (name, r) in zip(axes[0], finals):
-        ax.imshow(to_numpy_image(r.image), cmap="gray")
-        ax.set_title(f"{name[:20]}\np = {r.target_prob:.3f}", fontsize=8)
-        ax.axis("off")
-    run.save_figure(fig, "classviz")
+    run.save_figure(classviz_figure(finals), "classviz")
     run.tb.images("classviz/final", torch.stack([r.image for _, r in finals]), nrow=len(finals))
     metrics = {"target_prob": min(r["target_prob"] for r in results), "per_class": results}
     run.write_metrics(metrics)
