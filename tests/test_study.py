@@ -186,7 +186,7 @@ def test_reference_points_exist_in_their_sweeps():
 
 def test_study_slice_on_embedded_data_has_every_column_and_resumes_only_what_is_missing(tmp_path):
     out = tmp_path / "study"
-    cfg = StudyConfig(only=["2c"], tables=[7], quick=True)
+    cfg = StudyConfig(only=["2c"], tables=[7], quick=True, jobs=2)  # one thread per point: 2 points at once
     run_study(cfg, out, quiet=True)
     md = (out / "report.md").read_text()
     for col in ("study reported", "dlapps", "difference", "within band?"):
@@ -208,7 +208,7 @@ def test_study_slice_on_embedded_data_has_every_column_and_resumes_only_what_is_
     assert after["lr-step=per-step-s0"] != before["lr-step=per-step-s0"]
     # the report can be rebuilt without running anything
     (out / "report.md").unlink()
-    run_study(StudyConfig(only=["2c"], tables=[7], quick=True, report_only=True), out, quiet=True)
+    run_study(StudyConfig(only=["2c"], tables=[7], quick=True, jobs=2, report_only=True), out, quiet=True)
     assert "| Update Per Step | Target Class Accuracy" in (out / "report.md").read_text()
 
 
