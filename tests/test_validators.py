@@ -55,3 +55,16 @@ def test_source_accuracy_rank_correlation_and_selection():
     scores = {"lr=0.01": 0.2, "lr=0.03": 0.9, "lr=0.1": 0.5}
     assert select_by(scores, "im") == "lr=0.03"      # higher is better: the argmax
     assert select_by(scores, "dev") == "lr=0.01"     # a loss: the argmin
+
+
+def test_dann_records_label_free_validators_every_epoch(tmp_path):
+    from dlapps.adapt import DannConfig, run_dann
+    from dlapps.runs import RunOptions
+
+    r = run_dann(DannConfig(epochs=2, data_source="embedded", limit=600, tsne_points=0, batch_size=64),
+                 RunOptions(out=str(tmp_path / "d"), quiet=True))
+    rows = r.metrics["history"]
+    assert all({"val_entropy", "val_im", "val_snd", "val_bnm"} <= set(h) for h in rows)
+    v = r.metrics["validators"]
+    assert v == {k[4:]: rows[-1][k] for k in rows[-1] if k.startswith("val_")}
+    assert 0 <= v["entropy"] <= math.log(10) + 1e-6 and -1e-6 <= v["im"] <= math.log(10) + 1e-6 and 0 < v["bnm"] <= 1

@@ -195,6 +195,7 @@ def _metrics(history: list[dict[str, float]], done: bool = True) -> dict[str, An
     return {
         "source": {k: last[f"source_{k}"] for k in keys if f"source_{k}" in last},
         "target": {k: last[f"target_{k}"] for k in keys if f"target_{k}" in last},
+        "validators": {k[len("val_"):]: v for k, v in last.items() if k.startswith("val_")},  # no target labels
         "epochs_done": len(history),
         "complete": done,
         "history": history,

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from dlapps.adapt.data import Domain
 from dlapps.adapt.networks import DANN
+from dlapps.adapt.validators import batch_nuclear_norm, entropy, information_maximization, soft_neighborhood_density
 
 # channels-last (NHWC) activations: oneDNN's convolutions run ~1.4x faster on this network on CPU
 # than with NCHW (benchmarks/bench_adapt.py); the maths is the same
@@ -78,6 +79,18 @@ def bn_eval_mode(cfg: Any) -> str:
     return "domain" if cfg.bn_eval == "auto" else cfg.bn_eval
 
 
+@torch.no_grad()
+def target_validators(model: DANN, x_target_train: torch.Tensor, device: torch.device, n: int = 1000) -> dict[str, float]:
+    """Label-free scores (dlapps.adapt.validators) of the model as it is evaluated on the target, on its
+    first ``n`` unlabelled target training images: ``val_entropy`` (lower is better), ``val_im``,
+    ``val_snd``, ``val_bnm`` (higher is better). No target label is read."""
+    model.eval()
+    logits = model(x_target_train[:n].to(device, memory_format=CL))[0]
+    p = torch.softmax(logits.float(), 1).cpu()                     # (n, K)
+    return {"val_entropy": entropy(p), "val_im": information_maximization(p),
+            "val_snd": soft_neighborhood_density(p), "val_bnm": batch_nuclear_norm(p)}
+
+
 def evaluate_domains(model: DANN, src: Domain, tgt: Domain, cfg: Any, device: torch.device) -> dict[str, float]:
     """Table-5 numbers for both test sets under the configured BN protocol; for batch-norm networks
     the class accuracy under the other protocol too (``*_class_acc_running`` / ``*_class_acc_domain``)."""
@@ -92,4 +105,6 @@ def evaluate_domains(model: DANN, src: Domain, tgt: Domain, cfg: Any, device: to
             other_mode = "running" if mode == "domain" else "domain"
             row[f"{tag}_class_acc_{other_mode}"] = evaluate(other, dm.x_test, dm.y_test, dlabel, cfg.domain_loss,
                                                             device)["class_acc"]
+        if tag == "target":
+            row.update(target_validators(main, dm.x_train, device))
     return row
