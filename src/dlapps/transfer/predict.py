@@ -44,11 +44,20 @@ def topk(lm: LoadedModel, paths: Sequence[str | Path], k: int = 5, gray: str = "
     out = []
     for p, prob in zip(paths, torch.cat(probs)):
         v, i = prob.topk(k)
-        with open_image(Path(p), gray=gray) as img:
-            size = list(img.size)
-        out.append({"image": str(p), "size": size,
+        out.append({"image": str(p), "size": _displayed_size(Path(p)),
                     "top": [{"index": int(j), "name": lm.class_names[int(j)], "prob": float(q)} for q, j in zip(v, i)]})
     return out
+
+
+def _displayed_size(path: Path) -> list[int]:
+    """(width, height) as the image is shown, from its header alone (EXIF rotations swap the sides):
+    the pixels were already decoded, possibly at reduced scale, for the network."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        w, h = im.size
+        rotated = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # EXIF Orientation: transposed or 90° turns
+    return [h, w] if rotated else [w, h]
 
 
 def predictions_figure(lm: LoadedModel, preds: list[dict[str, Any]], gray: str = "replicate"):
