@@ -70,11 +70,12 @@ class Inference:
         return {"device": str(self.device), "precision": self.precision, "channels_last": self.channels_last,
                 "decode_workers": self.workers, "engine": self.engine}
 
-    def compile(self, model: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], object]:
+    def compile(self, model: nn.Module, example: Callable[[], torch.Tensor]) -> Callable[[torch.Tensor], object]:
         """A callable that runs ``model`` (already fused) the way this instance says: the torch module
-        itself, prepared for the device, or the same graph exported to ONNX Runtime."""
+        itself, prepared for the device, or the same graph exported to ONNX Runtime (traced on the input
+        ``example()`` returns, which only the export needs)."""
         if self.engine == "onnxruntime":
-            return OnnxRunner(model, example)
+            return OnnxRunner(model, example())
         return self.prepare(model)
 
 

@@ -306,7 +306,7 @@ def start_run(app: str, command: str, config: Any, opts: RunOptions,
     from dlapps.tensorboard import TBLog, tensorboard_wanted
 
     run.tb = TBLog(run.path, tensorboard_wanted(opts.tensorboard))
-    run.tb.hparams({"app": app, "command": command, **{k: v for k, v in to_jsonable(config).items()}, **info}, {})
+    run.tb.hparams({"app": app, "command": command, **to_jsonable(config), **info}, {})
     if not opts.quiet:
         print(f"run dir: {run.path}" + (f" (TensorBoard: tensorboard --logdir {run.path / 'tb'})" if run.tb.enabled
                                         else ""), flush=True)

@@ -159,7 +159,7 @@ def extract(lm: LoadedModel, bundle: DataBundle, layers: Sequence[str], pool: st
     bs = batch_size_for(lm.name, inf.device, batch_size)
     pixels = split_preprocess(lm.preprocess)
     fused = create_feature_extractor(fuse_for_inference(lm.model, keep=return_nodes), return_nodes=return_nodes)
-    extractor = inf.compile(fused, _prepare(bundle.train, 0, lm, gray)[None])
+    extractor = inf.compile(fused, lambda: _prepare(bundle.train, 0, lm, gray)[None])
     out: dict[str, dict[str, list[np.ndarray]]] = {"train": {k: [] for k in missing}, "test": {k: [] for k in missing}}
     n_total = len(bundle.train) + len(bundle.test)
     bar = tqdm(total=n_total, desc=f"features {lm.name} {','.join(missing)}", unit="img", disable=quiet or None)

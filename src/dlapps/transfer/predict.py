@@ -28,7 +28,7 @@ def topk(lm: LoadedModel, paths: Sequence[str | Path], k: int = 5, gray: str = "
     Images are decoded beside the network and classified in batches (``inference``: device, precision)."""
     inf = inference or Inference()
     k = min(k, len(lm.class_names))
-    net = inf.compile(fuse_for_inference(lm.model), lm.preprocess(open_image(Path(paths[0]), gray=gray))[None])
+    net = inf.compile(fuse_for_inference(lm.model), lambda: lm.preprocess(open_image(Path(paths[0]), gray=gray))[None])
     side, split = decode_side(lm.preprocess), split_preprocess(lm.preprocess)
 
     def load(i: int) -> torch.Tensor:  # (C, H, W): uint8 when the pipeline splits, else the model's input
