@@ -57,14 +57,93 @@ def test_source_accuracy_rank_correlation_and_selection():
     assert select_by(scores, "dev") == "lr=0.01"     # a loss: the argmin
 
 
-def test_dann_records_label_free_validators_every_epoch(tmp_path):
+def test_dann_records_validators_every_epoch_and_stop_by_reports_the_epoch_it_picks(tmp_path):
+    """Every epoch records all validators (source_acc/dev on the held-out source split, target_val on the
+    --target-val split); --stop-by reports the epoch the validator scores best, with that epoch's weights."""
     from dlapps.adapt import DannConfig, run_dann
+    from dlapps.adapt.dann import load_dann_checkpoint
     from dlapps.runs import RunOptions
 
-    r = run_dann(DannConfig(epochs=2, data_source="embedded", limit=600, tsne_points=0, batch_size=64),
+    r = run_dann(DannConfig(epochs=3, data_source="embedded", limit=600, tsne_points=0, batch_size=64,
+                            target_val=100, stop_by="entropy"),
                  RunOptions(out=str(tmp_path / "d"), quiet=True))
     rows = r.metrics["history"]
-    assert all({"val_entropy", "val_im", "val_snd", "val_bnm"} <= set(h) for h in rows)
+    names = {"val_source_acc", "val_dev", "val_entropy", "val_im", "val_snd", "val_bnm", "val_target_val"}
+    assert all(names <= set(h) for h in rows)
+    best = min(range(3), key=lambda i: rows[i]["val_entropy"])          # entropy: lower is better
+    assert r.metrics["selected"]["epoch"] == best + 1
+    assert r.metrics["target"]["class_acc"] == rows[best]["target_class_acc"]
     v = r.metrics["validators"]
-    assert v == {k[4:]: rows[-1][k] for k in rows[-1] if k.startswith("val_")}
+    assert v == {k[4:]: rows[best][k] for k in rows[best] if k.startswith("val_") and k != "val_s"}
     assert 0 <= v["entropy"] <= math.log(10) + 1e-6 and -1e-6 <= v["im"] <= math.log(10) + 1e-6 and 0 < v["bnm"] <= 1
+    # pseudo-labelling starts from the selected epoch's weights, not the last epoch's
+    model, _, _ = load_dann_checkpoint(r.run_dir)
+    sel = torch.load(r.run_dir / "checkpoints" / "selected.pt", weights_only=True)
+    assert sel["epoch"] == best + 1
+    assert all(torch.equal(model.state_dict()[k], t) for k, t in sel["model"].items())
+    assert (r.run_dir / "figures" / "validators.png").exists() and (r.run_dir / "tables" / "validators.md").exists()
+    assert r.metrics["timing"]["validators_share"] < 0.5
+
+
+def test_target_val_split_is_carved_from_train_never_overlaps_test_and_never_enters_training(tmp_path, monkeypatch):
+    from dlapps.adapt import DannConfig, dann, run_dann
+    from dlapps.adapt.data import load_domains
+    from dlapps.runs import RunOptions
+
+    full_s, full_t, _ = load_domains("mnist", "mnistm", "standard", "embedded", limit=800)
+    src, tgt, _ = load_domains("mnist", "mnistm", "standard", "embedded", limit=800, source_val=1000, target_val=150)
+    assert len(tgt.x_val) == 150 and len(tgt.x_train) + 150 == len(full_t.x_train)
+    assert len(src.x_val) == 80 and len(src.x_train) + 80 == len(full_s.x_train)   # capped at 10 %
+    rows = lambda x: {tuple(v) for v in x.flatten(1)[:, ::7].tolist()}
+    assert not rows(tgt.x_val) & rows(tgt.x_train) and not rows(tgt.x_val) & rows(tgt.x_test)
+    assert torch.equal(tgt.x_test, full_t.x_test)                                   # the test set is untouched
+    assert rows(tgt.x_val) | rows(tgt.x_train) == rows(full_t.x_train)
+
+    # poison the carved images: if any reached a training step the loss would be NaN and the run would stop
+    def poisoned(*a, **k):
+        s, t, st = load_domains(*a, **k)
+        t.x_val = torch.full_like(t.x_val, float("nan"))
+        s.x_val = torch.full_like(s.x_val, float("nan"))
+        return s, t, st
+
+    monkeypatch.setattr(dann, "load_domains", poisoned)
+    r = run_dann(DannConfig(epochs=1, data_source="embedded", limit=400, tsne_points=0, batch_size=64, target_val=100),
+                 RunOptions(out=str(tmp_path / "d"), quiet=True))
+    assert r.metrics["complete"] and math.isfinite(r.metrics["history"][0]["train_class_loss"])
+    assert math.isnan(r.metrics["validators"]["dev"])  # the poison was real: the validators (only) read it
+
+
+def test_select_by_picks_the_validators_argmax_on_a_synthetic_sweep(tmp_path):
+    """Three points x two seeds with known validator scores: each validator picks its best point, the
+    oracle is the best target accuracy, gaps and rank correlations follow."""
+    import json
+
+    from dlapps.sweep import Point, SweepSpec, aggregate
+
+    acc = {"a": 0.70, "b": 0.90, "c": 0.80}
+    im = {"a": 1.0, "b": 2.0, "c": 1.5}          # ranks like accuracy
+    dev = {"a": 0.1, "b": 0.3, "c": 0.2}         # lower is better: picks a (a gap of 0.2)
+    points = [Point(f"lr={n}", {}, s) for n in acc for s in (0, 1)]
+    for p in points:
+        n = p.name[-1]
+        d = tmp_path / p.dirname
+        d.mkdir()
+        jitter = 0.01 * p.seed
+        (d / "metrics.json").write_text(json.dumps({"target": {"class_acc": acc[n] + jitter}, "complete": True,
+                                                    "validators": {"im": im[n] + jitter, "dev": dev[n]}}))
+        (d / "report.md").write_text("done")
+    (tmp_path / "config.json").write_text(json.dumps({"app": "sweep", "command": "synthetic.toml", "options": {}}))
+    aggregate(SweepSpec(command=["adapt", "dann"], seeds=[0, 1], metrics=["target.class_acc"]), points, tmp_path,
+              select_by="dev")
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    picks = {x["validator"]: x for x in m["selection"]}
+    assert picks["oracle"]["point"] == "lr=b" and picks["im"]["point"] == "lr=b" and picks["im"]["gap"] == 0
+    assert picks["im"]["rho"] == pytest.approx(1.0) and picks["dev"]["rho"] == pytest.approx(-1.0)
+    assert picks["dev"]["point"] == "lr=a" and picks["dev"]["gap"] == pytest.approx(0.2)
+    assert m["selected_by"] == "dev" and m["selected_point"] == "lr=a"
+    table = (tmp_path / "tables" / "selection.md").read_text()
+    assert "**dev** ← --select-by" in table and (tmp_path / "figures" / "selection.png").exists()
+    from dlapps import DlappsError
+
+    with pytest.raises(DlappsError, match="snd"):
+        aggregate(SweepSpec(command=["adapt", "dann"], seeds=[0, 1]), points, tmp_path, select_by="snd")

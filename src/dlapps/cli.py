@@ -82,11 +82,15 @@ def main(argv: list[str] | None = None) -> None:
 @click.option("--quick", is_flag=True, help="Apply the file's [quick] overrides (a small machine).")
 @click.option("--threads", type=int, default=1, show_default=True,
               help="Torch threads per point (1: results independent of --jobs; 0: cores / jobs).")
+@click.option("--select-by", default=None, metavar="VALIDATOR",
+              help="adapt sweeps: report the point this validator picks (source_acc|entropy|im|snd|bnm|dev|"
+                   "target-val); every validator's pick, gap to the oracle and rank correlation are tabled anyway.")
 @click.option("--quiet", is_flag=True)
 def sweep(file: str, out: str | None, jobs: int, backend: str, address: str | None, quick: bool, threads: int,
-          quiet: bool) -> None:
+          select_by: str | None, quiet: bool) -> None:
     """Run a grid of experiments from a TOML/YAML file; rerunning skips finished points."""
     from dlapps.sweep import run_sweep
 
-    d = run_sweep(Path(file), Path(out) if out else None, jobs, backend, quick, address, quiet, threads)
+    d = run_sweep(Path(file), Path(out) if out else None, jobs, backend, quick, address, quiet, threads,
+                  select_by=select_by)
     click.echo(f"done: {d}/report.html")

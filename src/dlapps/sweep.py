@@ -203,12 +203,16 @@ def _run_point(argv: list[str], log: Path) -> tuple[int, float]:
 
 def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str = "local", quick: bool = False,
               address: str | None = None, quiet: bool = False, threads: int = 1, seeds: list[int] | None = None,
-              select: set[str] | None = None) -> Path:
+              select: set[str] | None = None, select_by: str | None = None) -> Path:
     """Run every unfinished point, then aggregate. Returns the sweep dir.
 
     ``threads`` per point defaults to 1 so that results do not depend on ``jobs`` (CPU kernels reduce
     in a thread-count-dependent order); 0 splits the cores between the jobs instead. ``seeds`` replaces
-    the file's seeds; ``select`` (point names) runs only those points (finished others still aggregate)."""
+    the file's seeds; ``select`` (point names) runs only those points (finished others still aggregate);
+    ``select_by`` names the validator whose pick the summary reports (adapt sweeps, see dlapps.adapt.selection)."""
+    from dlapps.adapt.selection import check_select_by
+
+    select_by = check_select_by(select_by)
     spec = load_spec(file)
     if seeds is not None:
         spec.seeds = list(seeds)
@@ -260,7 +264,7 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str =
                     failures.append(futs[fut].dirname)
     else:
         raise DlappsError("--backend must be local or ray")
-    aggregate(spec, points, out)
+    aggregate(spec, points, out, select_by)
     if failures:
         raise DlappsError(f"{len(failures)} point(s) failed ({', '.join(failures[:3])}...); see their .log files "
                           f"in {out}; rerun the sweep to retry only those")
@@ -291,8 +295,9 @@ def _get(d: dict[str, Any], key: str) -> Any:
     return d
 
 
-def aggregate(spec: SweepSpec, points: list[Point], out: Path) -> dict[str, Any]:
-    """Mean ± std over seeds per point for the chosen metrics; table, figure, metrics.json, report."""
+def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | None = None) -> dict[str, Any]:
+    """Mean ± std over seeds per point for the chosen metrics; table, figure, metrics.json, report; for runs
+    that record validators (adapt), the selection table of every validator (and the ``select_by`` pick)."""
     from dlapps.figures import plt
 
     run = RunDir(out)
@@ -301,12 +306,15 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path) -> dict[str, Any]
         groups.setdefault(p.name or "base", []).append(p)
     metrics_keys = spec.metrics or _default_metrics(out, points)
     rows, agg = [], {}
+    finished: dict[str, list[dict[str, Any]]] = {}
     for name, ps in groups.items():
         vals: dict[str, list[float]] = {k: [] for k in metrics_keys}
         for p in ps:
             f = out / p.dirname / "metrics.json"
             if f.exists():
                 m = json.loads(f.read_text())
+                if m.get("complete", True) and not m.get("diverged"):
+                    finished.setdefault(name, []).append(m)
                 for k in metrics_keys:
                     v = _get(m, k)
                     if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -316,8 +324,9 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path) -> dict[str, Any]
         rows.append([name] + [_pm(agg[name][k]) for k in metrics_keys])
     run.write_table("comparison", ["point"] + metrics_keys, rows,
                     caption=f"{' '.join(spec.command)}: mean ± std over seeds {spec.seeds}")
+    summary_extra, sweep_metrics = _selection(run, finished, select_by)
     run.write_metrics({"points": agg, "n_points": len(points), "complete": all(
-        status(out / p.dirname) in ("complete", "diverged") for p in points)})
+        status(out / p.dirname) in ("complete", "diverged") for p in points), **sweep_metrics})
     if metrics_keys:
         k = metrics_keys[0]
         names = [n for n in agg if agg[n][k]["mean"] is not None]
@@ -332,10 +341,75 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path) -> dict[str, Any]
             run.save_figure(fig, "comparison")
     _overlay_histories(run, groups, out)
     atomic_write_text(out / "summary.md", f"**Sweep** of `dlapps {' '.join(spec.command)}`: {len(groups)} points × "
-                                          f"{len(spec.seeds)} seed(s). Table: mean ± std over seeds.\n")
+                                          f"{len(spec.seeds)} seed(s). Table: mean ± std over seeds.\n"
+                                          + summary_extra)
     done = [out / p.dirname for p in points if (out / p.dirname / "config.json").exists()]
     build_report([out] + done, out_dir=out, title=f"sweep {' '.join(spec.command)}")
+    if select_by and "selection" in sweep_metrics:
+        from dlapps.adapt.selection import Pick, require_validator
+
+        require_validator([Pick(**x) for x in sweep_metrics["selection"]], select_by)
     return agg
+
+
+def _selection(run: RunDir, finished: dict[str, list[dict[str, Any]]], select_by: str | None) -> tuple[str, dict[str, Any]]:
+    """adapt sweeps: the validators' picks (table ``selection``, figure ``selection``); the summary lines and
+    metrics.json entries. Nothing for sweeps whose runs record no validators."""
+    from dataclasses import asdict
+
+    from dlapps.adapt.selection import require_validator, selection, selection_rows
+
+    if not any(m.get("validators") for ms in finished.values() for m in ms):
+        if select_by:
+            raise DlappsError(f"--select-by {select_by}: this sweep's runs record no validators (adapt dann, "
+                              "source-only and pseudo-label runs do)")
+        return "", {}
+    picks = selection(finished)
+    if not picks:
+        return "", {}
+    run.write_table("selection", ["validator", "picks", "target test acc", "gap to oracle", "Spearman ρ"],
+                    selection_rows(picks, select_by),
+                    caption="Model selection: the point each validator picks (mean over seeds), its target test "
+                            "accuracy, the gap to the oracle (the best point by target test accuracy, which reads "
+                            "the test labels) and the rank correlation of the validator with target accuracy over "
+                            "the points (+1: ranks them exactly as accuracy does)")
+    _selection_figure(run, finished)
+    best = max((p for p in picks if p.validator not in ("oracle", "target_val")), key=lambda p: -p.gap, default=None)
+    text = (f"\nOracle (best target test accuracy, reads test labels): `{picks[0].point}` at {picks[0].target_acc:.4f}. "
+            + (f"Best label-free validator: **{best.validator}** picks `{best.point}` at {best.target_acc:.4f} "
+               f"(gap {best.gap:.4f}, ρ {best.rho:+.2f}).\n" if best else "\n"))
+    out: dict[str, Any] = {"selection": [asdict(p) for p in picks]}
+    if select_by:
+        try:
+            pick = require_validator(picks, select_by)
+        except DlappsError:
+            return text, out
+        text += (f"\nSelected by **{select_by}**: `{pick.point}`, target test accuracy {pick.target_acc:.4f} "
+                 f"({pick.gap:.4f} below the oracle's pick).\n")
+        out.update({"selected_by": select_by, "selected_point": pick.point, "selected_target_acc": pick.target_acc})
+    return text, out
+
+
+def _selection_figure(run: RunDir, finished: dict[str, list[dict[str, Any]]]) -> None:
+    """One panel per validator: its mean score against mean target accuracy, one dot per point."""
+    from dlapps.adapt.validators import HIGHER_IS_BETTER
+    from dlapps.adapt.selection import point_scores
+    from dlapps.figures import plt
+
+    acc, scores = point_scores(finished)
+    names = [v for v in HIGHER_IS_BETTER if set(scores.get(v, {})) == set(acc) and acc]
+    if not names:
+        return
+    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.8), squeeze=False)
+    for ax, v in zip(axes[0], names):
+        xs = [scores[v][n] for n in acc]
+        ax.scatter(xs, list(acc.values()), s=12)
+        ax.set_xlabel(f"{v} ({'higher' if HIGHER_IS_BETTER[v] else 'lower'} is better)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("target test accuracy", fontsize=8)
+    fig.suptitle("Validators against target accuracy, one dot per sweep point (mean over seeds)", fontsize=9)
+    fig.tight_layout()
+    run.save_figure(fig, "selection")
 
 
 def _pm(s: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from dlapps import DlappsError
 from dlapps.adapt.data import FITS, Domain, load_domains, target_train_indices
 from dlapps.adapt.networks import ARCHS, DANN, build_dann, flops_per_sample
 from dlapps.adapt.schedules import LAMBDA_SCHEDULES, lambda_at, lr_at
+from dlapps.adapt.validators import HIGHER_IS_BETTER, validator_name
 from dlapps.compute import DivergenceError, check_finite
 from dlapps.results import RunResult
 from dlapps.runs import RunDir, RunOptions, start_run
@@ -52,6 +53,14 @@ class DannConfig:
     target_limit: int = 0          # >0: first N target training images only (how much unlabelled target data matters)
     tsne_points: int = 500         # per domain, for the t-SNE figure (0 = skip)
     source_only: bool = False      # the baseline: λ = 0 throughout (domain head still trained, for its metrics)
+    source_val: int = 1000         # labelled source training images held out for the validators (at most 10 % of
+                                   # the source training set; 0 = none, then source_acc and dev are not recorded)
+    target_val: int = 0            # >0: labelled target images carved out of the target *training* set (never the
+                                   # test set), never trained on; enables the target_val validator, a separate
+                                   # protocol ("N target labels used for selection")
+    stop_by: str = ""              # a validator (source_acc|entropy|im|snd|bnm|dev|target_val): keep the epoch it
+                                   # scores best and report that model, not the last one
+    patience: int = 0              # with --stop-by: stop after this many epochs without improvement (0 = train on)
     bn_eval: str = "auto"          # dann-bn's test-time BN statistics: running (averages) | domain (each domain's
                                    # own, re-estimated on its unlabelled train images) | auto: domain, for DANN and
                                    # source-only alike, so the pair compares under one protocol (the other
@@ -79,6 +88,35 @@ def _check(cfg: DannConfig) -> None:
         raise DlappsError("--batch-size must be an even number >= 2 (half source, half target)")
     if cfg.epochs < 1:
         raise DlappsError("--epochs must be >= 1")
+    check_selection(cfg.stop_by, cfg.patience, cfg.source_val, cfg.target_val)
+
+
+def check_selection(stop_by: str, patience: int, source_val: int, target_val: int) -> None:
+    """--stop-by names a validator the run records (source_acc and dev need --source-val, target_val needs
+    --target-val); --patience only means something with it."""
+    if patience < 0:
+        raise DlappsError("--patience must be >= 0")
+    if not stop_by:
+        if patience:
+            raise DlappsError("--patience needs --stop-by VALIDATOR")
+        return
+    name = validator_name(stop_by)
+    if name in ("source_acc", "dev") and not source_val:
+        raise DlappsError(f"--stop-by {stop_by} needs a source validation split (--source-val > 0)")
+    if name == "target_val" and not target_val:
+        raise DlappsError("--stop-by target-val needs labelled target images: --target-val N")
+
+
+def best_index(history: list[dict[str, Any]], validator: str) -> int:
+    """The entry (epoch or round) a validator scores best; the earliest on ties."""
+    key, sign = f"val_{validator}", (1 if HIGHER_IS_BETTER[validator] else -1)
+    scores = [sign * h[key] for h in history]
+    return scores.index(max(scores))
+
+
+def should_stop(history: list[dict[str, Any]], validator: str, patience: int) -> bool:
+    """Early stopping: ``patience`` entries in a row without a better validator score."""
+    return bool(validator and patience and history and len(history) - 1 - best_index(history, validator) >= patience)
 
 
 def dann_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: torch.Tensor, xt: torch.Tensor,
@@ -130,7 +168,10 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
         optim.load_state_dict(ckpt["optimizer"])
         history, start_epoch = ckpt["history"], ckpt["epoch"]
         print(f"resuming after epoch {start_epoch}", flush=True)
+    sel = validator_name(cfg.stop_by) if cfg.stop_by else ""
     for epoch in range(start_epoch, cfg.epochs):
+        if should_stop(history, sel, cfg.patience):  # also when resuming a run that had stopped itself
+            break
         gen = torch.Generator().manual_seed(opts.seed * 1000 + epoch)  # per-epoch: identical after resume
         torch.manual_seed(opts.seed * 1000 + epoch)
         perm_s = torch.randperm(len(src.x_train), generator=gen)
@@ -170,6 +211,8 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
         row.update(evaluate_domains(model, src, tgt, cfg, device))
         history.append(row)
         run.tb.scalars("epoch", row, epoch + 1)
+        if sel and best_index(history, sel) == len(history) - 1:  # the best so far: keep its weights
+            run.save_checkpoint({"model": model.state_dict(), "epoch": epoch + 1}, "selected.pt")
         _save(run, model, optim, epoch + 1, history)
         run.write_metrics(_metrics(history, done=False))
         if not opts.quiet:
@@ -189,17 +232,23 @@ def _save(run: RunDir, model: DANN, optim: torch.optim.Optimizer, epoch: int, hi
                          "history": history})
 
 
-def _metrics(history: list[dict[str, float]], done: bool = True) -> dict[str, Any]:
-    last = history[-1] if history else {}
+def _metrics(history: list[dict[str, float]], done: bool = True, stop_by: str = "") -> dict[str, Any]:
+    """metrics.json: the reported epoch's numbers (the last, or the one ``stop_by`` selects) and the history."""
+    chosen = (best_index(history, stop_by) if stop_by else len(history) - 1) if history else -1
+    row = history[chosen] if history else {}
     keys = ("class_acc", "class_loss", "domain_acc", "domain_loss", "class_acc_running", "class_acc_domain")
-    return {
-        "source": {k: last[f"source_{k}"] for k in keys if f"source_{k}" in last},
-        "target": {k: last[f"target_{k}"] for k in keys if f"target_{k}" in last},
-        "validators": {k[len("val_"):]: v for k, v in last.items() if k.startswith("val_")},  # no target labels
+    m: dict[str, Any] = {
+        "source": {k: row[f"source_{k}"] for k in keys if f"source_{k}" in row},
+        "target": {k: row[f"target_{k}"] for k in keys if f"target_{k}" in row},
+        # label-free unless target_val is among them (a run with --target-val)
+        "validators": {k[len("val_"):]: v for k, v in row.items() if k.startswith("val_") and k != "val_s"},
         "epochs_done": len(history),
         "complete": done,
         "history": history,
     }
+    if stop_by and history:
+        m["selected"] = {"by": stop_by, "epoch": chosen + 1, "last_epoch_target_acc": history[-1]["target_class_acc"]}
+    return m
 
 
 def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
@@ -211,8 +260,10 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
     command = "source-only" if cfg.source_only else "dann"
     run, device = start_run("adapt", command, cfg, opts)
     src, tgt, stats = load_domains(cfg.source, cfg.target, cfg.normalize, cfg.data_source, opts.seed, cfg.limit,
-                                   cfg.fit, cfg.target_limit)
-    run.update_config(data_sources={"source": src.source, "target": tgt.source}, normalization=stats)
+                                   cfg.fit, cfg.target_limit, cfg.source_val, cfg.target_val)
+    run.update_config(data_sources={"source": src.source, "target": tgt.source}, normalization=stats,
+                      splits={"source_train": len(src.x_train), "source_val": len(src.x_val),
+                              "target_train_unlabelled": len(tgt.x_train), "target_val_labelled": len(tgt.x_val)})
     model = build_dann(cfg.arch, n_classes=int(src.y_train.max()) + 1,
                        domain_outputs=1 if cfg.domain_loss == "bce" else 2).to(device, memory_format=CL)
     t0 = time.perf_counter()
@@ -223,12 +274,17 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
         # the epochs before the divergence, and the fact itself: a sweep counts such a run as a result
         run.write_metrics({**_metrics(hist, done=False), "diverged": True})
         raise
-    metrics = _metrics(history)
+    sel = validator_name(cfg.stop_by) if cfg.stop_by else ""
+    metrics = _metrics(history, stop_by=sel)
+    if sel:  # report (and hand on to pseudo-labelling) the selected epoch's model
+        model.load_state_dict(run.load_checkpoint("selected.pt")["model"])
     metrics["bn_eval"] = bn_eval_mode(cfg)
     steps = len(src.x_train) // (cfg.batch_size // 2)
     ms = [h["ms_per_step"] for h in history]
     flops_step = 3 * flops_per_sample(model) * cfg.batch_size  # forward + backward ≈ 3x forward
-    metrics["timing"] = {"total_s": time.perf_counter() - t0, "steps_per_epoch": steps,
+    val_s = sum(h.get("val_s", 0.0) for h in history)
+    metrics["timing"] = {"total_s": time.perf_counter() - t0, "steps_per_epoch": steps, "validators_s": val_s,
+                         "validators_share": val_s / max(1e-9, sum(h["train_s"] + h.get("val_s", 0.0) for h in history)),
                          "ms_per_step": sum(ms) / len(ms), "gflops_per_s": flops_step / (sum(ms) / len(ms)) / 1e6}
     run.write_metrics(metrics)
     write_outputs(run, model, src, tgt, cfg, metrics, device, seed=opts.seed)
@@ -237,8 +293,9 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
 
 def load_dann_checkpoint(run_dir: Path) -> tuple[DANN, dict[str, Any], dict[str, Any]]:
     """The trained model of an adapt run dir, with its stored config (for pseudo-labelling)."""
-    _, cfg, ckpt = RunDir.open_finished(run_dir, "adapt")
+    run, cfg, ckpt = RunDir.open_finished(run_dir, "adapt")
     opts = cfg["options"]
+    ckpt = run.load_checkpoint("selected.pt") or ckpt  # a --stop-by run hands on the epoch it selected
     model = build_dann(opts.get("arch", "dann"), domain_outputs=1 if opts.get("domain_loss", "bce") == "bce" else 2)
     model.load_state_dict(ckpt["model"])
     return model, cfg, ckpt

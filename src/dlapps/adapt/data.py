@@ -18,7 +18,11 @@ SIZE = 28  # DANN's MNIST architecture; MNIST-M (32x32) is brought to it by FITS
 
 @dataclass
 class Domain:
-    """One domain's train/test tensors: x (N, 3, 28, 28) float32 normalised, y (N,) int64."""
+    """One domain's train/val/test tensors: x (N, 3, 28, 28) float32 normalised, y (N,) int64.
+
+    ``x_val``/``y_val`` are labelled images carved out of the *training* split and never trained on: for
+    the source, the validation split every run holds out for its validators; for the target, the optional
+    ``--target-val`` split (empty unless asked for)."""
 
     name: str
     source: str
@@ -26,6 +30,34 @@ class Domain:
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
+
+    @property
+    def has_val(self) -> bool:
+        return self.x_val is not None and len(self.x_val) > 0
+
+
+def split_sizes(n_train: int, source_val: int, target_val: int, n_target_train: int) -> tuple[int, int]:
+    """Validation images actually carved: the source split is capped at 10 % of the source training set
+    (a small embedded set keeps most of its images for training); the target split must leave at least
+    half the target training set unlabelled."""
+    if source_val < 0 or target_val < 0:
+        raise DlappsError("--source-val and --target-val must be >= 0")
+    if target_val > n_target_train // 2:
+        raise DlappsError(f"--target-val {target_val} is more than half the target's {n_target_train} training "
+                          f"images; use at most {n_target_train // 2}")
+    return min(source_val, n_train // 10), target_val
+
+
+def _carve(x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """(x_train, y_train, x_val, y_val): ``n`` images drawn at random (fixed by ``seed``, not the run's seed,
+    so every run of a sweep holds out the same images) from a training split; the rest stay for training."""
+    if n == 0:
+        return x, y, x[:0], y[:0]
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    val, keep = perm[:n].sort().values, perm[n:].sort().values
+    return x[keep], y[keep], x[val], y[val]
 
 
 def _to_rgb28(x: torch.Tensor, fit: str = "crop") -> torch.Tensor:
@@ -68,13 +100,16 @@ def _stats(norm: str, x_train: torch.Tensor, seed: int) -> tuple[torch.Tensor, t
 
 
 def load_domains(source: str, target: str, normalize: str, data_source: str = "auto", seed: int = 0,
-                 limit: int = 0, fit: str = "crop", target_limit: int = 0) -> tuple[Domain, Domain, dict[str, list[float]]]:
+                 limit: int = 0, fit: str = "crop", target_limit: int = 0, source_val: int = 0,
+                 target_val: int = 0) -> tuple[Domain, Domain, dict[str, list[float]]]:
     """Load both domains through the registry and normalise them; returns the stats used too.
 
     ``per-domain`` normalises each domain with its own train statistics; ``mean`` subtracts the
     per-channel pixel mean of both training sets (as tf-dann did); every other mode applies one fixed
     map to both. ``limit`` > 0 keeps the first ``limit`` train images of each domain (quick runs);
     ``target_limit`` > 0 the first ones of the target alone (how much unlabelled target data matters).
+    ``source_val`` / ``target_val`` labelled images are then carved out of each training split (see
+    ``split_sizes``); the test splits are never touched.
     """
     doms, raw = [], []
     t_limit = min(limit, target_limit) if limit and target_limit else (limit or target_limit)
@@ -87,9 +122,12 @@ def load_domains(source: str, target: str, normalize: str, data_source: str = "a
         if lim:
             xtr, ytr = xtr[:lim], ytr[:lim]
         raw.append((b, _to_rgb28(xtr, fit), ytr, _to_rgb28(xte, fit), b.test.labels))
+    n_src, n_tgt = split_sizes(len(raw[0][1]), source_val, target_val, len(raw[1][1]))
+    carved = [_carve(r[1], r[2], n, 7919 + k) for k, (r, n) in enumerate(zip(raw, (n_src, n_tgt)))]
+    raw = [(b, xtr, ytr, xte, yte, xv, yv) for (b, _, _, xte, yte), (xtr, ytr, xv, yv) in zip(raw, carved)]
     stats: dict[str, list[float]] = {}
     shared = None
-    for tag, (b, xtr, ytr, xte, yte) in zip(("source", "target"), raw):
+    for tag, (b, xtr, ytr, xte, yte, xv, yv) in zip(("source", "target"), raw):
         if normalize == "per-domain":
             mean, std = _stats(normalize, xtr, seed)
         else:
@@ -98,7 +136,7 @@ def load_domains(source: str, target: str, normalize: str, data_source: str = "a
             mean, std = shared
         m, s = mean.view(1, 3, 1, 1), std.view(1, 3, 1, 1)
         stats[f"{tag}_mean"], stats[f"{tag}_std"] = mean.tolist(), std.tolist()
-        doms.append(Domain(b.name, b.source, (xtr - m) / s, ytr, (xte - m) / s, yte))
+        doms.append(Domain(b.name, b.source, (xtr - m) / s, ytr, (xte - m) / s, yte, (xv - m) / s, yv))
     if int(doms[0].y_train.max()) != int(doms[1].y_test.max()):
         raise DlappsError(f"{source} and {target} do not share their classes")
     return doms[0], doms[1], stats

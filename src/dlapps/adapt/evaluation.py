@@ -3,6 +3,7 @@ domain (AdaBN), the domain loss. Used by training, the report and pseudo-labelli
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
@@ -10,7 +11,8 @@ import torch.nn.functional as F
 
 from dlapps.adapt.data import Domain
 from dlapps.adapt.networks import DANN
-from dlapps.adapt.validators import batch_nuclear_norm, entropy, information_maximization, soft_neighborhood_density
+from dlapps.adapt.validators import (batch_nuclear_norm, deep_embedded_validation, entropy, information_maximization,
+                                     soft_neighborhood_density)
 
 # channels-last (NHWC) activations: oneDNN's convolutions run ~1.4x faster on this network on CPU
 # than with NCHW (benchmarks/bench_adapt.py); the maths is the same
@@ -80,31 +82,53 @@ def bn_eval_mode(cfg: Any) -> str:
 
 
 @torch.no_grad()
-def target_validators(model: DANN, x_target_train: torch.Tensor, device: torch.device, n: int = 1000) -> dict[str, float]:
-    """Label-free scores (dlapps.adapt.validators) of the model as it is evaluated on the target, on its
-    first ``n`` unlabelled target training images: ``val_entropy`` (lower is better), ``val_im``,
-    ``val_snd``, ``val_bnm`` (higher is better). No target label is read."""
-    model.eval()
-    logits = model(x_target_train[:n].to(device, memory_format=CL))[0]
-    p = torch.softmax(logits.float(), 1).cpu()                     # (n, K)
-    return {"val_entropy": entropy(p), "val_im": information_maximization(p),
-            "val_snd": soft_neighborhood_density(p), "val_bnm": batch_nuclear_norm(p)}
+def validators(on_source: DANN, on_target: DANN, src: Domain, tgt: Domain, kind: str, device: torch.device,
+               n: int = 1000) -> dict[str, float]:
+    """The validators of one evaluation (history keys ``val_<name>``), each from data the method may see.
+
+    ``on_source`` / ``on_target`` are the model as it is evaluated on each domain (per-domain batch-norm
+    statistics for dann-bn). On the held-out labelled source validation split: ``source_acc`` and ``dev``
+    (its per-image losses weighted by the run's own domain classifier's density ratio). On the first ``n``
+    unlabelled target training images: ``entropy`` (lower is better), ``im``, ``snd``, ``bnm``. With a
+    ``--target-val`` split, ``target_val``: accuracy on those labelled target images (not label-free).
+    No target *test* image or label is read."""
+    on_source.eval()
+    on_target.eval()
+    row: dict[str, float] = {}
+    if src.has_val:
+        logits, dom = on_source(src.x_val[:n].to(device, memory_format=CL))
+        y = src.y_val[:n].to(device)
+        d_target = torch.sigmoid(dom[:, 0]) if kind == "bce" else torch.softmax(dom, 1)[:, 1]
+        row["val_source_acc"] = float((logits.argmax(1) == y).float().mean())
+        row["val_dev"] = deep_embedded_validation(F.cross_entropy(logits, y, reduction="none").cpu(), d_target.cpu(),
+                                                  len(src.x_train), len(tgt.x_train))
+    p = torch.softmax(on_target(tgt.x_train[:n].to(device, memory_format=CL))[0].float(), 1).cpu()  # (n, K)
+    row.update({"val_entropy": entropy(p), "val_im": information_maximization(p),
+                "val_snd": soft_neighborhood_density(p), "val_bnm": batch_nuclear_norm(p)})
+    if tgt.has_val:
+        row["val_target_val"] = float((on_target(tgt.x_val.to(device, memory_format=CL))[0].argmax(1).cpu()
+                                       == tgt.y_val).float().mean())
+    return row
 
 
 def evaluate_domains(model: DANN, src: Domain, tgt: Domain, cfg: Any, device: torch.device) -> dict[str, float]:
     """Table-5 numbers for both test sets under the configured BN protocol; for batch-norm networks
-    the class accuracy under the other protocol too (``*_class_acc_running`` / ``*_class_acc_domain``)."""
+    the class accuracy under the other protocol too (``*_class_acc_running`` / ``*_class_acc_domain``);
+    then the validators (``val_*``) and the seconds they took (``val_s``)."""
     mode = bn_eval_mode(cfg)
     row: dict[str, float] = {}
+    evaluated = {}
     for tag, dm, dlabel in (("source", src, 0), ("target", tgt, 1)):
         per_domain = with_domain_statistics(model, dm.x_train, device) if model.batchnorm else None
         main, other = (per_domain, model) if mode == "domain" else (model, per_domain)
+        evaluated[tag] = main
         row.update({f"{tag}_{k}": v for k, v in evaluate(main, dm.x_test, dm.y_test, dlabel, cfg.domain_loss,
                                                           device).items()})
         if other is not None:
             other_mode = "running" if mode == "domain" else "domain"
             row[f"{tag}_class_acc_{other_mode}"] = evaluate(other, dm.x_test, dm.y_test, dlabel, cfg.domain_loss,
                                                             device)["class_acc"]
-        if tag == "target":
-            row.update(target_validators(main, dm.x_train, device))
+    t0 = time.perf_counter()
+    row.update(validators(evaluated["source"], evaluated["target"], src, tgt, cfg.domain_loss, device))
+    row["val_s"] = time.perf_counter() - t0
     return row

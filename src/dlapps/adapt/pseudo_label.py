@@ -13,9 +13,11 @@ from tqdm.auto import tqdm
 
 from dlapps import DlappsError
 from dlapps.adapt.data import load_domains
-from dlapps.adapt.dann import load_dann_checkpoint
-from dlapps.adapt.evaluation import CL, evaluate, with_domain_statistics
+from dlapps.adapt.dann import best_index, check_selection, load_dann_checkpoint, should_stop
+from dlapps.adapt.evaluation import CL, evaluate, validators, with_domain_statistics
+from dlapps.adapt.validators import validator_name
 from dlapps.adapt.networks import DANN
+from dlapps.adapt.report import validators_table_and_figure
 from dlapps.adapt.schedules import lr_at
 from dlapps.compute import DivergenceError
 from dlapps.figures import curves
@@ -39,6 +41,8 @@ class PseudoLabelConfig:
                                   # which starts fast and ends slow); constant: lr throughout
     augment: str = "strong"       # of the pseudo-labelled target images: jitter (random affine: ±2 px, ±10°, ±10 %
                                   # scale), strong (jitter + colour-channel shuffle + a cut-out square), or none
+    stop_by: str = ""             # a validator (see adapt dann --stop-by): report the round it scores best
+    patience: int = 0             # with stop_by: stop after this many rounds without improvement (0 = all rounds)
     oracle_labels: bool = False   # diagnostic only: every target training image with its TRUE label, i.e. the
                                   # ceiling of this loop on this target set (the DANN paper's "train on target" row)
 
@@ -139,8 +143,12 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     model, start_cfg, _ = load_dann_checkpoint(Path(cfg.start))
     run, device = start_run("adapt", "pseudo-label", cfg, opts)
     so = start_cfg["options"]
+    # the start run's data and splits: its held-out source images and target labels stay out of training here too
+    check_selection(cfg.stop_by, cfg.patience, so.get("source_val", 0), so.get("target_val", 0))
+    sel = validator_name(cfg.stop_by) if cfg.stop_by else ""
     src, tgt, _ = load_domains(so["source"], so["target"], so["normalize"], so["data_source"],
-                               start_cfg.get("seed", 0), so.get("limit", 0), so.get("fit", "resize"), so.get("target_limit", 0))
+                               start_cfg.get("seed", 0), so.get("limit", 0), so.get("fit", "resize"),
+                               so.get("target_limit", 0), so.get("source_val", 0), so.get("target_val", 0))
     run.update_config(data_sources={"source": src.source, "target": tgt.source}, start_run=str(cfg.start))
     model.to(device, memory_format=CL)
     kind = so.get("domain_loss", "bce")
@@ -157,6 +165,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     # the model as evaluated on the target: it scores the target and (same weights) picks the next labels
     on_target = as_evaluated(tgt)
     initial = ev(on_target, tgt, 1)["class_acc"]  # the start run's model: scored before a resumed state loads
+    initial_validators = validators(as_evaluated(src), on_target, src, tgt, kind, device)
     ckpt = run.load_checkpoint() if opts.resume else None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
@@ -167,6 +176,8 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     half = cfg.batch_size // 2
     steps = len(src.x_train) // half * cfg.epochs_per_round
     for r in range(len(rounds), cfg.rounds):
+        if should_stop(rounds, sel, cfg.patience):  # also when resuming a run that had stopped itself
+            break
         t0 = time.perf_counter()
         # pseudo-labels come from the model as it is evaluated: batch-norm networks with target statistics
         probs = predict(on_target, tgt.x_train, device)
@@ -182,27 +193,46 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
                 "Train it longer (more --epochs in the DANN run), or pass --threshold lower")
         label_acc = (lab == tgt.y_train[idx]).float().mean().item()  # hidden labels: measurement only
         _train_round(model, optim, src, tgt, idx, lab, r, steps, cfg, augment, opts.seed, opts.quiet, device)
-        on_target = as_evaluated(tgt)
-        ev_t, ev_s = ev(on_target, tgt, 1), ev(as_evaluated(src), src, 0)
+        on_target, on_source = as_evaluated(tgt), as_evaluated(src)
+        ev_t, ev_s = ev(on_target, tgt, 1), ev(on_source, src, 0)
+        t_val = time.perf_counter()
+        # DEV here weighs by the start run's domain classifier: pseudo-labelling does not train the domain head
+        vals = validators(on_source, on_target, src, tgt, kind, device)
         rounds.append({"round": r + 1, "threshold": tau, "n_labels": int(len(idx)), "label_acc": label_acc,
-                       "target_acc": ev_t["class_acc"], "source_acc": ev_s["class_acc"],
-                       "seconds": time.perf_counter() - t0})
+                       "target_acc": ev_t["class_acc"], "source_acc": ev_s["class_acc"], **vals,
+                       "val_s": time.perf_counter() - t_val, "seconds": time.perf_counter() - t0})
+        if sel and best_index(rounds, sel) == len(rounds) - 1:  # the best round so far: keep its weights
+            run.save_checkpoint({"model": model.state_dict(), "round": r + 1}, "selected.pt")
         if not opts.quiet:
             print(f"round {r + 1}: {len(idx)} pseudo-labels ({label_acc:.4f} correct), target acc "
                   f"{ev_t['class_acc']:.4f}", flush=True)
         run.save_checkpoint({"model": model.state_dict(), "optimizer": optim.state_dict(), "rounds": rounds})
         run.write_metrics({"rounds": rounds, "initial_target_acc": initial, "complete": False})
-    if ev_t is None:  # resumed after the last round: nothing trained in this call
+    if sel:  # report the round the validator selected, not the last one
+        model.load_state_dict(run.load_checkpoint("selected.pt")["model"])
+        on_target, ev_t = as_evaluated(tgt), None
+    if ev_t is None:  # resumed after the last round, or a selected round: evaluate the model reported
         ev_t, ev_s = ev(on_target, tgt, 1), ev(as_evaluated(src), src, 0)
+    chosen = rounds[best_index(rounds, sel) if sel else -1]
     metrics = {"source": ev_s, "target": ev_t, "initial_target_acc": initial, "rounds": rounds, "complete": True,
-               "oracle_labels": cfg.oracle_labels}
+               "oracle_labels": cfg.oracle_labels, "initial_validators": _strip(initial_validators),
+               "validators": _strip(chosen)}
+    if sel:
+        metrics["selected"] = {"by": sel, "round": chosen["round"], "last_round_target_acc": rounds[-1]["target_acc"]}
+    val_s = sum(x["val_s"] for x in rounds)
+    metrics["timing"] = {"validators_s": val_s, "validators_share": val_s / max(1e-9, sum(x["seconds"] for x in rounds))}
     metrics["bn_eval"] = "domain" if model.batchnorm else "running"
     if model.batchnorm:
         metrics["target"]["class_acc_running"] = evaluate(model, tgt.x_test, tgt.y_test, 1, kind, device)["class_acc"]
     run.write_metrics(metrics)
-    _write_outputs(run, cfg, rounds, initial)
+    _write_outputs(run, cfg, rounds, initial, metrics)
     build_report([run.path], title="adapt pseudo-label")
     return RunResult(run.path, metrics)
+
+
+def _strip(row: dict[str, Any]) -> dict[str, float]:
+    """The validator scores of a round (``val_<name>`` -> ``<name>``)."""
+    return {k[len("val_"):]: v for k, v in row.items() if k.startswith("val_") and k != "val_s"}
 
 
 def _train_round(model: DANN, optim: torch.optim.Optimizer, src: Any, tgt: Any, idx: torch.Tensor, lab: torch.Tensor,
@@ -235,9 +265,15 @@ def _train_round(model: DANN, optim: torch.optim.Optimizer, src: Any, tgt: Any, 
             raise DivergenceError(f"pseudo-label round {r + 1}: loss became {loss.item()}")
 
 
-def _write_outputs(run: RunDir, cfg: PseudoLabelConfig, rounds: list[dict[str, Any]], initial: float) -> None:
-    """The rounds table, the accuracy-per-round figure and the summary."""
+def _write_outputs(run: RunDir, cfg: PseudoLabelConfig, rounds: list[dict[str, Any]], initial: float,
+                   metrics: dict[str, Any]) -> None:
+    """The rounds table, the accuracy-per-round and validator figures and the summary."""
     last = rounds[-1]
+    validators_table_and_figure(run, rounds, "round", "target_acc")
+    sel = metrics.get("selected")
+    selection = (f" Reported: round {sel['round']}, the one validator **{sel['by']}** scores best (target test "
+                 f"accuracy {metrics['target']['class_acc']:.4f}; the last round's was {sel['last_round_target_acc']:.4f})."
+                 if sel else "")
     cols = ["round", "threshold", "n_labels", "label_acc", "target_acc", "source_acc"]
     run.write_table("rounds", cols, [[x[c] for c in cols] for x in rounds], caption="Pseudo-labelling rounds")
     run.save_figure(curves({"target test acc": [initial] + [x["target_acc"] for x in rounds],
@@ -251,4 +287,4 @@ def _write_outputs(run: RunDir, cfg: PseudoLabelConfig, rounds: list[dict[str, A
         f"class balance {'on' if cfg.class_balance else 'off'}, augmentation {cfg.augment}. "
         f"Target test accuracy {initial:.4f} → "
         f"**{last['target_acc']:.4f}**; last round used {last['n_labels']:,} pseudo-labels, "
-        f"{last['label_acc']:.4f} of them correct (measured with the hidden target labels).\n"))
+        f"{last['label_acc']:.4f} of them correct (measured with the hidden target labels).{selection}\n"))

@@ -28,7 +28,9 @@ def table5(run: RunDir, metrics: dict[str, Any], name: str = "evaluation") -> No
         m = metrics[dom]
         rows.append([dom + " test", m["class_loss"], m["class_acc"], m["domain_loss"], m["domain_acc"]]
                     + ([m.get(f"class_acc_{other}")] if both else []))
-    caption = "Evaluation after the last epoch (the study's Table 5 layout)"
+    sel = metrics.get("selected")
+    caption = (f"Evaluation of epoch {sel['epoch']}, selected by {sel['by']}" if sel else
+               "Evaluation after the last epoch") + " (the study's Table 5 layout)"
     if both:
         caption += ("; BN = the batch-norm statistics used at test time: 'domain' re-estimates them on each "
                     "domain's unlabelled training images, 'running' uses the training averages")
@@ -39,6 +41,41 @@ def history_table(run: RunDir, history: list[dict[str, float]]) -> None:
     cols = ["epoch", "lr", "lambda", "train_class_loss", "train_domain_loss", "source_class_acc",
             "target_class_acc", "target_domain_acc", "ms_per_step"]
     run.write_table("history", cols, [[h.get(c) for c in cols] for h in history], caption="Per-epoch history")
+
+
+def validator_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """The validators recorded in a history (epochs or rounds), in dlapps.adapt.validators' order."""
+    from dlapps.adapt.validators import HIGHER_IS_BETTER
+
+    return [v for v in HIGHER_IS_BETTER if rows and f"val_{v}" in rows[0]]
+
+
+def validators_table_and_figure(run: RunDir, rows: list[dict[str, Any]], step: str, acc_key: str) -> None:
+    """Per epoch (or round) every validator beside the target test accuracy it should track, and one panel
+    per validator: its score against target accuracy, with the Spearman correlation over the entries."""
+    from dlapps.adapt.validators import HIGHER_IS_BETTER, spearman
+
+    names = validator_keys(rows)
+    if not names:
+        return
+    cols = [step, acc_key] + [f"val_{v}" for v in names]
+    run.write_table("validators", cols, [[r.get(c) for c in cols] for r in rows],
+                    caption=f"Validators per {step} (computed without target test labels; target_val, when present, "
+                            f"uses the --target-val labels) beside the target test accuracy")
+    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.8), squeeze=False)
+    acc = [r[acc_key] for r in rows]
+    for ax, v in zip(axes[0], names):
+        score = [r[f"val_{v}"] for r in rows]
+        ax.plot(score, acc, "o-", ms=3, lw=0.8)
+        ax.set_xlabel(f"{v} ({'higher' if HIGHER_IS_BETTER[v] else 'lower'} is better)", fontsize=8)
+        rho = spearman(score, acc) * (1 if HIGHER_IS_BETTER[v] else -1)
+        ax.set_title(f"ρ = {rho:+.2f}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("target test accuracy", fontsize=8)
+    fig.suptitle(f"Validators against target accuracy, one point per {step} (ρ: rank correlation, signed so "
+                 "that + means the validator ranks like accuracy)", fontsize=9)
+    fig.tight_layout()
+    run.save_figure(fig, "validators")
 
 
 @torch.no_grad()
@@ -92,12 +129,32 @@ def _bn_note(metrics: dict[str, Any], source_only: bool = False) -> str:
     return ""
 
 
+def _label_use(tgt: Domain) -> str:
+    """Which target labels the run read, in one sentence (the protocol a reader must know)."""
+    if tgt.has_val:
+        return (f"Protocol: {len(tgt.x_val):,} labelled target training images (--target-val, never trained on) were "
+                "available for selection; target test labels were used for evaluation only.")
+    return "Target test labels were used for evaluation only; no target label was used for training or selection."
+
+
+def _selection_note(metrics: dict[str, Any]) -> str:
+    """What --stop-by chose, and what the last epoch would have given."""
+    sel = metrics.get("selected")
+    if not sel:
+        return ""
+    return (f"Model selection: the epoch validator **{sel['by']}** scores best, epoch {sel['epoch']} of "
+            f"{metrics['epochs_done']} (chosen without target test labels"
+            + ("; target_val uses the --target-val labels" if sel["by"] == "target_val" else "")
+            + f"); the last epoch's target accuracy was {sel['last_epoch_target_acc']:.4f}.\n\n")
+
+
 def write_outputs(run: RunDir, model: DANN, src: Domain, tgt: Domain, cfg: Any, metrics: dict[str, Any],
                   device: torch.device, seed: int) -> None:
     """Tables, figures, summary.md and the report of a finished adapt run."""
     hist = metrics["history"]
     table5(run, metrics)
     history_table(run, hist)
+    validators_table_and_figure(run, [{"epoch": h["epoch"], **h} for h in hist], "epoch", "target_class_acc")
     ep = [h["epoch"] for h in hist]
     run.save_figure(curves({"train class": [h["train_class_loss"] for h in hist],
                             "train domain": [h["train_domain_loss"] for h in hist],
@@ -121,7 +178,7 @@ def write_outputs(run: RunDir, model: DANN, src: Domain, tgt: Domain, cfg: Any, 
         f"Target test accuracy **{metrics['target']['class_acc']:.4f}**, source test accuracy "
         f"**{metrics['source']['class_acc']:.4f}**; domain classifier accuracy on target test "
         f"{metrics['target']['domain_acc']:.3f} (0.5 = domains indistinguishable).\n\n"
-        + _bn_note(metrics, cfg.source_only)
-        + f"Data: source {src.source}; target {tgt.source}. Target labels were used for evaluation only. "
+        + _bn_note(metrics, cfg.source_only) + _selection_note(metrics)
+        + f"Data: source {src.source}; target {tgt.source}. " + _label_use(tgt) + " "
         f"Speed: {t.get('ms_per_step', float('nan')):.1f} ms/step, {t.get('gflops_per_s', float('nan')):.1f} GFLOP/s.\n"))
     build_report([run.path], title=f"adapt {kind}")

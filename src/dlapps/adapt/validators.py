@@ -22,7 +22,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-HIGHER_IS_BETTER = {"source_val_acc": True, "entropy": False, "im": True, "snd": True, "bnm": True, "dev": False}
+# every validator a run records (history ``val_<name>``, metrics ``validators.<name>``), and its direction;
+# ``target_val`` is not label-free: it needs ``--target-val N`` labelled target images (a separate protocol)
+HIGHER_IS_BETTER = {"source_acc": True, "entropy": False, "im": True, "snd": True, "bnm": True, "dev": False,
+                    "target_val": True}
+LABEL_FREE = ("source_acc", "entropy", "im", "snd", "bnm", "dev")
+
+
+def validator_name(name: str) -> str:
+    """The canonical name of a validator as a user may write it (``target-val``, ``SND``)."""
+    from dlapps import DlappsError
+
+    key = name.strip().lower().replace("-", "_")
+    if key not in HIGHER_IS_BETTER:
+        raise DlappsError(f"unknown validator {name!r}; use one of {', '.join(HIGHER_IS_BETTER)}")
+    return key
 
 
 def source_val_accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -54,7 +68,9 @@ def soft_neighborhood_density(probs: torch.Tensor, temperature: float = 0.05) ->
 
 
 def batch_nuclear_norm(probs: torch.Tensor) -> float:
-    """BNM: ||P||_* / N for the (N, K) target prediction matrix P."""
+    """BNM: ||P||_* / N for the (N, K) target prediction matrix P (NaN for a diverged model's NaN output)."""
+    if not torch.isfinite(probs).all():
+        return float("nan")
     return float(torch.linalg.matrix_norm(probs.float(), ord="nuc") / len(probs))
 
 
