@@ -59,7 +59,7 @@ def reference_classifier(x_train: torch.Tensor, y_train: torch.Tensor, x_test: t
     """
     from tqdm.auto import tqdm
 
-    h = hashlib.sha256(f"{key}|{tuple(x_train.shape)}|{y_train.sum().item()}|{min_steps}|{seed}|v2".encode()).hexdigest()[:16]
+    h = hashlib.sha256(f"{key}|{tuple(x_train.shape)}|{y_train.sum().item()}|{min_steps}|{seed}|v3".encode()).hexdigest()[:16]
     path = cache_dir() / "classifiers" / f"ref-{h}.pt"
     model = RefClassifier(nc=x_train.shape[1], n_classes=int(y_train.max()) + 1)
     if path.exists():
@@ -68,19 +68,24 @@ def reference_classifier(x_train: torch.Tensor, y_train: torch.Tensor, x_test: t
         model.eval()
         return Reference(model, float(state["test_acc"]), path)
     g = torch.Generator().manual_seed(seed)
+    # channels-last: oneDNN's convolutions train this network ~1.25x faster on CPU; the maths is the same
+    model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     steps = max(1, len(x_train) // 128)
-    epochs = min(20, max(1, -(-min_steps // steps)))  # ~min_steps updates; at most 20 passes on tiny sets
+    # ~min_steps updates, at most 10 passes on tiny sets: on the 4,000 embedded digits 10 passes reach 0.966
+    # test accuracy and 20 passes 0.970, at twice the time (full MNIST needs 4 passes either way)
+    epochs = min(10, max(1, -(-min_steps // steps)))
     for ep in range(epochs):
         model.train()
         perm = torch.randperm(len(x_train), generator=g)
         for i in tqdm(range(steps), desc=f"reference classifier {ep + 1}/{epochs}", disable=quiet or None, leave=False):
             b = perm[i * 128:(i + 1) * 128]
-            loss = F.cross_entropy(model(x_train[b]), y_train[b])
+            loss = F.cross_entropy(model(x_train[b].contiguous(memory_format=torch.channels_last)), y_train[b])
             opt.zero_grad()
             loss.backward()
             opt.step()
-    model.eval()
+    # back to the default layout: a judge just trained and one loaded from the cache compute identically
+    model = model.to(memory_format=torch.contiguous_format).eval()
     acc = (predict(model, x_test).argmax(1) == y_test).float().mean().item()
     from dlapps.runs import atomic_write_bytes
     import io
