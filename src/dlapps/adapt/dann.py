@@ -154,9 +154,7 @@ def dann_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: to
 def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunDir, opts: RunOptions,
                device: torch.device) -> list[dict[str, float]]:
     """The training loop, readable top to bottom. One checkpoint per epoch; resumes from the last one."""
-    half = cfg.batch_size // 2
-    steps = len(src.x_train) // half
-    total = steps * cfg.epochs
+    steps = len(src.x_train) // (cfg.batch_size // 2)
     params = model.parameters()
     optim = (torch.optim.SGD(params, lr=cfg.lr, momentum=0.9) if cfg.optimizer == "sgd"
              else torch.optim.Adam(params, lr=cfg.lr))
@@ -172,38 +170,8 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
     for epoch in range(start_epoch, cfg.epochs):
         if should_stop(history, sel, cfg.patience):  # also when resuming a run that had stopped itself
             break
-        gen = torch.Generator().manual_seed(opts.seed * 1000 + epoch)  # per-epoch: identical after resume
-        torch.manual_seed(opts.seed * 1000 + epoch)
-        perm_s = torch.randperm(len(src.x_train), generator=gen)
-        idx_t = target_train_indices(len(tgt.x_train), steps, half, gen)
-        model.train()
-        sums = {"class_loss": 0.0, "domain_loss": 0.0, "class_acc": 0.0, "domain_acc": 0.0}
         t0 = time.perf_counter()
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=opts.quiet or None, leave=False)
-        for i in bar:
-            p = (epoch * steps + i) / total
-            p_lr = p if cfg.lr_step == "per-step" else (epoch / cfg.epochs if cfg.lr_step == "per-epoch" else 0.0)
-            for g in optim.param_groups:
-                g["lr"] = lr_at(p_lr, cfg.lr, cfg.lr_alpha, cfg.lr_beta)
-            lam = 0.0 if cfg.source_only else lambda_at(p, cfg.lambda_schedule, cfg.lambda_start, cfg.lambda_end,
-                                                        cfg.lambda_gamma, cfg.lambda_multiplier)
-            bs, bt = perm_s[i * half:(i + 1) * half], idx_t[i * half:(i + 1) * half]
-            xs = src.x_train[bs].to(device, memory_format=CL)               # (B/2, 3, 28, 28)
-            xt = tgt.x_train[bt].to(device, memory_format=CL)               # (B/2, 3, 28, 28)
-            y = src.y_train[bs].to(device)                                   # (B/2,)
-            loss, closs, dloss, cls, dcorrect = dann_step(model, optim, xs, y, xt, lam, cfg)
-            sums["class_loss"] += closs.item()
-            sums["domain_loss"] += dloss.item()
-            sums["class_acc"] += (cls.argmax(1) == y).float().mean().item()
-            sums["domain_acc"] += dcorrect.item() / (2 * half)
-            if not torch.isfinite(loss):
-                _save(run, model, optim, epoch, history)
-                raise DivergenceError(f"loss became {loss.item()} at epoch {epoch + 1}, step {i + 1} (λ={lam:.3g}, "
-                                      f"lr={optim.param_groups[0]['lr']:.3g}); run dir keeps epochs 1..{epoch}")
-            if i % 50 == 0:
-                bar.set_postfix(cls=f"{closs.item():.3f}", dom=f"{dloss.item():.3f}", lam=f"{lam:.2f}")
-            run.tb.scalars("step", {"loss": loss.item(), "class_loss": closs.item(), "domain_loss": dloss.item(),
-                                    "lambda": lam, "lr": optim.param_groups[0]["lr"]}, epoch * steps + i)
+        sums, lam = train_epoch(model, optim, src, tgt, cfg, run, epoch, opts, device, history)
         train_s = time.perf_counter() - t0
         row: dict[str, float] = {"epoch": epoch + 1, "lr": optim.param_groups[0]["lr"], "lambda": lam,
                                  "train_s": train_s, "ms_per_step": 1000 * train_s / steps}
@@ -225,6 +193,50 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
             raise DivergenceError(f"the label classifier collapsed (source test accuracy {row['source_class_acc']:.3f} "
                                   f"after epoch {epoch + 1}); try a smaller --lambda-multiplier or --lr")
     return history
+
+
+def train_epoch(model: DANN, optim: torch.optim.Optimizer, src: Domain, tgt: Domain, cfg: DannConfig, run: RunDir,
+                epoch: int, opts: RunOptions, device: torch.device,
+                history: list[dict[str, float]]) -> tuple[dict[str, float], float]:
+    """One pass over the source set, each step on a source and a target batch; seeded by the epoch, so a
+    resumed run repeats it exactly. Returns the summed step losses/accuracies and the last λ. A non-finite
+    loss saves the finished epochs (``history``) and raises DivergenceError."""
+    half = cfg.batch_size // 2
+    steps = len(src.x_train) // half
+    total = steps * cfg.epochs
+    gen = torch.Generator().manual_seed(opts.seed * 1000 + epoch)  # per-epoch: identical after resume
+    torch.manual_seed(opts.seed * 1000 + epoch)
+    perm_s = torch.randperm(len(src.x_train), generator=gen)
+    idx_t = target_train_indices(len(tgt.x_train), steps, half, gen)
+    model.train()
+    sums = {"class_loss": 0.0, "domain_loss": 0.0, "class_acc": 0.0, "domain_acc": 0.0}
+    lam = 0.0
+    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=opts.quiet or None, leave=False)
+    for i in bar:
+        p = (epoch * steps + i) / total
+        p_lr = p if cfg.lr_step == "per-step" else (epoch / cfg.epochs if cfg.lr_step == "per-epoch" else 0.0)
+        for g in optim.param_groups:
+            g["lr"] = lr_at(p_lr, cfg.lr, cfg.lr_alpha, cfg.lr_beta)
+        lam = 0.0 if cfg.source_only else lambda_at(p, cfg.lambda_schedule, cfg.lambda_start, cfg.lambda_end,
+                                                    cfg.lambda_gamma, cfg.lambda_multiplier)
+        bs, bt = perm_s[i * half:(i + 1) * half], idx_t[i * half:(i + 1) * half]
+        xs = src.x_train[bs].to(device, memory_format=CL)               # (B/2, 3, 28, 28)
+        xt = tgt.x_train[bt].to(device, memory_format=CL)               # (B/2, 3, 28, 28)
+        y = src.y_train[bs].to(device)                                   # (B/2,)
+        loss, closs, dloss, cls, dcorrect = dann_step(model, optim, xs, y, xt, lam, cfg)
+        sums["class_loss"] += closs.item()
+        sums["domain_loss"] += dloss.item()
+        sums["class_acc"] += (cls.argmax(1) == y).float().mean().item()
+        sums["domain_acc"] += dcorrect.item() / (2 * half)
+        if not torch.isfinite(loss):
+            _save(run, model, optim, epoch, history)
+            raise DivergenceError(f"loss became {loss.item()} at epoch {epoch + 1}, step {i + 1} (λ={lam:.3g}, "
+                                  f"lr={optim.param_groups[0]['lr']:.3g}); run dir keeps epochs 1..{epoch}")
+        if i % 50 == 0:
+            bar.set_postfix(cls=f"{closs.item():.3f}", dom=f"{dloss.item():.3f}", lam=f"{lam:.2f}")
+        run.tb.scalars("step", {"loss": loss.item(), "class_loss": closs.item(), "domain_loss": dloss.item(),
+                                "lambda": lam, "lr": optim.param_groups[0]["lr"]}, epoch * steps + i)
+    return sums, lam
 
 
 def _save(run: RunDir, model: DANN, optim: torch.optim.Optimizer, epoch: int, history: list[dict[str, float]]) -> None:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from dlapps import DlappsError
-from dlapps.adapt.data import load_domains
+from dlapps.adapt.data import Domain, load_domains
 from dlapps.adapt.dann import best_index, check_selection, load_dann_checkpoint, should_stop
 from dlapps.adapt.evaluation import CL, evaluate, validators, with_domain_statistics
 from dlapps.adapt.validators import validator_name
@@ -134,12 +134,29 @@ def _check(cfg: PseudoLabelConfig) -> None:
         raise DlappsError("--threshold and --threshold-end must be in (0, 1)")
 
 
+@dataclass
+class _Scorer:
+    """The model as it is evaluated on each domain (batch-norm networks: that domain's own statistics, as
+    dann-bn's DANN runs are evaluated), and its test-set numbers."""
+
+    model: DANN
+    src: Domain
+    tgt: Domain
+    kind: str            # the start run's domain loss (bce | ce)
+    device: torch.device
+
+    def on(self, dom: Domain) -> DANN:
+        return with_domain_statistics(self.model, dom.x_train, self.device) if self.model.batchnorm else self.model
+
+    def test(self, m: DANN, dom: Domain) -> dict[str, float]:
+        return evaluate(m, dom.x_test, dom.y_test, int(dom is self.tgt), self.kind, self.device)
+
+
 def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> RunResult:
     """Self-training rounds from a DANN or source-only run: select confident target pseudo-labels, train on
     source + them, repeat; each round checkpointed, so an interrupted run resumes at its next round."""
     opts = opts or RunOptions()
     _check(cfg)
-    augment = AUGMENTATIONS[cfg.augment]
     model, start_cfg, _ = load_dann_checkpoint(Path(cfg.start))
     run, device = start_run("adapt", "pseudo-label", cfg, opts)
     so = start_cfg["options"]
@@ -150,69 +167,34 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
                                start_cfg.get("seed", 0), so.get("limit", 0), so.get("fit", "resize"),
                                so.get("target_limit", 0), so.get("source_val", 0), so.get("target_val", 0))
     run.update_config(data_sources={"source": src.source, "target": tgt.source}, start_run=str(cfg.start))
-    model.to(device, memory_format=CL)
-    kind = so.get("domain_loss", "bce")
+    sc = _Scorer(model.to(device, memory_format=CL), src, tgt, so.get("domain_loss", "bce"), device)
     optim = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
     rounds: list[dict[str, Any]] = []
-
-    def as_evaluated(dom) -> DANN:
-        # batch-norm networks: each domain with its own statistics, as dann-bn's DANN runs are evaluated
-        return with_domain_statistics(model, dom.x_train, device) if model.batchnorm else model
-
-    def ev(m: DANN, dom, label: int) -> dict[str, float]:
-        return evaluate(m, dom.x_test, dom.y_test, label, kind, device)
-
     # the model as evaluated on the target: it scores the target and (same weights) picks the next labels
-    on_target = as_evaluated(tgt)
-    initial = ev(on_target, tgt, 1)["class_acc"]  # the start run's model: scored before a resumed state loads
-    initial_validators = validators(as_evaluated(src), on_target, src, tgt, kind, device)
+    on_target = sc.on(tgt)
+    initial = sc.test(on_target, tgt)["class_acc"]  # the start run's model: scored before a resumed state loads
+    initial_validators = validators(sc.on(src), on_target, src, tgt, sc.kind, device)
     ckpt = run.load_checkpoint() if opts.resume else None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optim.load_state_dict(ckpt["optimizer"])
         rounds = ckpt["rounds"]
-        on_target = as_evaluated(tgt)
+        on_target = sc.on(tgt)
     ev_t = ev_s = None
-    half = cfg.batch_size // 2
-    steps = len(src.x_train) // half * cfg.epochs_per_round
     for r in range(len(rounds), cfg.rounds):
         if should_stop(rounds, sel, cfg.patience):  # also when resuming a run that had stopped itself
             break
-        t0 = time.perf_counter()
-        # pseudo-labels come from the model as it is evaluated: batch-norm networks with target statistics
-        probs = predict(on_target, tgt.x_train, device)
-        tau = round_threshold(cfg, r)
-        idx, lab = select_pseudo_labels(probs, tau, cfg.class_balance)
-        if cfg.oracle_labels:
-            idx, lab = torch.arange(len(tgt.y_train)), tgt.y_train.clone()
-        if len(idx) < half:
-            confident = int((probs.max(1).values >= tau).sum())
-            raise DlappsError(
-                f"round {r + 1}: only {len(idx)} target images are usable ({confident} of {len(probs)} reach "
-                f"confidence {tau:.3f}; one batch needs {half}): the start model is not confident on the target. "
-                "Train it longer (more --epochs in the DANN run), or pass --threshold lower")
-        label_acc = (lab == tgt.y_train[idx]).float().mean().item()  # hidden labels: measurement only
-        _train_round(model, optim, src, tgt, idx, lab, r, steps, cfg, augment, opts.seed, opts.quiet, device)
-        on_target, on_source = as_evaluated(tgt), as_evaluated(src)
-        ev_t, ev_s = ev(on_target, tgt, 1), ev(on_source, src, 0)
-        t_val = time.perf_counter()
-        # DEV here weighs by the start run's domain classifier: pseudo-labelling does not train the domain head
-        vals = validators(on_source, on_target, src, tgt, kind, device)
-        rounds.append({"round": r + 1, "threshold": tau, "n_labels": int(len(idx)), "label_acc": label_acc,
-                       "target_acc": ev_t["class_acc"], "source_acc": ev_s["class_acc"], **vals,
-                       "val_s": time.perf_counter() - t_val, "seconds": time.perf_counter() - t0})
+        row, on_target, ev_t, ev_s = _round(sc, optim, on_target, r, cfg, opts)
+        rounds.append(row)
         if sel and best_index(rounds, sel) == len(rounds) - 1:  # the best round so far: keep its weights
             run.save_checkpoint({"model": model.state_dict(), "round": r + 1}, "selected.pt")
-        if not opts.quiet:
-            print(f"round {r + 1}: {len(idx)} pseudo-labels ({label_acc:.4f} correct), target acc "
-                  f"{ev_t['class_acc']:.4f}", flush=True)
         run.save_checkpoint({"model": model.state_dict(), "optimizer": optim.state_dict(), "rounds": rounds})
         run.write_metrics({"rounds": rounds, "initial_target_acc": initial, "complete": False})
     if sel:  # report the round the validator selected, not the last one
         model.load_state_dict(run.load_checkpoint("selected.pt")["model"])
-        on_target, ev_t = as_evaluated(tgt), None
+        on_target, ev_t = sc.on(tgt), None
     if ev_t is None:  # resumed after the last round, or a selected round: evaluate the model reported
-        ev_t, ev_s = ev(on_target, tgt, 1), ev(as_evaluated(src), src, 0)
+        ev_t, ev_s = sc.test(on_target, tgt), sc.test(sc.on(src), src)
     chosen = rounds[best_index(rounds, sel) if sel else -1]
     metrics = {"source": ev_s, "target": ev_t, "initial_target_acc": initial, "rounds": rounds, "complete": True,
                "oracle_labels": cfg.oracle_labels, "initial_validators": _strip(initial_validators),
@@ -223,11 +205,48 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     metrics["timing"] = {"validators_s": val_s, "validators_share": val_s / max(1e-9, sum(x["seconds"] for x in rounds))}
     metrics["bn_eval"] = "domain" if model.batchnorm else "running"
     if model.batchnorm:
-        metrics["target"]["class_acc_running"] = evaluate(model, tgt.x_test, tgt.y_test, 1, kind, device)["class_acc"]
+        metrics["target"]["class_acc_running"] = sc.test(model, tgt)["class_acc"]
     run.write_metrics(metrics)
     _write_outputs(run, cfg, rounds, initial, metrics)
     build_report([run.path], title="adapt pseudo-label")
     return RunResult(run.path, metrics)
+
+
+def _round(sc: _Scorer, optim: torch.optim.Optimizer, on_target: DANN, r: int, cfg: PseudoLabelConfig,
+           opts: RunOptions) -> tuple[dict[str, Any], DANN, dict[str, float], dict[str, float]]:
+    """Round r (0-based): pseudo-labels from the model as evaluated on the target, one round of training,
+    then the test numbers and validators. Returns (the round's row, the new on-target model, target and
+    source test numbers)."""
+    src, tgt, device = sc.src, sc.tgt, sc.device
+    t0 = time.perf_counter()
+    half = cfg.batch_size // 2
+    probs = predict(on_target, tgt.x_train, device)
+    tau = round_threshold(cfg, r)
+    idx, lab = select_pseudo_labels(probs, tau, cfg.class_balance)
+    if cfg.oracle_labels:
+        idx, lab = torch.arange(len(tgt.y_train)), tgt.y_train.clone()
+    if len(idx) < half:
+        confident = int((probs.max(1).values >= tau).sum())
+        raise DlappsError(
+            f"round {r + 1}: only {len(idx)} target images are usable ({confident} of {len(probs)} reach "
+            f"confidence {tau:.3f}; one batch needs {half}): the start model is not confident on the target. "
+            "Train it longer (more --epochs in the DANN run), or pass --threshold lower")
+    label_acc = (lab == tgt.y_train[idx]).float().mean().item()  # hidden labels: measurement only
+    steps = len(src.x_train) // half * cfg.epochs_per_round
+    _train_round(sc.model, optim, src, tgt, idx, lab, r, steps, cfg, AUGMENTATIONS[cfg.augment], opts.seed,
+                 opts.quiet, device)
+    on_target, on_source = sc.on(tgt), sc.on(src)
+    ev_t, ev_s = sc.test(on_target, tgt), sc.test(on_source, src)
+    t_val = time.perf_counter()
+    # DEV here weighs by the start run's domain classifier: pseudo-labelling does not train the domain head
+    vals = validators(on_source, on_target, src, tgt, sc.kind, device)
+    row = {"round": r + 1, "threshold": tau, "n_labels": int(len(idx)), "label_acc": label_acc,
+           "target_acc": ev_t["class_acc"], "source_acc": ev_s["class_acc"], **vals,
+           "val_s": time.perf_counter() - t_val, "seconds": time.perf_counter() - t0}
+    if not opts.quiet:
+        print(f"round {r + 1}: {len(idx)} pseudo-labels ({label_acc:.4f} correct), target acc "
+              f"{ev_t['class_acc']:.4f}", flush=True)
+    return row, on_target, ev_t, ev_s
 
 
 def _strip(row: dict[str, Any]) -> dict[str, float]:
