@@ -220,22 +220,10 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str =
     out = Path(out) if out else Path("runs") / f"sweep-{Path(file).stem}{'-quick' if quick else ''}"
     validate_points(spec, points, out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg_path = out / "config.json"
     planned = json.loads(json.dumps({p.dirname: {"command": spec.command, **p.options} for p in points}))
-    cfg = {"app": "sweep", "command": Path(file).name, "options": {"file": str(file), "quick": quick,
-                                                                    "spec": spec.__dict__, "points": planned}}
-    if cfg_path.exists():
-        # the same sweep if every point that both name runs the same command with the same options: more seeds
-        # or new points extend it, and an edit that does not touch these runs (another [quick]) is harmless
-        old = json.loads(cfg_path.read_text()).get("options", {})
-        if "points" in old:
-            clash = [d for d in planned if d in old["points"] and old["points"][d] != planned[d]]
-        else:  # a sweep dir from before points were recorded
-            clash = [] if old.get("spec") == json.loads(json.dumps(spec.__dict__)) else ["(whole spec)"]
-        if clash or old.get("quick") != quick:
-            raise DlappsError(f"{out} holds a different sweep (point {(clash or ['quick/full'])[0]} differs); "
-                              "choose another --out")
-    RunDir(out).write_json("config.json", cfg)
+    _refuse_a_different_sweep(out, spec, planned, quick)
+    RunDir(out).write_json("config.json", {"app": "sweep", "command": Path(file).name, "options": {
+        "file": str(file), "quick": quick, "spec": spec.__dict__, "points": planned}})
     jobs = max(1, jobs)
     if threads <= 0:  # split the cores: oversubscription costs more than it gives
         threads = max(1, available_cores() // jobs)
@@ -269,6 +257,23 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str =
         raise DlappsError(f"{len(failures)} point(s) failed ({', '.join(failures[:3])}...); see their .log files "
                           f"in {out}; rerun the sweep to retry only those")
     return out
+
+
+def _refuse_a_different_sweep(out: Path, spec: SweepSpec, planned: dict[str, Any], quick: bool) -> None:
+    """An existing sweep dir is the same sweep if every point that both name runs the same command with the
+    same options: more seeds or new points extend it, and an edit that does not touch these runs (another
+    [quick]) is harmless. Anything else would mix two experiments in one table: one clear error."""
+    cfg_path = out / "config.json"
+    if not cfg_path.exists():
+        return
+    old = json.loads(cfg_path.read_text()).get("options", {})
+    if "points" in old:
+        clash = [d for d in planned if d in old["points"] and old["points"][d] != planned[d]]
+    else:  # a sweep dir from before points were recorded
+        clash = [] if old.get("spec") == json.loads(json.dumps(spec.__dict__)) else ["(whole spec)"]
+    if clash or old.get("quick") != quick:
+        raise DlappsError(f"{out} holds a different sweep (point {(clash or ['quick/full'])[0]} differs); "
+                          "choose another --out")
 
 
 def _run_ray(todo: list, address: str | None, threads: int) -> list[str]:

@@ -121,23 +121,29 @@ def run_saliency_eval(cfg: SaliencyEvalConfig, opts: RunOptions | None = None) -
 # ------------------------------------------------------------------------------------- fool
 
 
+def _fool_targets(target: str, class_names: list[str], orig_pred: torch.Tensor, seed: int) -> list[int]:
+    """One target class per image: the named class, or (``random``) a seeded draw other than the image's
+    prediction, drawn in image order so that a target does not depend on the batch size."""
+    if target != "random":
+        return [resolve_class(target, class_names)] * len(orig_pred)
+    g = torch.Generator().manual_seed(seed)
+    targets = []
+    for pred in orig_pred.tolist():
+        tgt = int(torch.randint(len(class_names), (1,), generator=g))
+        while tgt == pred:
+            tgt = int(torch.randint(len(class_names), (1,), generator=g))
+        targets.append(tgt)
+    return targets
+
+
 def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
     opts = opts or RunOptions()
     if cfg.method not in ("gradient", "pgd"):
         raise DlappsError("--method must be gradient or pgd")
     lm, model, run, x, names, _ = _setup(cfg, "fool", opts, cfg)
-    g = torch.Generator().manual_seed(opts.seed)
     with torch.no_grad():
         orig_pred = model(x).argmax(1).cpu()
-    targets = []
-    for i in range(len(x)):  # drawn in image order, so a target does not depend on the batch size
-        if cfg.target == "random":
-            tgt = int(torch.randint(len(lm.class_names), (1,), generator=g))
-            while tgt == int(orig_pred[i]):
-                tgt = int(torch.randint(len(lm.class_names), (1,), generator=g))
-        else:
-            tgt = resolve_class(cfg.target, lm.class_names)
-        targets.append(tgt)
+    targets = _fool_targets(cfg.target, lm.class_names, orig_pred, opts.seed)
     bs = batch_size_for(lm.name, x.device, cfg.batch_size)
     attacks = []
     for i in range(0, len(x), bs):  # each image stops at its own success; same result as one at a time
