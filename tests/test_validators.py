@@ -147,3 +147,28 @@ def test_select_by_picks_the_validators_argmax_on_a_synthetic_sweep(tmp_path):
 
     with pytest.raises(DlappsError, match="snd"):
         aggregate(SweepSpec(command=["adapt", "dann"], seeds=[0, 1]), points, tmp_path, select_by="snd")
+
+
+def test_early_stopping_waits_patience_entries_after_the_best():
+    from dlapps.adapt.dann import best_index, should_stop
+
+    hist = [{"val_im": v} for v in (1.0, 1.4, 1.3, 1.2)]       # best at epoch 2, then two worse epochs
+    assert best_index(hist, "im") == 1
+    assert not should_stop(hist[:3], "im", 2) and should_stop(hist, "im", 2)
+    assert not should_stop(hist, "im", 0) and not should_stop(hist, "", 2)   # patience 0: train every epoch
+    assert best_index([{"val_dev": v} for v in (0.3, 0.1, 0.1)], "dev") == 1  # lower is better; earliest on ties
+
+
+def test_selection_options_fail_in_one_line_before_any_run(tmp_path):
+    from tests.test_cli import assert_one_line_error, dlapps
+
+    common = ("--data-source", "embedded", "--epochs", "1", "--out")
+    assert_one_line_error(dlapps("adapt", "dann", *common, str(tmp_path / "a"), "--stop-by", "accuracy"),
+                          "unknown validator 'accuracy'")
+    assert_one_line_error(dlapps("adapt", "dann", *common, str(tmp_path / "b"), "--stop-by", "target-val"),
+                          "--target-val N")
+    assert_one_line_error(dlapps("adapt", "dann", *common, str(tmp_path / "c"), "--patience", "3"),
+                          "--patience needs --stop-by")
+    assert_one_line_error(dlapps("adapt", "dann", *common, str(tmp_path / "d"), "--target-val", "4000"),
+                          "more than half")
+    assert not any((tmp_path / n).exists() for n in "abc")

@@ -75,12 +75,12 @@ def selection_rows(picks: list[Pick], selected: str | None) -> list[list[Any]]:
     validator marked."""
     rows = []
     for p in picks:
-        label = p.validator + (" (oracle: reads target test labels)" if p.validator == "oracle" else "")
+        label = "oracle (reads the target test labels: a diagnostic)" if p.validator == "oracle" else p.validator
         if p.validator == "target_val":
             label += " (uses --target-val labels)"
         if selected and p.validator == selected:
             label = f"**{label}** ← --select-by"
-        rows.append([label, p.point, p.target_acc, p.gap, None if p.validator == "oracle" else p.rho])
+        rows.append([label, p.point, p.target_acc, p.gap, "—" if p.validator == "oracle" else p.rho])
     return rows
 
 
