@@ -397,8 +397,8 @@ def _selection(run: RunDir, finished: dict[str, list[dict[str, Any]]], select_by
 
 def _selection_figure(run: RunDir, finished: dict[str, list[dict[str, Any]]]) -> None:
     """One panel per validator: its mean score against mean target accuracy, one dot per point."""
-    from dlapps.adapt.validators import HIGHER_IS_BETTER
     from dlapps.adapt.selection import point_scores
+    from dlapps.adapt.validators import HIGHER_IS_BETTER, spearman
     from dlapps.figures import plt
 
     acc, scores = point_scores(finished)
@@ -409,10 +409,13 @@ def _selection_figure(run: RunDir, finished: dict[str, list[dict[str, Any]]]) ->
     for ax, v in zip(axes[0], names):
         xs = [scores[v][n] for n in acc]
         ax.scatter(xs, list(acc.values()), s=12)
+        rho = spearman(xs, list(acc.values())) * (1 if HIGHER_IS_BETTER[v] else -1)
+        ax.set_title(f"ρ = {rho:+.2f}", fontsize=9)
         ax.set_xlabel(f"{v} ({'higher' if HIGHER_IS_BETTER[v] else 'lower'} is better)", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0][0].set_ylabel("target test accuracy", fontsize=8)
-    fig.suptitle("Validators against target accuracy, one dot per sweep point (mean over seeds)", fontsize=9)
+    fig.suptitle("Validators against target accuracy, one dot per sweep point (mean over seeds); ρ: rank "
+                 "correlation, signed so that + means the validator ranks like accuracy", fontsize=9)
     fig.tight_layout()
     run.save_figure(fig, "selection")
 
