@@ -186,6 +186,6 @@ def test_pseudo_label_rounds(tmp_path):
 
 @pytest.mark.parametrize("kw", [{"augment": "heavy"}, {"lr_schedule": "cosine"}])
 def test_pseudo_label_rejects_unknown_augmentation_and_lr_schedule(tmp_path, kw):
-    with pytest.raises(DlappsError, match="unknown"):
+    with pytest.raises(DlappsError, match="must be one of"):
         run_pseudo_label(PseudoLabelConfig(start=str(tmp_path), **kw), RunOptions(out=str(tmp_path / "p"), quiet=True))
     assert not (tmp_path / "p").exists()  # refused before a run dir is made

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from dlapps.tools.check_structure import cycles, import_graph
 
 
@@ -90,14 +92,18 @@ def test_cli_options_match_their_config_fields():
     import dataclasses
     import importlib
 
+    import typing
+
     import click
 
+    from dlapps.choices import literal_values
     from dlapps.cli_options import app_command
 
     problems = []
     for (app, name), (module, cls_name, renamed) in COMMANDS.items():
         cls = getattr(importlib.import_module(module), cls_name)
         fields = {f.name: f for f in dataclasses.fields(cls)}
+        hints = typing.get_type_hints(cls)
         cmd = app_command(app).get_command(click.Context(app_command(app)), name)
         for p in cmd.params:
             if p.name in RUN_CONTROLS or renamed.get(p.name, "") is None:
@@ -116,4 +122,18 @@ def test_cli_options_match_their_config_fields():
                                     f"default {default!r}")
             if isinstance(p.type, click.Choice) and isinstance(default, str) and default not in p.type.choices:
                 problems.append(f"{app} {name} --{p.name}: {default!r} not among {p.type.choices}")
+            declared = [v for v in literal_values(hints[field]) if v is not None]
+            if declared and (not isinstance(p.type, click.Choice) or list(p.type.choices) != declared):
+                problems.append(f"{app} {name} --{p.name}: the CLI's choices differ from {cls_name}.{field}'s Literal "
+                                f"{declared}")
     assert not problems, "\n".join(problems)
+
+
+def test_a_config_built_in_python_is_checked_against_its_literal_choices():
+    from dlapps import DlappsError
+    from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann, run_pseudo_label
+
+    with pytest.raises(DlappsError, match=r"--arch must be one of dann-bn, dann, dann-padded \(got 'resnet'\)"):
+        run_dann(DannConfig(arch="resnet"))  # type: ignore[arg-type]
+    with pytest.raises(DlappsError, match="--augment must be one of none, jitter, strong"):
+        run_pseudo_label(PseudoLabelConfig(start="x", augment="heavy"))  # type: ignore[arg-type]

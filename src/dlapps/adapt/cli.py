@@ -6,12 +6,10 @@ from typing import Any
 
 import click
 
-from dlapps.adapt.validators import HIGHER_IS_BETTER
 from dlapps.adapt.dann import DannConfig, run_dann
-from dlapps.adapt.data import FITS, NORMALIZATIONS
-from dlapps.adapt.networks import ARCHS
-from dlapps.adapt.pseudo_label import AUGMENTATIONS, LR_SCHEDULES, PseudoLabelConfig, run_pseudo_label
-from dlapps.adapt.schedules import LAMBDA_SCHEDULES
+from dlapps.adapt.pseudo_label import PseudoLabelConfig, run_pseudo_label
+from dlapps.adapt.validators import HIGHER_IS_BETTER
+from dlapps.choices import choices
 from dlapps.cli_options import data_source_option, finish, run_options
 from dlapps.runs import RunOptions
 
@@ -30,19 +28,19 @@ def common_train_options(f: Any) -> Any:
         data_source_option,
         click.option("--epochs", type=int, default=D.epochs),
         click.option("--batch-size", type=int, default=D.batch_size, help="Per step; half source, half target."),
-        click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=D.optimizer),
+        click.option("--optimizer", type=click.Choice(choices(DannConfig, "optimizer")), default=D.optimizer),
         click.option("--lr", type=float, default=D.lr, help="μ0 of μ0/(1+αp)^β."),
-        click.option("--lr-step", type=click.Choice(["per-step", "per-epoch", "none"]), default=D.lr_step),
-        click.option("--normalize", type=click.Choice(NORMALIZATIONS), default=D.normalize),
-        click.option("--domain-loss", type=click.Choice(["bce", "ce"]), default=D.domain_loss),
-        click.option("--domain-reduction", type=click.Choice(["mean", "sum"]), default=D.domain_reduction,
+        click.option("--lr-step", type=click.Choice(choices(DannConfig, "lr_step")), default=D.lr_step),
+        click.option("--normalize", type=click.Choice(choices(DannConfig, "normalize")), default=D.normalize),
+        click.option("--domain-loss", type=click.Choice(choices(DannConfig, "domain_loss")), default=D.domain_loss),
+        click.option("--domain-reduction", type=click.Choice(choices(DannConfig, "domain_reduction")), default=D.domain_reduction,
                      help="Domain loss: mean of the source and target terms (the paper) or their sum."),
-        click.option("--arch", type=click.Choice(ARCHS), default=D.arch,
+        click.option("--arch", type=click.Choice(choices(DannConfig, "arch")), default=D.arch,
                      help="dann: the paper's MNIST network; dann-padded: the RDFIA lab's ('same' convs, 2,352 "
                           "features); dann-bn: the paper's with batch normalisation and 2-D dropout."),
-        click.option("--fit", type=click.Choice(FITS), default=D.fit,
+        click.option("--fit", type=click.Choice(choices(DannConfig, "fit")), default=D.fit,
                      help="32x32 digits (MNIST-M) to 28x28: crop the centre (keeps the digits' size) or resize."),
-        click.option("--bn-eval", type=click.Choice(["auto", "running", "domain"]), default=D.bn_eval,
+        click.option("--bn-eval", type=click.Choice(choices(DannConfig, "bn_eval")), default=D.bn_eval,
                      help="dann-bn test-time BN statistics: running averages, or each domain's own (re-estimated "
                           "on its unlabelled train images); auto = domain for both commands (one protocol); the "
                           "other protocol's accuracy is reported beside it."),
@@ -74,7 +72,7 @@ def source_only(opts: RunOptions, **kw: Any) -> None:
 
 @adapt.command("dann")
 @common_train_options
-@click.option("--lambda-schedule", type=click.Choice(LAMBDA_SCHEDULES), default=D.lambda_schedule)
+@click.option("--lambda-schedule", type=click.Choice(choices(DannConfig, "lambda_schedule")), default=D.lambda_schedule)
 @click.option("--lambda-start", type=float, default=D.lambda_start, help="λ at the start (or the constant).")
 @click.option("--lambda-end", type=float, default=D.lambda_end, help="λ at the end (start > end decays).")
 @click.option("--lambda-gamma", type=float, default=D.lambda_gamma, help="γ of the exp schedule.")
@@ -98,9 +96,9 @@ P = PseudoLabelConfig()
 @click.option("--class-balance/--no-class-balance", default=P.class_balance)
 @click.option("--batch-size", type=int, default=P.batch_size)
 @click.option("--lr", type=float, default=P.lr, help="Learning rate (the start, with --lr-schedule anneal).")
-@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=P.lr_schedule,
+@click.option("--lr-schedule", type=click.Choice(choices(PseudoLabelConfig, "lr_schedule")), default=P.lr_schedule,
               help="anneal: lr/(1+10p)^0.75 over all rounds, DANN's schedule; constant: lr throughout.")
-@click.option("--augment", type=click.Choice(list(AUGMENTATIONS)), default=P.augment,
+@click.option("--augment", type=click.Choice(choices(PseudoLabelConfig, "augment")), default=P.augment,
               help="Of the pseudo-labelled target images: jitter = random ±2 px / ±10° / ±10 % affine; strong = "
                    "jitter + colour-channel shuffle + a cut-out square.")
 @click.option("--stop-by", default=P.stop_by, metavar="VALIDATOR",

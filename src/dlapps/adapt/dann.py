@@ -5,17 +5,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from dlapps import DlappsError
-from dlapps.adapt.data import FITS, Domain, load_domains, target_train_indices
-from dlapps.adapt.networks import ARCHS, DANN, build_dann, flops_per_sample
-from dlapps.adapt.schedules import LAMBDA_SCHEDULES, lambda_at, lr_at
+from dlapps.adapt.data import Domain, Fit, Normalization, load_domains, target_train_indices
+from dlapps.adapt.networks import DANN, Arch, build_dann, flops_per_sample
+from dlapps.adapt.schedules import LambdaSchedule, lambda_at, lr_at
 from dlapps.adapt.validators import HIGHER_IS_BETTER, validator_name
+from dlapps.choices import check_choices
 from dlapps.compute import DivergenceError, check_finite
 from dlapps.results import RunResult
 from dlapps.runs import RunDir, RunOptions, start_run
@@ -31,24 +32,24 @@ class DannConfig:
     data_source: str = "auto"      # auto|local|download|embedded
     epochs: int = 20               # passes over the source training set
     batch_size: int = 128          # per step: half source, half target
-    optimizer: str = "sgd"         # sgd (momentum 0.9) | adam
+    optimizer: Literal["sgd", "adam"] = "sgd"  # sgd (momentum 0.9) | adam
     lr: float = 0.01               # μ0 of μ0/(1+αp)^β
     lr_alpha: float = 10.0
     lr_beta: float = 0.75
-    lr_step: str = "per-step"      # per-step | per-epoch | none
-    lambda_schedule: str = "exp"   # exp | linear | cosine | constant
+    lr_step: Literal["per-step", "per-epoch", "none"] = "per-step"  # when μ is updated
+    lambda_schedule: LambdaSchedule = "exp"  # exp | linear | cosine | constant
     lambda_start: float = 0.0      # λ at p = 0 (exp/linear/cosine) or the constant value
     lambda_end: float = 1.0        # λ at p = 1
     lambda_gamma: float = 10.0     # γ of the exp schedule
     lambda_multiplier: float = 1.0 # scales λ (the study's multipliers)
-    domain_loss: str = "bce"       # bce (1 output) | ce (2-way softmax)
-    domain_reduction: str = "sum"  # mean: (L_src + L_tgt)/2, the paper's batch mean | sum: L_src + L_tgt (common PyTorch code)
-    arch: str = "dann-bn"          # dann-bn (batch norm + 2-D dropout) | dann (the paper's network exactly) |
+    domain_loss: Literal["bce", "ce"] = "bce"  # bce (1 output) | ce (2-way softmax)
+    domain_reduction: Literal["mean", "sum"] = "sum"  # mean: (L_src + L_tgt)/2, the paper's batch mean | sum: L_src + L_tgt (common PyTorch code)
+    arch: Arch = "dann-bn"         # dann-bn (batch norm + 2-D dropout) | dann (the paper's network exactly) |
                                    # dann-padded (the RDFIA lab's: 'same' convs, 2,352 features)
-    fit: str = "crop"              # 32x32 digits (MNIST-M) -> 28x28: crop the centre (the release pads MNIST's
+    fit: Fit = "crop"              # 32x32 digits (MNIST-M) -> 28x28: crop the centre (the release pads MNIST's
                                    # digits by 2 px, so this keeps their size) | resize (shrinks them by 1/8: a
                                    # geometric domain shift of its own; dlapps' default before 2026-11)
-    normalize: str = "standard"    # (x-0.5)/0.5 | mnist|mean|imagenet|per-domain|random|none
+    normalize: Normalization = "standard"  # (x-0.5)/0.5 | mnist|mean|imagenet|per-domain|random|none
     limit: int = 0                 # >0: first N training images per domain (quick runs)
     target_limit: int = 0          # >0: first N target training images only (how much unlabelled target data matters)
     tsne_points: int = 500         # per domain, for the t-SNE figure (0 = skip)
@@ -61,29 +62,14 @@ class DannConfig:
     stop_by: str = ""              # a validator (source_acc|entropy|im|snd|bnm|dev|target_val): keep the epoch it
                                    # scores best and report that model, not the last one
     patience: int = 0              # with --stop-by: stop after this many epochs without improvement (0 = train on)
-    bn_eval: str = "auto"          # dann-bn's test-time BN statistics: running (averages) | domain (each domain's
+    bn_eval: Literal["auto", "running", "domain"] = "auto"  # dann-bn's test-time BN statistics: running (averages) | domain (each domain's
                                    # own, re-estimated on its unlabelled train images) | auto: domain, for DANN and
                                    # source-only alike, so the pair compares under one protocol (the other
                                    # protocol's accuracy is reported beside it)
 
 
 def _check(cfg: DannConfig) -> None:
-    if cfg.lambda_schedule not in LAMBDA_SCHEDULES:
-        raise DlappsError(f"unknown λ schedule {cfg.lambda_schedule!r}; use one of {', '.join(LAMBDA_SCHEDULES)}")
-    if cfg.lr_step not in ("per-step", "per-epoch", "none"):
-        raise DlappsError("--lr-step must be per-step, per-epoch or none")
-    if cfg.optimizer not in ("sgd", "adam"):
-        raise DlappsError("--optimizer must be sgd or adam")
-    if cfg.arch not in ARCHS:
-        raise DlappsError(f"--arch must be one of {', '.join(ARCHS)}")
-    if cfg.fit not in FITS:
-        raise DlappsError(f"--fit must be one of {', '.join(FITS)}")
-    if cfg.bn_eval not in ("auto", "running", "domain"):
-        raise DlappsError("--bn-eval must be auto, running or domain")
-    if cfg.domain_reduction not in ("mean", "sum"):
-        raise DlappsError("--domain-reduction must be mean or sum")
-    if cfg.domain_loss not in ("bce", "ce"):
-        raise DlappsError("--domain-loss must be bce or ce")
+    check_choices(cfg)
     if cfg.batch_size < 2 or cfg.batch_size % 2:
         raise DlappsError("--batch-size must be an even number >= 2 (half source, half target)")
     if cfg.epochs < 1:

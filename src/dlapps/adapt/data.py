@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -11,8 +12,10 @@ import torch.nn.functional as F
 from dlapps import DlappsError
 from dlapps.data import load_dataset
 
-NORMALIZATIONS = ("mnist", "mean", "standard", "imagenet", "per-domain", "random", "none")
-FITS = ("crop", "resize")
+Normalization = Literal["mnist", "mean", "standard", "imagenet", "per-domain", "random", "none"]
+Fit = Literal["crop", "resize"]
+NORMALIZATIONS: tuple[str, ...] = get_args(Normalization)
+FITS: tuple[str, ...] = get_args(Fit)
 SIZE = 28  # DANN's MNIST architecture; MNIST-M (32x32) is brought to it by FITS
 
 

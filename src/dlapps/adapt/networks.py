@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn as nn
 
@@ -85,7 +87,8 @@ def flops_per_sample(model: DANN, size: int = 28) -> float:
     return total
 
 
-ARCHS = ("dann-bn", "dann", "dann-padded")
+Arch = Literal["dann-bn", "dann", "dann-padded"]
+ARCHS: tuple[str, ...] = get_args(Arch)
 
 
 def build_dann(arch: str, n_classes: int = 10, domain_outputs: int = 1) -> DANN:

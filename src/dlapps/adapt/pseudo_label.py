@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,7 @@ from dlapps.adapt.validators import validator_name
 from dlapps.adapt.networks import DANN
 from dlapps.adapt.report import validators_table_and_figure
 from dlapps.adapt.schedules import lr_at
+from dlapps.choices import check_choices
 from dlapps.compute import DivergenceError
 from dlapps.figures import curves
 from dlapps.report import build_report
@@ -37,9 +38,9 @@ class PseudoLabelConfig:
     class_balance: bool = True    # keep at most as many per class as the rarest selected class has
     batch_size: int = 128         # half source, half pseudo-labelled target
     lr: float = 0.01              # SGD momentum 0.9; the start of the schedule
-    lr_schedule: str = "anneal"   # anneal: lr/(1+10p)^0.75, p the progress over all rounds (DANN's own schedule,
+    lr_schedule: Literal["anneal", "constant"] = "anneal"  # anneal: lr/(1+10p)^0.75, p the progress over all rounds (DANN's own schedule,
                                   # which starts fast and ends slow); constant: lr throughout
-    augment: str = "strong"       # of the pseudo-labelled target images: jitter (random affine: ±2 px, ±10°, ±10 %
+    augment: Literal["none", "jitter", "strong"] = "strong"  # of the pseudo-labelled target images: jitter (random affine: ±2 px, ±10°, ±10 %
                                   # scale), strong (jitter + colour-channel shuffle + a cut-out square), or none
     stop_by: str = ""             # a validator (see adapt dann --stop-by): report the round it scores best
     patience: int = 0             # with stop_by: stop after this many rounds without improvement (0 = all rounds)
@@ -118,16 +119,12 @@ def strong_augment(x: torch.Tensor, gen: torch.Generator, cut: int = 7) -> torch
     return x.masked_fill(hole[:, None], 0.0)
 
 
-LR_SCHEDULES = ("anneal", "constant")
-AUGMENTATIONS = {"none": lambda x, gen: x, "jitter": random_affine, "strong": strong_augment}
+AUGMENTATIONS = {"none": lambda x, gen: x, "jitter": random_affine, "strong": strong_augment}  # PseudoLabelConfig.augment
 
 
 def _check(cfg: PseudoLabelConfig) -> None:
     """One clear error for an option out of range, before any run dir exists."""
-    if cfg.lr_schedule not in LR_SCHEDULES:
-        raise DlappsError(f"unknown --lr-schedule {cfg.lr_schedule!r}: {' or '.join(LR_SCHEDULES)}")
-    if cfg.augment not in AUGMENTATIONS:
-        raise DlappsError(f"unknown --augment {cfg.augment!r}: {', '.join(AUGMENTATIONS)}")
+    check_choices(cfg)
     if not cfg.start:
         raise DlappsError("pseudo-label needs --from RUN_DIR (an adapt dann or source-only run)")
     if not 0 < cfg.threshold < 1 or (cfg.threshold_end is not None and not 0 < cfg.threshold_end < 1):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
-LAMBDA_SCHEDULES = ("exp", "linear", "cosine", "constant")
+LambdaSchedule = Literal["exp", "linear", "cosine", "constant"]
+LAMBDA_SCHEDULES: tuple[str, ...] = get_args(LambdaSchedule)
 
 
 def lambda_at(p: float, schedule: str = "exp", start: float = 0.0, end: float = 1.0, gamma: float = 10.0,
