@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from dlapps.choices import choices
 from dlapps.cli_options import compute_options, data_source_option, finish, run_options
 from dlapps.generate import GanConfig, evaluate_run, run_gan, sample as sample_fn
 from dlapps.runs import RunOptions
@@ -29,11 +30,11 @@ def gan_options(f: Any) -> Any:
         click.option("--batch-size", type=int, default=C.batch_size),
         click.option("--lr", type=float, default=C.lr),
         click.option("--beta1", type=float, default=C.beta1),
-        click.option("--init", type=click.Choice(["dcgan", "default"]), default=C.init,
+        click.option("--init", type=click.Choice(choices(GanConfig, "init")), default=C.init,
                      help="dcgan: N(0,0.02) convs, N(1,0.02) batch-norm; default: PyTorch's."),
         click.option("--limit", type=int, default=0, help="Use the first N training images (0 = all)."),
         click.option("--eval-samples", type=int, default=C.eval_samples, help="Samples for the metrics (0 = skip)."),
-        click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=C.precision, show_default=True,
+        click.option("--precision", type=click.Choice(choices(GanConfig, "precision")), default=C.precision, show_default=True,
                      help="bf16: bfloat16 autocast in the training step (faster on CPUs with AMX/AVX512-BF16)."),
         run_options,
     ]):
@@ -51,9 +52,9 @@ def dcgan(opts: RunOptions, **kw: Any) -> None:
 @generate.command()
 @gan_options
 @click.option("--label-in-d/--no-label-in-d", default=True, help="Give the label to the discriminator too.")
-@click.option("--d-label", type=click.Choice(["input", "projection"]), default=GanConfig.d_label, show_default=True,
+@click.option("--d-label", type=click.Choice(choices(GanConfig, "d_label")), default=GanConfig.d_label, show_default=True,
               help="How D sees the label: one-hot input maps (the lab), or also a class-specific last layer.")
-@click.option("--g-label", type=click.Choice(["input", "bn"]), default=GanConfig.g_label, show_default=True,
+@click.option("--g-label", type=click.Choice(choices(GanConfig, "g_label")), default=GanConfig.g_label, show_default=True,
               help="How G sees the label: one-hot next to z (the lab), or also class-specific batch-norm gain/shift.")
 def cgan(opts: RunOptions, **kw: Any) -> None:
     """Train a conditional GAN (label given to G, and to D unless --no-label-in-d)."""

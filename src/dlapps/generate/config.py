@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from dlapps import DlappsError
+from dlapps.choices import check_choices
 from dlapps.data import load_dataset
 from dlapps.generate.networks import Discriminator, Generator, dcgan_init
 
@@ -17,8 +18,8 @@ class GanConfig:
     data_source: str = "auto"      # auto|local|download|embedded
     conditional: bool = False      # cGAN: the label goes to G (and to D unless label_in_d is False)
     label_in_d: bool = True        # the study's ablation: --no-label-in-d
-    d_label: str = "projection"    # how D sees the label: input (one-hot maps only, the lab) | projection (also a class-specific last layer)
-    g_label: str = "bn"            # how G sees the label: input (one-hot next to z, the lab) | bn (also class-specific batch-norm gain/shift)
+    d_label: Literal["input", "projection"] = "projection"  # how D sees the label: input (one-hot maps only, the lab) | projection (also a class-specific last layer)
+    g_label: Literal["input", "bn"] = "bn"  # how G sees the label: input (one-hot next to z, the lab) | bn (also class-specific batch-norm gain/shift)
     nz: int = 100                  # latent size
     ngf: int = 32                  # generator width
     ndf: int = 32                  # discriminator width
@@ -26,11 +27,11 @@ class GanConfig:
     batch_size: int = 128
     lr: float = 2e-4
     beta1: float = 0.5
-    init: str = "dcgan"            # dcgan: N(0, .02) convs, N(1, .02) BN | default: PyTorch's init
+    init: Literal["dcgan", "default"] = "dcgan"  # dcgan: N(0, .02) convs, N(1, .02) BN | default: PyTorch's init
     limit: int = 0                 # >0: first N training images (quick runs)
     eval_samples: int = 10000      # generated samples for the quality metrics (0 = skip metrics)
     collapse_steps: int = 200      # D loss < 1e-3 for this many steps in a row = discriminator collapse
-    precision: str = "fp32"        # fp32 | bf16: bfloat16 autocast for the training step's convolutions (weights,
+    precision: Literal["fp32", "bf16"] = "fp32"  # fp32 | bf16: bfloat16 autocast for the training step's convolutions (weights,
 
 
 def _images_32(x: torch.Tensor) -> torch.Tensor:
@@ -54,14 +55,9 @@ def load_gan_data(cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 
 
 def build_nets(cfg: GanConfig, nc: int, n_classes: int) -> tuple[Generator, Discriminator]:
-    if cfg.init not in ("dcgan", "default"):
-        raise DlappsError("--init must be dcgan or default")
+    check_choices(cfg)
     k = n_classes if cfg.conditional else 0
-    if cfg.g_label not in ("input", "bn"):
-        raise DlappsError("--g-label must be input or bn")
     G = Generator(cfg.nz, cfg.ngf, nc, k, label_bn=cfg.g_label == "bn")
-    if cfg.d_label not in ("input", "projection"):
-        raise DlappsError("--d-label must be input or projection")
     D = Discriminator(cfg.ndf, nc, k if cfg.label_in_d else 0, projection=cfg.d_label == "projection")
     if cfg.init == "dcgan":
         G.apply(dcgan_init)

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from dlapps.choices import choices
 from dlapps.cli_options import csv_list, data_source_option, finish, run_options
 from dlapps.runs import RunOptions
 from dlapps.visualize.run import (ClassVizConfig, FoolConfig, SaliencyConfig, SaliencyEvalConfig, run_classviz,
@@ -67,7 +68,7 @@ F = FoolConfig()
 @visualize.command()
 @image_options
 @click.option("--target", required=True, help="Class name or index, or 'random' (seeded, per image).")
-@click.option("--method", type=click.Choice(["gradient", "pgd"]), default=F.method, show_default=True,
+@click.option("--method", type=click.Choice(choices(FoolConfig, "method")), default=F.method, show_default=True,
               help="gradient: the lab's normalised ascent; pgd: PGD-L∞ within --eps.")
 @click.option("--lr", type=float, default=F.lr, show_default=True, help="gradient: L2 step in [0,1] pixel units.")
 @click.option("--max-iters", type=int, default=F.max_iters, show_default=True)

@@ -4,6 +4,7 @@ checked against them)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from dlapps.visualize.saliency import METHODS
 
@@ -35,7 +36,7 @@ class SaliencyEvalConfig(SaliencyConfig):
 @dataclass
 class FoolConfig(VisConfig):
     target: str = "0"               # class name or index; "random" = a seeded random class per image
-    method: str = "gradient"        # gradient (the lab's) | pgd
+    method: Literal["gradient", "pgd"] = "gradient"  # gradient (the lab's) | pgd
     lr: float = 0.25                # gradient: L2 step in [0, 1]-pixel units (≈ 64 in 0-255 units)
     max_iters: int = 100
     eps: float = 2.0                # pgd: L∞ budget in 0-255 pixel units

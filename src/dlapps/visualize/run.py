@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from dlapps import DlappsError
+from dlapps.choices import check_choices
 from dlapps.figures import plt
 from dlapps.models import build_model, resolve_class
 from dlapps.report import build_report
@@ -138,8 +139,7 @@ def _fool_targets(target: str, class_names: list[str], orig_pred: torch.Tensor, 
 
 def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
     opts = opts or RunOptions()
-    if cfg.method not in ("gradient", "pgd"):
-        raise DlappsError("--method must be gradient or pgd")
+    check_choices(cfg)
     lm, model, run, x, names, _ = _setup(cfg, "fool", opts, cfg)
     with torch.no_grad():
         orig_pred = model(x).argmax(1).cpu()
