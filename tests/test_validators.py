@@ -160,7 +160,7 @@ def test_early_stopping_waits_patience_entries_after_the_best():
 
 
 def test_selection_options_fail_in_one_line_before_any_run(tmp_path):
-    from tests.test_cli import assert_one_line_error, dlapps
+    from test_cli import assert_one_line_error, dlapps
 
     common = ("--data-source", "embedded", "--epochs", "1", "--out")
     assert_one_line_error(dlapps("adapt", "dann", *common, str(tmp_path / "a"), "--stop-by", "accuracy"),
