@@ -91,7 +91,7 @@ P = PseudoLabelConfig()
 @click.option("--rounds", type=int, default=P.rounds)
 @click.option("--threshold", type=float, default=P.threshold, help="Minimum softmax confidence (first round).")
 @click.option("--threshold-end", type=float, default=P.threshold_end,
-              help="Last round's threshold, linear in between (equal to --threshold: constant).")
+              help="Last round's threshold, linear in between (default: none, the threshold stays constant).")
 @click.option("--epochs-per-round", type=int, default=P.epochs_per_round)
 @click.option("--class-balance/--no-class-balance", default=P.class_balance)
 @click.option("--batch-size", type=int, default=P.batch_size)

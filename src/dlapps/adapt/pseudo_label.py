@@ -32,16 +32,19 @@ class PseudoLabelConfig:
     start: str = ""               # run dir of an adapt dann/source-only run (its checkpoint is the start)
     rounds: int = 10              # select -> train rounds
     threshold: float = 0.95       # keep target images whose max softmax probability >= threshold (first round)
-    threshold_end: float | None = 0.5  # last round's threshold, linear in between (None = constant): a curriculum
-                                  # that lets the harder target images in once the model is better at them
+    threshold_end: float | None = None  # last round's threshold, linear in between (None = constant); e.g. 0.5: a
+                                  # curriculum that lets harder target images in as the model improves
     epochs_per_round: int = 1     # passes over the source set per round
     class_balance: bool = True    # keep at most as many per class as the rarest selected class has
     batch_size: int = 128         # half source, half pseudo-labelled target
     lr: float = 0.01              # SGD momentum 0.9; the start of the schedule
     lr_schedule: Literal["anneal", "constant"] = "anneal"  # anneal: lr/(1+10p)^0.75, p the progress over all rounds (DANN's own schedule,
                                   # which starts fast and ends slow); constant: lr throughout
-    augment: Literal["none", "jitter", "strong"] = "strong"  # of the pseudo-labelled target images: jitter (random affine: ±2 px, ±10°, ±10 %
-                                  # scale), strong (jitter + colour-channel shuffle + a cut-out square), or none
+    augment: Literal["none", "jitter", "strong"] = "jitter"  # of the pseudo-labelled target images: jitter (random
+                                  # affine: ±2 px, ±10°, ±10 % scale), strong (jitter + colour-channel shuffle + a
+                                  # cut-out square), or none
+    # augment and threshold_end are the configuration the pre-registered validator (im) picked without target
+    # labels (experiments/select_pseudo_label_defaults.toml; README "Choosing settings without target labels")
     stop_by: str = ""             # a validator (see adapt dann --stop-by): report the round it scores best
     patience: int = 0             # with stop_by: stop after this many rounds without improvement (0 = all rounds)
     oracle_labels: bool = False   # diagnostic only: every target training image with its TRUE label, i.e. the
