@@ -25,11 +25,13 @@ def test_there_is_one_notebook_per_lab_without_outputs():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_end_to_end_on_embedded_data(path: Path, tmp_path: Path, mnist_cnn):
+def test_notebook_runs_end_to_end_on_embedded_data(path: Path, tmp_path: Path, mnist_cnn,
+                                                  monkeypatch: pytest.MonkeyPatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     # embedded data even where ../shared is configured; the session's cache (the MNIST CNN trained once)
     assert "DLAPPS_DATA" not in os.environ and os.environ.get("DLAPPS_OFFLINE") == "1"
+    monkeypatch.setenv("DLAPPS_NOTEBOOK_QUICK", "1")  # every cell runs; the training loops are shorter
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
