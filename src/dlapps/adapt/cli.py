@@ -49,11 +49,11 @@ def common_train_options(f: Any) -> Any:
                      help="Use the first N target training images only (0 = all): how much unlabelled target data matters."),
         click.option("--tsne-points", type=int, default=D.tsne_points, help="Per domain; 0 skips t-SNE."),
         click.option("--source-val", type=int, default=D.source_val,
-                     help="Labelled source training images held out for the validators (capped at 10%%; 0 = none)."),
+                     help="Labelled source training images held out for the validators (capped at 10 %; 0 = none)."),
         click.option("--target-val", type=int, default=D.target_val,
                      help="Labelled target *training* images carved out for selection (never trained on; a "
                           "separate protocol: N target labels used). 0 = none."),
-        click.option("--stop-by", default=D.stop_by, metavar="VALIDATOR",
+        click.option("--stop-by", default=D.stop_by, metavar="VALIDATOR", show_default=False,
                      help="Report the epoch this validator scores best: " + "|".join(HIGHER_IS_BETTER) + "."),
         click.option("--patience", type=int, default=D.patience,
                      help="With --stop-by: stop after N epochs without improvement (0 = train every epoch)."),
@@ -101,7 +101,7 @@ P = PseudoLabelConfig()
 @click.option("--augment", type=click.Choice(choices(PseudoLabelConfig, "augment")), default=P.augment,
               help="Of the pseudo-labelled target images: jitter = random ±2 px / ±10° / ±10 % affine; strong = "
                    "jitter + colour-channel shuffle + a cut-out square.")
-@click.option("--stop-by", default=P.stop_by, metavar="VALIDATOR",
+@click.option("--stop-by", default=P.stop_by, metavar="VALIDATOR", show_default=False,
               help="Report the round this validator scores best: " + "|".join(HIGHER_IS_BETTER) + ".")
 @click.option("--patience", type=int, default=P.patience,
               help="With --stop-by: stop after N rounds without improvement (0 = every round).")
