@@ -28,7 +28,7 @@ import numpy as np
 
 from common import fresh_out, shared_dir, write_results
 
-from dlapps.sweep import run_sweep
+from dlapps.sweep import Point, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORTENED = {"limit", "epochs", "tsne-points", "from", "rounds"}  # the sweeps' own shortening, not a choice
@@ -40,8 +40,13 @@ def picked_options(sweep_dir: Path) -> tuple[str, dict[str, Any], list[dict[str,
     m = json.loads((sweep_dir / "metrics.json").read_text())
     cfg = json.loads((sweep_dir / "config.json").read_text())["options"]["points"]
     point = m["selected_point"]
-    opts = next(o for d, o in cfg.items() if d.rsplit("-s", 1)[0] == re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", point)[:120])
+    opts = next(o for d, o in cfg.items() if d.rsplit("-s", 1)[0] == point_dir(point))
     return point, {k: v for k, v in opts.items() if k != "command" and k not in SHORTENED}, m["selection"]
+
+
+def point_dir(point: str) -> str:
+    """A sweep point's run-dir name without its seed suffix (the sweep's own naming rule)."""
+    return Point(point, {}, 0).dirname.rsplit("-s", 1)[0]
 
 
 def sweep_file(path: Path, text: str) -> Path:
@@ -85,7 +90,7 @@ def main() -> None:
 
     # 2. pseudo-label configurations, from the picked DANN configuration's seed-0 run
     start = next(p for p in d_sweep.iterdir() if p.is_dir() and p.name.endswith("-s0")
-                 and p.name.rsplit("-s", 1)[0] == re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", d_point)[:120])
+                 and p.name.rsplit("-s", 1)[0] == point_dir(d_point))
     text = (ROOT / "experiments" / "select_pseudo_label_defaults.toml").read_text()
     text = re.sub(r'(?m)^from = ".*"$', f"from = {json.dumps(str(start))}", text)
     p_sweep = run_sweep(sweep_file(out / "files" / "select_pseudo_label_defaults.toml", text), out / "pseudo-label",

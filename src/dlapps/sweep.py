@@ -210,9 +210,9 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str =
     in a thread-count-dependent order); 0 splits the cores between the jobs instead. ``seeds`` replaces
     the file's seeds; ``select`` (point names) runs only those points (finished others still aggregate);
     ``select_by`` names the validator whose pick the summary reports (adapt sweeps, see dlapps.adapt.selection)."""
-    from dlapps.adapt.selection import check_select_by
+    from dlapps.adapt.validators import validator_name
 
-    select_by = check_select_by(select_by)
+    select_by = validator_name(select_by) if select_by else None
     spec = load_spec(file)
     if seeds is not None:
         spec.seeds = list(seeds)
@@ -329,7 +329,7 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | 
         rows.append([name] + [_pm(agg[name][k]) for k in metrics_keys])
     run.write_table("comparison", ["point"] + metrics_keys, rows,
                     caption=f"{' '.join(spec.command)}: mean ± std over seeds {spec.seeds}")
-    summary_extra, sweep_metrics = _selection(run, finished, select_by)
+    summary_extra, sweep_metrics, select_error = _selection(run, finished, select_by)
     run.write_metrics({"points": agg, "n_points": len(points), "complete": all(
         status(out / p.dirname) in ("complete", "diverged") for p in points), **sweep_metrics})
     if metrics_keys:
@@ -350,16 +350,16 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | 
                                           + summary_extra)
     done = [out / p.dirname for p in points if (out / p.dirname / "config.json").exists()]
     build_report([out] + done, out_dir=out, title=f"sweep {' '.join(spec.command)}")
-    if select_by and "selection" in sweep_metrics:
-        from dlapps.adapt.selection import Pick, require_validator
-
-        require_validator([Pick(**x) for x in sweep_metrics["selection"]], select_by)
+    if select_error:  # after the table and report: the sweep's results are kept, the bad option still fails
+        raise DlappsError(select_error)
     return agg
 
 
-def _selection(run: RunDir, finished: dict[str, list[dict[str, Any]]], select_by: str | None) -> tuple[str, dict[str, Any]]:
-    """adapt sweeps: the validators' picks (table ``selection``, figure ``selection``); the summary lines and
-    metrics.json entries. Nothing for sweeps whose runs record no validators."""
+def _selection(run: RunDir, finished: dict[str, list[dict[str, Any]]],
+               select_by: str | None) -> tuple[str, dict[str, Any], str | None]:
+    """adapt sweeps: the validators' picks (table ``selection``, figure ``selection``); the summary lines,
+    the metrics.json entries, and the error of a --select-by validator the runs did not record. Nothing for
+    sweeps whose runs record no validators."""
     from dataclasses import asdict
 
     from dlapps.adapt.selection import require_validator, selection, selection_rows
@@ -368,17 +368,17 @@ def _selection(run: RunDir, finished: dict[str, list[dict[str, Any]]], select_by
         if select_by:
             raise DlappsError(f"--select-by {select_by}: this sweep's runs record no validators (adapt dann, "
                               "source-only and pseudo-label runs do)")
-        return "", {}
+        return "", {}, None
     picks = selection(finished)
     if not picks:
-        return "", {}
+        return "", {}, None
     run.write_table("selection", ["validator", "picks", "target test acc", "gap to oracle", "Spearman ρ"],
                     selection_rows(picks, select_by),
                     caption="Model selection: the point each validator picks (mean over seeds), its target test "
                             "accuracy, the gap to the oracle (the best point by target test accuracy, which reads "
                             "the test labels) and the rank correlation of the validator with target accuracy over "
                             "the points (+1: ranks them exactly as accuracy does)")
-    _selection_figure(run, finished)
+    _selection_figure(run, finished, picks)
     best = max((p for p in picks if p.validator not in ("oracle", "target_val")), key=lambda p: -p.gap, default=None)
     text = (f"\nOracle (best target test accuracy, reads test labels): `{picks[0].point}` at {picks[0].target_acc:.4f}. "
             + (f"Best label-free validator: **{best.validator}** picks `{best.point}` at {best.target_acc:.4f} "
@@ -387,30 +387,30 @@ def _selection(run: RunDir, finished: dict[str, list[dict[str, Any]]], select_by
     if select_by:
         try:
             pick = require_validator(picks, select_by)
-        except DlappsError:
-            return text, out
+        except DlappsError as e:
+            return text, out, str(e)
         text += (f"\nSelected by **{select_by}**: `{pick.point}`, target test accuracy {pick.target_acc:.4f} "
                  f"({pick.gap:.4f} below the oracle's pick).\n")
         out.update({"selected_by": select_by, "selected_point": pick.point, "selected_target_acc": pick.target_acc})
-    return text, out
+    return text, out, None
 
 
-def _selection_figure(run: RunDir, finished: dict[str, list[dict[str, Any]]]) -> None:
-    """One panel per validator: its mean score against mean target accuracy, one dot per point."""
+def _selection_figure(run: RunDir, finished: dict[str, list[dict[str, Any]]], picks: list[Any]) -> None:
+    """One panel per validator that picked: its mean score against mean target accuracy, one dot per point,
+    titled with the pick's rank correlation."""
     from dlapps.adapt.selection import point_scores
-    from dlapps.adapt.validators import HIGHER_IS_BETTER, spearman
+    from dlapps.adapt.validators import HIGHER_IS_BETTER
     from dlapps.figures import plt
 
     acc, scores = point_scores(finished)
-    names = [v for v in HIGHER_IS_BETTER if set(scores.get(v, {})) == set(acc) and acc]
-    if not names:
+    ranked = [p for p in picks if p.validator != "oracle"]
+    if not ranked:
         return
-    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.8), squeeze=False)
-    for ax, v in zip(axes[0], names):
-        xs = [scores[v][n] for n in acc]
-        ax.scatter(xs, list(acc.values()), s=12)
-        rho = spearman(xs, list(acc.values())) * (1 if HIGHER_IS_BETTER[v] else -1)
-        ax.set_title(f"ρ = {rho:+.2f}", fontsize=9)
+    fig, axes = plt.subplots(1, len(ranked), figsize=(2.6 * len(ranked), 2.8), squeeze=False)
+    for ax, p in zip(axes[0], ranked):
+        v = p.validator
+        ax.scatter([scores[v][n] for n in acc], list(acc.values()), s=12)
+        ax.set_title(f"ρ = {p.rho:+.2f}", fontsize=9)
         ax.set_xlabel(f"{v} ({'higher' if HIGHER_IS_BETTER[v] else 'lower'} is better)", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0][0].set_ylabel("target test accuracy", fontsize=8)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from dlapps.adapt.data import Domain
 from dlapps.adapt.networks import DANN
 from dlapps.adapt.validators import (batch_nuclear_norm, deep_embedded_validation, entropy, information_maximization,
-                                     soft_neighborhood_density)
+                                     soft_neighborhood_density, source_val_accuracy)
 
 # channels-last (NHWC) activations: oneDNN's convolutions run ~1.4x faster on this network on CPU
 # than with NCHW (benchmarks/bench_adapt.py); the maths is the same
@@ -99,7 +99,7 @@ def validators(on_source: DANN, on_target: DANN, src: Domain, tgt: Domain, kind:
         logits, dom = on_source(src.x_val[:n].to(device, memory_format=CL))
         y = src.y_val[:n].to(device)
         d_target = torch.sigmoid(dom[:, 0]) if kind == "bce" else torch.softmax(dom, 1)[:, 1]
-        row["val_source_acc"] = float((logits.argmax(1) == y).float().mean())
+        row["val_source_acc"] = source_val_accuracy(logits, y)
         row["val_dev"] = deep_embedded_validation(F.cross_entropy(logits, y, reduction="none").cpu(), d_target.cpu(),
                                                   len(src.x_train), len(tgt.x_train))
     p = torch.softmax(on_target(tgt.x_train[:n].to(device, memory_format=CL))[0].float(), 1).cpu()  # (n, K)

