@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -52,6 +53,13 @@ def test_source_accuracy_rank_correlation_and_selection():
     assert source_val_accuracy(torch.tensor([[2.0, 0], [0, 1], [1, 0]]), torch.tensor([0, 1, 1])) == pytest.approx(2 / 3)
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    from scipy.stats import spearmanr  # the reference: numpy ranks must agree with it, ties included
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a, b = rng.integers(0, 4, 9).astype(float), rng.normal(size=9)  # many ties in a
+        if np.std(a) > 0:
+            assert spearman(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12)
     scores = {"lr=0.01": 0.2, "lr=0.03": 0.9, "lr=0.1": 0.5}
     assert select_by(scores, "im") == "lr=0.03"      # higher is better: the argmax
     assert select_by(scores, "dev") == "lr=0.01"     # a loss: the argmin

@@ -80,14 +80,19 @@ def to_jsonable(obj: Any) -> Any:
 
 def environment_info() -> dict[str, Any]:
     """Versions and machine facts recorded in every config, so numbers can be traced."""
-    import numpy
-    import torchvision
+    from importlib.metadata import PackageNotFoundError, version
 
+    import numpy
+
+    try:  # the installed version, without importing torchvision (seconds) into commands that do not use it
+        tv = version("torchvision")
+    except PackageNotFoundError:
+        tv = "not installed"
     return {
         "dlapps": __version__,
         "python": sys.version.split()[0],
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": tv,
         "numpy": numpy.__version__,
         "platform": platform.platform(),
         "threads": torch.get_num_threads(),
