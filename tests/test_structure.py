@@ -96,8 +96,9 @@ def test_cli_options_match_their_config_fields():
 
     import click
 
-    from dlapps.choices import literal_values
+    from dlapps.choices import choices, literal_values
     from dlapps.cli_options import app_command
+    from dlapps.runs import RunOptions
 
     problems = []
     for (app, name), (module, cls_name, renamed) in COMMANDS.items():
@@ -106,6 +107,8 @@ def test_cli_options_match_their_config_fields():
         hints = typing.get_type_hints(cls)
         cmd = app_command(app).get_command(click.Context(app_command(app)), name)
         for p in cmd.params:
+            if p.name == "device" and list(p.type.choices) != choices(RunOptions, "device"):
+                problems.append(f"{app} {name} --device: the CLI's choices differ from RunOptions.device's Literal")
             if p.name in RUN_CONTROLS or renamed.get(p.name, "") is None:
                 continue
             field = renamed.get(p.name, p.name)
@@ -137,3 +140,26 @@ def test_a_config_built_in_python_is_checked_against_its_literal_choices():
         run_dann(DannConfig(arch="resnet"))  # type: ignore[arg-type]
     with pytest.raises(DlappsError, match="--augment must be one of none, jitter, strong"):
         run_pseudo_label(PseudoLabelConfig(start="x", augment="heavy"))  # type: ignore[arg-type]
+
+
+def test_every_run_refuses_a_choice_outside_its_literal_before_making_a_run_dir(tmp_path):
+    """start_run checks the Config and the RunOptions of every command built from Python."""
+    from dlapps import DlappsError
+    from dlapps.runs import RunOptions
+    from dlapps.transfer import ProbeConfig, run_probe
+    from dlapps.transfer.predict import PredictConfig, run_predict
+
+    out = tmp_path / "r"
+    with pytest.raises(DlappsError, match="--pool must be one of avg, max, none"):
+        run_probe(ProbeConfig(pool="mean", data="digits", data_source="embedded"), RunOptions(out=str(out)))  # type: ignore[arg-type]
+    with pytest.raises(DlappsError, match="--data-source must be one of auto, local, download, embedded"):
+        run_probe(ProbeConfig(data_source="web"), RunOptions(out=str(out)))  # type: ignore[arg-type]
+    with pytest.raises(DlappsError, match="--device must be one of auto, cpu, cuda, mps"):
+        run_probe(ProbeConfig(data="digits", data_source="embedded"), RunOptions(out=str(out), device="tpu"))  # type: ignore[arg-type]
+    img = tmp_path / "a.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(img)
+    with pytest.raises(DlappsError, match="--gray must be one of replicate, colormap"):
+        run_predict(PredictConfig(images=[str(img)], gray="sepia"), RunOptions(out=str(out)))  # type: ignore[arg-type]
+    assert not out.exists()

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import get_args
 
 import click
 
 from dlapps import DlappsError, __version__
+from dlapps.sweep import Backend
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Sweep dir [default: runs/sweep-<file stem>].")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Points run in parallel (threads split).")
-@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--backend", type=click.Choice(get_args(Backend)), default="local", show_default=True)
 @click.option("--address", default=None, help="Ray cluster address (default: a local Ray instance).")
 @click.option("--quick", is_flag=True, help="Apply the file's [quick] overrides (a small machine).")
 @click.option("--threads", type=int, default=1, show_default=True,

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import functools
 import importlib
-from typing import Any, Callable
+from typing import Any, Callable, get_args
 
 import click
 
 from dlapps import DlappsError
-from dlapps.runs import RunOptions
+from dlapps.data.containers import DataSource
+from dlapps.runs import Device, RunOptions
 
 # top-level command -> "module:attribute" of its click group/command (imported when first used)
 APP_COMMANDS: dict[str, str] = {
@@ -49,7 +50,7 @@ def run_options(f: Callable) -> Callable:
                   help="Also log scalars, images and embeddings to <run dir>/tb (or DLAPPS_TENSORBOARD=1).")
     @click.option("--threads", type=int, default=0, show_default=True,
                   help="Torch CPU threads (0 = one per available core).")
-    @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]))
+    @click.option("--device", default="auto", show_default=True, type=click.Choice(get_args(Device)))
     @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same numbers on CPU).")
     @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last checkpoint.")
     @click.option("--out", type=click.Path(file_okay=False), default=None,
@@ -73,7 +74,7 @@ def compute_options(f: Callable) -> Callable:
     @click.option("--quiet", is_flag=True, help="No progress bars.")
     @click.option("--threads", type=int, default=0, show_default=True,
                   help="Torch CPU threads (0 = one per available core).")
-    @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]))
+    @click.option("--device", default="auto", show_default=True, type=click.Choice(get_args(Device)))
     @functools.wraps(f)
     def wrapper(*args: Any, threads: int, device: str, **kwargs: Any) -> Any:
         from dlapps.compute import resolve_device, set_threads
@@ -86,7 +87,7 @@ def compute_options(f: Callable) -> Callable:
 
 def data_source_option(f: Callable) -> Callable:
     return click.option("--data-source", default="auto", show_default=True,
-                        type=click.Choice(["auto", "local", "download", "embedded"]),
+                        type=click.Choice(get_args(DataSource)),
                         help="Where datasets come from: auto tries path, $DLAPPS_DATA, cache, download, "
                              "then the embedded fallback.")(f)
 

@@ -14,7 +14,7 @@ import copy
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Collection, Iterator, Literal
+from typing import Callable, Collection, Iterator, Literal, get_args
 
 import torch
 import torch.nn as nn
@@ -22,8 +22,10 @@ import torch.nn as nn
 from dlapps import DlappsError
 
 Precision = Literal["fp32", "bf16"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
-ENGINES: tuple[str, ...] = ("torch", "onnxruntime")
+Precision = Literal["fp32", "bf16"]      # bf16: CPU autocast / CUDA AMP
+Engine = Literal["torch", "onnxruntime"]  # onnxruntime: CPU float32, the optional extra dlapps[onnx]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+ENGINES: tuple[str, ...] = get_args(Engine)
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,10 @@ class Inference:
     """How a network is run for inference; one instance per run, built from the run's options."""
 
     device: torch.device = torch.device("cpu")
-    precision: str = "fp32"        # fp32 | bf16 (CPU autocast / CUDA AMP)
+    precision: Precision = "fp32"  # fp32 | bf16 (CPU autocast / CUDA AMP)
     channels_last: bool = True     # NHWC activations: same maths, faster convolutions
     workers: int = 1               # decode threads beside the network (0 = decode in the main thread)
-    engine: str = "torch"          # torch | onnxruntime (CPU, float32; the optional extra dlapps[onnx])
+    engine: Engine = "torch"       # torch | onnxruntime (CPU, float32; the optional extra dlapps[onnx])
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

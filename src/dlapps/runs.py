@@ -23,11 +23,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Literal, Sequence
 
 import torch
 
 from dlapps import DlappsError, __version__
+
+Device = Literal["auto", "cpu", "cuda", "mps"]
 
 
 _UMASK = os.umask(0)
@@ -279,7 +281,7 @@ class RunOptions:
     out: str | None = None  # run dir; default runs/<app>-<command>-<timestamp>
     resume: bool = False  # continue an interrupted run from its last checkpoint
     seed: int = 0  # same seed -> same numbers on CPU
-    device: str = "auto"  # auto|cpu|cuda|mps
+    device: Device = "auto"  # auto picks cuda, then mps, then cpu
     threads: int = 0  # torch intra-op threads; 0 = one per available core
     quiet: bool = False  # no progress bars
     preset: str | None = None  # the preset that filled the options' defaults (recorded in config.json)
@@ -293,9 +295,14 @@ def start_run(app: str, command: str, config: Any, opts: RunOptions,
 
     ``devices``: the device types the command actually runs on. ``--device auto`` picks among them; an
     explicit device the command cannot use is refused, so config.json never records a device a run did
-    not use."""
+    not use. A choice field (``Literal``) of the config or the options outside its choices is refused first,
+    before anything is created."""
+    from dlapps.choices import check_choices
     from dlapps.compute import resolve_device, seed_everything, set_threads
 
+    if dataclasses.is_dataclass(config):  # a Config built in Python gets the checks click gives the CLI
+        check_choices(config)
+    check_choices(opts)
     threads = set_threads(opts.threads)
     if opts.device == "auto" and devices == ("cpu",):
         device = torch.device("cpu")

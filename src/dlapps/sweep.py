@@ -31,7 +31,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -39,6 +39,8 @@ from dlapps import DlappsError
 from dlapps.compute import available_cores
 from dlapps.report import build_report
 from dlapps.runs import RunDir, atomic_write_text
+
+Backend = Literal["local", "ray"]  # where points run: local processes, or a Ray cluster (the extra dlapps[ray])
 
 
 @dataclass
@@ -201,7 +203,7 @@ def _run_point(argv: list[str], log: Path) -> tuple[int, float]:
     return rc, time.perf_counter() - t0
 
 
-def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: str = "local", quick: bool = False,
+def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: Backend = "local", quick: bool = False,
               address: str | None = None, quiet: bool = False, threads: int = 1, seeds: list[int] | None = None,
               select: set[str] | None = None, select_by: str | None = None) -> Path:
     """Run every unfinished point, then aggregate. Returns the sweep dir.

@@ -17,6 +17,7 @@ from dlapps.adapt.networks import DANN, Arch, build_dann, flops_per_sample
 from dlapps.adapt.schedules import LambdaSchedule, lambda_at, lr_at
 from dlapps.adapt.validators import HIGHER_IS_BETTER, validator_name
 from dlapps.choices import check_choices
+from dlapps.data.containers import DataSource
 from dlapps.compute import DivergenceError, check_finite
 from dlapps.results import RunResult
 from dlapps.runs import RunDir, RunOptions, start_run
@@ -29,7 +30,7 @@ from dlapps.adapt.evaluation import CL, bn_eval_mode, domain_logits_frozen, doma
 class DannConfig:
     source: str = "mnist"          # source domain (labels used)
     target: str = "mnistm"         # target domain (labels only for evaluation)
-    data_source: str = "auto"      # auto|local|download|embedded
+    data_source: DataSource = "auto"  # auto|local|download|embedded
     epochs: int = 20               # passes over the source training set
     batch_size: int = 128          # per step: half source, half target
     optimizer: Literal["sgd", "adam"] = "sgd"  # sgd (momentum 0.9) | adam

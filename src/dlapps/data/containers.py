@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import torch
 
 from dlapps import DlappsError
+
+# where a data set comes from: auto tries a path, $DLAPPS_DATA, the cache, a download, then the embedded fallback
+DataSource = Literal["auto", "local", "download", "embedded"]
 
 
 IMG_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}

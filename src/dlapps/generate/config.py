@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from dlapps import DlappsError
 from dlapps.choices import check_choices
+from dlapps.data.containers import DataSource
 from dlapps.data import load_dataset
 from dlapps.generate.networks import Discriminator, Generator, dcgan_init
 
@@ -15,7 +16,7 @@ from dlapps.generate.networks import Discriminator, Generator, dcgan_init
 @dataclass
 class GanConfig:
     data: str = "mnist"            # mnist | cifar10 (or any registry name with 32x32-able images)
-    data_source: str = "auto"      # auto|local|download|embedded
+    data_source: DataSource = "auto"  # auto|local|download|embedded
     conditional: bool = False      # cGAN: the label goes to G (and to D unless label_in_d is False)
     label_in_d: bool = True        # the study's ablation: --no-label-in-d
     d_label: Literal["input", "projection"] = "projection"  # how D sees the label: input (one-hot maps only, the lab) | projection (also a class-specific last layer)

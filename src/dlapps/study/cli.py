@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from dlapps.choices import choices
 from dlapps.study.run import SECTIONS, StudyConfig, run_study
 
 
@@ -16,7 +17,7 @@ from dlapps.study.run import SECTIONS, StudyConfig, run_study
 @click.option("--seeds", type=int, default=0, show_default=True,
               help="Seeds per training point (0 = 3, or 1 with --quick).")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Sweep points run in parallel.")
-@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--backend", type=click.Choice(choices(StudyConfig, "backend")), default=StudyConfig.backend, show_default=True)
 @click.option("--address", default=None, help="Ray cluster address (default: a local Ray instance).")
 @click.option("--threads", type=int, default=1, show_default=True,
               help="Torch threads per point (1: numbers independent of --jobs; 0: cores / jobs).")

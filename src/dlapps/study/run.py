@@ -17,6 +17,7 @@ from typing import Any
 from dlapps import DlappsError
 from dlapps.study.results import _package_file, study_seeds, study_spec
 from dlapps.runs import RunDir, to_jsonable
+from dlapps.sweep import Backend
 
 SECTIONS = ("2a", "2b", "2c", "2de")
 
@@ -28,7 +29,7 @@ class StudyConfig:
     quick: bool = False        # embedded data and the sweeps' [quick] settings: minutes, not comparable
     seeds: int = 0             # seeds per training point (0 = 3, or 1 with --quick)
     jobs: int = 1              # sweep points run in parallel (cores are split between them)
-    backend: str = "local"     # local | ray
+    backend: Backend = "local" # local | ray
     address: str | None = None  # Ray cluster address
     threads: int = 1           # torch threads per point (1: numbers independent of --jobs)
     report_only: bool = False  # run nothing: rebuild the report from the points already finished

@@ -7,10 +7,10 @@ from typing import Any
 import click
 
 from dlapps.cli_options import csv_list, data_source_option, finish, run_options
-from dlapps.images import GRAY_MODES
-from dlapps.inference import ENGINES, PRECISIONS
+from dlapps.choices import choices
 from dlapps.runs import RunOptions
-from dlapps.transfer.probe import CLASSIFIERS, ProbeConfig, run_probe
+from dlapps.transfer.predict import ActivationsConfig, PredictConfig
+from dlapps.transfer.probe import ProbeConfig, run_probe
 
 WEIGHTS_HELP = "imagenet (torchvision / $DLAPPS_WEIGHTS), random, or a state_dict path."
 
@@ -57,8 +57,9 @@ def layers(model: str, weights: str) -> None:
 @click.argument("images", nargs=-1, required=True)
 @click.option("--weights", default="imagenet", show_default=True, help=WEIGHTS_HELP)
 @click.option("--top", type=int, default=5, show_default=True)
-@click.option("--gray", type=click.Choice(GRAY_MODES), default="replicate", show_default=True)
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
+@click.option("--gray", type=click.Choice(choices(PredictConfig, "gray")), default=PredictConfig.gray, show_default=True)
+@click.option("--precision", type=click.Choice(choices(PredictConfig, "precision")), default=PredictConfig.precision,
+              show_default=True)
 @click.option("--batch-size", type=int, default=0, show_default=True, help="0 = chosen per model and device.")
 @run_options
 def predict(model: str, images: tuple[str, ...], opts: RunOptions, **kw: Any) -> None:
@@ -77,7 +78,8 @@ def predict(model: str, images: tuple[str, ...], opts: RunOptions, **kw: Any) ->
 @click.option("--layer", "layer_names", multiple=True, required=True, help="Repeatable: alias or graph node.")
 @click.option("--weights", default="imagenet", show_default=True, help=WEIGHTS_HELP)
 @click.option("--channels", type=int, default=16, show_default=True, help="First N channels per layer.")
-@click.option("--gray", type=click.Choice(GRAY_MODES), default="replicate", show_default=True)
+@click.option("--gray", type=click.Choice(choices(ActivationsConfig, "gray")), default=ActivationsConfig.gray,
+              show_default=True)
 @run_options
 def activations(model: str, image: str, layer_names: tuple[str, ...], opts: RunOptions, **kw: Any) -> None:
     """Grid of feature maps of one image at one or more layers."""
@@ -98,16 +100,16 @@ P = ProbeConfig()
                    "penultimate (what the last linear layer reads, for any model).")
 @click.option("--data", default=P.data, show_default=True, help="scene15, digits, or an image folder / .npz.")
 @data_source_option
-@click.option("--pool", type=click.Choice(["avg", "max", "none"]), default=P.pool, show_default=True)
-@click.option("--gray", type=click.Choice(GRAY_MODES), default=P.gray, show_default=True)
-@click.option("--classifier", type=click.Choice(CLASSIFIERS), default=P.classifier, show_default=True)
+@click.option("--pool", type=click.Choice(choices(ProbeConfig, "pool")), default=P.pool, show_default=True)
+@click.option("--gray", type=click.Choice(choices(ProbeConfig, "gray")), default=P.gray, show_default=True)
+@click.option("--classifier", type=click.Choice(choices(ProbeConfig, "classifier")), default=P.classifier, show_default=True)
 @click.option("--c-grid", default=",".join(map(str, P.c_grid)), show_default=True)
 @click.option("--folds", type=int, default=P.folds, show_default=True)
 @click.option("--jobs", type=int, default=P.jobs, show_default=True, help="Parallel grid-search jobs.")
 @click.option("--batch-size", type=int, default=P.batch_size, show_default=True, help="0 = chosen per model.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default=P.precision, show_default=True,
+@click.option("--precision", type=click.Choice(choices(ProbeConfig, "precision")), default=P.precision, show_default=True,
               help="bf16: autocast, faster on CPUs with AVX-512 BF16/AMX and on GPUs; features differ slightly.")
-@click.option("--engine", type=click.Choice(ENGINES), default=P.engine, show_default=True,
+@click.option("--engine", type=click.Choice(choices(ProbeConfig, "engine")), default=P.engine, show_default=True,
               help="onnxruntime: the same network in ONNX Runtime (CPU, float32; pip install 'dlapps[onnx]').")
 @click.option("--per-class", type=int, default=0, show_default=True, help="At most N images per class per split.")
 @click.option("--train-per-class", type=int, default=0, show_default=True,

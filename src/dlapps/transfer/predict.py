@@ -13,8 +13,8 @@ from torchvision.models.feature_extraction import create_feature_extractor
 
 from dlapps import DlappsError
 from dlapps.figures import plt, to_numpy_image
-from dlapps.images import decode_side, expand_image_args, open_image
-from dlapps.inference import Inference, batch_size_for, decoded_batches, fuse_for_inference, split_preprocess
+from dlapps.images import GrayMode, decode_side, expand_image_args, open_image
+from dlapps.inference import Inference, Precision, batch_size_for, decoded_batches, fuse_for_inference, split_preprocess
 from dlapps.models import LoadedModel, build_model, check_finite_output, resolve_layer
 from dlapps.report import build_report
 from dlapps.results import RunResult
@@ -114,8 +114,8 @@ class PredictConfig:
     images: list[str] = field(default_factory=list)  # image files or folders of them
     weights: str = "imagenet"
     top: int = 5                    # classes listed per image
-    gray: str = "replicate"         # grey images -> RGB: replicate | colormap
-    precision: str = "fp32"         # fp32 | bf16 (autocast)
+    gray: GrayMode = "replicate"    # grey images -> RGB: replicate | colormap
+    precision: Precision = "fp32"   # fp32 | bf16 (autocast)
     batch_size: int = 0             # images per forward pass (0 = per model/device)
 
 
@@ -126,7 +126,7 @@ class ActivationsConfig:
     layers: list[str] = field(default_factory=lambda: ["features.2"])  # aliases or graph nodes
     weights: str = "imagenet"
     channels: int = 16              # first N channels per layer
-    gray: str = "replicate"
+    gray: GrayMode = "replicate"    # grey images -> RGB: replicate | colormap
 
 
 def run_predict(cfg: PredictConfig, opts: RunOptions | None = None) -> RunResult:

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 
 from dlapps import DlappsError
 from dlapps.data import DataBundle, load_dataset
+from dlapps.data.containers import DataSource
+from dlapps.images import GrayMode
+from dlapps.inference import Engine, Precision
 from dlapps.models import build_model
 from dlapps.results import RunResult
 from dlapps.runs import RunOptions, start_run
 from dlapps.inference import Inference
 from dlapps.transfer.features import extract, layer_output_shapes
+
+
+Pool = Literal["avg", "max", "none"]                # conv layers: global pooling, or flatten
+Classifier = Literal["svm", "linearsvc", "logreg"]  # libsvm linear SVM | liblinear | logistic regression
 
 
 @dataclass
@@ -25,23 +32,23 @@ class ProbeConfig:
     layers: list[str] = field(default_factory=lambda: ["penultimate"])  # aliases (relu1..relu7), graph nodes, or
                                       # penultimate: what the last linear layer reads (VGG16: relu7), any model
     data: str = "scene15"
-    data_source: str = "auto"
-    pool: str = "avg"                 # conv layers: avg | max global pooling, or none (flatten)
-    gray: str = "replicate"           # grey images -> RGB: replicate | colormap
-    classifier: str = "svm"           # svm (libsvm, linear kernel) | linearsvc (liblinear) | logreg
+    data_source: DataSource = "auto"
+    pool: Pool = "avg"                # conv layers: avg | max global pooling, or none (flatten)
+    gray: GrayMode = "replicate"      # grey images -> RGB: replicate | colormap
+    classifier: Classifier = "svm"    # svm (libsvm, linear kernel) | linearsvc (liblinear) | logreg
     c_grid: list[float] = field(default_factory=lambda: [0.0001, 0.001, 0.01, 0.1, 1.0])
     folds: int = 5                    # cross-validation folds for the C search
     jobs: int = 1                     # parallel grid-search jobs (scikit-learn n_jobs)
     standardize: bool = True          # StandardScaler before the SVM
     batch_size: int = 0               # images per forward pass (0 = chosen per model and device)
-    precision: str = "fp32"           # fp32 | bf16 (autocast; faster on CPUs with AVX-512 BF16/AMX and GPUs)
-    engine: str = "torch"             # torch | onnxruntime (CPU float32, the optional extra dlapps[onnx])
+    precision: Precision = "fp32"     # fp32 | bf16 (autocast; faster on CPUs with AVX-512 BF16/AMX and GPUs)
+    engine: Engine = "torch"          # torch | onnxruntime (CPU float32, the optional extra dlapps[onnx])
     per_class: int = 0                # >0: at most N train and N test images per class (quick runs)
     train_per_class: int = 0          # >0: N labelled training images per class, the whole test split (few labels)
     cache: bool = True                # feature cache on disk
 
 
-CLASSIFIERS = ("svm", "linearsvc", "logreg")
+CLASSIFIERS: tuple[str, ...] = get_args(Classifier)
 
 
 def make_classifier(kind: str, seed: int, standardize: bool):

@@ -52,7 +52,7 @@ def saliency(images: tuple[str, ...], methods: tuple[str, ...], opts: RunOptions
               show_default=True)
 @click.option("--steps", type=int, default=32, show_default=True, help="Deletion/insertion curve points.")
 @click.option("--randomize", default="1,2,4,8", show_default=True, help="Top layers re-initialised (cascade).")
-@click.option("--fill", type=click.Choice(["blur", "black"]), default="blur", show_default=True,
+@click.option("--fill", type=click.Choice(choices(SaliencyEvalConfig, "fill")), default=SaliencyEvalConfig.fill, show_default=True,
               help="What deleted pixels become (black: Petsiuk et al.'s original).")
 def saliency_eval(images: tuple[str, ...], methods: tuple[str, ...], randomize: str, opts: RunOptions,
                   **kw: Any) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from dlapps.data.containers import DataSource
 from dlapps.visualize.saliency import METHODS
 
 
@@ -16,7 +17,7 @@ class VisConfig:
     images: list[str] = field(default_factory=list)  # image files, or use data/n
     data: str = ""                                    # registry name, e.g. imagenet-samples or mnist
     n: int = 0                                        # images from data (0 = all)
-    data_source: str = "auto"
+    data_source: DataSource = "auto"
     batch_size: int = 0                               # images per forward/backward pass (0 = per model/device)
 
 
@@ -29,7 +30,7 @@ class SaliencyConfig(VisConfig):
 @dataclass
 class SaliencyEvalConfig(SaliencyConfig):
     steps: int = 32                               # deletion/insertion curve resolution
-    fill: str = "blur"                            # deletion fill: blur | black (Petsiuk's original)
+    fill: Literal["blur", "black"] = "blur"       # deletion fill: blur | black (Petsiuk's original)
     randomize: list[int] = field(default_factory=lambda: [1, 2, 4, 8])  # top layers re-initialised
 
 
