@@ -69,15 +69,8 @@ def train_gan(G: Generator, D: Discriminator, x: torch.Tensor, y: torch.Tensor, 
     g = torch.Generator().manual_seed(opts.seed + 99)
     fixed_z = torch.randn(100, cfg.nz, generator=g).to(device)
     fixed_y = torch.arange(10).repeat_interleave(10).remainder(n_classes).to(device)
-    hist: dict[str, list[float]] = {"loss_d": [], "loss_g": [], "d_x": [], "d_g_z": []}
-    failures: list[str] = []
-    start_epoch, low_d = 0, 0
-    ckpt = run.load_checkpoint() if opts.resume else None
-    if ckpt is not None:
-        G.load_state_dict(ckpt["G"]); D.load_state_dict(ckpt["D"])  # noqa: E702
-        optG.load_state_dict(ckpt["optG"]); optD.load_state_dict(ckpt["optD"])  # noqa: E702
-        hist, start_epoch, failures = ckpt["hist"], ckpt["epoch"], ckpt["failures"]
-        print(f"resuming after epoch {start_epoch}", flush=True)
+    hist, start_epoch, failures = _resume(run, G, D, optG, optD) if opts.resume else (_new_history(), 0, [])
+    low_d = 0
     steps = len(x) // cfg.batch_size
     if steps == 0:
         raise DlappsError(f"--batch-size {cfg.batch_size} is larger than the {len(x)} training images")
@@ -114,14 +107,34 @@ def train_gan(G: Generator, D: Discriminator, x: torch.Tensor, y: torch.Tensor, 
                 bar.set_postfix(D=f"{ld:.3f}", G=f"{lg:.3f}")
             run.tb.scalars("step", {k: v[-1] for k, v in hist.items()}, epoch * steps + i)
         t_train += time.perf_counter() - t0
-        run.tb.scalars("epoch", {k: float(np.mean(v[-steps:])) for k, v in hist.items()}, epoch + 1)
+        m = {k: float(np.mean(v[-steps:])) for k, v in hist.items()}  # this epoch's means
+        run.tb.scalars("epoch", m, epoch + 1)
         _progress_grid(run, G, fixed_z, fixed_y, epoch + 1, cfg.conditional)
         _save(run, G, D, optG, optD, epoch + 1, hist, failures, fixed_z, fixed_y)
         if not opts.quiet:
-            n = steps
-            print(f"epoch {epoch + 1}: loss D {np.mean(hist['loss_d'][-n:]):.3f}, G {np.mean(hist['loss_g'][-n:]):.3f}, "
-                  f"D(x) {np.mean(hist['d_x'][-n:]):.3f}, D(G(z)) {np.mean(hist['d_g_z'][-n:]):.3f}", flush=True)
+            print(f"epoch {epoch + 1}: loss D {m['loss_d']:.3f}, G {m['loss_g']:.3f}, D(x) {m['d_x']:.3f}, "
+                  f"D(G(z)) {m['d_g_z']:.3f}", flush=True)
     return hist, failures, t_train, cfg.epochs - start_epoch, steps
+
+
+def _new_history() -> dict[str, list[float]]:
+    """Per-step losses of D and G, and D's mean output on real and generated images."""
+    return {"loss_d": [], "loss_g": [], "d_x": [], "d_g_z": []}
+
+
+def _resume(run: RunDir, G: Generator, D: Discriminator, optG: torch.optim.Optimizer,
+            optD: torch.optim.Optimizer) -> tuple[dict[str, list[float]], int, list[str]]:
+    """Networks and optimisers from the last checkpoint; its history, epoch and failures (fresh ones if
+    there is none)."""
+    ckpt = run.load_checkpoint()
+    if ckpt is None:
+        return _new_history(), 0, []
+    G.load_state_dict(ckpt["G"])
+    D.load_state_dict(ckpt["D"])
+    optG.load_state_dict(ckpt["optG"])
+    optD.load_state_dict(ckpt["optD"])
+    print(f"resuming after epoch {ckpt['epoch']}", flush=True)
+    return ckpt["hist"], ckpt["epoch"], ckpt["failures"]
 
 
 def gan_step(G: Generator, D: Discriminator, optG: torch.optim.Optimizer, optD: torch.optim.Optimizer,

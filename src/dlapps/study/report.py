@@ -102,24 +102,7 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
             summary.append([e.label, e.caption,
                             f"{tally['within']}/{tally['compared']} (of {tally['rows']} rows)" if tally["compared"]
                             else "—", p.note or ("substitute" if p.substitute else "")])
-        if p.sweep_dir is not None and p.sweep_dir in figures_shown:
-            part += [f"Figures and every run of this sweep: under {figures_shown[p.sweep_dir]}.", ""]
-        elif p.sweep_dir is not None and p.sweep_dir.exists():
-            figures_shown[p.sweep_dir] = e.label
-            comp = p.sweep_dir / "tables" / "comparison.md"
-            if comp.exists() and (not e.is_table or p.quick or p.substitute or p.note):
-                part += ["Every point of the sweep that ran:", "", comp.read_text().strip(), ""]
-            for fig in ("comparison", "histories"):
-                f = p.sweep_dir / "figures" / f"{fig}.png"
-                if f.exists():
-                    part += [f"![{e.label} {fig}]({f.relative_to(out).as_posix()})", ""]
-            if not e.is_table:  # figure groups: the figures of each point's first seed
-                for run_dir in sorted(d for d in p.sweep_dir.iterdir() if d.is_dir() and d.name.endswith("-s0")):
-                    figs = sorted((run_dir / "figures").glob("*.png"),
-                                  key=lambda f: (not any(k in f.stem for k in SHOWN_FIRST), f.stem))
-                    for f in figs[:2]:
-                        part += [f"![{run_dir.name} {f.stem}]({f.relative_to(out).as_posix()})", ""]
-            part += [f"Every run of this part: [{p.sweep_dir.name}/report.html]({p.sweep_dir.name}/report.html)", ""]
+        part += _sweep_figures(p, out, figures_shown)
         sections[e.section] += part
     titles = study_spec()["sections"]
     md = ["# The study, reproduced: RDFIA Section 2, Report 2", "",
@@ -142,3 +125,33 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     atomic_write_text(md_path, text)
     atomic_write_text(html_path, _md_to_html(text, out))
     return md_path, html_path
+
+
+def _sweep_figures(p: Any, out: Path, figures_shown: dict[Path, str]) -> list[str]:
+    """Markdown for the sweep behind one entry: its comparison table where the study's rows do not show
+    it, its figures (a figure group: each point's first-seed figures) and a link to every run. A sweep
+    serving several tables is shown once; later entries point back to it."""
+    e = p.entry
+    if p.sweep_dir is None:
+        return []
+    if p.sweep_dir in figures_shown:
+        return [f"Figures and every run of this sweep: under {figures_shown[p.sweep_dir]}.", ""]
+    if not p.sweep_dir.exists():
+        return []
+    figures_shown[p.sweep_dir] = e.label
+    part: list[str] = []
+    comp = p.sweep_dir / "tables" / "comparison.md"
+    if comp.exists() and (not e.is_table or p.quick or p.substitute or p.note):
+        part += ["Every point of the sweep that ran:", "", comp.read_text().strip(), ""]
+    for fig in ("comparison", "histories"):
+        f = p.sweep_dir / "figures" / f"{fig}.png"
+        if f.exists():
+            part += [f"![{e.label} {fig}]({f.relative_to(out).as_posix()})", ""]
+    if not e.is_table:  # figure groups: the figures of each point's first seed
+        for run_dir in sorted(d for d in p.sweep_dir.iterdir() if d.is_dir() and d.name.endswith("-s0")):
+            figs = sorted((run_dir / "figures").glob("*.png"),
+                          key=lambda f: (not any(k in f.stem for k in SHOWN_FIRST), f.stem))
+            for f in figs[:2]:
+                part += [f"![{run_dir.name} {f.stem}]({f.relative_to(out).as_posix()})", ""]
+    part += [f"Every run of this part: [{p.sweep_dir.name}/report.html]({p.sweep_dir.name}/report.html)", ""]
+    return part

@@ -124,11 +124,8 @@ def plan_entry(e: Entry, quick: bool, availability: dict[str, bool]) -> Plan:
     return Plan(e, sweep_path(e.sweep), False)
 
 
-def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) -> Path:
-    """Run (or finish) every selected sweep of the study, then write its report. Returns the study dir."""
-    from dlapps.study.report import write_study_report
-    from dlapps.sweep import expand, load_spec, run_sweep
-
+def _check_selection(cfg: StudyConfig) -> None:
+    """One clear error for an unknown section or table number."""
     bad = [s for s in cfg.only if s not in SECTIONS]
     if bad:
         raise DlappsError(f"unknown study section {bad[0]!r}; use one of {', '.join(SECTIONS)}")
@@ -136,6 +133,11 @@ def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) ->
     if set(cfg.tables) - known_tables:
         raise DlappsError(f"the study has Tables {min(known_tables)}-{max(known_tables)}; "
                           f"no Table {sorted(set(cfg.tables) - known_tables)[0]}")
+
+
+def _open_study_dir(cfg: StudyConfig, out: Path | None) -> Path:
+    """The study dir, with this call's config.json; a dir holding a study with other --quick/--seeds is
+    refused, so one report never mixes two protocols."""
     out = Path(out) if out else Path("runs") / f"study{'-quick' if cfg.quick else ''}"
     out.mkdir(parents=True, exist_ok=True)
     run = RunDir(out)
@@ -145,6 +147,16 @@ def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) ->
             raise DlappsError(f"{out} holds a study run with other --quick/--seeds; choose another --out")
     run.write_json("config.json", {"app": "study", "command": "study", "options": to_jsonable(cfg),
                                    "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return out
+
+
+def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) -> Path:
+    """Run (or finish) every selected sweep of the study, then write its report. Returns the study dir."""
+    from dlapps.study.report import write_study_report
+    from dlapps.sweep import expand, load_spec, run_sweep
+
+    _check_selection(cfg)
+    out = _open_study_dir(cfg, out)
     n_seeds = cfg.seeds or (1 if cfg.quick else 3)
     refs = reference_rows()
     availability: dict[str, bool] = {}
