@@ -75,8 +75,8 @@ def matmul_peak_gflops(n: int = 1024, seconds: float = 2.0, dtype: torch.dtype =
 
 
 def write_results(name: str, figures: dict, threads: int | None = None) -> Path:
-    """benchmarks/results/<name>.json: the figures with the commit, date, machine and threads they came
-    from. These files are committed; README figures are copied from them (scripts/bench_figures.py)."""
+    """benchmarks/results/<name>.json: the figures with the command line, commit, date, machine and threads
+    they came from. These files are committed; README figures are copied from them (scripts/bench_figures.py)."""
     import json
     import platform
     import subprocess
@@ -92,7 +92,11 @@ def write_results(name: str, figures: dict, threads: int | None = None) -> Path:
         commit, dirty = "unknown", False
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    doc = {"benchmark": name, "commit": commit + ("+uncommitted" if dirty else ""),
+    import shlex
+
+    # the command line, so a shortened run (fewer epochs, blocks) is never read as the default one
+    command = " ".join(["python", *map(shlex.quote, [os.path.relpath(sys.argv[0], root.parent), *sys.argv[1:]])])
+    doc = {"benchmark": name, "command": command, "commit": commit + ("+uncommitted" if dirty else ""),
            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
                        "torch": torch.__version__},
