@@ -76,11 +76,106 @@ def render_visualize_speed(doc: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _ms(x: dict[str, Any]) -> str:
+    return f"{x['mean']:.4f} ± {x['sd']:.4f}"
+
+
+def row_transfer(f: dict[str, Any]) -> str:
+    one, five = f["one_layer"], f["five_layers"]
+    return (f"MobileNetV2 {f['best_layer']} (best by CV of {len(f['probe'])} layers) + linear SVM, C by 5-fold CV, on "
+            f"15-Scene: test **{f['best_test_acc']:.4f}** (plain pooled-feature LinearSVC at C = 1: "
+            f"{f['plain_test_acc']:.4f}); on cached features a new C grid is {one['speedup_new_grid']:.0f}× faster "
+            f"than the first probe, logistic regression {one['speedup_logreg']:.0f}×, the five-layer table "
+            f"{five['speedup']:.0f}×; extraction {f['images_per_s']:.1f} images/s = {f['achieved_gflops']:.1f} GFLOP/s "
+            f"({100 * f['achieved_gflops'] / f['peak_gflops']:.0f} % of the {f['peak_gflops']:.0f} GFLOP/s matmul peak, "
+            f"decoding included); parameters: VGG16 {f['params_vgg16']:,}, AlexNet {f['params_alexnet']:,}, "
+            f"ResNet50 {f['params_resnet50']:,}")
+
+
+def row_selection(f: dict[str, Any]) -> str:
+    sel = f["selector"]
+
+    def pick(sweep: dict[str, Any]) -> str:
+        r = next(r for r in sweep["table"] if r["validator"] == sel)
+        return f"`{sweep['picked']}` (target {r['target_acc']:.4f}, gap to the oracle {r['gap']:.4f})"
+
+    fin = f["final"]
+    return (f"selector **{sel}**, fixed in advance; DANN sweep: it picks {pick(f['dann_sweep'])}; pseudo-label sweep: "
+            f"{pick(f['pseudo_label_sweep'])}; final protocol, {len(f['seeds'])} seeds ({fin['epochs']} DANN epochs, "
+            f"{fin['rounds']} rounds): DANN target {_ms(fin['dann']['target'])}, + pseudo-labels target "
+            f"**{_ms(fin['dann_plus_pseudo_labels']['target'])}**, source {_ms(fin['dann_plus_pseudo_labels']['source'])}")
+
+
+def row_adapt(f: dict[str, Any]) -> str:
+    return (f"a DANN step {f['speedup']:.2f}× faster than the plain loop ({f['dann_ms_per_step']:.1f} vs "
+            f"{f['reference_ms_per_step']:.1f} ms, alternating blocks; {f['gflops']:.1f} GFLOP/s = "
+            f"{100 * f['share_of_peak']:.0f} % of the matmul peak); source-only target {f['source-only']['target']:.4f} "
+            f"(the paper's network: {f['source-only-paper-net']['target']:.4f}); DANN target **{f['dann']['target']:.4f}** "
+            f"/ source {f['dann']['source']:.4f} ({f['dann_train_s'] / 60:.1f} min of training); + pseudo-labels target "
+            f"**{f['pseudo_label_target_acc']:.4f}** (the same loop on the true target labels: "
+            f"{f['oracle_labels_target_acc']:.4f})")
+
+
+def row_generate(f: dict[str, Any]) -> str:
+    parts = [f"a cGAN step {f['speedup_interleaved']:.2f}× faster than the plain loop (`--precision bf16`: "
+             f"{f['speedup_bf16_interleaved']:.2f}×)"]
+    for name in ("cgan", "dcgan", "cgan-bf16"):
+        if name in f:
+            m = f[name]
+            line = (f"{name}: {m['class_coverage']}/10 classes, class KL {m['class_kl']:.4f}, classifier-FID "
+                    f"{m['classifier_fid']:.2f} (floor {m['classifier_fid_floor']:.2f})")
+            if m.get("conditional_accuracy") is not None:
+                line += f", conditional accuracy **{m['conditional_accuracy']:.4f}**"
+            parts.append(line)
+    return "; ".join(parts)
+
+
+def row_sweep(f: dict[str, Any]) -> str:
+    return (f"a 4-point adapt sweep: `--jobs 2` {f['jobs2_s']:.0f} s against `--jobs 1` {f['jobs1_s']:.0f} s "
+            f"(×{f['ratio']:.2f}), tables {'identical' if f['identical_tables'] else 'DIFFERENT'}; after deleting 2 "
+            f"finished points a rerun ran only those ({f['rerun_two_points_s']:.0f} s), table "
+            f"{'identical' if f['rerun_identical'] else 'DIFFERENT'}")
+
+
+def row_visualize(f: dict[str, Any]) -> str:
+    def fool(m: dict[str, Any]) -> str:
+        return (f"{100 * m['success_rate']:.0f} % success, median {m['iterations']:g} iterations, L2 {m['l2']:.0f}, "
+                f"L∞ {m['linf']:.1f} (0-255 units), the saved PNG still fools in {100 * m['png_still_fools_rate']:.0f} %")
+
+    sal = "; ".join(f"{k} {v['deletion_auc']:.3f} / {v['insertion_auc']:.3f}" for k, v in f["saliency"].items())
+    cv = ", ".join(f"{r['target']} {r['first_iter_p90']}" for r in f["classviz"])
+    return (f"MobileNetV2, 20 ImageNet photos, seeded random targets: fooling (the lab's method) {fool(f['fool-lab'])}; "
+            f"PGD-L∞ ε = 2/255 {fool(f['fool-pgd'])}; saliency deletion / insertion AUC (lower / higher is better): "
+            f"{sal}; class visualization, iteration of first p ≥ 0.9: {cv}")
+
+
+SUMMARY: dict[str, Callable[[dict[str, Any]], str]] = {
+    "transfer": row_transfer, "visualize": row_visualize, "adapt": row_adapt, "selection": row_selection,
+    "generate": row_generate, "sweep": row_sweep}
+
+
+def render_summary(docs: dict[str, dict[str, Any]]) -> str:
+    """One row per benchmark results file: what it measured, and the command, commit and date it came from."""
+    rows = ["| script | measured | run |", "| --- | --- | --- |"]
+    for name, row in SUMMARY.items():
+        if name in docs:
+            d = docs[name]
+            run = f"`{d.get('command', f'python benchmarks/bench_{name}.py')}` at `{d['commit']}`, {d['date'][:10]}"
+            rows.append(f"| `bench_{name}.py` | {row(d['figures'])} | {run} |")
+    return "\n".join(rows)
+
+
 RENDER: dict[str, Callable[[dict[str, Any]], str]] = {"inference": render_inference,
                                                        "visualize_speed": render_visualize_speed}
 
 
 def updated_readme(readme: str) -> str:
+    start, end = "<!-- bench:summary -->", "<!-- /bench:summary -->"
+    docs = {n: json.loads((ROOT / "benchmarks" / "results" / f"{n}.json").read_text()) for n in SUMMARY
+            if (ROOT / "benchmarks" / "results" / f"{n}.json").exists()}
+    if start in readme:
+        block = f"{start}\n{render_summary(docs)}\n{end}"
+        readme = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, readme, flags=re.S)
     for name, render in RENDER.items():
         path = ROOT / "benchmarks" / "results" / f"{name}.json"
         start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
