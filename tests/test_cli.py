@@ -62,6 +62,18 @@ def test_help_lists_every_app_and_defaults():
     assert "--lambda-schedule" in r.output and "default: exp" in r.output
 
 
+def test_a_misspelt_command_gets_a_suggestion_though_apps_load_lazily():
+    from dlapps.cli import LazyGroup, cli
+    from dlapps.cli_options import APP_COMMANDS
+
+    assert isinstance(cli, LazyGroup)
+    # the group as a fresh process has it: no application registered yet
+    fresh = LazyGroup("dlapps", commands={k: v for k, v in cli.commands.items() if k not in APP_COMMANDS})
+    r = CliRunner().invoke(fresh, ["adpt", "dann"])
+    assert r.exit_code != 0 and "Did you mean 'adapt'?" in r.output
+    assert CliRunner().invoke(fresh, ["adapt", "dann", "--help"]).exit_code == 0 and "adapt" in fresh.commands
+
+
 def test_unknown_dataset(tmp_path):
     assert_one_line_error(dlapps("adapt", "dann", "--source", "mnsit", "--out", str(tmp_path / "r")),
                           "did you mean 'mnist'")

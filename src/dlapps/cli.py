@@ -36,6 +36,17 @@ class LazyGroup(click.Group):
             self.add_command(app_command(name), name)
         return super().get_command(ctx, name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
+                                                                            list[str]]:
+        """A misspelt command (``dlapps adpt``) gets click's "did you mean": click draws its suggestions
+        from the registered commands, so register them all first (only on this error path)."""
+        from dlapps.cli_options import APP_COMMANDS
+
+        if args and args[0] not in self.commands and args[0] not in APP_COMMANDS and not args[0].startswith("-"):
+            for name in APP_COMMANDS:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="dlapps")
