@@ -12,6 +12,7 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 HAS_SHARED = (SHARED / "data" / "mnist.npz").exists()
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: absent (e.g. -p no:xdist), it is not called
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto``: one worker per available core, at most 4 (each holds ~1.5 GB and its own models)."""
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
