@@ -165,8 +165,30 @@ def render_summary(docs: dict[str, dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def render_selection(doc: dict[str, Any]) -> str:
+    """Each validator's pick in the two sweeps (the oracle reads test labels: a diagnostic), then the final
+    protocol with the pre-registered selector's picks."""
+    f = doc["figures"]
+    rows = ["| sweep | validator | picks | its target accuracy | gap to the oracle | Spearman ρ |",
+            "| --- | --- | --- | ---: | ---: | ---: |"]
+    for key, title in (("dann_sweep", "DANN"), ("pseudo_label_sweep", "pseudo-labels")):
+        for r in f[key]["table"]:
+            name = ("oracle (test labels, diagnostic)" if r["validator"] == "oracle" else
+                    f"**{r['validator']}** (pre-registered)" if r["validator"] == f["selector"] else r["validator"])
+            rho = "—" if r["validator"] == "oracle" else f"{r['rho']:+.2f}"
+            rows.append(f"| {title} | {name} | `{r['point']}` | {r['target_acc']:.4f} | {r['gap']:.4f} | {rho} |")
+    fin = f["final"]
+    pl = fin["dann_plus_pseudo_labels"]
+    vals = ", ".join(f"{v:.4f}" for v in pl["target"]["values"])
+    return "\n".join(rows) + (
+        f"\n\nFinal protocol with the chosen settings, full data, {len(f['seeds'])} seeds (DANN {fin['epochs']} epochs, "
+        f"then {fin['rounds']} pseudo-label rounds): DANN alone reaches target **{_ms(fin['dann']['target'])}**; "
+        f"with pseudo-labels, target **{_ms(pl['target'])}** ({vals}) and source {_ms(pl['source'])}.")
+
+
 RENDER: dict[str, Callable[[dict[str, Any]], str]] = {"inference": render_inference,
-                                                       "visualize_speed": render_visualize_speed}
+                                                       "visualize_speed": render_visualize_speed,
+                                                       "selection": render_selection}
 
 
 def updated_readme(readme: str) -> str:
