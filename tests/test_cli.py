@@ -160,3 +160,11 @@ def test_report_rebuilds_from_run_dir(tmp_path):
     (out / "report.html").unlink()
     p = dlapps("report", str(out))
     assert p.returncode == 0 and (out / "report.html").exists()
+
+
+def test_the_top_level_command_line_starts_without_torch():
+    """`dlapps --version` and the top-level group import no application and no torch (lazy groups)."""
+    code = ("import sys\nfrom dlapps.cli import cli\nassert 'torch' not in sys.modules, 'torch imported'\n"
+            "assert not any(m.startswith(('dlapps.adapt', 'dlapps.transfer')) for m in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr

@@ -10,6 +10,10 @@ from typing import Any, Literal, get_args, get_origin
 
 from dlapps import DlappsError
 
+# where a sweep's points run: local processes, or a Ray cluster (the extra dlapps[ray]); shared by `sweep`
+# and `study`, and kept here so the top-level command line can list it without importing torch
+Backend = Literal["local", "ray"]
+
 
 def literal_values(tp: Any) -> tuple[Any, ...]:
     """The values of a ``Literal[...]`` (or ``Literal[...] | None``) type; () for any other type."""

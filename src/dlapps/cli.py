@@ -13,7 +13,7 @@ from typing import get_args
 import click
 
 from dlapps import DlappsError, __version__
-from dlapps.sweep import Backend
+from dlapps.choices import Backend
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130

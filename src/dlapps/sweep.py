@@ -31,16 +31,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from dlapps import DlappsError
+from dlapps.choices import Backend
 from dlapps.compute import available_cores
 from dlapps.report import build_report
 from dlapps.runs import RunDir, atomic_write_text
-
-Backend = Literal["local", "ray"]  # where points run: local processes, or a Ray cluster (the extra dlapps[ray])
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 from dlapps import DlappsError
 from dlapps.study.results import _package_file, study_seeds, study_spec
 from dlapps.runs import RunDir, to_jsonable
-from dlapps.sweep import Backend
+from dlapps.choices import Backend
 
 SECTIONS = ("2a", "2b", "2c", "2de")
 
