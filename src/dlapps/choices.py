@@ -5,6 +5,7 @@ exists twice."""
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from typing import Any, Literal, get_args, get_origin
 
@@ -19,7 +20,7 @@ def literal_values(tp: Any) -> tuple[Any, ...]:
     """The values of a ``Literal[...]`` (or ``Literal[...] | None``) type; () for any other type."""
     if get_origin(tp) is Literal:
         return get_args(tp)
-    if get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if get_origin(tp) in (typing.Union, types.UnionType):
         return tuple(v for arg in get_args(tp) for v in literal_values(arg))
     return ()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -12,7 +12,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from dlapps import DlappsError
 
 GrayMode = Literal["replicate", "colormap"]  # grey images -> RGB: copy the channel, or a colour map
-GRAY_MODES: tuple[str, ...] = get_args(GrayMode)
 
 
 def to_rgb(img: Image.Image, gray: str = "replicate", colormap: str = "viridis",

@@ -14,18 +14,15 @@ import copy
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Collection, Iterator, Literal, get_args
+from typing import Callable, Collection, Iterator, Literal
 
 import torch
 import torch.nn as nn
 
 from dlapps import DlappsError
 
-Precision = Literal["fp32", "bf16"]
 Precision = Literal["fp32", "bf16"]      # bf16: CPU autocast / CUDA AMP
 Engine = Literal["torch", "onnxruntime"]  # onnxruntime: CPU float32, the optional extra dlapps[onnx]
-PRECISIONS: tuple[str, ...] = get_args(Precision)
-ENGINES: tuple[str, ...] = get_args(Engine)
 
 
 @dataclass(frozen=True)
@@ -39,10 +36,9 @@ class Inference:
     engine: Engine = "torch"       # torch | onnxruntime (CPU, float32; the optional extra dlapps[onnx])
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise DlappsError(f"unknown --precision {self.precision!r}; use {' or '.join(PRECISIONS)}")
-        if self.engine not in ENGINES:
-            raise DlappsError(f"unknown --engine {self.engine!r}; use {' or '.join(ENGINES)}")
+        from dlapps.choices import check_choices
+
+        check_choices(self)
         if self.engine == "onnxruntime" and (self.device.type != "cpu" or self.precision != "fp32"):
             raise DlappsError("--engine onnxruntime runs float32 on the CPU here; use --device cpu --precision fp32, "
                               "or --engine torch")

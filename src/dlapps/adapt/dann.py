@@ -16,7 +16,6 @@ from dlapps.adapt.data import Domain, Fit, Normalization, load_domains, target_t
 from dlapps.adapt.networks import DANN, Arch, build_dann, flops_per_sample
 from dlapps.adapt.schedules import LambdaSchedule, lambda_at, lr_at
 from dlapps.adapt.validators import HIGHER_IS_BETTER, validator_name
-from dlapps.choices import check_choices
 from dlapps.data.containers import DataSource
 from dlapps.compute import DivergenceError, check_finite
 from dlapps.results import RunResult
@@ -70,7 +69,6 @@ class DannConfig:
 
 
 def _check(cfg: DannConfig) -> None:
-    check_choices(cfg)
     if cfg.batch_size < 2 or cfg.batch_size % 2:
         raise DlappsError("--batch-size must be an even number >= 2 (half source, half target)")
     if cfg.epochs < 1:

@@ -7,7 +7,6 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from dlapps import DlappsError
-from dlapps.choices import check_choices
 from dlapps.data.containers import DataSource
 from dlapps.data import load_dataset
 from dlapps.generate.networks import Discriminator, Generator, dcgan_init
@@ -56,7 +55,6 @@ def load_gan_data(cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 
 
 def build_nets(cfg: GanConfig, nc: int, n_classes: int) -> tuple[Generator, Discriminator]:
-    check_choices(cfg)
     k = n_classes if cfg.conditional else 0
     G = Generator(cfg.nz, cfg.ngf, nc, k, label_bn=cfg.g_label == "bn")
     D = Discriminator(cfg.ndf, nc, k if cfg.label_in_d else 0, projection=cfg.d_label == "projection")

@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from dlapps import DlappsError
-from dlapps.choices import check_choices
 from dlapps.compute import DivergenceError
 from dlapps.generate.networks import Discriminator, Generator, conv_flops
 from dlapps.report import build_report
@@ -25,7 +24,6 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
     opts = opts or RunOptions()
     if cfg.epochs < 1 or cfg.batch_size < 2:
         raise DlappsError("--epochs must be >= 1 and --batch-size >= 2")
-    check_choices(cfg)
     if not cfg.conditional and not cfg.label_in_d:
         raise DlappsError("--no-label-in-d only applies to the conditional GAN (generate cgan)")
     run, device = start_run("generate", "cgan" if cfg.conditional else "dcgan", cfg, opts)
