@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dlapps.data import cache_dir, load_dataset
-from dlapps.data.downloads import building
+from dlapps.data.downloads import load_or_build
 from dlapps.runs import atomic_write_bytes
 
 ZOO = ("mnist_cnn",)
@@ -56,12 +56,8 @@ def train_mnist_cnn(steps: int = 400, seed: int = 0, data_source: str = "local",
     path = cache_dir() / "models" / f"mnist_cnn-{key}.pt"
     model = MnistCNN()
     desc = f"dlapps mnist_cnn trained {steps} steps on MNIST ({bundle.source})"
-    if path.exists():
-        return _load_cached(model, path, desc)
-    with building(path):
-        if path.exists():  # another process trained it while this one waited
-            return _load_cached(model, path, desc)
-        return _train(model, bundle, steps, seed, path, desc)
+    return load_or_build(path, lambda: _load_cached(model, path, desc) if path.exists() else None,
+                         lambda: _train(model, bundle, steps, seed, path, desc))
 
 
 def _load_cached(model: MnistCNN, path: Path, desc: str) -> tuple[MnistCNN, str]:

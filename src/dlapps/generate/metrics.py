@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from scipy import linalg
 
 from dlapps.data import cache_dir
-from dlapps.data.downloads import building
+from dlapps.data.downloads import load_or_build
 
 
 class RefClassifier(nn.Module):
@@ -61,12 +61,8 @@ def reference_classifier(x_train: torch.Tensor, y_train: torch.Tensor, x_test: t
     h = hashlib.sha256(f"{key}|{tuple(x_train.shape)}|{y_train.sum().item()}|{min_steps}|{seed}|v3".encode()).hexdigest()[:16]
     path = cache_dir() / "classifiers" / f"ref-{h}.pt"
     model = RefClassifier(nc=x_train.shape[1], n_classes=int(y_train.max()) + 1)
-    if path.exists():
-        return _load_reference(model, path)
-    with building(path):
-        if path.exists():  # another process trained it while this one waited
-            return _load_reference(model, path)
-        return _train_reference(model, x_train, y_train, x_test, y_test, min_steps, seed, quiet, path)
+    return load_or_build(path, lambda: _load_reference(model, path) if path.exists() else None,
+                         lambda: _train_reference(model, x_train, y_train, x_test, y_test, min_steps, seed, quiet, path))
 
 
 def _load_reference(model: RefClassifier, path: Path) -> Reference:
