@@ -109,8 +109,9 @@ class _Tiny(torch.nn.Module):
         return self.net(x)
 
 
+@pytest.mark.parametrize("batch_size", [0, 4])  # 0: all six at once; 4: waiting images refill freed places
 @pytest.mark.parametrize("method", ["gradient", "pgd"])
-def test_batched_attack_equals_one_image_at_a_time(method):
+def test_batched_attack_equals_one_image_at_a_time(method, batch_size):
     from dlapps.visualize.attacks import (fool_gradient_ascent, fool_gradient_ascent_batch, pgd_linf,
                                           pgd_linf_batch)
 
@@ -119,10 +120,10 @@ def test_batched_attack_equals_one_image_at_a_time(method):
     x = torch.rand(6, 3, 16, 16, generator=g)
     targets = torch.tensor([0, 3, 5, 7, 9, 2])
     if method == "gradient":
-        batch = fool_gradient_ascent_batch(model, x, targets, lr=0.5, max_iters=40)
+        batch = fool_gradient_ascent_batch(model, x, targets, lr=0.5, max_iters=40, batch_size=batch_size)
         single = [fool_gradient_ascent(model, x[i], int(targets[i]), lr=0.5, max_iters=40) for i in range(6)]
     else:
-        batch = pgd_linf_batch(model, x, targets, eps=16 / 255, steps=40)
+        batch = pgd_linf_batch(model, x, targets, eps=16 / 255, steps=40, batch_size=batch_size)
         single = [pgd_linf(model, x[i], int(targets[i]), eps=16 / 255, steps=40) for i in range(6)]
     assert [r.iterations for r in batch] == [r.iterations for r in single]
     assert [r.success for r in batch] == [r.success for r in single]
@@ -143,6 +144,7 @@ def test_batched_class_visualization_equals_one_class_at_a_time():
         assert one.iterations == batch[i].iterations
         assert torch.allclose(one.image, batch[i].image, atol=1e-5)
         assert np.allclose(one.prob_curve, batch[i].prob_curve, atol=1e-5)
+        assert one.first_p90 == batch[i].first_p90
         assert [f[0] for f in one.frames] == [f[0] for f in batch[i].frames]
 
 

@@ -102,3 +102,21 @@ def test_fool_run_writes_lossless_png(tmp_path, mnist_cnn):
         a = np.asarray(Image.open(tmp_path / "f" / row["png"]), dtype=np.float32) / 255
         pred = mnist_cnn.class_names[int(model(torch.from_numpy(a)[None, None]).argmax())]
         assert (pred == row["target"]) == row["png_still_fools"]
+
+
+def test_classviz_measures_probability_every_iteration_until_p90_then_at_frames(digits):
+    """The probability forward pass is skipped once p >= 0.9 has been seen, except at saved frames and at
+    the end; the values kept are exactly the model's probability of the image at that iteration."""
+    model = digits[0]
+    r = class_visualization(model, 3, torch.full((1, 28, 28), 0.5), iters=40, lr=0.01, jitter=1, frame_every=10)
+    its = [i for i, _ in r.prob_curve]
+    assert r.first_p90 is not None and 1 < r.first_p90 < 40
+    assert its[:r.first_p90] == list(range(1, r.first_p90 + 1))                    # dense until p >= 0.9
+    assert its[r.first_p90:] == [i for i in (10, 20, 30, 40) if i > r.first_p90]  # then frames and the end
+    assert all(p < 0.9 for _, p in r.prob_curve[:r.first_p90 - 1]) and r.prob_curve[r.first_p90 - 1][1] >= 0.9
+    frames = dict(r.frames)
+    with torch.no_grad():
+        for i, p in r.prob_curve:
+            if i in frames:
+                assert abs(p - float(torch.softmax(model(frames[i][None]), 1)[0, 3])) < 1e-5
+    assert r.target_prob == r.prob_curve[-1][1]

@@ -1,8 +1,9 @@
 """Targeted adversarial ("fooling") images: the lab's normalised gradient ascent, and PGD-L∞.
 
-Both attack a batch at once: the model is in eval mode, so each image's gradient depends on that image
-alone, and the batch gives the same result per image as one image at a time. Each image leaves the
-batch at its own success (its iteration count is its own), so a finished image costs nothing more.
+Both attack many images per forward pass: the model is in eval mode, so each image's gradient depends on
+that image alone, and the batch gives the same result per image as one image at a time (up to float
+rounding: other batch sizes run other kernels). Each image leaves the batch at its own success (its
+iteration count is its own) and the next waiting image takes its place.
 """
 
 from __future__ import annotations
@@ -29,44 +30,49 @@ Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _attack_batch(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, max_iters: int,
-                  objective: Objective, step: Step) -> list[AttackResult]:
+                  objective: Objective, step: Step, batch_size: int = 0) -> list[AttackResult]:
     """Iterate ``step`` on every image until the model predicts its target or ``max_iters`` steps.
 
-    x: (B, C, H, W) in [0, 1]; targets: (B,). Images that succeed are removed from the batch."""
-    xa = x.detach().clone()                                              # (B, C, H, W)
+    x: (N, C, H, W) in [0, 1]; targets: (N,). At most ``batch_size`` images (0 = all) share a forward
+    pass. An image leaves the batch at its success or its last step, and the next waiting image takes its
+    place at step 0 (continuous batching): the batch stays full until the queue is empty, so a few slow
+    images do not run at the cost of a small batch while others wait their turn."""
+    n = len(x)
+    bs = batch_size if batch_size > 0 else n
+    xa = x.detach().clone()                                              # (N, C, H, W)
     targets = targets.to(x.device)
-    iters = torch.full((len(x),), max_iters, dtype=torch.long)
-    success = torch.zeros(len(x), dtype=torch.bool)
-    prob = torch.zeros(len(x))
-    active = torch.arange(len(x))
-    for it in range(max_iters + 1):
+    steps = torch.zeros(n, dtype=torch.long)                             # steps taken so far, per image
+    success = torch.zeros(n, dtype=torch.bool)
+    prob = torch.zeros(n)
+    waiting = list(range(n))
+    active = torch.zeros(0, dtype=torch.long)
+    while len(active) or waiting:
+        take = bs - len(active)
+        active = torch.cat([active, torch.tensor(waiting[:take], dtype=torch.long)])
+        waiting = waiting[take:]
         xb = xa[active].requires_grad_(True)                             # (A, C, H, W)
         logits = model(xb)                                               # (A, classes)
         tb = targets[active]
         done = (logits.argmax(1) == tb).cpu()
-        if done.any():
-            p = torch.softmax(logits.detach()[done.to(logits.device)], 1)
-            success[active[done]] = True
-            iters[active[done]] = it
-            prob[active[done]] = p.gather(1, tb[done.to(tb.device)][:, None])[:, 0].float().cpu()
-        if it == max_iters or done.all():
-            break
-        g, = torch.autograd.grad(objective(logits, tb), xb)
-        keep = ~done
-        k = keep.to(xb.device)
-        with torch.no_grad():
-            xa[active[keep]] = step(xb.detach()[k], g[k], x[active[keep]])
+        finished = done | (steps[active] == max_iters)
+        if finished.any():
+            f = finished.to(logits.device)
+            p = torch.softmax(logits.detach()[f], 1).gather(1, tb[f][:, None])[:, 0]
+            success[active[finished]] = done[finished]
+            prob[active[finished]] = p.float().cpu()
+        keep = ~finished
+        if keep.any():
+            g, = torch.autograd.grad(objective(logits, tb), xb)
+            k = keep.to(xb.device)
+            with torch.no_grad():
+                xa[active[keep]] = step(xb.detach()[k], g[k], x[active[keep]])
+            steps[active[keep]] += 1
         active = active[keep]
-    left = ~success
-    if left.any():
-        with torch.no_grad():
-            p = torch.softmax(model(xa[left]), 1)
-            prob[left] = p.gather(1, targets[left.to(targets.device)][:, None])[:, 0].float().cpu()
-    return [AttackResult(xa[i], bool(success[i]), int(iters[i]), float(prob[i])) for i in range(len(x))]
+    return [AttackResult(xa[i], bool(success[i]), int(steps[i]), float(prob[i])) for i in range(n)]
 
 
 def fool_gradient_ascent_batch(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, lr: float = 1.0,
-                               max_iters: int = 100) -> list[AttackResult]:
+                               max_iters: int = 100, batch_size: int = 0) -> list[AttackResult]:
     """The lab's method on a batch: x += lr * g / ||g||₂ per image, g = ∂ s_target / ∂ x, until the model
     predicts the target. Pixel space, clamped to [0, 1]; ``lr`` in [0, 1]-pixel L2 units per step."""
     def objective(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -76,11 +82,11 @@ def fool_gradient_ascent_batch(model: nn.Module, x: torch.Tensor, targets: torch
         norm = g.flatten(1).norm(dim=1).view(-1, *[1] * (g.ndim - 1))   # (A, 1, 1, 1)
         return (xb + lr * g / (norm + 1e-12)).clamp(0, 1)
 
-    return _attack_batch(model, x, targets, max_iters, objective, step)
+    return _attack_batch(model, x, targets, max_iters, objective, step, batch_size)
 
 
 def pgd_linf_batch(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, eps: float = 2 / 255,
-                   steps: int = 100, alpha: float | None = None) -> list[AttackResult]:
+                   steps: int = 100, alpha: float | None = None, batch_size: int = 0) -> list[AttackResult]:
     """Targeted PGD-L∞ (Madry et al. 2018) on a batch: signed steps that lower each target's
     cross-entropy, projected onto the ε-ball around x and [0, 1]; each image stops at its first success."""
     alpha = alpha if alpha is not None else max(eps / 8, 0.25 / 255)
@@ -92,7 +98,7 @@ def pgd_linf_batch(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, eps
         xn = xb - alpha * g.sign()
         return torch.min(torch.max(xn, x0 - eps), x0 + eps).clamp(0, 1)
 
-    return _attack_batch(model, x, targets, steps, objective, step)
+    return _attack_batch(model, x, targets, steps, objective, step, batch_size)
 
 
 def fool_gradient_ascent(model: nn.Module, x: torch.Tensor, target: int, lr: float = 1.0,

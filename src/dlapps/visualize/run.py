@@ -144,14 +144,12 @@ def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
     with torch.no_grad():
         orig_pred = model(x).argmax(1).cpu()
     targets = _fool_targets(cfg.target, lm.class_names, orig_pred, opts.seed)
-    bs = batch_size_for(lm.name, x.device, cfg.batch_size)
-    attacks = []
-    for i in range(0, len(x), bs):  # each image stops at its own success; same result as one at a time
-        t = torch.tensor(targets[i:i + bs])
-        if cfg.method == "gradient":
-            attacks += fool_gradient_ascent_batch(model, x[i:i + bs], t, cfg.lr, cfg.max_iters)
-        else:
-            attacks += pgd_linf_batch(model, x[i:i + bs], t, cfg.eps / 255, cfg.max_iters, (cfg.alpha / 255) or None)
+    bs = batch_size_for(lm.name, x.device, cfg.batch_size, task="attack")
+    t = torch.tensor(targets)
+    if cfg.method == "gradient":  # each image stops at its own success; same result as one at a time
+        attacks = fool_gradient_ascent_batch(model, x, t, cfg.lr, cfg.max_iters, batch_size=bs)
+    else:
+        attacks = pgd_linf_batch(model, x, t, cfg.eps / 255, cfg.max_iters, (cfg.alpha / 255) or None, batch_size=bs)
     x = x.cpu()
     model = model.cpu()
     results = []
@@ -235,7 +233,7 @@ def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResu
         _save_png(run, r.image, f"classviz_{k:02d}.png")
         run.save_figure(progress_figure(name, r), f"progress_{k:02d}")
         results.append({"target": name, "target_prob": r.target_prob, "iterations": r.iterations,
-                        "first_iter_p90": next((i + 1 for i, p in enumerate(r.prob_curve) if p >= 0.9), None)})
+                        "first_iter_p90": r.first_p90})
         if not opts.quiet:
             print(f"{name}: probability {r.target_prob:.3f} after {r.iterations} iterations", flush=True)
     run.save_figure(classviz_figure(finals), "classviz")
