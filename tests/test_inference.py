@@ -43,6 +43,27 @@ def test_bn_folding_keeps_the_function_and_the_layer_names():
         assert not torch.allclose(folded, ref, atol=1e-3)
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_split_preprocess_gives_the_torchvision_pipelines_numbers_in_channels_last(mode):
+    """uint8 pixels from the decode threads, normalised per batch in one multiply-add: the numbers of
+    Resize + CenterCrop + ToTensor + Normalize (a grey image broadcast to three channels), NHWC memory."""
+    import torchvision.transforms as T
+
+    from dlapps.inference import split_preprocess
+
+    tf = T.Compose([T.Resize(40), T.CenterCrop(32), T.ToTensor(), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    rng = np.random.default_rng(0)
+    imgs = [Image.fromarray(rng.integers(0, 256, (50, 60, 3) if mode == "RGB" else (50, 60), dtype=np.uint8), mode)
+            for _ in range(3)]
+    split = split_preprocess(tf)
+    assert split is not None
+    x = split.normalize(torch.stack([split.to_uint8(im) for im in imgs]))
+    ref = torch.stack([tf(im.convert("RGB")) for im in imgs])                 # (3, 3, 32, 32)
+    assert x.shape == ref.shape and x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(x, ref, atol=1e-5)
+    assert split_preprocess(T.Compose([T.RandomCrop(8), T.ToTensor()])) is None  # not a split-able pipeline
+
+
 @pytest.mark.parametrize("workers", [0, 1, 3])
 def test_decoded_batches_keep_order_and_sizes(workers):
     seen = []

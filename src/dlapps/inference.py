@@ -56,7 +56,7 @@ class Inference:
             x = x.pin_memory()
         x = x.to(self.device, non_blocking=True)
         cl = self.channels_last and self.engine == "torch" and x.ndim == 4
-        return x.contiguous(memory_format=torch.channels_last) if cl else x
+        return x.contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """bf16 autocast on the device when asked for, else nothing."""
@@ -154,7 +154,7 @@ class SplitPreprocess:
 
     The PIL steps (resize, crop) run in the decode threads and give uint8 (C, H, W) tensors; the float
     conversion and normalisation run once per batch, on the device, in the main thread. The numbers are
-    those of the unsplit pipeline (the same float ops), but decode threads never start torch's thread
+    those of the unsplit pipeline up to float rounding, but decode threads never start torch's thread
     pool (which fought the network for the cores), and a GPU receives uint8, a quarter of the bytes."""
 
     pil: Callable                   # PIL image -> PIL image (resize, crop, ...)
@@ -170,13 +170,16 @@ class SplitPreprocess:
         return torch.from_numpy(a.copy()).permute(2, 0, 1)             # (C, H, W), C = 1 or 3
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) uint8 -> normalised float32, as ToTensor + Normalize would give; a grey batch
-        (C = 1) for a 3-channel mean is replicated to three channels first."""
-        if x.shape[1] == 1 and len(self.mean) == 3:
-            x = x.expand(-1, 3, -1, -1)
-        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
-        return x.float().div(255).sub(mean).div(std)
+        """(B, C, H, W) uint8 -> normalised float32 (B, 3, H, W) in channels-last memory: (x / 255 - mean) / std
+        as one multiply-add per value, x * 1 / (255 std) - mean / std (ToTensor + Normalize up to float
+        rounding). A grey batch (C = 1) for a 3-channel mean is broadcast to three channels in that same
+        pass, and the network's channels-last input needs no further copy."""
+        mean = torch.tensor(self.mean, device=x.device)
+        std = torch.tensor(self.std, device=x.device)
+        b, _, h, w = x.shape
+        out = torch.empty(b, h, w, len(self.mean), device=x.device)     # (B, H, W, 3)
+        torch.addcmul(-mean / std, x.permute(0, 2, 3, 1).float(), 1 / (255 * std), out=out)
+        return out.permute(0, 3, 1, 2)                                  # (B, 3, H, W) in NHWC memory
 
 
 def split_preprocess(preprocess: object) -> SplitPreprocess | None:
