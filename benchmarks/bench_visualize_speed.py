@@ -196,12 +196,13 @@ def main() -> None:
     # The most batching can give an attack: it costs one forward + backward pass per image and iteration,
     # so its speedup is at best the per-image cost of that pass at batch 1 on the reference model over its
     # cost at dlapps' batch size (alternating blocks, 24 image passes each).
-    cost: dict[str, list[float]] = {"reference, batch 1": [], f"dlapps, batch {bs}": []}
+    ref_key, our_key = "plain loop: batch 1, NCHW", f"dlapps: batch {bs}, channels-last"
+    cost: dict[str, list[float]] = {ref_key: [], our_key: []}
     for _ in range(5):
-        cost["reference, batch 1"].append(_pass_ms(ref_model, x[:1], 24))
-        cost[f"dlapps, batch {bs}"].append(_pass_ms(model, x[:bs], 24 // bs))
+        cost[ref_key].append(_pass_ms(ref_model, x[:1], 24))
+        cost[our_key].append(_pass_ms(model, x[:bs], 24 // bs))
     per_image = {k: float(np.median(v)) for k, v in cost.items()}
-    ceiling = per_image["reference, batch 1"] / per_image[f"dlapps, batch {bs}"]
+    ceiling = per_image[ref_key] / per_image[our_key]
     res["forward_backward_ms_per_image"] = per_image
     res["attack_speedup_ceiling"] = ceiling
     print("  one forward + backward pass per image: "

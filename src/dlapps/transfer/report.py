@@ -30,7 +30,7 @@ def write_probe_outputs(run: RunDir, cfg: Any, bundle: Any, results: list[dict[s
     ax.set_ylabel("accuracy")
     ax.set_title("SVM C vs accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))  # beside the axes: curves stay visible
     run.save_figure(fig, "c_vs_accuracy")
     import numpy as np
 
