@@ -134,7 +134,7 @@ def main() -> None:
                          for k in range(len(cls))])
     viz = dict(lr=0.01, l2=1e-3, jitter=8, blur_every=10, blur_sigma=0.5)
 
-    bs = batch_size_for(args.model, torch.device("cpu"), task="attack")
+    bs = batch_size_for(args.model, torch.device("cpu"), task="gradient")
     tasks = {
         "fool (lab method)": (
             lambda: [ref_gradient(ref_model, x[i], targets[i], lr, 100) for i in range(len(x))],

@@ -144,7 +144,7 @@ def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
     with torch.no_grad():
         orig_pred = model(x).argmax(1).cpu()
     targets = _fool_targets(cfg.target, lm.class_names, orig_pred, opts.seed)
-    bs = batch_size_for(lm.name, x.device, cfg.batch_size, task="attack")
+    bs = batch_size_for(lm.name, x.device, cfg.batch_size, task="gradient")
     t = torch.tensor(targets)
     if cfg.method == "gradient":  # each image stops at its own success; same result as one at a time
         attacks = fool_gradient_ascent_batch(model, x, t, cfg.lr, cfg.max_iters, batch_size=bs)
@@ -218,7 +218,7 @@ def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResu
             inits.append(init.clamp(0, 1))
         else:
             inits.append(lm.pixel_transform()(open_image(Path(cfg.init))))
-    bs = batch_size_for(lm.name, device, cfg.batch_size)
+    bs = batch_size_for(lm.name, device, cfg.batch_size, task="gradient")
     viz = []
     for i in range(0, len(targets), bs):  # each class keeps its own seeded jitter: same result as one at a time
         viz += class_visualization_batch(model, targets[i:i + bs], torch.stack(inits[i:i + bs]).to(device),
