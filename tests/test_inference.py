@@ -43,6 +43,20 @@ def test_bn_folding_keeps_the_function_and_the_layer_names():
         assert not torch.allclose(folded, ref, atol=1e-3)
 
 
+def test_batch_size_policy_per_device_model_precision_and_task():
+    from dlapps.inference import batch_size_for
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert batch_size_for("mobilenet_v2", cpu, requested=32) == 32                      # the user's wins
+    assert Inference().batch_size("mobilenet_v2") == 4                                   # float32 depthwise net
+    assert Inference().batch_size("squeezenet1_1") == 8
+    assert Inference().batch_size("vgg16") == 16                                         # heavy: GEMM-bound
+    assert Inference(precision="bf16").batch_size("mobilenet_v2") == 16                  # bf16 wants bigger
+    assert Inference(engine="onnxruntime").batch_size("mobilenet_v2") == 16
+    assert batch_size_for("mobilenet_v2", cpu, task="gradient") == 8                     # attacks, classviz
+    assert batch_size_for("vgg16", gpu) == 64 and batch_size_for("mobilenet_v2", gpu) == 128
+
+
 @pytest.mark.parametrize("mode", ["RGB", "L"])
 def test_split_preprocess_gives_the_torchvision_pipelines_numbers_in_channels_last(mode):
     """uint8 pixels from the decode threads, normalised per batch in one multiply-add: the numbers of

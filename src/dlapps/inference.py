@@ -64,6 +64,10 @@ class Inference:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
+    def batch_size(self, model_name: str, requested: int = 0) -> int:
+        """Images per forward pass for this device, precision and engine (see :func:`batch_size_for`)."""
+        return batch_size_for(model_name, self.device, requested, "inference", self.precision, self.engine)
+
     def describe(self) -> dict[str, object]:
         return {"device": str(self.device), "precision": self.precision, "channels_last": self.channels_last,
                 "decode_workers": self.workers, "engine": self.engine}
@@ -198,20 +202,27 @@ def split_preprocess(preprocess: object) -> SplitPreprocess | None:
 
 
 def batch_size_for(model_name: str, device: torch.device, requested: int = 0,
-                   task: Literal["inference", "gradient"] = "inference") -> int:
-    """The batch size: the user's, else one per device, model family and task.
+                   task: Literal["inference", "gradient"] = "inference", precision: Precision = "fp32",
+                   engine: Engine = "torch") -> int:
+    """The batch size: the user's, else one per device, model family, task, precision and engine.
 
-    On CPU a small batch keeps a network's activations in cache. Extraction measured here (alternating
-    blocks, images/s at 4 / 8 / 16 per batch): MobileNetV2 92 / 85 / 76, SqueezeNet 1.1 136 / 170 / 136,
-    VGG16 4.9 / 5.0 / 4.9; so 4 for the MobileNets (depthwise layers: little compute per byte of
-    activation) and 8 otherwise. A gradient task (attacks, class visualization) keeps the activations for
-    its backward pass too: SqueezeNet's attacks ran fastest at 6-12 images per pass, 15 % slower at 20.
+    On CPU a small batch keeps a float32 network's activations in cache. Extraction measured here
+    (alternating blocks, images/s at 4 / 8 / 16 per batch): MobileNetV2 92 / 85 / 76, SqueezeNet 1.1
+    136 / 170 / 136; VGG16 indifferent (4.9 / 5.0 / 4.9), so the heavy networks keep 16. The MobileNets
+    (depthwise layers: little compute per byte of activation) get 4, other networks 8. bf16 and ONNX
+    Runtime want bigger batches: MobileNetV2 bf16 ran at 144 images/s at 16 against 103 at 4, ONNX Runtime
+    at 102 against 77. A gradient task (attacks, class visualization) keeps the activations for its
+    backward pass too: SqueezeNet's attacks ran fastest at 6-12 images per pass, 15 % slower at 20.
     GPUs want bigger batches, less so for the heavy networks (memory)."""
     if requested > 0:
         return requested
-    if device.type == "cpu":
-        return 4 if task == "inference" and model_name.startswith("mobilenet") else 8
     heavy = model_name.startswith(("vgg", "alexnet", "resnet1", "resnet5", "resnet10", "wide", "regnet_y_16"))
+    if device.type == "cpu":
+        if task == "gradient":
+            return 8
+        if heavy or precision != "fp32" or engine != "torch":
+            return 16
+        return 4 if model_name.startswith("mobilenet") else 8
     return 64 if heavy else 128
 
 

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from dlapps import DlappsError
 from dlapps.data import DataBundle, ImageSet, cache_dir
 from dlapps.images import decode_side, open_image, to_rgb
-from dlapps.inference import (Inference, SplitPreprocess, batch_size_for, decoded_batches, fuse_for_inference,
+from dlapps.inference import (Inference, SplitPreprocess, decoded_batches, fuse_for_inference,
                               split_preprocess)
 from dlapps.models import LAYER_ALIASES, LoadedModel, check_finite_output, resolve_layer
 from dlapps.runs import atomic_write_bytes
@@ -156,7 +156,7 @@ def extract(lm: LoadedModel, bundle: DataBundle, layers: Sequence[str], pool: st
     if not missing:
         return Features(tr, te, time.perf_counter() - t0, min(rates), True, keys, [])
     return_nodes = {nodes[layer]: layer for layer in missing}
-    bs = batch_size_for(lm.name, inf.device, batch_size)
+    bs = inf.batch_size(lm.name, batch_size)
     pixels = split_preprocess(lm.preprocess)
     fused = create_feature_extractor(fuse_for_inference(lm.model, keep=return_nodes), return_nodes=return_nodes)
     extractor = inf.compile(fused, lambda: _prepare(bundle.train, 0, lm, gray)[None])

@@ -14,7 +14,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from dlapps import DlappsError
 from dlapps.figures import plt, to_numpy_image
 from dlapps.images import GrayMode, decode_side, expand_image_args, open_image
-from dlapps.inference import Inference, Precision, batch_size_for, decoded_batches, fuse_for_inference, split_preprocess
+from dlapps.inference import Inference, Precision, decoded_batches, fuse_for_inference, split_preprocess
 from dlapps.models import LoadedModel, build_model, check_finite_output, resolve_layer
 from dlapps.report import build_report
 from dlapps.results import RunResult
@@ -37,7 +37,7 @@ def topk(lm: LoadedModel, paths: Sequence[str | Path], k: int = 5, gray: str = "
 
     probs = []
     with torch.inference_mode(), inf.autocast():
-        for x in decoded_batches(len(paths), load, batch_size_for(lm.name, inf.device, batch_size), inf.workers):
+        for x in decoded_batches(len(paths), load, inf.batch_size(lm.name, batch_size), inf.workers):
             x = inf.inputs(x if split is None else split.normalize(x.to(inf.device)))
             logits = check_finite_output(net(x).float(), lm.name, lm.weights)  # (B, classes)
             probs.append(torch.softmax(logits, 1).cpu())
