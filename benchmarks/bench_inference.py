@@ -11,7 +11,7 @@ Then the accuracy of the linear probe on all 4,485 images with plain and default
 VGG16 (random weights) and SqueezeNet 1.1 extraction rate in GFLOP/s against the measured matmul peak, and
 torch.compile's rate beside the others.
 
-    python benchmarks/bench_inference.py [--images 256] [--blocks 3] [--skip-accuracy]
+    python benchmarks/bench_inference.py [--images 256] [--blocks 5] [--skip-accuracy]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def subset(bundle: DataBundle, n: int) -> DataBundle:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=256, help="Images per timed block.")
-    ap.add_argument("--blocks", type=int, default=3)
+    ap.add_argument("--blocks", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--mobilenet-only", action="store_true", help="Only the alternating MobileNetV2 blocks.")
@@ -131,7 +131,15 @@ def main() -> None:
                               "mobilenet_v2": {"gflops_per_image": flops, "images_per_s": rates, "setup_s": setup,
                                                "vs_plain": {k: r / base for k, r in rates.items()},
                                                "default_vs_network_alone": rates["dlapps default"]
-                                               / rates["network alone (default config)"]}}
+                                               / rates["network alone (default config)"],
+                                               "images_per_s_by_block": {k: [r for r, _ in v] for k, v in runs.items()},
+                                               # paired in time (the blocks alternate), so drift cancels
+                                               "default_vs_network_alone_by_block": [
+                                                   d / a for (d, _), (a, _) in zip(runs["dlapps default"],
+                                                                                   runs["network alone (default config)"])],
+                                               "default_vs_plain_by_block": [
+                                                   d / p for (d, _), (p, _) in zip(runs["dlapps default"],
+                                                                                   runs["plain loop"])]}}
 
     if args.mobilenet_only:
         return

@@ -37,7 +37,8 @@ def render_inference(doc: dict[str, Any]) -> str:
                     f"{r * mb['gflops_per_image']:.1f} | {r / mb['images_per_s']['plain loop']:.2f} |")
     out = ["\n".join(rows), "",
            f"dlapps' default reaches {100 * mb['default_vs_network_alone']:.0f} % of the network-alone rate "
-           f"(images decoded and resized in a thread beside the network; on 2 cores both compete)."]
+           f"(images decoded and resized in a thread beside the network; on 2 cores both compete)."
+           + _by_block(mb)]
     peak = f.get("matmul_peak_gflops")
     if peak:
         rows = [f"| network (extraction path) | fp32 | bf16 | ONNX Runtime | fp32 share of the {peak:.0f} GFLOP/s "
@@ -55,6 +56,15 @@ def render_inference(doc: dict[str, Any]) -> str:
                 + "; ".join(f"{k} **{v['test_acc']:.4f}** ({v['images_per_s']:.0f} images/s)" for k, v in acc.items())
                 + "."]
     return "\n".join(out)
+
+
+def _by_block(mb: dict[str, Any]) -> str:
+    """The per-block ratios (each block times every contestant back to back), where the run recorded them."""
+    if "default_vs_network_alone_by_block" not in mb:
+        return ""
+    alone, plain = mb["default_vs_network_alone_by_block"], mb["default_vs_plain_by_block"]
+    return (f" Block by block: {', '.join(f'{100 * r:.0f} %' for r in alone)} of the network alone, "
+            f"{', '.join(f'{r:.2f}×' for r in plain)} the plain loop.")
 
 
 def render_visualize_speed(doc: dict[str, Any]) -> str:
