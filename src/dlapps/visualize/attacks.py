@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 
 @dataclass
@@ -30,7 +31,8 @@ Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _attack_batch(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, max_iters: int,
-                  objective: Objective, step: Step, batch_size: int = 0) -> list[AttackResult]:
+                  objective: Objective, step: Step, batch_size: int = 0,
+                  progress: bool = False) -> list[AttackResult]:
     """Iterate ``step`` on every image until the model predicts its target or ``max_iters`` steps.
 
     x: (N, C, H, W) in [0, 1]; targets: (N,). At most ``batch_size`` images (0 = all) share a forward
@@ -46,6 +48,7 @@ def _attack_batch(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, max_
     prob = torch.zeros(n)
     waiting = list(range(n))
     active = torch.zeros(0, dtype=torch.long)
+    bar = tqdm(total=n, desc="attack", unit="img", disable=(not progress) or None, leave=False)
     while len(active) or waiting:
         take = bs - len(active)
         active = torch.cat([active, torch.tensor(waiting[:take], dtype=torch.long)])
@@ -60,6 +63,7 @@ def _attack_batch(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, max_
             p = torch.softmax(logits.detach()[f], 1).gather(1, tb[f][:, None])[:, 0]
             success[active[finished]] = done[finished]
             prob[active[finished]] = p.float().cpu()
+            bar.update(int(finished.sum()))
         keep = ~finished
         if keep.any():
             g, = torch.autograd.grad(objective(logits, tb), xb)
@@ -68,11 +72,13 @@ def _attack_batch(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, max_
                 xa[active[keep]] = step(xb.detach()[k], g[k], x[active[keep]])
             steps[active[keep]] += 1
         active = active[keep]
+    bar.close()
     return [AttackResult(xa[i], bool(success[i]), int(steps[i]), float(prob[i])) for i in range(n)]
 
 
 def fool_gradient_ascent_batch(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, lr: float = 1.0,
-                               max_iters: int = 100, batch_size: int = 0) -> list[AttackResult]:
+                               max_iters: int = 100, batch_size: int = 0,
+                               progress: bool = False) -> list[AttackResult]:
     """The lab's method on a batch: x += lr * g / ||g||₂ per image, g = ∂ s_target / ∂ x, until the model
     predicts the target. Pixel space, clamped to [0, 1]; ``lr`` in [0, 1]-pixel L2 units per step."""
     def objective(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -82,11 +88,12 @@ def fool_gradient_ascent_batch(model: nn.Module, x: torch.Tensor, targets: torch
         norm = g.flatten(1).norm(dim=1).view(-1, *[1] * (g.ndim - 1))   # (A, 1, 1, 1)
         return (xb + lr * g / (norm + 1e-12)).clamp(0, 1)
 
-    return _attack_batch(model, x, targets, max_iters, objective, step, batch_size)
+    return _attack_batch(model, x, targets, max_iters, objective, step, batch_size, progress)
 
 
 def pgd_linf_batch(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, eps: float = 2 / 255,
-                   steps: int = 100, alpha: float | None = None, batch_size: int = 0) -> list[AttackResult]:
+                   steps: int = 100, alpha: float | None = None, batch_size: int = 0,
+                   progress: bool = False) -> list[AttackResult]:
     """Targeted PGD-L∞ (Madry et al. 2018) on a batch: signed steps that lower each target's
     cross-entropy, projected onto the ε-ball around x and [0, 1]; each image stops at its first success."""
     alpha = alpha if alpha is not None else max(eps / 8, 0.25 / 255)
@@ -98,7 +105,7 @@ def pgd_linf_batch(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, eps
         xn = xb - alpha * g.sign()
         return torch.min(torch.max(xn, x0 - eps), x0 + eps).clamp(0, 1)
 
-    return _attack_batch(model, x, targets, steps, objective, step, batch_size)
+    return _attack_batch(model, x, targets, steps, objective, step, batch_size, progress)
 
 
 def fool_gradient_ascent(model: nn.Module, x: torch.Tensor, target: int, lr: float = 1.0,

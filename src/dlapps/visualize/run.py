@@ -141,15 +141,16 @@ def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
     opts = opts or RunOptions()
     check_choices(cfg)
     lm, model, run, x, names, _ = _setup(cfg, "fool", opts, cfg)
-    with torch.no_grad():
-        orig_pred = model(x).argmax(1).cpu()
-    targets = _fool_targets(cfg.target, lm.class_names, orig_pred, opts.seed)
     bs = batch_size_for(lm.name, x.device, cfg.batch_size, task="gradient")
+    with torch.no_grad():  # in batches: a thousand photos in one pass would hold gigabytes of activations
+        orig_pred = torch.cat([model(x[i:i + bs]).argmax(1).cpu() for i in range(0, len(x), bs)])
+    targets = _fool_targets(cfg.target, lm.class_names, orig_pred, opts.seed)
     t = torch.tensor(targets)
     if cfg.method == "gradient":  # each image stops at its own success; same result as one at a time
-        attacks = fool_gradient_ascent_batch(model, x, t, cfg.lr, cfg.max_iters, batch_size=bs)
+        attacks = fool_gradient_ascent_batch(model, x, t, cfg.lr, cfg.max_iters, bs, progress=not opts.quiet)
     else:
-        attacks = pgd_linf_batch(model, x, t, cfg.eps / 255, cfg.max_iters, (cfg.alpha / 255) or None, batch_size=bs)
+        attacks = pgd_linf_batch(model, x, t, cfg.eps / 255, cfg.max_iters, (cfg.alpha / 255) or None, bs,
+                                 progress=not opts.quiet)
     x = x.cpu()
     model = model.cpu()
     results = []
