@@ -13,7 +13,7 @@ import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence, get_args
 
 import numpy as np
 import torch
@@ -28,7 +28,8 @@ from dlapps.inference import (Inference, SplitPreprocess, decoded_batches, fuse_
 from dlapps.models import LAYER_ALIASES, LoadedModel, check_finite_output, resolve_layer
 from dlapps.runs import atomic_write_bytes
 
-POOLS = ("avg", "max", "none")
+Pool = Literal["avg", "max", "none"]  # conv layers: global average / max pooling, or flatten
+POOLS: tuple[str, ...] = get_args(Pool)
 
 
 def graph_nodes(lm: LoadedModel) -> list[str]:
@@ -139,7 +140,7 @@ def extract(lm: LoadedModel, bundle: DataBundle, layers: Sequence[str], pool: st
     ``inference`` says how the network runs (device, precision, channels-last, decode threads); the
     default is float32, channels-last, batch-norm folded into the convolutions, on ``device``."""
     if pool not in POOLS:
-        raise DlappsError(f"unknown --pool {pool!r}; use avg, max or none")
+        raise DlappsError(f"unknown --pool {pool!r}; use one of {', '.join(POOLS)}")
     inf = inference or Inference(device=device)
     nodes = resolve_layers(lm, layers)
     keys = {layer: cache_key(lm, node, pool, bundle, gray, inf.precision) for layer, node in nodes.items()}

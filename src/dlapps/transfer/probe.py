@@ -18,10 +18,9 @@ from dlapps.models import build_model
 from dlapps.results import RunResult
 from dlapps.runs import RunOptions, start_run
 from dlapps.inference import Inference
-from dlapps.transfer.features import extract, layer_output_shapes
+from dlapps.transfer.features import Pool, extract, layer_output_shapes
 
 
-Pool = Literal["avg", "max", "none"]                # conv layers: global pooling, or flatten
 Classifier = Literal["svm", "linearsvc", "logreg"]  # libsvm linear SVM | liblinear | logistic regression
 
 
