@@ -189,3 +189,47 @@ def test_pseudo_label_rejects_unknown_augmentation_and_lr_schedule(tmp_path, kw)
     with pytest.raises(DlappsError, match="must be one of"):
         run_pseudo_label(PseudoLabelConfig(start=str(tmp_path), **kw), RunOptions(out=str(tmp_path / "p"), quiet=True))
     assert not (tmp_path / "p").exists()  # refused before a run dir is made
+
+
+@pytest.mark.parametrize("arch", ["dann", "dann-bn"])
+def test_the_two_readings_of_the_multiplier_scale_different_gradients(arch):
+    """Table 10's readings: × on λ reverses a larger gradient into the features only; × on the domain loss
+    scales the domain head's own gradient as well."""
+    from dlapps.adapt.dann import dann_step, lambda_scale
+    from dlapps.adapt.networks import build_dann
+
+    torch.manual_seed(0)
+    xs, xt, y = torch.randn(8, 3, 28, 28), torch.randn(8, 3, 28, 28), torch.randint(0, 10, (8,))
+
+    def grads(**kw):
+        model = build_dann(arch)
+        model.load_state_dict(state)
+        model.eval()  # no dropout: the same function each call
+        cfg = DannConfig(arch=arch, domain_reduction="mean", **kw)
+        optim = torch.optim.SGD(model.parameters(), lr=0.0)  # grads are kept, weights unchanged
+        dann_step(model, optim, xs, y, xt, 0.5 * lambda_scale(cfg), cfg)  # as train_epoch passes λ
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    state = build_dann(arch).state_dict()
+    base, on_lam = grads(), grads(lambda_multiplier=2.0, multiplier_on="lambda")
+    on_loss = grads(lambda_multiplier=2.0, multiplier_on="domain-loss")
+    head = [n for n in base if n.startswith("domain")]
+    assert head
+    for n in head:  # the domain head: unchanged by × λ, doubled by × domain loss
+        torch.testing.assert_close(on_lam[n], base[n])
+        torch.testing.assert_close(on_loss[n], 2 * base[n])
+    feat = [n for n in base if n.startswith("features")]
+    # the features: both readings reverse 2 × 0.5 = 1.0 × the domain gradient, so they agree with each other
+    for n in feat:
+        torch.testing.assert_close(on_lam[n], on_loss[n], rtol=1e-4, atol=1e-6)
+    assert any(not torch.allclose(on_lam[n], base[n]) for n in feat)
+
+
+def test_lambda_per_epoch_holds_one_value_through_an_epoch(tmp_path):
+    cfg = DannConfig(epochs=2, lambda_gamma=2.0, lambda_update="per-epoch", **QUICK)
+    h = run_dann(cfg, RunOptions(out=str(tmp_path / "e"), quiet=True)).metrics["history"]
+    # the λ of an epoch's last step: per epoch, epoch e (0-based) uses p = e / epochs throughout
+    assert [r["lambda"] for r in h] == pytest.approx([0.0, lambda_at(0.5, gamma=2.0)])
+    cfg_step = DannConfig(epochs=2, lambda_gamma=2.0, **QUICK)
+    h2 = run_dann(cfg_step, RunOptions(out=str(tmp_path / "s"), quiet=True)).metrics["history"]
+    assert 0 < h2[0]["lambda"] < lambda_at(0.5, gamma=2.0) < h2[1]["lambda"]

@@ -22,6 +22,14 @@ def test_grid_expansion_points_seeds_and_quick():
     assert len({p.dirname for p in pts}) == len(pts)
 
 
+def test_a_point_can_carry_its_own_seeds():
+    spec = SweepSpec(command=["adapt", "dann"], points=[{}, {"epochs": 100, "seeds": [0]}], seeds=[0, 1, 2])
+    pts = expand(spec)
+    assert [(p.name, p.seed) for p in pts] == [("", 0), ("", 1), ("", 2), ("epochs=100", 0)]
+    assert "seeds" not in pts[-1].options  # not passed on as an option
+    assert spec.points[1] == {"epochs": 100, "seeds": [0]}  # the spec itself is left as written
+
+
 def test_argv_repeats_lists_and_handles_flags(tmp_path):
     spec = SweepSpec(command=["transfer", "probe"])
     p = Point("x", {"layer": ["relu7", "relu6"], "label-in-d": False, "no-cache": True, "folds": 3}, 1)

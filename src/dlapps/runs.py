@@ -98,7 +98,26 @@ def environment_info() -> dict[str, Any]:
         "numpy": numpy.__version__,
         "platform": platform.platform(),
         "threads": torch.get_num_threads(),
+        **source_commit(),
     }
+
+
+def source_commit() -> dict[str, Any]:
+    """The git commit of the dlapps source that ran (``+dirty`` when it had uncommitted changes), so a published
+    number names the code that made it; nothing when dlapps is not run from a git checkout (a pip install)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return {}
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "--", "."],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"commit": head.stdout.strip() + ("+dirty" if dirty else "")}
 
 
 def default_out(app: str, command: str, root: str | Path = "runs") -> Path:

@@ -106,14 +106,17 @@ def expand(spec: SweepSpec, quick: bool = False) -> list[Point]:
     keys = list(spec.grid)
     combos = [dict(zip(keys, vals)) for vals in itertools.product(*(spec.grid[k] for k in keys))] if keys else []
     variants = combos + [dict(p) for p in spec.points]
+    # a point may carry its own `seeds` (e.g. the costly 100-epoch point at one seed while the rest run three)
+    point_seeds = [v.pop("seeds", None) for v in variants]
     if quick:  # a point that varies what [quick] fixes (e.g. epochs = 100) would undo the quick settings: skip it
-        variants = [v for v in variants if not set(v) & set(spec.quick)]
+        kept = [i for i, v in enumerate(variants) if not set(v) & set(spec.quick)]
+        variants, point_seeds = [variants[i] for i in kept], [point_seeds[i] for i in kept]
     if not variants:
-        variants = [{}]
+        variants, point_seeds = [{}], [None]
     out = []
-    for v in variants:
+    for v, own in zip(variants, point_seeds):
         name = ",".join(f"{k}={_fmt(val)}" for k, val in v.items())
-        for s in spec.seeds:
+        for s in (spec.seeds if own is None else [int(x) for x in own]):
             out.append(Point(name, {**base, **v}, s))
     names = [p.dirname for p in out]
     if len(set(names)) != len(names):

@@ -77,6 +77,10 @@ def source_only(opts: RunOptions, **kw: Any) -> None:
 @click.option("--lambda-end", type=float, default=D.lambda_end, help="λ at the end (start > end decays).")
 @click.option("--lambda-gamma", type=float, default=D.lambda_gamma, help="γ of the exp schedule.")
 @click.option("--lambda-multiplier", type=float, default=D.lambda_multiplier)
+@click.option("--lambda-update", type=click.Choice(choices(DannConfig, "lambda_update")), default=D.lambda_update,
+              help="When λ moves: every step, or once per epoch (the epoch index e of the study's formulas).")
+@click.option("--multiplier-on", type=click.Choice(choices(DannConfig, "multiplier_on")), default=D.multiplier_on,
+              help="What --lambda-multiplier scales: λ in the reversal layer, or the whole domain loss.")
 def dann(opts: RunOptions, **kw: Any) -> None:
     """DANN: adversarial domain classifier through a gradient reversal layer."""
     finish(run_dann(DannConfig(**kw), opts))

@@ -42,6 +42,11 @@ class DannConfig:
     lambda_end: float = 1.0        # λ at p = 1
     lambda_gamma: float = 10.0     # γ of the exp schedule
     lambda_multiplier: float = 1.0 # scales λ (the study's multipliers)
+    lambda_update: Literal["per-step", "per-epoch"] = "per-step"  # when λ moves: every step (p = step/total) |
+                                   # once per epoch (p = epoch/epochs, as the study writes λ with the epoch index e)
+    multiplier_on: Literal["lambda", "domain-loss"] = "lambda"  # what --lambda-multiplier scales: λ in the
+                                   # reversal layer (the features' reversed gradient only) | the whole domain loss
+                                   # (the domain classifier's own gradient too); two readings of the study's Table 10
     domain_loss: Literal["bce", "ce"] = "bce"  # bce (1 output) | ce (2-way softmax)
     domain_reduction: Literal["mean", "sum"] = "sum"  # mean: (L_src + L_tgt)/2, the paper's batch mean | sum: L_src + L_tgt (common PyTorch code)
     arch: Arch = "dann-bn"         # dann-bn (batch norm + 2-D dropout) | dann (the paper's network exactly) |
@@ -104,6 +109,16 @@ def should_stop(history: list[dict[str, Any]], validator: str, patience: int) ->
     return bool(validator and patience and history and len(history) - 1 - best_index(history, validator) >= patience)
 
 
+def lambda_scale(cfg: DannConfig) -> float:
+    """The factor on λ in the reversal layer (the multiplier, unless it scales the domain loss instead)."""
+    return cfg.lambda_multiplier if cfg.multiplier_on == "lambda" else 1.0
+
+
+def domain_loss_scale(cfg: DannConfig) -> float:
+    """The factor on the domain loss (1, unless the multiplier scales it)."""
+    return cfg.lambda_multiplier if cfg.multiplier_on == "domain-loss" and not cfg.source_only else 1.0
+
+
 def dann_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: torch.Tensor, xt: torch.Tensor,
               lam: float, cfg: DannConfig) -> tuple[torch.Tensor, ...]:
     """One update on a source batch (xs, y) and an unlabelled target batch xt of the same size.
@@ -129,7 +144,7 @@ def dann_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: to
     dloss, dcorrect = dl_s + dl_t, dc_s + dc_t
     if cfg.domain_reduction == "mean":
         dloss = dloss / 2
-    loss = closs + dloss
+    loss = closs + dloss * domain_loss_scale(cfg)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     optim.step()
@@ -202,8 +217,9 @@ def train_epoch(model: DANN, optim: torch.optim.Optimizer, src: Domain, tgt: Dom
         p_lr = p if cfg.lr_step == "per-step" else (epoch / cfg.epochs if cfg.lr_step == "per-epoch" else 0.0)
         for g in optim.param_groups:
             g["lr"] = lr_at(p_lr, cfg.lr, cfg.lr_alpha, cfg.lr_beta)
-        lam = 0.0 if cfg.source_only else lambda_at(p, cfg.lambda_schedule, cfg.lambda_start, cfg.lambda_end,
-                                                    cfg.lambda_gamma, cfg.lambda_multiplier)
+        p_lam = p if cfg.lambda_update == "per-step" else epoch / cfg.epochs
+        lam = 0.0 if cfg.source_only else lambda_at(p_lam, cfg.lambda_schedule, cfg.lambda_start, cfg.lambda_end,
+                                                    cfg.lambda_gamma, lambda_scale(cfg))
         bs, bt = perm_s[i * half:(i + 1) * half], idx_t[i * half:(i + 1) * half]
         xs = src.x_train[bs].to(device, memory_format=CL)               # (B/2, 3, 28, 28)
         xt = tgt.x_train[bt].to(device, memory_format=CL)               # (B/2, 3, 28, 28)

@@ -170,7 +170,8 @@ def write_outputs(run: RunDir, model: DANN, src: Domain, tgt: Domain, cfg: Any, 
         run.save_figure(tsne_figure(model, src, tgt, cfg.tsne_points, seed, f"t-SNE of features, {kind}", device,
                                     per_domain_bn=metrics.get("bn_eval") == "domain", tb=run.tb), "tsne")
     lam = "λ = 0 (source only)" if cfg.source_only else (
-        f"λ schedule {cfg.lambda_schedule} from {cfg.lambda_start} to {cfg.lambda_end} × {cfg.lambda_multiplier}")
+        f"λ schedule {cfg.lambda_schedule} from {cfg.lambda_start} to {cfg.lambda_end}, updated {cfg.lambda_update}, "
+        + (f"× {cfg.lambda_multiplier}" if cfg.multiplier_on == "lambda" else f"domain loss × {cfg.lambda_multiplier}"))
     t = metrics.get("timing", {})
     run.write_text("summary.md", (
         f"**{kind}**, {src.name} → {tgt.name}, {len(hist)} epochs, batch {cfg.batch_size} (half per domain), "
