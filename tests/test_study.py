@@ -189,14 +189,15 @@ def test_study_slice_on_embedded_data_has_every_column_and_resumes_only_what_is_
     cfg = StudyConfig(only=["2c"], tables=[7], quick=True, jobs=2)  # one thread per point: 2 points at once
     run_study(cfg, out, quiet=True)
     md = (out / "report.md").read_text()
-    for col in ("study reported", "dlapps", "difference", "within band?"):
+    for col in ("study reported", "dlapps (mean ± sd)", "difference", "verdict", "prediction interval"):
         assert col in md
-    assert "### Table 7" in md and "### Table 4" not in md and "### Table 5" not in md
+    # the report covers the whole study; what this call did not run says so
+    assert "### Table 7" in md and "### Table 4" in md
     # Table 7 in quick mode: its two LR-step points ran, one seed each, with numbers in the table
     dann = out / "2c_dann"
     done = sorted(d.name for d in dann.iterdir() if (d / "report.md").exists())
     assert done == ["base-s0", "lr-step=per-step-s0"]
-    line = next(ln for ln in md.splitlines() if ln.startswith("| Update Per Step | Target Class Accuracy"))
+    line = next(ln for ln in md.splitlines() if ln.startswith("| Update Per Step | Target Class Acc |"))
     assert "(1 seed)" in line and "0.7732" in line
     # a partly done study: remove one point's results; a rerun runs only that point
     victim = dann / "lr-step=per-step-s0"
@@ -206,10 +207,16 @@ def test_study_slice_on_embedded_data_has_every_column_and_resumes_only_what_is_
     after = {d.name: (d / "metrics.json").stat().st_mtime_ns for d in dann.iterdir() if (d / "metrics.json").exists()}
     assert after["base-s0"] == before["base-s0"]
     assert after["lr-step=per-step-s0"] != before["lr-step=per-step-s0"]
-    # the report can be rebuilt without running anything
+    # the report can be rebuilt without running anything, byte for byte, and without touching the runs
+    md = (out / "report.md").read_bytes()
+    html = (out / "report.html").read_bytes()
+    cfg_json = (out / "config.json").read_bytes()
     (out / "report.md").unlink()
-    run_study(StudyConfig(only=["2c"], tables=[7], quick=True, jobs=2, report_only=True), out, quiet=True)
-    assert "| Update Per Step | Target Class Accuracy" in (out / "report.md").read_text()
+    run_study(StudyConfig(report_only=True), out, quiet=True)  # quick and seeds come from the dir itself
+    assert (out / "report.md").read_bytes() == md and (out / "report.html").read_bytes() == html
+    assert (out / "config.json").read_bytes() == cfg_json
+    after2 = {d.name: (d / "metrics.json").stat().st_mtime_ns for d in dann.iterdir() if (d / "metrics.json").exists()}
+    assert after2 == after
 
 
 def test_study_rejects_unknown_sections_and_tables(tmp_path):
@@ -244,7 +251,7 @@ def test_missing_weights_message_names_both_places(monkeypatch, tmp_path):
 
 
 def test_a_point_that_stopped_itself_is_reported_as_such(tmp_path):
-    from dlapps.study.results import point_failures, point_values
+    from dlapps.study.results import point_seeds
     from dlapps.sweep import load_spec
 
     spec = load_spec(sweep_path("2c_dann.toml"))
@@ -252,7 +259,6 @@ def test_a_point_that_stopped_itself_is_reported_as_such(tmp_path):
     run.mkdir()
     (run / "metrics.json").write_text(json.dumps({"diverged": True, "complete": False, "epochs_done": 5,
                                                   "target": {"class_acc": 0.58}}))
-    assert point_values(tmp_path, spec, False, "lambda-multiplier=2.0", "target.class_acc") == []  # not a result
-    assert point_failures(tmp_path, spec, False, "lambda-multiplier=2.0") == [
-        "stopped after epoch 5: diverged or collapsed (seed 0)"]
-    assert point_failures(tmp_path, spec, False, "") == []
+    s = point_seeds(tmp_path, spec, False, "lambda-multiplier=2.0", "target.class_acc")
+    assert s.values == {} and s.stopped == {0: 5} and s.planned == 3  # not a value: a stopped seed
+    assert point_seeds(tmp_path, spec, False, "", "target.class_acc").stopped == {}

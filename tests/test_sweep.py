@@ -65,9 +65,17 @@ def test_aggregation_mean_std_over_seeds(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"app": "sweep", "command": "s", "options": {}}))
     agg = aggregate(spec, pts, tmp_path)
     s = agg["a=1"]["target.class_acc"]
-    assert s["mean"] == pytest.approx(0.6) and s["std"] == pytest.approx(0.1) and s["n"] == 2
-    assert "0.6000 ± 0.1000" in (tmp_path / "tables" / "comparison.md").read_text()
+    # the sample sd (n - 1), the same sd as the study report: 0.1414, where the population sd would be 0.1
+    assert s["mean"] == pytest.approx(0.6) and s["std"] == pytest.approx(0.1 * 2 ** 0.5) and s["n"] == 2
+    assert "0.6000 ± 0.1414" in (tmp_path / "tables" / "comparison.md").read_text()
     assert status(tmp_path / pts[0].dirname) == "complete"
+    # a damaged metrics file: the point is listed as damaged, the rest still make the table and report
+    (tmp_path / pts[1].dirname / "metrics.json").write_text('{"target": {"class_')
+    assert status(tmp_path / pts[1].dirname) == "damaged"
+    agg = aggregate(spec, pts, tmp_path)
+    assert agg["a=1"]["target.class_acc"]["n"] == 1
+    assert f"**Damaged**" in (tmp_path / "summary.md").read_text() and pts[1].dirname in (tmp_path / "summary.md").read_text()
+    assert (tmp_path / "report.html").exists()
 
 
 def test_tiny_sweep_end_to_end_skips_finished_points(tmp_path):
@@ -85,6 +93,24 @@ def test_tiny_sweep_end_to_end_skips_finished_points(tmp_path):
     run_sweep(f, tmp_path / "sw", jobs=1, quiet=True)
     assert (out / "base-s1" / "report.md").exists()
     assert (out / "base-s0" / "config.json").stat().st_mtime == before
+
+
+def test_a_damaged_point_is_rerun_not_a_crash(tmp_path, capsys):
+    f = tmp_path / "s.toml"
+    f.write_text('command = "transfer inspect mnist_cnn"\nmetrics = ["total_params"]\nseeds = [0, 1]\n'
+                 '[base]\nweights = "random"\n')
+    out = run_sweep(f, tmp_path / "sw", jobs=2, quiet=True)
+    good = json.loads((out / "base-s0" / "metrics.json").read_text())
+    (out / "base-s0" / "metrics.json").write_text('{"total_par')       # cut short
+    (out / "base-s1" / "config.json").write_text("not json")           # cannot even be resumed
+    capsys.readouterr()
+    run_sweep(f, out, jobs=1)
+    said = capsys.readouterr().out
+    assert "damaged: " in said and "base-s0/metrics.json cannot be read; the point resumes" in said
+    assert "base-s1/config.json cannot be read; kept as base-s1.damaged" in said
+    assert json.loads((out / "base-s0" / "metrics.json").read_text())["total_params"] == good["total_params"]
+    assert (out / "base-s1.damaged" / "config.json").read_text() == "not json"  # the user's files are kept
+    assert json.loads((out / "metrics.json").read_text())["points"]["base"]["total_params"]["n"] == 2
 
 
 def test_ray_backend_when_installed(tmp_path):

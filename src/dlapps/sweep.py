@@ -182,11 +182,26 @@ def validate_points(spec: SweepSpec, points: list[Point], out: Path) -> None:
             raise DlappsError(f"sweep point {p.name or 'base'}: {e.format_message()}") from None
 
 
+def read_metrics(run_dir: Path) -> dict[str, Any] | None:
+    """A point's metrics.json, or None when it is missing or damaged (cut short, edited by hand): a damaged
+    file makes the point unfinished, never the sweep's crash."""
+    try:
+        m = json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return m if isinstance(m, dict) else None
+
+
 def status(run_dir: Path) -> str:
     """complete | diverged (stopped itself: NaN loss or a collapsed model; that is its result, and a rerun
-    would only repeat it) | partial (has a config: resume it) | new."""
+    would only repeat it) | damaged (a metrics.json that cannot be read) | partial (has a config: resume it)
+    | new. A config.json that cannot be read damages the point too (its report and resume need it)."""
+    if (run_dir / "config.json").exists() and not _readable_config(run_dir):
+        return "damaged"
     if (run_dir / "metrics.json").exists():
-        m = json.loads((run_dir / "metrics.json").read_text())
+        m = read_metrics(run_dir)
+        if m is None:
+            return "damaged"
         if m.get("diverged"):
             return "diverged"
         if (run_dir / "report.md").exists() and m.get("complete", True):
@@ -194,6 +209,23 @@ def status(run_dir: Path) -> str:
     if (run_dir / "config.json").exists():
         return "partial"
     return "new"
+
+
+def _readable_config(run_dir: Path) -> bool:
+    try:
+        return isinstance(json.loads((run_dir / "config.json").read_text(encoding="utf-8")), dict)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+
+
+def _set_aside(run_dir: Path) -> Path:
+    """Move a point dir that cannot be resumed out of the way (kept, never deleted) so it reruns from scratch."""
+    k, dest = 1, run_dir.with_name(f"{run_dir.name}.damaged")
+    while dest.exists():
+        k += 1
+        dest = run_dir.with_name(f"{run_dir.name}.damaged{k}")
+    run_dir.rename(dest)
+    return dest
 
 
 def _run_point(argv: list[str], log: Path) -> tuple[int, float]:
@@ -237,6 +269,15 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: Backe
         st = status(d)
         if st in ("complete", "diverged") or (select is not None and p.name not in select):
             continue
+        if st == "damaged":
+            bad = "metrics.json" if _readable_config(d) else "config.json"
+            if _readable_config(d):  # resume: the last checkpoint rebuilds the metrics
+                print(f"damaged: {d / bad} cannot be read; the point resumes from its last checkpoint", flush=True)
+                st = "partial"
+            else:
+                print(f"damaged: {d / bad} cannot be read; kept as {_set_aside(d).name}, the point reruns",
+                      flush=True)
+                st = "new"
         argv = argv_for(spec, p, d, threads) + (["--resume"] if st == "partial" else [])
         todo.append((p, argv, out / f"{p.dirname}.log"))
     if not quiet:
@@ -270,7 +311,11 @@ def _refuse_a_different_sweep(out: Path, spec: SweepSpec, planned: dict[str, Any
     cfg_path = out / "config.json"
     if not cfg_path.exists():
         return
-    old = json.loads(cfg_path.read_text()).get("options", {})
+    try:
+        old = json.loads(cfg_path.read_text(encoding="utf-8")).get("options", {})
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        raise DlappsError(f"{cfg_path} is damaged (not readable JSON): the sweep cannot tell which experiment this "
+                          "folder holds; restore it or choose another --out") from None
     if "points" in old:
         clash = [d for d in planned if d in old["points"] and old["points"][d] != planned[d]]
     else:  # a sweep dir from before points were recorded
@@ -319,20 +364,21 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | 
     for name, ps in groups.items():
         vals: dict[str, list[float]] = {k: [] for k in metrics_keys}
         for p in ps:
-            f = out / p.dirname / "metrics.json"
-            if f.exists():
-                m = json.loads(f.read_text())
+            m = read_metrics(out / p.dirname)
+            if m is not None:
                 if m.get("complete", True) and not m.get("diverged"):
                     finished.setdefault(name, []).append(m)
                 for k in metrics_keys:
                     v = _get(m, k)
                     if isinstance(v, (int, float)) and not isinstance(v, bool):
                         vals[k].append(float(v))
-        agg[name] = {k: {"mean": float(np.mean(v)) if v else None, "std": float(np.std(v)) if len(v) > 1 else 0.0,
+        agg[name] = {k: {"mean": float(np.mean(v)) if v else None,
+                         "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,  # sample sd, as the study report
                          "n": len(v)} for k, v in vals.items()}
         rows.append([name] + [_pm(agg[name][k]) for k in metrics_keys])
     run.write_table("comparison", ["point"] + metrics_keys, rows,
-                    caption=f"{' '.join(spec.command)}: mean ± std over seeds {spec.seeds}")
+                    caption=f"{' '.join(spec.command)}: mean ± sd over seeds {spec.seeds} (sd: sample standard "
+                            "deviation, n − 1)")
     summary_extra, sweep_metrics, select_error = _selection(run, finished, select_by)
     run.write_metrics({"points": agg, "n_points": len(points), "complete": all(
         status(out / p.dirname) in ("complete", "diverged") for p in points), **sweep_metrics})
@@ -346,13 +392,18 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | 
             ax.set_xticks(range(len(names)))
             ax.set_xticklabels(names, rotation=30, ha="right", fontsize=7)
             ax.set_ylabel(k)
-            ax.set_title(f"{k} per point (mean ± std over seeds)")
+            ax.set_title(f"{k} per point (mean ± sd over seeds)")
             run.save_figure(fig, "comparison")
     _overlay_histories(run, groups, out)
+    damaged = [p.dirname for p in points if status(out / p.dirname) == "damaged"]
+    if damaged:
+        summary_extra += (f"\n**Damaged** (a results file cannot be read; not in the table, and the next run of the "
+                          f"sweep redoes them): {', '.join(damaged)}.\n")
     atomic_write_text(out / "summary.md", f"**Sweep** of `dlapps {' '.join(spec.command)}`: {len(groups)} points × "
-                                          f"{len(spec.seeds)} seed(s). Table: mean ± std over seeds.\n"
+                                          f"{len(spec.seeds)} seed(s). Table: mean ± sd over seeds (sample sd, n − 1).\n"
                                           + summary_extra)
-    done = [out / p.dirname for p in points if (out / p.dirname / "config.json").exists()]
+    # the report reads every run that can be read; a damaged point is listed above instead of stopping it
+    done = [out / p.dirname for p in points if (out / p.dirname / "config.json").exists() and p.dirname not in damaged]
     build_report([out] + done, out_dir=out, title=f"sweep {' '.join(spec.command)}")
     if select_error:  # after the table and report: the sweep's results are kept, the bad option still fails
         raise DlappsError(select_error)
@@ -433,9 +484,8 @@ def _pm(s: dict[str, Any]) -> str:
 def _default_metrics(out: Path, points: list[Point]) -> list[str]:
     """Without a metrics list: the scalar accuracy-like keys of the first finished point."""
     for p in points:
-        f = out / p.dirname / "metrics.json"
-        if f.exists():
-            m = json.loads(f.read_text())
+        m = read_metrics(out / p.dirname)
+        if m is not None:
             keys = []
             for k, v in m.items():
                 if isinstance(v, dict):
@@ -453,9 +503,9 @@ def _overlay_histories(run: RunDir, groups: dict[str, list[Point]], out: Path) -
 
     series = {}
     for name, ps in groups.items():
-        f = out / ps[0].dirname / "metrics.json"
-        if f.exists():
-            h = json.loads(f.read_text()).get("history")
+        m = read_metrics(out / ps[0].dirname)
+        if m is not None:
+            h = m.get("history")
             if isinstance(h, list) and h and "target_class_acc" in h[0]:
                 series[name] = [r["target_class_acc"] for r in h]
     if series:

@@ -1,17 +1,27 @@
-"""The study's report: sections 2-a .. 2-de, each table with *study reported* | *dlapps* (mean ± sd over
-seeds) | *difference* | *within band?*, the figures that go with it, and links to every sweep's own report."""
+"""The study's report: a summary box (rows within band, misses, claims), then sections 2-a .. 2-de, each table
+with *study reported* | *dlapps* (mean ± sd over seeds) | *difference* | *verdict* | *study inside dlapps'
+spread?*, its claims on paired seeds, a per-epoch figure for every training table, and links to every sweep's
+own report. The rules of every verdict live in :mod:`dlapps.study.verdict`.
+
+The report is a function of the study dir alone (no clock, no machine facts), so ``dlapps study
+--report-only`` rebuilds a published report byte for byte."""
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dlapps.report import _md_to_html, markdown_table
 from dlapps.runs import atomic_write_text
+from dlapps.study.results import PointSeeds
+from dlapps.study.verdict import MIN_CLAIM_SEEDS, ClaimVerdict, RowVerdict, judge_claim, judge_row, mean_sd
 
 SECTION_ORDER = ("2a", "2b", "2c", "2de")
 SHOWN_FIRST = ("samples", "classviz", "saliency", "fool", "tsne")  # the figures a figure group is about
+SD_NOTE = "sd: sample standard deviation over seeds (n − 1)"
+ROW_HEADER = ["row", "column", "study reported", "dlapps (mean ± sd)", "difference", "verdict",
+              "study inside dlapps' 95 % prediction interval?", "pages", "note"]
 
 
 def _fmt_ref(v: Any) -> str:
@@ -21,72 +31,246 @@ def _fmt_ref(v: Any) -> str:
 def _fmt_ours(vals: list[float]) -> str:
     if not vals:
         return "—"
-    m = sum(vals) / len(vals)
-    if len(vals) == 1:
-        return f"{m:.4f} (1 seed)"
-    sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
-    return f"{m:.4f} ± {sd:.4f} ({len(vals)} seeds)"
+    m, sd = mean_sd(vals)
+    return f"{m:.4f} (1 seed)" if len(vals) == 1 else f"{m:.4f} ± {sd:.4f} ({len(vals)} seeds)"
 
 
-def table_rows(plan: Any, refs: list[dict[str, Any]], seeds: list[int]) -> tuple[list[list[str]], dict[str, int]]:
-    """One table's rows and a tally {rows, compared, within}."""
-    from dlapps.study.results import point_failures, point_values, study_seeds
-    from dlapps.sweep import load_spec
+@dataclass
+class Tally:
+    """What a table (or the whole study) adds to the summary."""
 
-    spec = None
-    if plan.file is not None:
-        spec = load_spec(plan.file)
-        spec.seeds = study_seeds(spec, len(seeds)) or spec.seeds
-    sweep_dir = plan.sweep_dir
-    rows, tally = [], {"rows": 0, "compared": 0, "within": 0}
+    within: int = 0
+    outside: int = 0
+    stopped: int = 0
+    not_run: int = 0
+    substitutes: int = 0
+    unexplained: list[str] = field(default_factory=list)  # misses without a sentence in study.toml
+    claims: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def judged(self) -> int:
+        return self.within + self.outside + self.stopped + self.not_run
+
+    def add(self, other: "Tally") -> None:
+        for k in ("within", "outside", "stopped", "not_run", "substitutes"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        self.unexplained += other.unexplained
+        for k, v in other.claims.items():
+            self.claims[k] = self.claims.get(k, 0) + v
+
+    def rows_text(self) -> str:
+        if not self.judged and not self.substitutes:
+            return "—"
+        parts = [f"{self.within}/{self.judged} within band"] if self.judged else []
+        parts += [f"{n} {what}" for n, what in ((self.outside, "outside"), (self.stopped, "stopped"),
+                                                 (self.not_run, "not run")) if n]
+        if self.substitutes:
+            parts.append(f"substitutes: {self.substitutes} rows, not judged")
+        return "; ".join(parts)
+
+    def claims_text(self) -> str:
+        if not self.claims:
+            return "—"
+        order = ("confirmed", "opposite sign", "not distinguishable", "too few seeds", "not run")
+        return ", ".join(f"{self.claims[k]} {k}" for k in order if self.claims.get(k))
+
+
+class StudyData:
+    """The sweeps of one study dir, read once: specs (with the study's seeds) and their dirs."""
+
+    def __init__(self, out: Path, n_seeds: int) -> None:
+        self.out, self.n_seeds = out, n_seeds
+        self._specs: dict[Path, Any] = {}
+
+    def spec(self, file: Path) -> Any:
+        from dlapps.study.results import study_seeds
+        from dlapps.sweep import load_spec
+
+        if file not in self._specs:
+            spec = load_spec(file)
+            spec.seeds = study_seeds(spec, self.n_seeds) or spec.seeds
+            self._specs[file] = spec
+        return self._specs[file]
+
+    def seeds(self, plan: Any, point: str, metric: str) -> PointSeeds:
+        from dlapps.study.results import point_seeds
+
+        if plan.file is None or plan.mode == "pipeline-check":
+            return PointSeeds()
+        return point_seeds(plan.sweep_dir if plan.sweep_dir and plan.sweep_dir.exists() else None,
+                           self.spec(plan.file), plan.quick, point, metric)
+
+
+def _row_cells(r: dict[str, Any], s: Any, v: RowVerdict, label: str, note: str) -> list[str]:
+    vals = s.vals
+    diff = f"{mean_sd(vals)[0] - r['value']:+.4f}" if vals and isinstance(r["value"], float) else "—"
+    ours = _fmt_ours(vals)
+    if s.stopped:  # a run that stopped itself is a result too (the study saw the same for large λ)
+        ours = "; ".join(([ours] if vals else []) + [f"seed {k} stopped after epoch {e}" for k, e in
+                                                     sorted(s.stopped.items())])
+    if s.damaged:
+        ours += f"; damaged: seed {', '.join(map(str, s.damaged))}"
+    return [label, r["column"], _fmt_ref(r["value"]), ours, diff, v.text, v.in_spread, r["pages"], note]
+
+
+def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
+               counted: dict[tuple[str, str, str], str]) -> tuple[list[list[str]], Tally]:
+    """One table's rows and its tally. ``counted`` maps (sweep, point, metric) to the table that already
+    judged those runs, so six tables reading Table 5's run count it once."""
+    tally = Tally()
+    rows = []
+    explain = plan.entry.spec.get("explain", {})
     for r in refs:
         if r["table"] != plan.entry.key:
             continue
-        tally["rows"] += 1
-        vals: list[float] = []
         point = plan.point_map.get(r["point"], r["point"])
-        if spec is not None and r["metric"] and plan.comparable:
-            vals = point_values(sweep_dir, spec, plan.quick, point, r["metric"])
-        diff = within = "—"
-        if vals and isinstance(r["value"], float):
-            d = sum(vals) / len(vals) - r["value"]
-            diff = f"{d:+.4f}"
-            if plan.quick:  # shortened runs on embedded data: shown, never judged against the study
-                within = "not judged (quick)"
-            elif r["band"] is not None:
-                tally["compared"] += 1
-                ok = abs(d) <= r["band"]
-                tally["within"] += ok
-                within = f"{'yes' if ok else 'no'} (±{r['band']:g})"
-        label = r["row"] + (f" → `{point}`" if plan.substitute and point else "")
-        ours = _fmt_ours(vals)
-        if spec is not None and r["metric"]:
-            failed = point_failures(sweep_dir, spec, plan.quick, point)
-            if failed:  # a run that stopped itself is a result too (the study saw the same for large λ)
-                ours = "; ".join(([ours] if vals else []) + failed)
-        rows.append([label, r["column"], _fmt_ref(r["value"]), ours, diff, within, r["pages"],
-                     r.get("note") or ""])
+        s = data.seeds(plan, point, r["metric"]) if r["metric"] else PointSeeds()
+        band = r["band"] if plan.judged else None
+        key = (plan.file.name if plan.file else "", point, r["metric"])
+        no_verdict = ("not judged (quick)" if plan.mode == "quick" else
+                      "not comparable (pipeline check)" if plan.mode == "pipeline-check" else
+                      "not rebuilt" if plan.mode == "not-rebuilt" else
+                      "no verdict" + (" (losses: see the caption)" if "loss" in r["metric"] else ""))
+        v = judge_row(r["value"] if isinstance(r["value"], float) else None, s.vals, len(s.stopped), s.planned,
+                      band, substitute=plan.mode == "substitute", no_verdict=no_verdict,
+                      repeat_of=counted.get(key, "") if r["metric"] else "")
+        if v.judged:
+            counted.setdefault(key, plan.entry.label)
+            tally.within += v.status == "within"
+            tally.outside += v.status == "outside"
+            tally.stopped += v.status == "stopped"
+            tally.not_run += v.status == "not run"
+        tally.substitutes += v.status == "substitute"
+        why = explain.get(f"{r['row']}|{r['column']}", "")
+        if v.status in ("outside", "stopped") and not why:
+            tally.unexplained.append(f"{plan.entry.label} {r['row']} / {r['column']}")
+        label = r["row"] + (f" → `{point}`" if plan.mode == "substitute" and point else "")
+        rows.append(_row_cells(r, s, v, label, "; ".join(x for x in (r.get("note") or "", why) if x)))
     # rows the study did not run but a reader needs, e.g. λ = 0 under the same network and protocol
     for label, point in plan.entry.spec.get("extra_points", {}).items():
         for r in refs:
-            if (r["table"] == plan.entry.key and r["point"] == "" and r["metric"] and spec is not None
-                    and "acc" in r["metric"]):
-                vals = point_values(sweep_dir, spec, plan.quick, point, r["metric"])
-                rows.append([f"{label}: {r['row']}", r["column"], "not in the study", _fmt_ours(vals), "—", "—", "",
-                             f"`{point}`"])
+            if r["table"] == plan.entry.key and r["point"] == "" and "acc" in (r["metric"] or ""):
+                s = data.seeds(plan, point, r["metric"])
+                rows.append([f"{label}: {r['row']}", r["column"], "not in the study", _fmt_ours(s.vals), "—",
+                             "not in the study", "—", "", f"`{point}`"])
     return rows, tally
 
 
-def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], n_seeds: int, cfg: Any,
-                       wall_s: float, failures: list[str]) -> tuple[Path, Path]:
-    """study-report.md/.html in ``out``: a summary box, then each section's tables and figures."""
+def reading_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData, point_map: dict[str, str]) -> list[list[str]]:
+    """An alternative reading of a table (Table 10's multiplier): its accuracy rows, shown beside the study's
+    numbers with the verdict they would get, never counted."""
+    rows = []
+    for r in refs:
+        if r["table"] != plan.entry.key or "acc" not in (r["metric"] or "") or r["point"] not in point_map:
+            continue
+        point = point_map[r["point"]]
+        s = data.seeds(plan, point, r["metric"])
+        v = judge_row(r["value"], s.vals, len(s.stopped), s.planned, r["band"] if plan.judged else None)
+        rows.append(_row_cells(r, s, v, f"{r['row']} → `{point or 'base'}`", "alternative reading: not counted"))
+    return rows
+
+
+def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], data: StudyData,
+               point_map: dict[str, str] | None = None) -> tuple[list[list[str]], dict[str, int]]:
+    """The table's claims (study.toml [[claims]]): the study's a − b, dlapps' paired a − b, and a verdict."""
+    from dlapps.study.results import study_spec
+
+    def ref_value(table: str, point: str, metric: str) -> float | None:
+        for r in refs:
+            if r["table"] == table and r["point"] == point and r["metric"] == metric and isinstance(r["value"], float):
+                return r["value"]
+        return None
+
+    rows, counts = [], {}
+    for c in study_spec().get("claims", []):
+        if str(c["table"]) != plan.entry.key:
+            continue
+        b_table = str(c.get("b_table", c["table"]))
+        b_plan = plans.get(b_table)
+        ra, rb = ref_value(plan.entry.key, c["a"], c["metric"]), ref_value(b_table, c["b"], c["metric"])
+        if ra is None or rb is None or b_plan is None:
+            raise ValueError(f"study.toml claim {c['text']!r}: no reference value for its points")
+        study_diff = ra - rb
+        pa, pb = c["a"], c["b"]
+        if point_map is not None:  # an alternative reading maps the table's own points
+            pa = point_map.get(pa, pa)
+            pb = point_map.get(pb, pb) if b_table == plan.entry.key else pb
+        judged = plan.judged and b_plan.judged
+        sa, sb = data.seeds(plan, pa, c["metric"]), data.seeds(b_plan, pb, c["metric"])
+        v: ClaimVerdict = judge_claim(study_diff, sa.values, sb.values, set(sa.stopped), set(sb.stopped))
+        text = v.text if judged else "not judged (" + (plan.mode if not plan.judged else b_plan.mode) + ")"
+        if judged:
+            counts[v.status] = counts.get(v.status, 0) + 1
+        ours = "—" if v.mean is None else (f"{v.mean:+.4f}" + (f" ± {v.sd:.4f}" if v.sd is not None else "")
+                                           + f" ({v.n} paired seed{'s' if v.n != 1 else ''})")
+        ci = "—" if v.ci is None else f"[{v.ci[0]:+.4f}, {v.ci[1]:+.4f}]"
+        names = f"`{pa or 'base'}` − `{pb or 'base'}`" + (f" (Table {b_table})" if b_table != plan.entry.key else "")
+        rows.append([c["text"], names, c["metric"], f"{study_diff:+.4f}", ours, ci,
+                     text + (f"; {'; '.join(v.dropped)}" if v.dropped else "")])
+    return rows, counts
+
+
+CLAIM_HEADER = ["claim", "a − b", "metric", "study a − b", "dlapps a − b (mean ± sd over paired seeds)",
+                "95 % CI of the mean difference", "verdict"]
+
+
+def epoch_figure(plan: Any, refs: list[dict[str, Any]], data: StudyData, out: Path) -> str | None:
+    """Target accuracy per epoch, one line per seed, one panel per point of the table, with the study's
+    number as a dashed line: how much the reported last epoch depends on where a run stopped."""
+    from dlapps.figures import plt
+    from dlapps.study.results import point_histories
+
+    if plan.file is None or not plan.judged or plan.sweep_dir is None or not plan.sweep_dir.exists():
+        return None
+    spec = data.spec(plan.file)
+    if spec.command[0] != "adapt":
+        return None
+    points: dict[str, float | None] = {}
+    for r in refs:
+        if r["table"] == plan.entry.key and r["metric"] == "target.class_acc":
+            points.setdefault(r["point"], r["value"])
+    for m in plan.entry.spec.get("readings", {}).values():
+        for pt in m.values():
+            points.setdefault(pt, None)
+    panels = [(pt, ref, point_histories(plan.sweep_dir, spec, plan.quick, pt)) for pt, ref in points.items()]
+    panels = [p for p in panels if p[2]]
+    if not panels:
+        return None
+    cols = min(3, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.9 * rows), squeeze=False, sharey=True)
+    for ax, (pt, ref, hist) in zip(axes.flat, panels):
+        for seed, h in sorted(hist.items()):
+            ax.plot(range(1, len(h) + 1), h, lw=1.2, label=f"seed {seed}")
+        if ref is not None:
+            ax.axhline(ref, color="k", ls="--", lw=1, label=f"study {ref:.4f}")
+        ax.set_title(pt or "base", fontsize=8)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, loc="lower right")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    axes[0][0].set_ylabel("target test accuracy", fontsize=8)
+    fig.suptitle(f"{plan.entry.label}: target accuracy per epoch, every seed (dashed: the study's number)",
+                 fontsize=9)
+    fig.tight_layout()
+    from dlapps.runs import RunDir
+
+    return RunDir(out).save_figure(fig, f"table{plan.entry.key}_epochs").relative_to(out).as_posix()
+
+
+def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], n_seeds: int, quick: bool,
+                       failures: list[str]) -> tuple[Path, Path]:
+    """report.md/.html in ``out``: a summary box, then each section's tables, claims and figures."""
     from dlapps.study.results import study_spec
 
     for p in plans:
         p.sweep_dir = out / p.file.stem if p.file is not None else None
-    seeds = list(range(n_seeds))
+    data = StudyData(out, n_seeds)
+    by_table = {p.entry.key: p for p in plans if p.entry.is_table}
     sections: dict[str, list[str]] = {s: [] for s in SECTION_ORDER}
-    summary = []
+    summary, total = [], Tally()
+    counted: dict[tuple[str, str, str], str] = {}
     figures_shown: dict[Path, str] = {}  # a sweep serving several tables shows its figures once
     for p in plans:
         e = p.entry
@@ -96,27 +280,54 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
         if e.spec.get("note"):
             part += [e.spec["note"].strip(), ""]
         if e.is_table:
-            rows, tally = table_rows(p, refs, seeds)
-            part += [markdown_table(["row", "column", "study reported", "dlapps", "difference", "within band?",
-                                     "pages", "note"], rows), ""]
-            summary.append([e.label, e.caption,
-                            f"{tally['within']}/{tally['compared']} (of {tally['rows']} rows)" if tally["compared"]
-                            else "—", p.note or ("substitute" if p.substitute else "")])
+            rows, tally = table_rows(p, refs, data, counted)
+            part += [markdown_table(ROW_HEADER, rows), ""]
+            for name, point_map in e.spec.get("readings", {}).items():
+                part += [f"**Reading: {name}**", "", markdown_table(ROW_HEADER, reading_rows(p, refs, data, point_map)),
+                         ""]
+            claims, counts = claim_rows(p, by_table, refs, data)
+            if claims:
+                part += [f"**Claims of {e.label}** (paired seeds; a verdict from {MIN_CLAIM_SEEDS} seeds on: the "
+                         "paired t-test at 5 %)", "", markdown_table(CLAIM_HEADER, claims), ""]
+            for name, point_map in e.spec.get("readings", {}).items():
+                alt, _ = claim_rows(p, by_table, refs, data, point_map)
+                if alt:
+                    part += [f"**Claims under the reading {name}** (not counted)", "", markdown_table(CLAIM_HEADER, alt),
+                             ""]
+            tally.claims = counts
+            fig = epoch_figure(p, refs, data, out)
+            if fig:
+                part += [f"![{e.label} per-epoch target accuracy]({fig})", ""]
+            total.add(tally)
+            summary.append([e.label, tally.rows_text(), tally.claims_text(), p.note or p.mode])
         part += _sweep_figures(p, out, figures_shown)
         sections[e.section] += part
     titles = study_spec()["sections"]
     md = ["# The study, reproduced: RDFIA Section 2, Report 2", "",
-          f"`dlapps study` {'--quick ' if cfg.quick else ''}— {n_seeds} seed(s) per training point, "
-          f"{wall_s / 60:.1f} min of running in this call. *Study reported*: the report's own numbers "
-          "(`src/dlapps/study/reference.csv`); *dlapps*: mean ± sd over seeds with `--preset study`; "
-          "*within band*: |difference| within the row's tolerance. Accuracies are fractions.", ""]
-    if cfg.quick:
+          f"`dlapps study{' --quick' if quick else ''}`, {n_seeds} seed(s) per training point. *Study reported*: the "
+          "report's own numbers (`src/dlapps/study/reference.csv`); *dlapps*: mean ± sd over seeds with `--preset "
+          f"study` ({SD_NOTE}); *verdict*: |difference| within the row's fixed tolerance (accuracies ± 0.05, domain "
+          "accuracies ± 0.10), a seed that diverged or collapsed and a point that never ran count as misses; the "
+          "last column says whether the study's number lies inside dlapps' 95 % prediction interval over seeds "
+          "(where one more seed would land). Losses are shown without a verdict: a loss is unbounded and its "
+          "spread over seeds is wide (Table 5's target class loss moves by ±0.3 between seeds), so a fixed band would "
+          "be arbitrary; the accuracies carry the verdict. A row that reads the same runs as an earlier table is "
+          "counted once. Substitute rows (another network) are shown and never counted. Accuracies are fractions.",
+          ""]
+    if quick:
         md += ["**Quick mode**: embedded data and shortened runs; the numbers check the pipeline and are "
                "**not comparable** with the study's.", ""]
     if failures:
         md += ["**Unfinished**: " + "; ".join(failures), ""]
     if summary:
-        md += ["## Summary", "", markdown_table(["table", "caption", "rows within band", "how it ran"], summary), ""]
+        share = f" ({100 * total.within / total.judged:.0f} %)" if total.judged else ""
+        md += ['<div class="glance" markdown="1">', "", "## Summary", "",
+               f"**Rows**: {total.within} of {total.judged} judged rows within band{share}; {total.outside} outside, "
+               f"{total.stopped} with stopped seeds, {total.not_run} not run; substitutes: {total.substitutes} rows, "
+               f"not judged. **Claims**: {total.claims_text()}.", ""]
+        if total.unexplained:
+            md += [f"Misses not yet explained in `study.toml`: {len(total.unexplained)}.", ""]
+        md += [markdown_table(["table", "rows", "claims", "how it ran"], summary), "", "</div>", ""]
     for s in SECTION_ORDER:
         if sections[s]:
             md += [f"## {titles[s]['title']}", ""] + sections[s]
@@ -141,7 +352,7 @@ def _sweep_figures(p: Any, out: Path, figures_shown: dict[Path, str]) -> list[st
     figures_shown[p.sweep_dir] = e.label
     part: list[str] = []
     comp = p.sweep_dir / "tables" / "comparison.md"
-    if comp.exists() and (not e.is_table or p.quick or p.substitute or p.note):
+    if comp.exists() and (not e.is_table or not p.judged or p.note):
         part += ["Every point of the sweep that ran:", "", comp.read_text().strip(), ""]
     for fig in ("comparison", "histories"):
         f = p.sweep_dir / "figures" / f"{fig}.png"
@@ -153,5 +364,6 @@ def _sweep_figures(p: Any, out: Path, figures_shown: dict[Path, str]) -> list[st
                           key=lambda f: (not any(k in f.stem for k in SHOWN_FIRST), f.stem))
             for f in figs[:2]:
                 part += [f"![{run_dir.name} {f.stem}]({f.relative_to(out).as_posix()})", ""]
-    part += [f"Every run of this part: [{p.sweep_dir.name}/report.html]({p.sweep_dir.name}/report.html)", ""]
+    part += [f"Every run of this part: [{p.sweep_dir.name}/report.md]({p.sweep_dir.name}/report.md) (its HTML: `dlapps "
+             f"report {p.sweep_dir.name}`)", ""]
     return part

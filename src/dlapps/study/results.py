@@ -4,7 +4,7 @@ Shared by running (``run.py``) and reporting (``report.py``), which do not impor
 from __future__ import annotations
 
 import functools
-import json
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,31 +26,62 @@ def study_seeds(spec: Any, n_seeds: int) -> list[int] | None:
     return list(range(n_seeds)) if spec.command[0] in ("adapt", "generate") else None
 
 
-def point_values(sweep_dir: Path, spec: Any, quick: bool, point: str, metric: str) -> list[float]:
-    """The metric of one sweep point over its seeds (finished runs only)."""
-    from dlapps.sweep import _get, expand, status
+@dataclass
+class PointSeeds:
+    """One sweep point's metric over its seeds: the finished seeds' values, the seeds that stopped themselves
+    (diverged or collapsed: a result, not a gap), the seeds whose results cannot be read, and how many were
+    planned."""
 
-    vals = []
+    values: dict[int, float] = field(default_factory=dict)
+    stopped: dict[int, int] = field(default_factory=dict)   # seed -> epochs it finished before stopping
+    damaged: list[int] = field(default_factory=list)
+    planned: int = 0
+
+    @property
+    def vals(self) -> list[float]:
+        return [self.values[s] for s in sorted(self.values)]
+
+
+def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metric: str) -> PointSeeds:
+    """The metric of one sweep point, seed by seed (see :class:`PointSeeds`)."""
+    from dlapps.sweep import _get, expand, read_metrics, status
+
+    out = PointSeeds()
     for p in expand(spec, quick):
         if p.name != point:
             continue
+        out.planned += 1
+        if sweep_dir is None:
+            continue
         d = sweep_dir / p.dirname
-        if status(d) == "complete":
-            v = _get(json.loads((d / "metrics.json").read_text()), metric)
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                vals.append(float(v))
-    return vals
+        st = status(d)
+        if st == "damaged":
+            out.damaged.append(p.seed)
+            continue
+        m = read_metrics(d) if st in ("complete", "diverged") else None
+        if m is None:
+            continue
+        if st == "diverged":
+            out.stopped[p.seed] = int(m.get("epochs_done", 0) or 0)
+            continue
+        v = _get(m, metric)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.values[p.seed] = float(v)
+    return out
 
 
-def point_failures(sweep_dir: Path, spec: Any, quick: bool, point: str) -> list[str]:
-    """How the point's unfinished seeds ended, for runs that stopped themselves: 'diverged after epoch k (seed s)'."""
-    from dlapps.sweep import expand
+def point_histories(sweep_dir: Path | None, spec: Any, quick: bool, point: str,
+                    key: str = "target_class_acc") -> dict[int, list[float]]:
+    """Seed -> the per-epoch values of ``key`` of one point (finished and stopped runs alike)."""
+    from dlapps.sweep import expand, read_metrics
 
-    out = []
+    out: dict[int, list[float]] = {}
+    if sweep_dir is None:
+        return out
     for p in expand(spec, quick):
-        f = sweep_dir / p.dirname / "metrics.json"
-        if p.name == point and f.exists():
-            m = json.loads(f.read_text())
-            if m.get("diverged"):
-                out.append(f"stopped after epoch {m.get('epochs_done', '?')}: diverged or collapsed (seed {p.seed})")
+        if p.name == point:
+            m = read_metrics(sweep_dir / p.dirname)
+            h = m.get("history") if m else None
+            if isinstance(h, list) and h and isinstance(h[0], dict) and key in h[0]:
+                out[p.seed] = [float(r[key]) for r in h if key in r]
     return out

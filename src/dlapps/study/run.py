@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import csv
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dlapps import DlappsError
 from dlapps.study.results import _package_file, study_seeds, study_spec
@@ -89,39 +89,54 @@ def weights_available(model: str) -> bool:
         return False
 
 
+PlanMode = Literal["full", "quick", "pipeline-check", "substitute", "not-rebuilt"]
+# full:           the study's own sweep, full settings: its rows are judged
+# quick:          the same sweep with its [quick] settings (embedded data, shortened runs): shown, never judged
+# pipeline-check: a stand-in sweep on embedded data (--quick, where the real one needs ImageNet weights): its
+#                 points answer none of the study's rows, so the rows are left empty
+# substitute:     another network stands in for one whose weights are not here: shown, never judged
+# not-rebuilt:    nothing runs (the study's inputs are not distributed, or --quick cannot run it)
+
+
 @dataclass
 class Plan:
-    """What one entry runs here: the sweep file, quick or not, the points its rows read, and why."""
+    """What one entry runs here: the sweep file, how it runs (``mode``), the points its rows read, and why."""
 
     entry: Entry
     file: Path | None
-    quick: bool
-    substitute: bool = False
+    mode: PlanMode
     point_map: dict[str, str] = field(default_factory=dict)  # study point -> point that stands in for it
     note: str = ""
     sweep_dir: Path | None = None  # where its sweep ran (set by the report)
-    comparable: bool = True        # False: a stand-in pipeline check whose points answer none of the study's rows
+
+    @property
+    def quick(self) -> bool:
+        """Whether the sweep file's [quick] overrides apply."""
+        return self.mode == "quick"
+
+    @property
+    def judged(self) -> bool:
+        return self.mode == "full"
 
 
 def plan_entry(e: Entry, quick: bool, availability: dict[str, bool]) -> Plan:
     """Choose the sweep for one entry: its quick file, its own file (with [quick]), or its substitute."""
     if e.sweep is None:
-        return Plan(e, None, quick, note=e.spec.get("not_run", "not rebuilt by dlapps"))
+        return Plan(e, None, "not-rebuilt", note=e.spec.get("not_run", "not rebuilt by dlapps"))
     if quick:
         if e.spec.get("quick"):
-            return Plan(e, sweep_path(e.spec["quick"]), False, comparable=False,
+            return Plan(e, sweep_path(e.spec["quick"]), "pipeline-check",
                         note="quick: a pipeline check on embedded data, not comparable with the study")
         from dlapps.sweep import load_spec
 
         if load_spec(sweep_path(e.sweep)).quick:
-            return Plan(e, sweep_path(e.sweep), True, note="quick: embedded data and shortened runs")
-        return Plan(e, None, True, note="needs ImageNet weights and real data: not run with --quick")
+            return Plan(e, sweep_path(e.sweep), "quick", note="quick: embedded data and shortened runs")
+        return Plan(e, None, "not-rebuilt", note="needs ImageNet weights and real data: not run with --quick")
     need = e.spec.get("needs")
     if need and not availability.setdefault(need, weights_available(need)):
-        return Plan(e, sweep_path(e.spec["substitute"]), False, substitute=True,
-                    point_map=dict(e.spec.get("substitute_points", {})),
+        return Plan(e, sweep_path(e.spec["substitute"]), "substitute", dict(e.spec.get("substitute_points", {})),
                     note=f"substitute: {need}'s ImageNet weights are not available here")
-    return Plan(e, sweep_path(e.sweep), False)
+    return Plan(e, sweep_path(e.sweep), "full")
 
 
 def _check_selection(cfg: StudyConfig) -> None:
@@ -137,17 +152,35 @@ def _check_selection(cfg: StudyConfig) -> None:
 
 def _open_study_dir(cfg: StudyConfig, out: Path | None) -> Path:
     """The study dir, with this call's config.json; a dir holding a study with other --quick/--seeds is
-    refused, so one report never mixes two protocols."""
+    refused, so one report never mixes two protocols. ``--report-only`` reads the dir and writes only the
+    report, so a published study dir rebuilds byte for byte."""
     out = Path(out) if out else Path("runs") / f"study{'-quick' if cfg.quick else ''}"
+    if cfg.report_only:
+        if not out.is_dir():
+            raise DlappsError(f"{out}: no study dir there to rebuild the report from")
+        return out
     out.mkdir(parents=True, exist_ok=True)
     run = RunDir(out)
     if (out / "config.json").exists():
-        old = run.read_json("config.json").get("options", {})
-        if old.get("quick") != cfg.quick or (old.get("seeds") != cfg.seeds and not cfg.report_only):
+        try:
+            old = run.read_json("config.json").get("options", {})
+        except (OSError, ValueError, AttributeError):
+            raise DlappsError(f"{out / 'config.json'} is damaged (not readable JSON); restore it or choose another "
+                              "--out") from None
+        if old.get("quick") != cfg.quick or old.get("seeds") != cfg.seeds:
             raise DlappsError(f"{out} holds a study run with other --quick/--seeds; choose another --out")
+    from dlapps.runs import environment_info
+
     run.write_json("config.json", {"app": "study", "command": "study", "options": to_jsonable(cfg),
+                                   "versions": environment_info(),
                                    "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
     return out
+
+
+def study_plans(quick: bool) -> list[Plan]:
+    """How every entry of the study runs here (the report always covers the whole study)."""
+    availability: dict[str, bool] = {}
+    return [plan_entry(e, quick, availability) for e in entries()]
 
 
 def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) -> Path:
@@ -157,33 +190,32 @@ def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) ->
 
     _check_selection(cfg)
     out = _open_study_dir(cfg, out)
+    if cfg.report_only and (out / "config.json").exists():  # the protocol the dir was run with, not the flags'
+        try:
+            old = RunDir(out).read_json("config.json").get("options", {})
+        except (OSError, ValueError, AttributeError):
+            old = {}
+        cfg = replace(cfg, quick=bool(old.get("quick", cfg.quick)), seeds=int(old.get("seeds", cfg.seeds) or 0))
     n_seeds = cfg.seeds or (1 if cfg.quick else 3)
     refs = reference_rows()
-    availability: dict[str, bool] = {}
-    plans = []
-    for e in entries():
-        if cfg.only and e.section not in cfg.only:
-            continue
-        if cfg.tables and not (e.is_table and int(e.key) in cfg.tables):
-            continue
-        plans.append(plan_entry(e, cfg.quick, availability))
+    plans = study_plans(cfg.quick)
+    selected = [p for p in plans if (not cfg.only or p.entry.section in cfg.only)
+                and (not cfg.tables or (p.entry.is_table and int(p.entry.key) in cfg.tables))]
     # one sweep file can serve several tables (Tables 5-10 share the DANN sweep): run each once, with the
     # union of the points its tables need
     by_file: dict[tuple[Path, bool], list[Plan]] = {}
-    for p in plans:
-        if p.file is not None:
+    for p in selected:
+        if p.file is not None and not cfg.report_only:
             by_file.setdefault((p.file, p.quick), []).append(p)
     failures = []
-    t0 = time.perf_counter()
     for (file, quick), ps in by_file.items():
         spec = load_spec(file)
         seeds = study_seeds(spec, n_seeds)
         select = None
-        if cfg.report_only:
-            select = set()
-        elif cfg.tables:
+        if cfg.tables:
             wanted = {p.point_map.get(r["point"], r["point"]) for p in ps for r in refs if r["table"] == p.entry.key}
             wanted |= {pt for p in ps for pt in p.entry.spec.get("extra_points", {}).values()}
+            wanted |= {pt for p in ps for m in p.entry.spec.get("readings", {}).values() for pt in m.values()}
             select = {pt.name for pt in expand(spec, quick) if pt.name in wanted}
         if not quiet:
             print(f"== study {', '.join(p.entry.label for p in ps)}: {file.name}{' (quick)' if quick else ''}",
@@ -194,7 +226,7 @@ def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) ->
         except DlappsError as err:  # one failing sweep must not lose the others: report it and go on
             failures.append(f"{file.stem}: {err}")
             print(f"error: {err}", flush=True)
-    write_study_report(out, plans, refs, n_seeds, cfg, time.perf_counter() - t0, failures)
+    write_study_report(out, plans, refs, n_seeds, cfg.quick, failures)
     if failures:
         raise DlappsError(f"{len(failures)} sweep(s) of the study failed ({failures[0][:200]}); the report in "
                           f"{out} shows what finished; rerun the same command to retry only what is missing")

@@ -1,0 +1,139 @@
+"""How a study row and a study claim are judged: pure functions of the numbers, so the rules can be tested
+on synthetic seeds and read in one place.
+
+One sd everywhere: the sample standard deviation (n - 1 in the denominator), the one a reader estimates a
+spread with from a handful of seeds.
+
+A **row** (one number of the study's tables) is judged against the mean over seeds:
+
+- *within band* / *outside band*: |dlapps mean - study| against the row's fixed tolerance (reference.csv);
+- *k of m seeds stopped*: a seed that diverged or collapsed is a result, and a miss, never dropped from
+  the mean quietly;
+- *not run*: no seed finished; counted as a miss, so an empty table cannot look good;
+- beside it, whether the study's number lies inside dlapps' 95 % prediction interval over seeds (where the
+  next seed would land), which says whether the gap is more than seed-to-seed noise.
+
+Rows without a band (losses, rows whose setting cannot be repeated) and substitute rows (another network
+stands in) are shown and never counted.
+
+A **claim** (setting A beats B by the study's difference) is judged on paired seeds: the same seed runs both
+points, the difference is taken per seed, and a two-sided paired t-test at 5 % says whether its mean differs
+from 0: *confirmed* (same sign as the study), *opposite sign*, or *not distinguishable at n seeds*.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+MIN_CLAIM_SEEDS = 3  # a claim gets a verdict from this many paired seeds on
+
+
+def mean_sd(vals: list[float]) -> tuple[float, float]:
+    """Mean and sample sd (0 for one value)."""
+    m = sum(vals) / len(vals)
+    sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+    return m, sd
+
+
+def t_quantile(n: int, level: float = 0.95) -> float:
+    """Two-sided Student-t quantile for n values (n - 1 degrees of freedom)."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + level / 2, n - 1))
+
+
+def prediction_interval(vals: list[float], level: float = 0.95) -> tuple[float, float] | None:
+    """Where one more seed would land with probability ``level`` (normal model): mean ± t·sd·√(1 + 1/n);
+    None below two values."""
+    if len(vals) < 2:
+        return None
+    m, sd = mean_sd(vals)
+    half = t_quantile(len(vals), level) * sd * math.sqrt(1 + 1 / len(vals))
+    return m - half, m + half
+
+
+RowStatus = Literal["within", "outside", "stopped", "not run", "substitute", "no verdict", "repeat"]
+
+
+@dataclass
+class RowVerdict:
+    status: RowStatus
+    text: str                  # what the table's verdict column says
+    in_spread: str = "—"       # whether the study's number lies in dlapps' 95 % prediction interval
+
+    @property
+    def judged(self) -> bool:
+        """Counts toward agreement (a hit or a miss)."""
+        return self.status in ("within", "outside", "stopped", "not run")
+
+
+def judge_row(study: float | None, vals: list[float], stopped: int, planned: int, band: float | None,
+              substitute: bool = False, no_verdict: str = "", repeat_of: str = "") -> RowVerdict:
+    """The verdict of one row. ``vals``: the finished seeds' values; ``stopped``: seeds that diverged or
+    collapsed; ``planned``: seeds the point should have. ``repeat_of``: the table whose identical row (same
+    runs, same metric) was already counted."""
+    spread = "—"
+    pi = prediction_interval(vals)
+    if pi is not None and study is not None:
+        spread = f"{'yes' if pi[0] <= study <= pi[1] else 'no'} [{pi[0]:.4f}, {pi[1]:.4f}]"
+    if substitute:
+        return RowVerdict("substitute", "substitute: not judged", spread)
+    if band is None or study is None:
+        return RowVerdict("no verdict", no_verdict or "no verdict", spread)
+    if repeat_of:
+        return RowVerdict("repeat", f"same runs as {repeat_of}: counted there", spread)
+    if stopped:
+        return RowVerdict("stopped", f"miss: {stopped} of {planned} seeds stopped", spread)
+    if not vals:
+        return RowVerdict("not run", "not run", spread)
+    ok = abs(mean_sd(vals)[0] - study) <= band
+    return RowVerdict("within" if ok else "outside", f"{'yes' if ok else 'no'} (±{band:g})", spread)
+
+
+ClaimStatus = Literal["confirmed", "opposite sign", "not distinguishable", "too few seeds", "not run"]
+
+
+@dataclass
+class ClaimVerdict:
+    status: ClaimStatus
+    n: int                              # paired seeds used
+    mean: float | None = None           # mean of the per-seed differences a - b
+    sd: float | None = None
+    ci: tuple[float, float] | None = None  # 95 % confidence interval of the mean difference
+    dropped: list[str] = field(default_factory=list)  # why seeds were not paired (a run stopped, missing)
+
+    @property
+    def text(self) -> str:
+        if self.status == "not run":
+            return "not run"
+        if self.status == "too few seeds":
+            return f"too few seeds ({self.n} paired; a verdict needs {MIN_CLAIM_SEEDS})"
+        if self.status == "not distinguishable":
+            return f"not distinguishable at {self.n} seeds"
+        return self.status
+
+
+def judge_claim(study_diff: float, a: dict[int, float], b: dict[int, float],
+                stopped_a: set[int] | None = None, stopped_b: set[int] | None = None) -> ClaimVerdict:
+    """Paired verdict on 'a - b has the study's sign': a and b map seed -> value of the finished runs."""
+    stopped_a, stopped_b = stopped_a or set(), stopped_b or set()
+    seeds = sorted(set(a) & set(b))
+    dropped = [f"seed {s}: {'both' if s in stopped_a and s in stopped_b else 'a' if s in stopped_a else 'b'} "
+               "stopped" for s in sorted(stopped_a | stopped_b)]
+    if not seeds:
+        return ClaimVerdict("not run", 0, dropped=dropped)
+    diffs = [a[s] - b[s] for s in seeds]
+    m, sd = mean_sd(diffs)
+    n = len(diffs)
+    if n < 2:
+        return ClaimVerdict("too few seeds", n, m, None, None, dropped)
+    half = t_quantile(n) * sd / math.sqrt(n)
+    ci = (m - half, m + half)
+    if n < MIN_CLAIM_SEEDS:
+        return ClaimVerdict("too few seeds", n, m, sd, ci, dropped)
+    if ci[0] > 0 or ci[1] < 0:  # the paired t-test rejects 'no difference' at 5 %
+        same = (m > 0) == (study_diff > 0)
+        return ClaimVerdict("confirmed" if same else "opposite sign", n, m, sd, ci, dropped)
+    return ClaimVerdict("not distinguishable", n, m, sd, ci, dropped)

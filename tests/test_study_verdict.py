@@ -1,0 +1,168 @@
+"""The study's verdict rules (dlapps.study.verdict) on synthetic seeds, the report's counting, and the
+reference file against the study's own text."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from dlapps.study.verdict import judge_claim, judge_row, mean_sd, prediction_interval
+
+STUDY_TEXT = Path(__file__).resolve().parents[2] / "shared" / "study" / "study-report.txt"
+
+
+def test_sample_sd_and_prediction_interval():
+    m, sd = mean_sd([0.7, 0.8, 0.9])
+    assert m == pytest.approx(0.8) and sd == pytest.approx(0.1)  # n - 1: the population sd would be 0.0816
+    lo, hi = prediction_interval([0.7, 0.8, 0.9])
+    assert (hi - lo) / 2 == pytest.approx(4.302653 * 0.1 * (1 + 1 / 3) ** 0.5, rel=1e-5)  # t(0.975, 2)
+    assert prediction_interval([0.7]) is None
+
+
+def test_row_verdicts():
+    assert judge_row(0.75, [0.74, 0.78, 0.76], 0, 3, 0.05).status == "within"
+    assert judge_row(0.75, [0.60, 0.62, 0.61], 0, 3, 0.05).status == "outside"
+    # a seed that stopped is a miss even when the others are spot on
+    v = judge_row(0.75, [0.75, 0.75], 1, 3, 0.05)
+    assert v.status == "stopped" and v.text == "miss: 1 of 3 seeds stopped" and v.judged
+    # a point that never ran is counted, as a miss
+    assert judge_row(0.75, [], 0, 3, 0.05).status == "not run" and judge_row(0.75, [], 0, 3, 0.05).judged
+    # substitutes, rows without a band and repeats are shown, never counted
+    for v in (judge_row(0.75, [0.75] * 3, 0, 3, 0.05, substitute=True), judge_row(0.75, [0.75] * 3, 0, 3, None),
+              judge_row(0.75, [0.75] * 3, 0, 3, 0.05, repeat_of="Table 5")):
+        assert not v.judged
+    # the study's number against the spread: inside the prediction interval of [0.7, 0.8, 0.9], not of a tight one
+    assert judge_row(0.75, [0.7, 0.8, 0.9], 0, 3, 0.05).in_spread.startswith("yes")
+    assert judge_row(0.75, [0.80, 0.801, 0.802], 0, 3, 0.10).in_spread.startswith("no")
+
+
+def test_claims_are_paired_over_seeds():
+    a = {0: 0.80, 1: 0.70, 2: 0.75}
+    b = {0: 0.78, 1: 0.68, 2: 0.73}    # a beats b by 0.02 on every seed, though the seeds spread by 0.1
+    v = judge_claim(+0.025, a, b)
+    assert v.status == "confirmed" and v.n == 3 and v.mean == pytest.approx(0.02) and v.sd == pytest.approx(0)
+    assert judge_claim(-0.05, a, b).status == "opposite sign"
+    noisy = {0: 0.80, 1: 0.66, 2: 0.76}  # differences +0.02, -0.02, +0.01: no sign to speak of
+    assert judge_claim(+0.025, noisy, b).status == "not distinguishable"
+    assert judge_claim(+0.025, {0: 0.8, 1: 0.7}, b).status == "too few seeds"
+    # unpaired seeds are not used; stopped runs are named
+    v = judge_claim(+0.025, {0: 0.80, 1: 0.70, 2: 0.75, 3: 0.9}, b, stopped_b={3})
+    assert v.n == 3 and v.dropped == ["seed 3: b stopped"]
+    assert judge_claim(0.1, {}, b).status == "not run"
+
+
+def _fake_sweep(d: Path, point_values: dict[str, dict[int, float | str]]) -> None:
+    """Finished (or diverged: value 'stopped') runs of the study's DANN sweep with given target accuracies."""
+    for point, seeds in point_values.items():
+        for seed, val in seeds.items():
+            run = d / f"{point or 'base'}-s{seed}"
+            run.mkdir(parents=True)
+            (run / "config.json").write_text("{}")
+            if val == "stopped":
+                m = {"diverged": True, "complete": False, "epochs_done": 5}
+            else:
+                m = {"source": {"class_acc": 0.98, "domain_acc": 0.8}, "target": {"class_acc": val, "domain_acc": 0.6},
+                     "history": [{"target_class_acc": val - 0.1}, {"target_class_acc": val}]}
+            (run / "metrics.json").write_text(json.dumps(m))
+            (run / "report.md").write_text("done")
+
+
+def test_report_counts_misses_and_claims_and_never_a_substitute(tmp_path):
+    from dlapps.study.report import write_study_report
+    from dlapps.study.run import reference_rows, study_plans
+
+    out = tmp_path / "study"
+    plans = study_plans(quick=False)
+    for p in plans:  # as if VGG16's weights were missing: Tables 2-3 run their substitutes
+        if p.entry.key in ("2", "3"):
+            assert p.mode == "substitute"
+    _fake_sweep(out / "2c_dann", {
+        "": {0: 0.75, 1: 0.76, 2: 0.74},                          # Table 5's target: within band
+        "lr-step=per-step": {0: 0.77, 1: 0.78, 2: 0.76},          # +0.02 on every seed: confirmed
+        "lambda-multiplier=2.0": {0: 0.75, 1: "stopped", 2: 0.73},  # one seed stopped: a miss
+        "lambda-multiplier=3.0": {0: 0.80, 1: 0.81, 2: 0.79},     # the study says lower: opposite sign
+    })
+    _fake_sweep(out / "2a_layers_substitute", {"layer=pool": {0: 0.9}})
+    (out / "2a_layers_substitute" / "layer=pool-s0" / "metrics.json").write_text(json.dumps({"test_acc": 0.886,
+                                                                                             "train_acc": 1.0}))
+    write_study_report(out, plans, reference_rows(), 3, False, [])
+    md = (out / "report.md").read_text()
+    rows = {tuple(c.strip() for c in ln.split("|")[1:3]): ln for ln in md.splitlines() if ln.startswith("| ")}
+    assert "yes (±0.05)" in rows[("Target MNIST-M", "Class Accuracy")]
+    assert "miss: 1 of 3 seeds stopped" in rows[("2", "Tgt G_y Acc")]
+    assert "substitute: not judged" in rows[("relu7 → `layer=pool`", "Test Accuracy")]
+    # Table 6-10's base rows read Table 5's runs: counted once
+    assert "same runs as Table 5" in rows[("20 epochs", "Tgt G_y Acc")]
+    claims: dict[str, str] = {}
+    for ln in md.splitlines():  # the table's own claims come before the alternative readings' claims
+        if ln.startswith("| "):
+            claims.setdefault(ln.split("|")[1].strip(), ln)
+    assert "confirmed" in claims["the learning rate stepped per step beats per epoch on the target"]
+    assert "+0.0200 ± 0.0000 (3 paired seeds)" in claims["the learning rate stepped per step beats per epoch on the target"]
+    three_two = claims["× 3 loses target accuracy against × 2"]  # × 2's seed 1 stopped: two pairs left
+    assert "too few seeds (2 paired" in three_two and "seed 1: b stopped" in three_two
+    assert "opposite sign" in claims["× 3 loses source accuracy against × 1"] or "not distinguishable" in claims[
+        "× 3 loses source accuracy against × 1"]
+    summary = md.split("## Summary")[1].split("</div>")[0]
+    assert re.search(r"substitutes: \d+ rows, not judged", summary)
+    assert "Claims**: 1 confirmed" in summary
+    t2 = next(ln for ln in summary.splitlines() if ln.startswith("| Table 2 "))
+    assert "within band" not in t2 and "substitutes: 8 rows" in t2
+    assert (out / "figures" / "table5_epochs.png").exists()
+
+
+def _text_tables() -> dict[int, list[float]]:
+    """Every number in the study text's Tables 4-10 (percentages as fractions)."""
+    text = STUDY_TEXT.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    out: dict[int, list[float]] = {}
+    for i, line in enumerate(lines):
+        m = re.match(r"\s*Table (\d+):", line)
+        if not m or not 4 <= int(m.group(1)) <= 10:
+            continue
+        n = int(m.group(1))
+        # the table's rows: the markdown block just above the caption (or just below it, Table 7)
+        block: list[str] = []
+        for j in list(range(i - 1, max(0, i - 15), -1)):
+            if lines[j].startswith("|"):
+                block.append(lines[j])
+            elif block:
+                break
+        if not block:
+            for j in range(i + 1, min(len(lines), i + 15)):
+                if lines[j].startswith("|"):
+                    block.append(lines[j])
+                elif block:
+                    break
+        vals = []
+        for row in block:
+            if set(row) <= set("|- "):
+                continue
+            for cell in row.split("|")[1:-1]:
+                for part in cell.split("/"):
+                    part = part.strip()
+                    if re.fullmatch(r"\d+(\.\d+)?%|\d+(\.\d+)?(e-?\d+)?", part):
+                        is_pct = part.endswith("%") or (re.fullmatch(r"\d{2,3}\.\d+", part) is not None)
+                        v = float(part.rstrip("%"))
+                        vals.append(v / 100 if is_pct else v)
+        out[n] = vals
+    return out
+
+
+@pytest.mark.skipif(not STUDY_TEXT.exists(), reason="the study text (../shared/study) is not here")
+def test_every_number_of_tables_4_to_10_is_in_the_reference_file():
+    from dlapps.study.run import reference_rows
+
+    refs = reference_rows()
+    tables = _text_tables()
+    assert set(tables) == set(range(4, 11))
+    for n, vals in tables.items():
+        ours = [r["value"] for r in refs if r["table"] == str(n) and isinstance(r["value"], float)]
+        # Tables 6 and 10 also list the multiplier / epoch labels (1, 2, 3, 20, 50, 100): not values
+        labels = {1.0, 2.0, 3.0, 20.0, 50.0, 100.0} if n in (6, 10) else set()
+        missing = [v for v in vals if v not in labels and not any(abs(v - o) < 1e-9 for o in ours)]
+        assert not missing, (n, missing)
+        assert len(ours) >= len([v for v in vals if v not in labels]), n
