@@ -12,7 +12,8 @@ import torch
 
 from dlapps import DlappsError
 from dlapps.data.containers import CIFAR10_NAMES, DIGIT_NAMES, IMG_EXTS, DataBundle, ImageSet, _load_npz, _nchw, _npz_xy
-from dlapps.data.downloads import _download, _Offline, cache_dir, cached_arrays, data_dir
+from dlapps.data.downloads import _Offline, cache_dir, cached_arrays, data_dir
+from dlapps.data.fetch import NetworkUnavailable, fetch, fetch_and_extract, remote
 from dlapps.data.synthesis import generate_mnistm, generated_bundle, photos
 
 
@@ -34,10 +35,26 @@ def _mnist_embedded() -> tuple[ImageSet, ImageSet]:
     return mk(x[:4000], y[:4000]), mk(x[4000:], y[4000:])
 
 
+_MNIST_MD5 = "md5 from torchvision.datasets.MNIST.resources"
+MNIST_REMOTES = [remote(f"mnist/{f}", [f"https://ossci-datasets.s3.amazonaws.com/mnist/{f}",
+                                        f"http://yann.lecun.com/exdb/mnist/{f}"], f"md5:{md5}", _MNIST_MD5)
+                 for f, md5 in (("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+                                ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+                                ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+                                ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"))]
+
+
 def _mnist_torchvision(root: Path, download: bool) -> tuple[ImageSet, ImageSet]:
+    """torchvision's MNIST files in ``root/MNIST/raw``; ``download``: fetch and verify the four missing ones
+    first (through :func:`fetch`, so a mirror and the digest checks apply)."""
     from torchvision.datasets import MNIST
 
-    sets = [MNIST(str(root), train=t, download=download) for t in (True, False)]
+    raw = root / "MNIST" / "raw"
+    if download:
+        for r in MNIST_REMOTES:
+            if not (raw / r.filename[:-3]).exists():
+                fetch_and_extract(r, raw)
+    sets = [MNIST(str(root), train=t, download=False) for t in (True, False)]
     return tuple(ImageSet(s.data[:, None].contiguous(), s.targets.long(), DIGIT_NAMES) for s in sets)  # type: ignore
 
 
@@ -52,7 +69,7 @@ def _resolve_mnist(path: Path | None, source: str) -> DataBundle:
 
     def downloaded() -> DataBundle:
         root = cache_dir() / "mnist"
-        tr, te = _download(lambda: _mnist_torchvision(root, download=True), "MNIST download")  # type: ignore
+        tr, te = _mnist_torchvision(root, download=True)
         return DataBundle("mnist", tr, te, f"download: torchvision MNIST in {root}")
 
     def embedded() -> DataBundle:
@@ -65,11 +82,11 @@ def _resolve_mnist(path: Path | None, source: str) -> DataBundle:
                     if (cache_dir() / "mnist" / "MNIST" / "raw").exists() else None)
 
 
-MNISTM_URLS = {  # torchvision-style tensors published by liyxi/mnist-m (md5 from its loader)
-    "train": ("https://github.com/liyxi/mnist-m/releases/download/data/mnist_m_train.pt.tar.gz",
-              "191ed53db9933bd85cc9700558847391"),
-    "test": ("https://github.com/liyxi/mnist-m/releases/download/data/mnist_m_test.pt.tar.gz",
-             "e11cb4d7fff76d7ec588b1134907db59"),
+MNISTM_REMOTES = {  # torchvision-style tensors published by liyxi/mnist-m
+    split: remote(f"mnistm/mnist_m_{split}.pt.tar.gz",
+                  [f"https://github.com/liyxi/mnist-m/releases/download/data/mnist_m_{split}.pt.tar.gz"],
+                  f"md5:{md5}", "md5 from the MNISTM dataset class of github.com/liyxi/mnist-m")
+    for split, md5 in (("train", "191ed53db9933bd85cc9700558847391"), ("test", "e11cb4d7fff76d7ec588b1134907db59"))
 }
 
 
@@ -89,15 +106,14 @@ def _embedded_mnistm() -> DataBundle:
 
 
 def _mnistm_download() -> tuple[ImageSet, ImageSet]:
-    from torchvision.datasets.utils import download_and_extract_archive
-
     root = cache_dir() / "mnistm"
     sets = []
     for split in ("train", "test"):
         f = root / f"mnist_m_{split}.pt"
         if not f.exists():
-            url, md5 = MNISTM_URLS[split]
-            _download(lambda: download_and_extract_archive(url, str(root), md5=md5), "MNIST-M download")
+            fetch_and_extract(MNISTM_REMOTES[split], root)
+        if not f.exists():
+            raise DlappsError(f"{MNISTM_REMOTES[split].filename} holds no {f.name}: not the MNIST-M release")
         data, targets = torch.load(f, weights_only=True)
         sets.append(ImageSet(data.permute(0, 3, 1, 2).contiguous(), targets.long(), DIGIT_NAMES))
     return sets[0], sets[1]
@@ -119,7 +135,19 @@ def _resolve_mnistm(path: Path | None, source: str) -> DataBundle:
     return _resolve("mnistm", "mnist_m.npz", path, source, from_npz, None, downloaded, embedded, cached=cached)
 
 
-SCENE15_URL = "http://www.cs.illinois.edu/homes/slazebni/research/scene_categories.zip"
+# The Ponce group's page (UIUC) serves the archive over http only; the Internet Archive's copy of that page is https.
+# Its md5 is the one DeepMind's dm_nevis pins for that archived URL (datasets_storage/handlers/scenes15.py), and a
+# second public loader (a vision_data FifteenScene class) pins for the Ponce URL itself; the archive could not be
+# fetched from this project's machines to confirm it.
+SCENE15_REMOTE = remote(
+    "scene15/scene_categories.zip",
+    ["https://web.archive.org/web/20070829035029/http://www-cvr.ai.uiuc.edu/ponce_grp/data/scene_categories/"
+     "scene_categories.zip",
+     "http://www-cvr.ai.uiuc.edu/ponce_grp/data/scene_categories/scene_categories.zip",
+     "http://www.cs.illinois.edu/homes/slazebni/research/scene_categories.zip"],
+    "md5:58828019197b2ad0a7efb472e7a85c2a",
+    "md5 pinned by DeepMind's dm_nevis (scenes15 handler) and a second public loader for the Ponce group's "
+    "archive; not re-checked against the live file")
 
 
 def _scene15_npz(p: Path, tag: str) -> DataBundle:
@@ -178,10 +206,8 @@ def _resolve_scene15(path: Path | None, source: str) -> DataBundle:
         return image_folder(p, "scene15", tag=tag)
 
     def downloaded() -> DataBundle:
-        from torchvision.datasets.utils import download_and_extract_archive
-
         root = cache_dir() / "scene15"
-        _download(lambda: download_and_extract_archive(SCENE15_URL, str(root)), "15-Scene download")
+        fetch_and_extract(SCENE15_REMOTE, root)
         return from_folder(_find_class_root(root), "download")
 
     cached = ((lambda: from_folder(_find_class_root(cache_dir() / "scene15"), "cache"))
@@ -197,6 +223,10 @@ def _find_class_root(root: Path) -> Path:
     raise DlappsError(f"no class folders found in {root}")
 
 
+CIFAR10_REMOTE = remote("cifar10/cifar-10-python.tar.gz", ["https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"],
+                        "md5:c58f30108f718f92721af3b95e74349a", "md5 from torchvision.datasets.CIFAR10.tgz_md5")
+
+
 def _resolve_cifar10(path: Path | None, source: str) -> DataBundle:
     def from_npz(p: Path, tag: str) -> DataBundle:
         d = _load_npz(p)
@@ -208,16 +238,18 @@ def _resolve_cifar10(path: Path | None, source: str) -> DataBundle:
         return DataBundle("cifar10", te, te, f"{tag}: {p} (test images only: used for both training and evaluation)",
                           note="only CIFAR-10 test images were available")
 
-    def folder(p: Path, tag: str, download: bool = False) -> DataBundle:
+    def folder(p: Path, tag: str) -> DataBundle:
         from torchvision.datasets import CIFAR10
 
-        sets = [CIFAR10(str(p), train=t, download=download) for t in (True, False)]
+        sets = [CIFAR10(str(p), train=t, download=False) for t in (True, False)]
         tr, te = (ImageSet(_nchw(s.data), torch.tensor(s.targets), CIFAR10_NAMES) for s in sets)
         return DataBundle("cifar10", tr, te, f"{tag}: torchvision CIFAR-10 in {p}")
 
     def downloaded() -> DataBundle:
         root = cache_dir() / "cifar10"
-        return _download(lambda: folder(root, "download", download=True), "CIFAR-10 download")  # type: ignore
+        if not (root / "cifar-10-batches-py").exists():
+            fetch_and_extract(CIFAR10_REMOTE, root)
+        return folder(root, "download")
 
     cached = ((lambda: folder(cache_dir() / "cifar10", "cache"))
               if (cache_dir() / "cifar10" / "cifar-10-batches-py").exists() else (lambda: None))
@@ -290,7 +322,7 @@ def _resolve(name: str, files: str | tuple[str, ...], path: Path | None, source:
     if source in ("auto", "download") and downloaded is not None:
         try:
             return downloaded()
-        except _Offline as e:
+        except (_Offline, NetworkUnavailable) as e:  # no network: fall back; a bad file or HTTP error is raised
             failure = str(e)
     if embedded is not None and source != "download":
         bundle = embedded()
