@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
                    check=True)
     paths = finished_paths(study)
     subprocess.run(["git", "add", "--", *map(str, paths)], check=True)
-    n = sum(1 for p in paths if p.is_dir() and p.parent.parent == study)
+    n = sum(1 for p in paths if p.is_dir() and p.parent.parent == study and p.name not in ("tables", "figures"))
     print(f"staged {n} finished points of {study} (and the report); commit them with git commit")
     return 0
 

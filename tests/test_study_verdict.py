@@ -11,7 +11,9 @@ import pytest
 
 from dlapps.study.verdict import judge_claim, judge_row, mean_sd, prediction_interval
 
-STUDY_TEXT = Path(__file__).resolve().parents[2] / "shared" / "study" / "study-report.txt"
+ROOT = Path(__file__).resolve().parents[1]
+STUDY_TEXT = ROOT.parent / "shared" / "study" / "study-report.txt"
+PUBLISHED = ROOT / "study-results"
 
 
 def test_sample_sd_and_prediction_interval():
@@ -166,3 +168,33 @@ def test_every_number_of_tables_4_to_10_is_in_the_reference_file():
         missing = [v for v in vals if v not in labels and not any(abs(v - o) < 1e-9 for o in ours)]
         assert not missing, (n, missing)
         assert len(ours) >= len([v for v in vals if v not in labels]), n
+
+
+@pytest.mark.skipif(not (PUBLISHED / "report.md").exists(), reason="no published study in this checkout")
+def test_the_published_report_rebuilds_identically_from_the_published_results(tmp_path):
+    import shutil
+
+    from dlapps.study.run import StudyConfig, run_study
+
+    copy = tmp_path / "study-results"
+    shutil.copytree(PUBLISHED, copy, ignore=shutil.ignore_patterns("checkpoints", "tb"))
+    for f in ("report.md", "report.html"):  # the study's own report goes; the runs' reports stay (they mark done)
+        (copy / f).unlink()
+    run_study(StudyConfig(report_only=True), copy, quiet=True)
+    assert (copy / "report.md").read_text(encoding="utf-8") == (PUBLISHED / "report.md").read_text(encoding="utf-8")
+    # the HTML inlines the figures as PNG bytes, which another matplotlib release may encode differently:
+    # compared with the images taken out, the figures themselves must exist
+    strip = lambda t: re.sub(r'src="data:image/png;base64,[^"]*"', 'src="png"', t)
+    assert strip((copy / "report.html").read_text(encoding="utf-8")) == strip(
+        (PUBLISHED / "report.html").read_text(encoding="utf-8"))
+    for ref in re.findall(r"\]\(([^)]+\.png)\)", (PUBLISHED / "report.md").read_text(encoding="utf-8")):
+        assert (copy / ref).exists(), ref
+
+
+def test_the_readme_study_block_is_generated_from_the_published_results():
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_readme.py"), "--check"], capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stdout + p.stderr

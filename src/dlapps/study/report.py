@@ -359,7 +359,10 @@ def _sweep_figures(p: Any, out: Path, figures_shown: dict[Path, str]) -> list[st
         if f.exists():
             part += [f"![{e.label} {fig}]({f.relative_to(out).as_posix()})", ""]
     if not e.is_table:  # figure groups: the figures of each point's first seed
-        for run_dir in sorted(d for d in p.sweep_dir.iterdir() if d.is_dir() and d.name.endswith("-s0")):
+        from dlapps.sweep import status
+
+        for run_dir in sorted(d for d in p.sweep_dir.iterdir() if d.is_dir() and d.name.endswith("-s0")
+                              and status(d) == "complete"):
             figs = sorted((run_dir / "figures").glob("*.png"),
                           key=lambda f: (not any(k in f.stem for k in SHOWN_FIRST), f.stem))
             for f in figs[:2]:

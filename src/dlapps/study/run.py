@@ -177,9 +177,18 @@ def _open_study_dir(cfg: StudyConfig, out: Path | None) -> Path:
     return out
 
 
-def study_plans(quick: bool) -> list[Plan]:
-    """How every entry of the study runs here (the report always covers the whole study)."""
+def study_plans(quick: bool, ran_in: Path | None = None) -> list[Plan]:
+    """How every entry of the study runs here (the report always covers the whole study). ``ran_in``: a study
+    dir whose sweeps decide instead where they can (an entry whose substitute ran there and whose own sweep did
+    not is a substitute), so a report rebuilt elsewhere (a machine that has VGG16's weights) says what ran."""
     availability: dict[str, bool] = {}
+    if ran_in is not None:
+        for e in entries():
+            need, sub = e.spec.get("needs"), e.spec.get("substitute")
+            if need and sub and e.sweep and not quick:
+                own, stand_in = (ran_in / Path(e.sweep).stem).is_dir(), (ran_in / Path(sub).stem).is_dir()
+                if own != stand_in:
+                    availability[need] = own
     return [plan_entry(e, quick, availability) for e in entries()]
 
 
@@ -198,7 +207,7 @@ def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) ->
         cfg = replace(cfg, quick=bool(old.get("quick", cfg.quick)), seeds=int(old.get("seeds", cfg.seeds) or 0))
     n_seeds = cfg.seeds or (1 if cfg.quick else 3)
     refs = reference_rows()
-    plans = study_plans(cfg.quick)
+    plans = study_plans(cfg.quick, out if cfg.report_only else None)
     selected = [p for p in plans if (not cfg.only or p.entry.section in cfg.only)
                 and (not cfg.tables or (p.entry.is_table and int(p.entry.key) in cfg.tables))]
     # one sweep file can serve several tables (Tables 5-10 share the DANN sweep): run each once, with the
