@@ -150,3 +150,35 @@ def test_sweep_killed_after_its_first_point_reruns_only_the_rest(tmp_path):
         ref = run_dann(cfg, RunOptions(out=str(tmp_path / f"ref-{d.name}"), quiet=True, threads=1,
                                        seed=opts["seed"])).metrics
         assert without_timing(json.loads((d / "metrics.json").read_text())) == without_timing(ref), d.name
+
+
+@pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_sigint_and_sigterm_stop_with_one_line_and_resume(tmp_path, sig, code, word):
+    from dlapps.adapt import DannConfig, run_dann
+
+    cfg = DannConfig(epochs=3, data_source="embedded", limit=1000, tsne_points=0, batch_size=64)
+    argv = ["adapt", "dann", "--epochs", "3", "--data-source", "embedded", "--limit", "1000", "--tsne-points", "0",
+            "--batch-size", "64"]
+    out = tmp_path / "stopped"
+    p = subprocess.Popen([sys.executable, "-m", "dlapps", *argv, "--out", str(out), "--quiet", "--threads", "1"],
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"}, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a terminal
+    ready = checkpoint_after(out, "epoch")
+    t0 = time.monotonic()
+    while not ready():
+        assert p.poll() is None, p.stderr.read()[-500:]
+        assert time.monotonic() - t0 < 180
+        time.sleep(0.01)
+    p.send_signal(sig)
+    err = p.communicate(timeout=120)[1]
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert p.returncode == code, err[-800:]
+    assert "Traceback" not in err and len(lines) == 1, err[-800:]
+    kept = torch.load(out / "checkpoints" / "last.pt", weights_only=True)["epoch"]
+    assert 1 <= kept < 3
+    assert lines[0].startswith(f"{word}: stopped at epoch {kept} (checkpointed in {out})") and "--resume" in lines[0]
+    resumed = run_dann(cfg, RunOptions(out=str(out), resume=True, quiet=True, threads=1)).metrics
+    assert resumed["epochs_done"] == 3 and resumed["complete"]
+    full = run_dann(cfg, RunOptions(out=str(tmp_path / "full"), quiet=True, threads=1)).metrics
+    assert without_timing(resumed) == without_timing(full)

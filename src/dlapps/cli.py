@@ -16,7 +16,15 @@ from dlapps import DlappsError, __version__
 from dlapps.choices import Backend
 
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_TERMINATED = 143   # 128 + SIGTERM
+
+
+def threading_is_main() -> bool:
+    """Signal handlers can only be installed from the main thread (not when main() is called from a worker)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 class LazyGroup(click.Group):
@@ -81,26 +89,48 @@ def _register_apps() -> None:
         cli.get_command(click.Context(cli), name)
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM, delivered as an exception so a run unwinds as it does on Ctrl-C (checkpoints intact)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Stopped()
+
+
+def _stopped_line(signame: str) -> str:
+    from dlapps.runs import LAST_CHECKPOINT
+
+    if LAST_CHECKPOINT:
+        return (f"{signame}: stopped at {LAST_CHECKPOINT['progress']} (checkpointed in {LAST_CHECKPOINT['run']}); "
+                "the same command with --resume continues")
+    return f"{signame}: stopped before the first checkpoint; nothing to resume, run the command again"
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning user errors into one line and a non-zero exit."""
+    """Entry point: run the CLI, turning user errors into one line and a non-zero exit. SIGINT (Ctrl-C) and
+    SIGTERM (a scheduler, ``kill``) stop a run with one line naming the last checkpointed epoch."""
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading_is_main() else None
     try:
         cli.main(args=argv, prog_name="dlapps", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except (click.exceptions.Abort, KeyboardInterrupt) as e:  # click wraps Ctrl-C (and our SIGTERM) in Abort
+        term = isinstance(e, Stopped) or isinstance(e.__cause__, Stopped)
+        click.echo(_stopped_line("SIGTERM" if term else "interrupted"), err=True)
+        sys.exit(EXIT_TERMINATED if term else EXIT_INTERRUPTED)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
     except DlappsError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_USER_ERROR)
-    except KeyboardInterrupt:
-        click.echo("interrupted: finished epochs are checkpointed; continue with --resume", err=True)
-        sys.exit(EXIT_INTERRUPTED)
     except OSError as e:
         # file system problems (unwritable --out, disk full) are the user's to fix: one line, no traceback
         click.echo(f"error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), err=True)
         sys.exit(EXIT_USER_ERROR)
+    finally:
+        if previous is not None:  # main() called in-process (tests, notebooks) leaves the handler as it was
+            signal.signal(signal.SIGTERM, previous)
 
 
 @cli.command()

@@ -131,6 +131,17 @@ def default_out(app: str, command: str, root: str | Path = "runs") -> Path:
     return path
 
 
+LAST_CHECKPOINT: dict[str, str] = {}  # the run dir and progress ("epoch 3") of this process's last checkpoint
+
+
+def _progress_of(state: dict[str, Any]) -> str:
+    if "rounds" in state and isinstance(state["rounds"], list):
+        return f"round {len(state['rounds'])}"
+    if "epoch" in state:
+        return f"epoch {state['epoch']}"
+    return "its last checkpoint"
+
+
 class RunDir:
     """One run's folder. Create it with :meth:`create`; everything is written atomically."""
 
@@ -273,6 +284,8 @@ class RunDir:
         torch.save(state, buf)
         p = self.path / "checkpoints" / name
         atomic_write_bytes(p, buf.getvalue())
+        if name == "last.pt":  # what a stopped run can say it kept
+            LAST_CHECKPOINT.update(run=str(self.path), progress=_progress_of(state))
         return p
 
     def load_checkpoint(self, name: str = "last.pt") -> dict[str, Any] | None:

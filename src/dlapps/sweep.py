@@ -228,13 +228,36 @@ def _set_aside(run_dir: Path) -> Path:
     return dest
 
 
+_RUNNING: set[subprocess.Popen] = set()  # the points this process is running (stopped with it)
+
+
 def _run_point(argv: list[str], log: Path) -> tuple[int, float]:
     """Run one point as its own process (isolation: one failing point does not stop the others)."""
     t0 = time.perf_counter()
     with open(log, "w") as f:
-        rc = subprocess.call([sys.executable, "-m", "dlapps", *argv], stdout=f, stderr=subprocess.STDOUT,
+        p = subprocess.Popen([sys.executable, "-m", "dlapps", *argv], stdout=f, stderr=subprocess.STDOUT,
                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        _RUNNING.add(p)
+        try:
+            rc = p.wait()
+        finally:
+            _RUNNING.discard(p)
     return rc, time.perf_counter() - t0
+
+
+def _stop_points() -> None:
+    """Ctrl-C or SIGTERM of the sweep: stop its running points the same way (each keeps its last checkpoint
+    and says so in its .log), so no orphan goes on training; the next run of the sweep resumes them."""
+    import signal
+
+    for p in list(_RUNNING):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in list(_RUNNING):
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: Backend = "local", quick: bool = False,
@@ -289,12 +312,18 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: Backe
     elif backend == "local":
         from tqdm.auto import tqdm
 
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        try:
             futs = {pool.submit(_run_point, argv, log): p for p, argv, log in todo}
             for fut in tqdm(futs, total=len(futs), desc="sweep points", disable=quiet or None):
                 rc, _ = fut.result()
                 if rc != 0 and status(out / futs[fut].dirname) != "diverged":
                     failures.append(futs[fut].dirname)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through dlapps' main
+            pool.shutdown(wait=False, cancel_futures=True)
+            _stop_points()
+            raise
+        pool.shutdown()
     else:
         raise DlappsError("--backend must be local or ray")
     aggregate(spec, points, out, select_by)
