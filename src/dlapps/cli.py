@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import get_args
+from typing import Any
 
 import click
 
 from dlapps import DlappsError, __version__
-from dlapps.choices import Backend
+from dlapps.options import Parallel, cli_options
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> None:
         term = isinstance(e, Stopped) or isinstance(e.__cause__, Stopped)
         click.echo(_stopped_line("SIGTERM" if term else "interrupted"), err=True)
         sys.exit(EXIT_TERMINATED if term else EXIT_INTERRUPTED)
+    except click.BadParameter as e:  # an option out of its range: one line naming it and the range
+        click.echo(f"error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
@@ -137,21 +140,17 @@ def main(argv: list[str] | None = None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Sweep dir [default: runs/sweep-<file stem>].")
-@click.option("--jobs", type=int, default=1, show_default=True, help="Points run in parallel (threads split).")
-@click.option("--backend", type=click.Choice(get_args(Backend)), default="local", show_default=True)
-@click.option("--address", default=None, help="Ray cluster address (default: a local Ray instance).")
+@cli_options(Parallel)
 @click.option("--quick", is_flag=True, help="Apply the file's [quick] overrides (a small machine).")
-@click.option("--threads", type=int, default=1, show_default=True,
-              help="Torch threads per point (1: results independent of --jobs; 0: cores / jobs).")
 @click.option("--select-by", default=None, metavar="VALIDATOR",
               help="adapt sweeps: report the point this validator picks (source_acc|entropy|im|snd|bnm|dev|"
                    "target-val); every validator's pick, gap to the oracle and rank correlation are tabled anyway.")
-@click.option("--quiet", is_flag=True)
-def sweep(file: str, out: str | None, jobs: int, backend: str, address: str | None, quick: bool, threads: int,
-          select_by: str | None, quiet: bool) -> None:
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def sweep(file: str, out: str | None, quick: bool, select_by: str | None, quiet: bool, **parallel: Any) -> None:
     """Run a grid of experiments from a TOML/YAML file; rerunning skips finished points."""
     from dlapps.sweep import run_sweep
 
-    d = run_sweep(Path(file), Path(out) if out else None, jobs, backend, quick, address, quiet, threads,
+    p = Parallel(**parallel)
+    d = run_sweep(Path(file), Path(out) if out else None, p.jobs, p.backend, quick, p.address, quiet, p.threads,
                   select_by=select_by)
     click.echo(f"done: {d}/report.html")

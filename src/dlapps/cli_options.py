@@ -5,15 +5,15 @@ application command groups, and small parsing helpers. The top-level ``dlapps.cl
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
-from typing import Any, Callable, get_args
+from typing import Any, Callable
 
 import click
 
-from dlapps import DlappsError
-from dlapps.data.containers import DataSource
-from dlapps.runs import Device, RunOptions
+from dlapps.options import cli_options
+from dlapps.runs import RunOptions
 
 # top-level command -> "module:attribute" of its click group/command (imported when first used)
 APP_COMMANDS: dict[str, str] = {
@@ -32,49 +32,30 @@ def app_command(name: str) -> click.Command:
     return getattr(importlib.import_module(module), attr)
 
 
-def csv_list(values: str, kind: type = str) -> list:
-    """"0.1,1,10" -> [0.1, 1.0, 10.0], with one clear error for a bad value."""
-    try:
-        return [kind(v.strip()) for v in values.split(",") if v.strip()]
-    except ValueError:
-        raise DlappsError(f"cannot parse {values!r} as a comma-separated list of {kind.__name__}") from None
+RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunOptions))
+COMPUTE_FIELDS = ("threads", "device", "quiet")  # for commands that compute inside an existing run dir
 
 
 def run_options(f: Callable) -> Callable:
-    """Add --preset/--out/--resume/--seed/--device/--threads/--quiet and pass the run controls as
-    ``opts: RunOptions``; a preset fills the command's options the user left at their defaults."""
-    @click.option("--preset", default=None, metavar="NAME",
-                  help="Fill options not given from a named preset: study (the study's settings) or paper.")
-    @click.option("--quiet", is_flag=True, help="No progress bars (they are also off when output is not a terminal).")
-    @click.option("--tensorboard", is_flag=True,
-                  help="Also log scalars, images and embeddings to <run dir>/tb (or DLAPPS_TENSORBOARD=1).")
-    @click.option("--threads", type=int, default=0, show_default=True,
-                  help="Torch CPU threads (0 = one per available core).")
-    @click.option("--device", default="auto", show_default=True, type=click.Choice(get_args(Device)))
-    @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same numbers on CPU).")
-    @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last checkpoint.")
-    @click.option("--out", type=click.Path(file_okay=False), default=None,
-                  help="Run directory [default: runs/<app>-<command>-<timestamp>].")
+    """Add RunOptions' fields (--out, --resume, --seed, --device, --threads, --quiet, --preset, --tensorboard)
+    and pass them as ``opts: RunOptions``; a preset fills the command's options the user left at their
+    defaults."""
+    @cli_options(RunOptions)
     @functools.wraps(f)
-    def wrapper(*args: Any, out: str | None, resume: bool, seed: int, device: str, threads: int, quiet: bool,
-                preset: str | None, tensorboard: bool, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         from dlapps.presets import apply_to_click
 
-        kwargs = apply_to_click(click.get_current_context(), preset, kwargs)
-        opts = RunOptions(out=out, resume=resume, seed=seed, device=device, threads=threads, quiet=quiet,
-                          preset=preset, tensorboard=tensorboard)
-        return f(*args, opts=opts, **kwargs)
+        run = {k: kwargs.pop(k) for k in RUN_FIELDS}
+        kwargs = apply_to_click(click.get_current_context(), run["preset"], kwargs)
+        return f(*args, opts=RunOptions(**run), **kwargs)
 
     return wrapper
 
 
 def compute_options(f: Callable) -> Callable:
-    """--threads/--device/--quiet for commands that compute inside an existing run dir (no --out/--resume):
-    sets the threads and passes ``device`` (a torch.device) and ``quiet``."""
-    @click.option("--quiet", is_flag=True, help="No progress bars.")
-    @click.option("--threads", type=int, default=0, show_default=True,
-                  help="Torch CPU threads (0 = one per available core).")
-    @click.option("--device", default="auto", show_default=True, type=click.Choice(get_args(Device)))
+    """--threads/--device/--quiet (RunOptions' own) for commands that compute inside an existing run dir (no
+    --out/--resume): sets the threads and passes ``device`` (a torch.device) and ``quiet``."""
+    @cli_options(RunOptions, only=COMPUTE_FIELDS)
     @functools.wraps(f)
     def wrapper(*args: Any, threads: int, device: str, **kwargs: Any) -> Any:
         from dlapps.compute import resolve_device, set_threads
@@ -83,13 +64,6 @@ def compute_options(f: Callable) -> Callable:
         return f(*args, device=resolve_device(device), **kwargs)
 
     return wrapper
-
-
-def data_source_option(f: Callable) -> Callable:
-    return click.option("--data-source", default="auto", show_default=True,
-                        type=click.Choice(get_args(DataSource)),
-                        help="Where datasets come from: auto tries path, $DLAPPS_DATA, cache, download, "
-                             "then the embedded fallback.")(f)
 
 
 def finish(result: Any) -> None:

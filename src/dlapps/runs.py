@@ -28,6 +28,7 @@ from typing import Any, Iterable, Literal, Sequence
 import torch
 
 from dlapps import DlappsError, __version__
+from dlapps.options import opt
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
 
@@ -310,14 +311,16 @@ def _changed_options(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 class RunOptions:
     """Options every computing command shares (they control the run, not the experiment)."""
 
-    out: str | None = None  # run dir; default runs/<app>-<command>-<timestamp>
-    resume: bool = False  # continue an interrupted run from its last checkpoint
-    seed: int = 0  # same seed -> same numbers on CPU
-    device: Device = "auto"  # auto picks cuda, then mps, then cpu
-    threads: int = 0  # torch intra-op threads; 0 = one per available core
-    quiet: bool = False  # no progress bars
-    preset: str | None = None  # the preset that filled the options' defaults (recorded in config.json)
-    tensorboard: bool = False  # also log to <run dir>/tb for TensorBoard (or DLAPPS_TENSORBOARD=1)
+    out: str | None = opt(None, "Run directory [default: runs/<app>-<command>-<timestamp>].", metavar="DIR")
+    resume: bool = opt(False, "Continue an interrupted run in --out from its last checkpoint.")
+    seed: int = opt(0, "Random seed (same seed, same numbers on CPU).", low=0)
+    device: Device = opt("auto", "auto picks cuda, then mps, then cpu.")
+    threads: int = opt(0, "Torch CPU threads (0 = one per available core).", low=0)
+    quiet: bool = opt(False, "No progress bars (they are also off when output is not a terminal).")
+    preset: str | None = opt(None, "Fill options not given from a named preset: study (the study's settings) or "
+                                   "paper (recorded in config.json).", metavar="NAME")
+    tensorboard: bool = opt(False, "Also log scalars, images and embeddings to <run dir>/tb (or "
+                                   "DLAPPS_TENSORBOARD=1).")
 
 
 def start_run(app: str, command: str, config: Any, opts: RunOptions,
@@ -329,12 +332,12 @@ def start_run(app: str, command: str, config: Any, opts: RunOptions,
     explicit device the command cannot use is refused, so config.json never records a device a run did
     not use. A choice field (``Literal``) of the config or the options outside its choices is refused first,
     before anything is created."""
-    from dlapps.choices import check_choices
+    from dlapps.options import check_config
     from dlapps.compute import resolve_device, seed_everything, set_threads
 
     if dataclasses.is_dataclass(config):  # a Config built in Python gets the checks click gives the CLI
-        check_choices(config)
-    check_choices(opts)
+        check_config(config)
+    check_config(opts)
     threads = set_threads(opts.threads)
     if opts.device == "auto" and devices == ("cpu",):
         device = torch.device("cpu")

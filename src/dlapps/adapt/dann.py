@@ -19,6 +19,7 @@ from dlapps.adapt.validators import HIGHER_IS_BETTER, validator_name
 from dlapps.data.containers import DataSource
 from dlapps.compute import DivergenceError, check_finite
 from dlapps.results import RunResult
+from dlapps.options import DATA_SOURCE_HELP, check_config, opt
 from dlapps.runs import RunDir, RunOptions, start_run
 
 
@@ -27,57 +28,67 @@ from dlapps.adapt.evaluation import CL, bn_eval_mode, domain_logits_frozen, doma
 
 @dataclass
 class DannConfig:
-    source: str = "mnist"          # source domain (labels used)
-    target: str = "mnistm"         # target domain (labels only for evaluation)
-    data_source: DataSource = "auto"  # auto|local|download|embedded
-    epochs: int = 20               # passes over the source training set
-    batch_size: int = 128          # per step: half source, half target
-    optimizer: Literal["sgd", "adam"] = "sgd"  # sgd (momentum 0.9) | adam
-    lr: float = 0.01               # μ0 of μ0/(1+αp)^β
-    lr_alpha: float = 10.0
-    lr_beta: float = 0.75
-    lr_step: Literal["per-step", "per-epoch", "none"] = "per-step"  # when μ is updated
-    lambda_schedule: LambdaSchedule = "exp"  # exp | linear | cosine | constant
-    lambda_start: float = 0.0      # λ at p = 0 (exp/linear/cosine) or the constant value
-    lambda_end: float = 1.0        # λ at p = 1
-    lambda_gamma: float = 10.0     # γ of the exp schedule
-    lambda_multiplier: float = 1.0 # scales λ (the study's multipliers)
-    lambda_update: Literal["per-step", "per-epoch"] = "per-step"  # when λ moves: every step (p = step/total) |
-                                   # once per epoch (p = epoch/epochs, as the study writes λ with the epoch index e)
-    multiplier_on: Literal["lambda", "domain-loss"] = "lambda"  # what --lambda-multiplier scales: λ in the
-                                   # reversal layer (the features' reversed gradient only) | the whole domain loss
-                                   # (the domain classifier's own gradient too); two readings of the study's Table 10
-    domain_loss: Literal["bce", "ce"] = "bce"  # bce (1 output) | ce (2-way softmax)
-    domain_reduction: Literal["mean", "sum"] = "sum"  # mean: (L_src + L_tgt)/2, the paper's batch mean | sum: L_src + L_tgt (common PyTorch code)
-    arch: Arch = "dann-bn"         # dann-bn (batch norm + 2-D dropout) | dann (the paper's network exactly) |
-                                   # dann-padded (the RDFIA lab's: 'same' convs, 2,352 features)
-    fit: Fit = "crop"              # 32x32 digits (MNIST-M) -> 28x28: crop the centre (the release pads MNIST's
-                                   # digits by 2 px, so this keeps their size) | resize (shrinks them by 1/8: a
-                                   # geometric domain shift of its own; dlapps' default before 2026-11)
-    normalize: Normalization = "standard"  # (x-0.5)/0.5 | mnist|mean|imagenet|per-domain|random|none
-    limit: int = 0                 # >0: first N training images per domain (quick runs)
-    target_limit: int = 0          # >0: first N target training images only (how much unlabelled target data matters)
-    tsne_points: int = 500         # per domain, for the t-SNE figure (0 = skip)
-    source_only: bool = False      # the baseline: λ = 0 throughout (domain head still trained, for its metrics)
-    source_val: int = 1000         # labelled source training images held out for the validators (at most 10 % of
-                                   # the source training set; 0 = none, then source_acc and dev are not recorded)
-    target_val: int = 0            # >0: labelled target images carved out of the target *training* set (never the
-                                   # test set), never trained on; enables the target_val validator, a separate
-                                   # protocol ("N target labels used for selection")
-    stop_by: str = ""              # a validator (source_acc|entropy|im|snd|bnm|dev|target_val): keep the epoch it
-                                   # scores best and report that model, not the last one
-    patience: int = 0              # with --stop-by: stop after this many epochs without improvement (0 = train on)
-    bn_eval: Literal["auto", "running", "domain"] = "auto"  # dann-bn's test-time BN statistics: running (averages) | domain (each domain's
-                                   # own, re-estimated on its unlabelled train images) | auto: domain, for DANN and
-                                   # source-only alike, so the pair compares under one protocol (the other
-                                   # protocol's accuracy is reported beside it)
+    # data
+    source: str = opt("mnist", "Source dataset (labels used).")
+    target: str = opt("mnistm", "Target dataset (labels for evaluation only).")
+    data_source: DataSource = opt("auto", DATA_SOURCE_HELP)
+    fit: Fit = opt("crop", "32x32 digits (MNIST-M) to 28x28: crop the centre (the release pads MNIST's digits by 2 "
+                           "px, so this keeps their size) or resize (shrinks them by 1/8: a geometric domain shift "
+                           "of its own).")
+    normalize: Normalization = opt("standard", "(x-0.5)/0.5, or MNIST's / the pixel mean's / ImageNet's statistics, "
+                                               "each domain's own, a random map (a control), or none.")
+    limit: int = opt(0, "Use the first N training images per domain (0 = all).", low=0)
+    target_limit: int = opt(0, "Use the first N target training images only (0 = all): how much unlabelled target "
+                               "data matters.", low=0)
+    # training
+    epochs: int = opt(20, "Passes over the source training set.", low=1)
+    batch_size: int = opt(128, "Per step; half source, half target (even).", low=2)
+    optimizer: Literal["sgd", "adam"] = opt("sgd", "sgd (momentum 0.9) or adam.")
+    lr: float = opt(0.01, "μ0 of μ0/(1+αp)^β.", low=0, low_open=True)
+    lr_alpha: float = opt(10.0, "α of the learning-rate annealing.", low=0)
+    lr_beta: float = opt(0.75, "β of the learning-rate annealing.", low=0)
+    lr_step: Literal["per-step", "per-epoch", "none"] = opt("per-step", "When μ is updated.")
+    # the adversarial part (fixed to λ = 0 by `adapt source-only`)
+    lambda_schedule: LambdaSchedule = opt("exp", "λ's schedule over training progress p.")
+    lambda_start: float = opt(0.0, "λ at the start (or the constant).")
+    lambda_end: float = opt(1.0, "λ at the end (start > end decays).")
+    lambda_gamma: float = opt(10.0, "γ of the exp schedule.", low=0, low_open=True)
+    lambda_multiplier: float = opt(1.0, "Scales λ (the study's multipliers).", low=0)
+    lambda_update: Literal["per-step", "per-epoch"] = opt(
+        "per-step", "When λ moves: every step (p = step/total), or once per epoch (p = epoch/epochs, the epoch index "
+                    "e of the study's formulas).")
+    multiplier_on: Literal["lambda", "domain-loss"] = opt(
+        "lambda", "What --lambda-multiplier scales: λ in the reversal layer (the features' reversed gradient only), or "
+                  "the whole domain loss (the domain classifier's own gradient too); two readings of the study's "
+                  "Table 10.")
+    domain_loss: Literal["bce", "ce"] = opt("bce", "bce (one output) or ce (a 2-way softmax).")
+    domain_reduction: Literal["mean", "sum"] = opt(
+        "sum", "Domain loss: mean of the source and target terms (the paper's batch mean) or their sum (common PyTorch "
+               "code).")
+    arch: Arch = opt("dann-bn", "dann: the paper's MNIST network; dann-padded: the RDFIA lab's ('same' convs, 2,352 "
+                                "features); dann-bn: the paper's with batch normalisation and 2-D dropout.")
+    bn_eval: Literal["auto", "running", "domain"] = opt(
+        "auto", "dann-bn test-time BN statistics: running averages, or each domain's own (re-estimated on its "
+                "unlabelled train images); auto = domain for both commands (one protocol); the other protocol's "
+                "accuracy is reported beside it.")
+    source_only: bool = opt(False, "The baseline: λ = 0 throughout (set by `adapt source-only`).", cli=False)
+    # model selection without target labels
+    source_val: int = opt(1000, "Labelled source training images held out for the validators (capped at 10 %; "
+                                "0 = none, then source_acc and dev are not recorded).", low=0)
+    target_val: int = opt(0, "Labelled target *training* images carved out for selection (never trained on; a "
+                             "separate protocol: N target labels used). 0 = none.", low=0)
+    stop_by: str = opt("", "Report the epoch this validator scores best: " + "|".join(HIGHER_IS_BETTER) + ".",
+                       metavar="VALIDATOR")
+    patience: int = opt(0, "With --stop-by: stop after N epochs without improvement (0 = train every epoch).", low=0)
+    # outputs
+    tsne_points: int = opt(500, "Per domain, for the t-SNE figure (0 skips t-SNE).", low=0)
 
 
 def _check(cfg: DannConfig) -> None:
-    if cfg.batch_size < 2 or cfg.batch_size % 2:
-        raise DlappsError("--batch-size must be an even number >= 2 (half source, half target)")
-    if cfg.epochs < 1:
-        raise DlappsError("--epochs must be >= 1")
+    """What the option ranges cannot say (checked with them, before the run dir exists)."""
+    check_config(cfg)
+    if cfg.batch_size % 2:
+        raise DlappsError("--batch-size must be even (half source, half target)")
     check_selection(cfg.stop_by, cfg.patience, cfg.source_val, cfg.target_val)
 
 

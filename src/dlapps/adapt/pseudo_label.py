@@ -19,7 +19,7 @@ from dlapps.adapt.validators import validator_name
 from dlapps.adapt.networks import DANN
 from dlapps.adapt.report import validators_table_and_figure
 from dlapps.adapt.schedules import lr_at
-from dlapps.choices import check_choices
+from dlapps.options import check_config, opt
 from dlapps.compute import DivergenceError
 from dlapps.figures import curves
 from dlapps.report import build_report
@@ -29,26 +29,33 @@ from dlapps.runs import RunDir, RunOptions, start_run
 
 @dataclass
 class PseudoLabelConfig:
-    start: str = ""               # run dir of an adapt dann/source-only run (its checkpoint is the start)
-    rounds: int = 10              # select -> train rounds
-    threshold: float = 0.95       # keep target images whose max softmax probability >= threshold (first round)
-    threshold_end: float | None = None  # last round's threshold, linear in between (None = constant); e.g. 0.5: a
-                                  # curriculum that lets harder target images in as the model improves
-    epochs_per_round: int = 1     # passes over the source set per round
-    class_balance: bool = True    # keep at most as many per class as the rarest selected class has
-    batch_size: int = 128         # half source, half pseudo-labelled target
-    lr: float = 0.01              # SGD momentum 0.9; the start of the schedule
-    lr_schedule: Literal["anneal", "constant"] = "anneal"  # anneal: lr/(1+10p)^0.75, p the progress over all rounds (DANN's own schedule,
-                                  # which starts fast and ends slow); constant: lr throughout
-    augment: Literal["none", "jitter", "strong"] = "jitter"  # of the pseudo-labelled target images: jitter (random
-                                  # affine: ±2 px, ±10°, ±10 % scale), strong (jitter + colour-channel shuffle + a
-                                  # cut-out square), or none
+    start: str = opt("", "Run dir of an adapt dann or source-only run (its checkpoint is the start).", cli="--from",
+                     metavar="RUN_DIR")
+    rounds: int = opt(10, "Select -> train rounds.", low=1)
+    threshold: float = opt(0.95, "Keep target images whose max softmax probability is at least this (first round).",
+                           low=0, high=1, low_open=True, high_open=True)
+    threshold_end: float | None = opt(None, "Last round's threshold, linear in between (default: none, the threshold "
+                                            "stays constant); e.g. 0.5 lets harder target images in as the model "
+                                            "improves.", low=0, high=1,
+                                        low_open=True, high_open=True)
+    epochs_per_round: int = opt(1, "Passes over the source set per round.", low=1)
+    class_balance: bool = opt(True, "Keep at most as many per class as the rarest selected class has.")
+    batch_size: int = opt(128, "Per step; half source, half pseudo-labelled target (even).", low=2)
+    lr: float = opt(0.01, "SGD (momentum 0.9) learning rate (the start, with --lr-schedule anneal).", low=0,
+                    low_open=True)
+    lr_schedule: Literal["anneal", "constant"] = opt(
+        "anneal", "anneal: lr/(1+10p)^0.75 over all rounds, DANN's schedule (fast first, slow last); constant: lr "
+                  "throughout.")
     # augment and threshold_end are the configuration the pre-registered validator (im) picked without target
     # labels (experiments/select_pseudo_label_defaults.toml; README "Choosing settings without target labels")
-    stop_by: str = ""             # a validator (see adapt dann --stop-by): report the round it scores best
-    patience: int = 0             # with stop_by: stop after this many rounds without improvement (0 = all rounds)
-    oracle_labels: bool = False   # diagnostic only: every target training image with its TRUE label, i.e. the
-                                  # ceiling of this loop on this target set (the DANN paper's "train on target" row)
+    augment: Literal["none", "jitter", "strong"] = opt(
+        "jitter", "Of the pseudo-labelled target images: jitter = random ±2 px / ±10° / ±10 % affine; strong = jitter + "
+                  "colour-channel shuffle + a cut-out square; or none.")
+    stop_by: str = opt("", "Report the round this validator scores best (see adapt dann --stop-by).",
+                       metavar="VALIDATOR")
+    patience: int = opt(0, "With --stop-by: stop after N rounds without improvement (0 = every round).", low=0)
+    oracle_labels: bool = opt(False, "Diagnostic: train on the TRUE target labels instead, to measure the loop's "
+                                     "ceiling (the DANN paper's 'train on target' row).")
 
 
 @torch.no_grad()
@@ -127,11 +134,9 @@ AUGMENTATIONS = {"none": lambda x, gen: x, "jitter": random_affine, "strong": st
 
 def _check(cfg: PseudoLabelConfig) -> None:
     """One clear error for an option out of range, before any run dir exists."""
-    check_choices(cfg)
+    check_config(cfg)
     if not cfg.start:
         raise DlappsError("pseudo-label needs --from RUN_DIR (an adapt dann or source-only run)")
-    if not 0 < cfg.threshold < 1 or (cfg.threshold_end is not None and not 0 < cfg.threshold_end < 1):
-        raise DlappsError("--threshold and --threshold-end must be in (0, 1)")
 
 
 @dataclass

@@ -10,28 +10,37 @@ from dlapps import DlappsError
 from dlapps.data.containers import DataSource
 from dlapps.data import load_dataset
 from dlapps.generate.networks import Discriminator, Generator, dcgan_init
+from dlapps.options import DATA_SOURCE_HELP, opt
 
 
 @dataclass
 class GanConfig:
-    data: str = "mnist"            # mnist | cifar10 (or any registry name with 32x32-able images)
-    data_source: DataSource = "auto"  # auto|local|download|embedded
-    conditional: bool = False      # cGAN: the label goes to G (and to D unless label_in_d is False)
-    label_in_d: bool = True        # the study's ablation: --no-label-in-d
-    d_label: Literal["input", "projection"] = "projection"  # how D sees the label: input (one-hot maps only, the lab) | projection (also a class-specific last layer)
-    g_label: Literal["input", "bn"] = "bn"  # how G sees the label: input (one-hot next to z, the lab) | bn (also class-specific batch-norm gain/shift)
-    nz: int = 100                  # latent size
-    ngf: int = 32                  # generator width
-    ndf: int = 32                  # discriminator width
-    epochs: int = 5
-    batch_size: int = 128
-    lr: float = 2e-4
-    beta1: float = 0.5
-    init: Literal["dcgan", "default"] = "dcgan"  # dcgan: N(0, .02) convs, N(1, .02) BN | default: PyTorch's init
-    limit: int = 0                 # >0: first N training images (quick runs)
-    eval_samples: int = 10000      # generated samples for the quality metrics (0 = skip metrics)
-    collapse_steps: int = 200      # D loss < 1e-3 for this many steps in a row = discriminator collapse
-    precision: Literal["fp32", "bf16"] = "fp32"  # fp32 | bf16: bfloat16 autocast for the training step's convolutions (weights,
+    data: str = opt("mnist", "mnist or cifar10 (any registry name of small images).")
+    data_source: DataSource = opt("auto", DATA_SOURCE_HELP)
+    conditional: bool = opt(False, "cGAN: the label goes to G (and to D unless --no-label-in-d); set by `generate "
+                                   "cgan`.", cli=False)
+    label_in_d: bool = opt(True, "cGAN: give the label to the discriminator too (the study's ablation: "
+                                 "--no-label-in-d).")
+    d_label: Literal["input", "projection"] = opt(
+        "projection", "cGAN: how D sees the label: one-hot input maps (the lab), or also a class-specific last layer.")
+    g_label: Literal["input", "bn"] = opt(
+        "bn", "cGAN: how G sees the label: one-hot next to z (the lab), or also class-specific batch-norm gain/shift.")
+    nz: int = opt(100, "Latent size.", low=1)
+    ngf: int = opt(32, "Generator width.", low=1)
+    ndf: int = opt(32, "Discriminator width.", low=1)
+    epochs: int = opt(5, "Passes over the training images.", low=1)
+    batch_size: int = opt(128, "Images per step.", low=1)
+    lr: float = opt(2e-4, "Adam learning rate (both networks).", low=0, low_open=True)
+    beta1: float = opt(0.5, "Adam β1.", low=0, high=1, high_open=True)
+    init: Literal["dcgan", "default"] = opt("dcgan", "dcgan: N(0, 0.02) convs, N(1, 0.02) batch-norm; default: "
+                                                     "PyTorch's.")
+    limit: int = opt(0, "Use the first N training images (0 = all).", low=0)
+    eval_samples: int = opt(10000, "Generated samples for the quality metrics (0 = skip them).", low=0)
+    collapse_steps: int = opt(200, "D loss < 1e-3 for this many steps in a row = discriminator collapse.", low=1,
+                              cli=False)
+    precision: Literal["fp32", "bf16"] = opt(
+        "fp32", "bf16: bfloat16 autocast for the training step's convolutions (weights, optimiser state and the "
+                "metrics stay float32; faster on CPUs with AMX/AVX512-BF16).")
 
 
 def _images_32(x: torch.Tensor) -> torch.Tensor:

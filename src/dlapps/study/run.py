@@ -17,22 +17,20 @@ from typing import Any, Literal
 from dlapps import DlappsError
 from dlapps.study.results import _package_file, study_seeds, study_spec
 from dlapps.runs import RunDir, to_jsonable
-from dlapps.choices import Backend
+from dlapps.options import Parallel, opt
 
 SECTIONS = ("2a", "2b", "2c", "2de")
 
 
 @dataclass
-class StudyConfig:
-    only: list[str] = field(default_factory=list)   # sections to run (2a, 2b, 2c, 2de); empty = all
-    tables: list[int] = field(default_factory=list)  # only the points these tables need; empty = all
-    quick: bool = False        # embedded data and the sweeps' [quick] settings: minutes, not comparable
-    seeds: int = 0             # seeds per training point (0 = 3, or 1 with --quick)
-    jobs: int = 1              # sweep points run in parallel (cores are split between them)
-    backend: Backend = "local" # local | ray
-    address: str | None = None  # Ray cluster address
-    threads: int = 1           # torch threads per point (1: numbers independent of --jobs)
-    report_only: bool = False  # run nothing: rebuild the report from the points already finished
+class StudyConfig(Parallel):
+    only: list[str] = opt(help="Run only these sections (repeatable); the report covers the whole study.",
+                          choices=SECTIONS, default_factory=list)
+    tables: list[int] = opt(help="Only the points these tables need, e.g. 4,5,7,10 (default: all).", csv=True,
+                            default_factory=list)
+    quick: bool = opt(False, "Embedded data and the sweeps' [quick] settings: minutes, not comparable.")
+    seeds: int = opt(0, "Seeds per training point (0 = 3, or 1 with --quick).", low=0)
+    report_only: bool = opt(False, "Run nothing; rebuild the report from the finished points (byte for byte).")
 
 
 @dataclass

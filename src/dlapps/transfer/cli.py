@@ -1,4 +1,5 @@
-"""``dlapps transfer ...`` commands: inspect, layers, predict, activations, probe."""
+"""``dlapps transfer ...`` commands: inspect, layers, predict, activations, probe. Every option is a field of
+the command's Config (dlapps.options); models, images and layers of a single image are arguments."""
 
 from __future__ import annotations
 
@@ -6,13 +7,12 @@ from typing import Any
 
 import click
 
-from dlapps.cli_options import csv_list, data_source_option, finish, run_options
-from dlapps.choices import choices
+from dlapps.cli_options import finish, run_options
+from dlapps.options import WEIGHTS_HELP, cli_options, to_config
 from dlapps.runs import RunOptions
+from dlapps.transfer.inspect import InspectConfig
 from dlapps.transfer.predict import ActivationsConfig, PredictConfig
 from dlapps.transfer.probe import ProbeConfig, run_probe
-
-WEIGHTS_HELP = "imagenet (torchvision / $DLAPPS_WEIGHTS), random, or a state_dict path."
 
 
 @click.group()
@@ -22,14 +22,13 @@ def transfer() -> None:
 
 @transfer.command()
 @click.argument("model")
-@click.option("--weights", default="random", show_default=True, help=WEIGHTS_HELP + " (counts need none)")
-@click.option("--input-size", type=int, default=None, help="Input side in pixels [default: the model's].")
+@cli_options(InspectConfig)
 @run_options
-def inspect(model: str, weights: str, input_size: int | None, opts: RunOptions) -> None:
+def inspect(opts: RunOptions, **kw: Any) -> None:
     """Per-layer table: output shape, parameters, cumulative parameters, share; the total."""
-    from dlapps.transfer.inspect import InspectConfig, run_inspect
+    from dlapps.transfer.inspect import run_inspect
 
-    r = run_inspect(InspectConfig(model=model, weights=weights, input_size=input_size), opts)
+    r = run_inspect(to_config(InspectConfig, kw), opts)
     if not opts.quiet:
         rows = r.metrics["rows"]
         w = max(len(row[0]) for row in rows)
@@ -55,18 +54,13 @@ def layers(model: str, weights: str) -> None:
 @transfer.command()
 @click.argument("model")
 @click.argument("images", nargs=-1, required=True)
-@click.option("--weights", default="imagenet", show_default=True, help=WEIGHTS_HELP)
-@click.option("--top", type=int, default=5, show_default=True)
-@click.option("--gray", type=click.Choice(choices(PredictConfig, "gray")), default=PredictConfig.gray, show_default=True)
-@click.option("--precision", type=click.Choice(choices(PredictConfig, "precision")), default=PredictConfig.precision,
-              show_default=True)
-@click.option("--batch-size", type=int, default=0, show_default=True, help="0 = chosen per model and device.")
+@cli_options(PredictConfig)
 @run_options
-def predict(model: str, images: tuple[str, ...], opts: RunOptions, **kw: Any) -> None:
+def predict(opts: RunOptions, **kw: Any) -> None:
     """Top-k ImageNet classes for image files (any format, mode and size)."""
-    from dlapps.transfer.predict import PredictConfig, run_predict
+    from dlapps.transfer.predict import run_predict
 
-    r = run_predict(PredictConfig(model=model, images=list(images), **kw), opts)
+    r = run_predict(to_config(PredictConfig, kw), opts)
     for p in r.metrics["predictions"]:
         click.echo(f"{p['image']}: " + ", ".join(f"{t['name']} {t['prob']:.3f}" for t in p["top"]))
     finish(r)
@@ -75,49 +69,18 @@ def predict(model: str, images: tuple[str, ...], opts: RunOptions, **kw: Any) ->
 @transfer.command()
 @click.argument("model")
 @click.argument("image")
-@click.option("--layer", "layer_names", multiple=True, required=True, help="Repeatable: alias or graph node.")
-@click.option("--weights", default="imagenet", show_default=True, help=WEIGHTS_HELP)
-@click.option("--channels", type=int, default=16, show_default=True, help="First N channels per layer.")
-@click.option("--gray", type=click.Choice(choices(ActivationsConfig, "gray")), default=ActivationsConfig.gray,
-              show_default=True)
+@cli_options(ActivationsConfig)
 @run_options
-def activations(model: str, image: str, layer_names: tuple[str, ...], opts: RunOptions, **kw: Any) -> None:
+def activations(opts: RunOptions, **kw: Any) -> None:
     """Grid of feature maps of one image at one or more layers."""
-    from dlapps.transfer.predict import ActivationsConfig, run_activations
+    from dlapps.transfer.predict import run_activations
 
-    finish(run_activations(ActivationsConfig(model=model, image=image, layers=list(layer_names), **kw), opts))
-
-
-P = ProbeConfig()
+    finish(run_activations(to_config(ActivationsConfig, kw), opts))
 
 
 @transfer.command()
-@click.option("--model", "models", multiple=True, default=tuple(P.models), show_default=True,
-              help="Repeatable: NAME or NAME:WEIGHTS (e.g. mobilenet_v2:imagenet, vgg16:random).")
-@click.option("--weights", default=P.weights, show_default=True, help=WEIGHTS_HELP)
-@click.option("--layer", "layers", multiple=True, default=tuple(P.layers), show_default=True,
-              help="Repeatable: alias (relu1..relu7 for VGG16/AlexNet), graph node (see `transfer layers`), or "
-                   "penultimate (what the last linear layer reads, for any model).")
-@click.option("--data", default=P.data, show_default=True, help="scene15, digits, or an image folder / .npz.")
-@data_source_option
-@click.option("--pool", type=click.Choice(choices(ProbeConfig, "pool")), default=P.pool, show_default=True)
-@click.option("--gray", type=click.Choice(choices(ProbeConfig, "gray")), default=P.gray, show_default=True)
-@click.option("--classifier", type=click.Choice(choices(ProbeConfig, "classifier")), default=P.classifier, show_default=True)
-@click.option("--c-grid", default=",".join(map(str, P.c_grid)), show_default=True)
-@click.option("--folds", type=int, default=P.folds, show_default=True)
-@click.option("--jobs", type=int, default=P.jobs, show_default=True, help="Parallel grid-search jobs.")
-@click.option("--batch-size", type=int, default=P.batch_size, show_default=True, help="0 = chosen per model.")
-@click.option("--precision", type=click.Choice(choices(ProbeConfig, "precision")), default=P.precision, show_default=True,
-              help="bf16: autocast, faster on CPUs with AVX-512 BF16/AMX and on GPUs; features differ slightly.")
-@click.option("--engine", type=click.Choice(choices(ProbeConfig, "engine")), default=P.engine, show_default=True,
-              help="onnxruntime: the same network in ONNX Runtime (CPU, float32; pip install 'dlapps[onnx]').")
-@click.option("--per-class", type=int, default=0, show_default=True, help="At most N images per class per split.")
-@click.option("--train-per-class", type=int, default=0, show_default=True,
-              help="N labelled training images per class, the whole test split (the few-label regime).")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the feature cache.")
+@cli_options(ProbeConfig)
 @run_options
-def probe(models: tuple[str, ...], layers: tuple[str, ...], c_grid: str, no_cache: bool, opts: RunOptions,
-          **kw: Any) -> None:
+def probe(opts: RunOptions, **kw: Any) -> None:
     """Features at named layers -> linear SVM with C chosen by cross-validation (Tables 2-3, Figure 7)."""
-    cfg = ProbeConfig(models=list(models), layers=list(layers), c_grid=csv_list(c_grid, float), cache=not no_cache, **kw)
-    finish(run_probe(cfg, opts))
+    finish(run_probe(to_config(ProbeConfig, kw), opts))

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from dlapps.results import RunResult
+from dlapps.options import WEIGHTS_HELP, opt
 from dlapps.runs import RunOptions
 
 
@@ -70,9 +71,9 @@ def model_flops(model: nn.Module, input_size: int = 224, in_ch: int = 3) -> floa
 
 @dataclass
 class InspectConfig:
-    model: str = "vgg16"
-    weights: str = "random"          # counts and shapes need no weights
-    input_size: int | None = None    # input side in pixels (None = the model's)
+    model: str = opt("vgg16", "Any torchvision classifier, or mnist_cnn (the MODEL argument).", cli=False)
+    weights: str = opt("random", WEIGHTS_HELP + " Counts and shapes need none.")
+    input_size: int | None = opt(None, "Input side in pixels [default: the model's].", low=1)
 
 
 def run_inspect(cfg: InspectConfig, opts: RunOptions | None = None) -> RunResult:

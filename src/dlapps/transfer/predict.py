@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,6 +18,7 @@ from dlapps.inference import Inference, Precision, decoded_batches, fuse_for_inf
 from dlapps.models import LoadedModel, build_model, check_finite_output, resolve_layer
 from dlapps.report import build_report
 from dlapps.results import RunResult
+from dlapps.options import WEIGHTS_HELP, opt
 from dlapps.runs import RunOptions, start_run
 from dlapps.transfer.features import graph_nodes
 
@@ -110,23 +111,25 @@ def activations_figure(maps: dict[str, torch.Tensor], image, title: str):
 
 @dataclass
 class PredictConfig:
-    model: str = "mobilenet_v2"
-    images: list[str] = field(default_factory=list)  # image files or folders of them
-    weights: str = "imagenet"
-    top: int = 5                    # classes listed per image
-    gray: GrayMode = "replicate"    # grey images -> RGB: replicate | colormap
-    precision: Precision = "fp32"   # fp32 | bf16 (autocast)
-    batch_size: int = 0             # images per forward pass (0 = per model/device)
+    model: str = opt("mobilenet_v2", "Any torchvision classifier, or mnist_cnn (the MODEL argument).", cli=False)
+    images: list[str] = opt(help="Image files or folders of them (the IMAGES arguments).", cli=False,
+                            default_factory=list)
+    weights: str = opt("imagenet", WEIGHTS_HELP)
+    top: int = opt(5, "Classes listed per image.", low=1)
+    gray: GrayMode = opt("replicate", "Grey images to RGB: replicate the channel, or a colour map.")
+    precision: Precision = opt("fp32", "bf16: autocast (faster on CPUs with AVX-512 BF16/AMX).")
+    batch_size: int = opt(0, "Images per forward pass (0 = chosen per model and device).", low=0)
 
 
 @dataclass
 class ActivationsConfig:
-    model: str = "mobilenet_v2"
-    image: str = ""                 # one image file
-    layers: list[str] = field(default_factory=lambda: ["features.2"])  # aliases or graph nodes
-    weights: str = "imagenet"
-    channels: int = 16              # first N channels per layer
-    gray: GrayMode = "replicate"    # grey images -> RGB: replicate | colormap
+    model: str = opt("mobilenet_v2", "Any torchvision classifier, or mnist_cnn (the MODEL argument).", cli=False)
+    image: str = opt("", "One image file (the IMAGE argument).", cli=False)
+    layers: list[str] = opt(help="Repeatable: alias or graph node (see `transfer layers`).", cli="--layer",
+                            required=True, default_factory=lambda: ["features.2"])
+    weights: str = opt("imagenet", WEIGHTS_HELP)
+    channels: int = opt(16, "First N channels per layer.", low=1)
+    gray: GrayMode = opt("replicate", "Grey images to RGB: replicate the channel, or a colour map.")
 
 
 def run_predict(cfg: PredictConfig, opts: RunOptions | None = None) -> RunResult:

@@ -3,58 +3,64 @@ checked against them)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from dlapps.data.containers import DataSource
+from dlapps.options import DATA_SOURCE_HELP, WEIGHTS_HELP, opt
 from dlapps.visualize.saliency import METHODS
 
 
 @dataclass
 class VisConfig:
-    model: str = "squeezenet1_1"
-    weights: str = "imagenet"
-    images: list[str] = field(default_factory=list)  # image files, or use data/n
-    data: str = ""                                    # registry name, e.g. imagenet-samples or mnist
-    n: int = 0                                        # images from data (0 = all)
-    data_source: DataSource = "auto"
-    batch_size: int = 0                               # images per forward/backward pass (0 = per model/device)
+    model: str = opt("squeezenet1_1", "Any torchvision classifier, or mnist_cnn (the MODEL argument).", cli=False)
+    weights: str = opt("imagenet", WEIGHTS_HELP)
+    images: list[str] = opt(help="Image files (the IMAGES arguments), or use --data.", cli=False,
+                            default_factory=list)
+    data: str = opt("", "Instead of files: a dataset (imagenet-samples, mnist, photos).")
+    n: int = opt(0, "Images from --data (0 = all).", low=0)
+    data_source: DataSource = opt("auto", DATA_SOURCE_HELP)
+    batch_size: int = opt(0, "Images per forward/backward pass (0 = chosen per model and device).", low=0)
 
 
 @dataclass
 class SaliencyConfig(VisConfig):
-    target: str | None = None                     # class name/index; default: the predicted class
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    target: str | None = opt(None, "Class name or index [default: the predicted class].")
+    methods: list[str] = opt(help="Saliency methods (repeatable).", cli="--method", choices=tuple(METHODS),
+                             default_factory=lambda: list(METHODS))
 
 
 @dataclass
 class SaliencyEvalConfig(SaliencyConfig):
-    steps: int = 32                               # deletion/insertion curve resolution
-    fill: Literal["blur", "black"] = "blur"       # deletion fill: blur | black (Petsiuk's original)
-    randomize: list[int] = field(default_factory=lambda: [1, 2, 4, 8])  # top layers re-initialised
+    steps: int = opt(32, "Deletion/insertion curve points.", low=2)
+    fill: Literal["blur", "black"] = opt("blur", "What deleted pixels become (black: Petsiuk et al.'s original).")
+    randomize: list[int] = opt(help="Top layers re-initialised for the sanity check (a cascade).", csv=True,
+                               default_factory=lambda: [1, 2, 4, 8])
 
 
 @dataclass
 class FoolConfig(VisConfig):
-    target: str = "0"               # class name or index; "random" = a seeded random class per image
-    method: Literal["gradient", "pgd"] = "gradient"  # gradient (the lab's) | pgd
-    lr: float = 0.25                # gradient: L2 step in [0, 1]-pixel units (≈ 64 in 0-255 units)
-    max_iters: int = 100
-    eps: float = 2.0                # pgd: L∞ budget in 0-255 pixel units
-    alpha: float = 0.0              # pgd: step in 0-255 units (0 = eps/8)
+    target: str = opt("0", "Class name or index, or 'random' (seeded, per image).", required=True)
+    method: Literal["gradient", "pgd"] = opt("gradient", "gradient: the lab's normalised ascent; pgd: PGD-L∞ within "
+                                                         "--eps.")
+    lr: float = opt(0.25, "gradient: L2 step in [0, 1] pixel units (≈ 64 in 0-255 units).", low=0, low_open=True)
+    max_iters: int = opt(100, "Steps at most per image.", low=1)
+    eps: float = opt(2.0, "pgd: L∞ budget in 0-255 units.", low=0, low_open=True)
+    alpha: float = opt(0.0, "pgd: step in 0-255 units (0 = eps/8).", low=0)
 
 
 @dataclass
 class ClassVizConfig:
-    model: str = "squeezenet1_1"
-    weights: str = "imagenet"
-    targets: list[str] = field(default_factory=lambda: ["tarantula"])
-    init: str = "noise"             # noise | an image path
-    iters: int = 200
-    lr: float = 0.01                # mean step per pixel, in [0, 1] units
-    l2: float = 1e-3
-    jitter: int = 8
-    blur_every: int = 10
-    blur_sigma: float = 0.5
-    frame_every: int = 25
-    batch_size: int = 0             # classes optimised together (0 = per model/device)
+    model: str = opt("squeezenet1_1", "Any torchvision classifier, or mnist_cnn (the MODEL argument).", cli=False)
+    targets: list[str] = opt(help="Class name or index; repeatable.", cli="--target", required=True,
+                             default_factory=lambda: ["tarantula"])
+    weights: str = opt("imagenet", WEIGHTS_HELP)
+    init: str = opt("noise", "noise, or an image file to start from.")
+    iters: int = opt(200, "Gradient-ascent steps.", low=1)
+    lr: float = opt(0.01, "Mean step per pixel ([0, 1] units).", low=0, low_open=True)
+    l2: float = opt(1e-3, "L2 regularisation weight.", low=0)
+    jitter: int = opt(8, "Max random shift in pixels.", low=0)
+    blur_every: int = opt(10, "Blur every N steps (0 = never).", low=0)
+    blur_sigma: float = opt(0.5, "Gaussian blur σ in pixels.", low=0)
+    frame_every: int = opt(25, "Keep a progress frame every N steps.", low=1)
+    batch_size: int = opt(0, "Classes optimised together (0 = chosen per model and device).", low=0)

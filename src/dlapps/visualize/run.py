@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from dlapps import DlappsError
-from dlapps.choices import check_choices
+from dlapps.options import check_config
 from dlapps.figures import plt
 from dlapps.models import build_model, resolve_class
 from dlapps.report import build_report
@@ -139,7 +139,7 @@ def _fool_targets(target: str, class_names: list[str], orig_pred: torch.Tensor, 
 
 def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
     opts = opts or RunOptions()
-    check_choices(cfg)
+    check_config(cfg)
     lm, model, run, x, names, _ = _setup(cfg, "fool", opts, cfg)
     bs = batch_size_for(lm.name, x.device, cfg.batch_size, task="gradient")
     with torch.no_grad():  # in batches: a thousand photos in one pass would hold gigabytes of activations
