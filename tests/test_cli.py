@@ -157,9 +157,15 @@ def test_report_rebuilds_from_run_dir(tmp_path):
     p = dlapps_subprocess("transfer", "inspect", "alexnet", "--weights", "random", "--out", str(out), "--quiet")
     assert p.returncode == 0, p.stderr
     assert "61,100,840" in p.stdout
+    before = (out / "report.md").read_text()
     (out / "report.html").unlink()
+    (out / "report.md").unlink()
     p = dlapps("report", str(out))
-    assert p.returncode == 0 and (out / "report.html").exists()
+    assert p.returncode == 0
+    # rebuilt from the run dir alone: the same markdown, and HTML carrying its table and inlined figures
+    assert (out / "report.md").read_text() == before and "61,100,840" in before
+    html = (out / "report.html").read_text()
+    assert "61,100,840" in html and "<table>" in html
 
 
 def test_the_top_level_command_line_starts_without_torch():

@@ -82,12 +82,14 @@ def test_one_step_changes_both_networks_sample_and_resume(tmp_path):
     # projection embedding) have moved
     assert ck["G"]["net.1.bias"].abs().sum() > 0 and ck["D"]["embed.weight"].abs().sum() > 0
     m = r.metrics
-    assert 1 <= m["class_coverage"] <= 10 and m["classifier_fid"] >= 0 and 0 <= m["conditional_accuracy"] <= 1
+    assert m["class_coverage"] == sum(h >= 0.02 for h in m["class_hist"]) >= 1
+    assert m["classifier_fid"] > m["classifier_fid_floor"] >= 0  # one epoch on 256 images: far from real
     assert (r.run_dir / "figures" / "samples_by_label.png").exists()
     from dlapps.generate import evaluate_run
 
     again = evaluate_run(r.run_dir, eval_samples=500, quiet=True)
     assert again["classifier_fid"] == pytest.approx(m["classifier_fid"])  # same seed, same numbers
+    assert again["conditional_accuracy"] == pytest.approx(m["conditional_accuracy"])
     png = sample(r.run_dir, n=16, seed=3, label=4)
     assert png.exists() and np.load(png.with_suffix(".npz"))["images"].shape == (16, 32, 32, 1)
     # resume a 2-epoch run from its 1-epoch checkpoint

@@ -43,18 +43,31 @@ def test_bn_folding_keeps_the_function_and_the_layer_names():
         assert not torch.allclose(folded, ref, atol=1e-3)
 
 
-def test_batch_size_policy_per_device_model_precision_and_task():
-    from dlapps.inference import batch_size_for
+@pytest.mark.parametrize("requested,precision,expected", [(0, "fp32", [8, 2]), (3, "fp32", [3, 3, 3, 1]),
+                                                            (0, "bf16", [10])])
+def test_the_network_sees_the_batch_size_the_policy_chooses(tmp_path, monkeypatch, mnist_cnn, requested, precision,
+                                                            expected):
+    """What reaches the network: float32 CPU batches of 8 for a small CNN, the user's size when given, 16 with
+    bf16 (measured: bf16 wants bigger batches)."""
+    import dlapps.transfer.predict as P
 
-    cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    assert batch_size_for("mobilenet_v2", cpu, requested=32) == 32                      # the user's wins
-    assert Inference().batch_size("mobilenet_v2") == 4                                   # float32 depthwise net
-    assert Inference().batch_size("squeezenet1_1") == 8
-    assert Inference().batch_size("vgg16") == 16                                         # heavy: GEMM-bound
-    assert Inference(precision="bf16").batch_size("mobilenet_v2") == 16                  # bf16 wants bigger
-    assert Inference(engine="onnxruntime").batch_size("mobilenet_v2") == 16
-    assert batch_size_for("mobilenet_v2", cpu, task="gradient") == 8                     # attacks, classviz
-    assert batch_size_for("vgg16", gpu) == 64 and batch_size_for("mobilenet_v2", gpu) == 128
+    files = []
+    for i in range(10):
+        f = tmp_path / f"d{i}.png"
+        Image.fromarray(np.full((28, 28), 25 * i, np.uint8)).save(f)
+        files.append(str(f))
+    seen: list[int] = []
+    real = P.build_model
+
+    def spying(*a, **k):
+        lm = real(*a, **k)
+        lm.model.register_forward_pre_hook(lambda m, inp: seen.append(inp[0].shape[0]))
+        return lm
+
+    monkeypatch.setattr(P, "build_model", spying)
+    P.run_predict(P.PredictConfig(model="mnist_cnn", weights="dlapps", images=files, precision=precision,
+                                  batch_size=requested), RunOptions(out=str(tmp_path / "r"), quiet=True))
+    assert seen == expected
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L"])
@@ -196,8 +209,8 @@ def test_visualize_runs_put_model_and_images_on_the_runs_device(tmp_path, monkey
                                 max_iters=30, data_source="embedded"),
                    RunOptions(out=str(tmp_path / "f"), quiet=True, device="cpu"))
     assert moved == ["cpu"] and json.loads((r.run_dir / "config.json").read_text())["device"] == "cpu"
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: cuda is valid here")
     with pytest.raises(DlappsError, match="no CUDA GPU"):
-        if torch.cuda.is_available():
-            pytest.skip("a GPU is present: cuda is valid here")
         V.run_fool(V.FoolConfig(model="mnist_cnn", data="mnist", n=1, data_source="embedded"),
                    RunOptions(out=str(tmp_path / "g"), quiet=True, device="cuda"))

@@ -71,8 +71,8 @@ def cli() -> None:
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Where to write report.md/html [default: the run dir itself for one run, else their parent].")
-@click.option("--title", default="dlapps report", show_default=True)
-def report(runs: tuple[str, ...], out: str | None, title: str) -> None:
+@click.option("--title", default=None, help="[default: a single run's own title, else 'dlapps report'].")
+def report(runs: tuple[str, ...], out: str | None, title: str | None) -> None:
     """Rebuild report.md and report.html from one or more run dirs (or sweep dirs)."""
     from dlapps.report import build_report, expand_runs
 

@@ -164,8 +164,8 @@ def to_config(cls: type, kwargs: dict[str, Any], **fixed: Any) -> Any:
             try:
                 v = [item(x.strip()) for x in v.split(",") if x.strip()]
             except ValueError:
-                raise click.BadParameter(f"{v!r}: give {item.__name__} values separated by commas",
-                                         param_hint=flag_name(fields[k])) from None
+                raise click.BadParameter(f"{flag_name(fields[k])} {v!r}: give {item.__name__} values separated by "
+                                         "commas") from None
         vals[k] = list(v) if isinstance(v, tuple) else v
     return cls(**vals, **fixed)
 

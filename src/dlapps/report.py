@@ -158,7 +158,7 @@ def _md_to_html(md_text: str, base: Path) -> str:
             f"<style>{style}</style></head><body>{body}</body></html>\n")
 
 
-def build_report(runs: Sequence[Path], out_dir: Path | None = None, title: str = "dlapps report",
+def build_report(runs: Sequence[Path], out_dir: Path | None = None, title: str | None = None,
                  intro: str = "", glance: Sequence[tuple[str, str, str, str]] | None = None) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` for one run (into it) or several (into ``out_dir``).
 
@@ -174,6 +174,7 @@ def build_report(runs: Sequence[Path], out_dir: Path | None = None, title: str =
     single = len(runs) == 1 and out_dir is None
     out_dir = Path(out_dir) if out_dir else (runs[0] if single else runs[0].parent)
     out_dir.mkdir(parents=True, exist_ok=True)
+    title = _report_title(runs[0], title) if single else (title or "dlapps report")
     parts = [f"# {title}", ""]
     if glance is None:
         glance = [(f"{label}" + ("" if single else f" ({r.name})"), value, context, f"#{run_anchor(r)}")
@@ -196,6 +197,18 @@ def build_report(runs: Sequence[Path], out_dir: Path | None = None, title: str =
     atomic_write_text(md_path, md_text)
     atomic_write_text(html_path, _md_to_html(md_text, out_dir))
     return md_path, html_path
+
+
+def _report_title(run: Path, title: str | None) -> str:
+    """A single run's report title: the one its command gave (kept in config.json, so `dlapps report RUN`
+    rebuilds the same report), else the app and command."""
+    cfg = json.loads((Path(run) / "config.json").read_text())
+    if title is None:
+        return cfg.get("report_title") or f"{cfg.get('app', '?')} {cfg.get('command', '?')}"
+    if cfg.get("report_title") != title:
+        cfg["report_title"] = title
+        atomic_write_text(Path(run) / "config.json", json.dumps(cfg, indent=2, allow_nan=True) + "\n")
+    return title
 
 
 def _run_title(run: Path) -> str:

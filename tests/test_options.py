@@ -1,0 +1,138 @@
+"""Each option declared once (dlapps.options): every command's options come from Config fields, --help shows
+the dataclass defaults, and every bounded number is refused out of range before a run dir exists."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import click
+import pytest
+
+from dlapps import DlappsError
+from dlapps.cli import _register_apps, cli, main
+from dlapps.options import check_config, flag_name, in_range, opt, to_config
+
+
+def _commands() -> list[tuple[str, click.Command]]:
+    _register_apps()
+    out = []
+
+    def walk(prefix: str, cmd: click.Command) -> None:
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                walk(f"{prefix} {name}".strip(), sub)
+        else:
+            out.append((prefix, cmd))
+
+    walk("", cli)
+    return out
+
+
+def _configs() -> list[type]:
+    from dlapps.adapt import DannConfig, PseudoLabelConfig
+    from dlapps.generate import GanConfig
+    from dlapps.runs import RunOptions
+    from dlapps.study.run import StudyConfig
+    from dlapps.transfer.inspect import InspectConfig
+    from dlapps.transfer.predict import ActivationsConfig, PredictConfig
+    from dlapps.transfer.probe import ProbeConfig
+    from dlapps.visualize.config import ClassVizConfig, FoolConfig, SaliencyConfig, SaliencyEvalConfig
+
+    return [DannConfig, PseudoLabelConfig, GanConfig, RunOptions, StudyConfig, InspectConfig, PredictConfig,
+            ActivationsConfig, ProbeConfig, SaliencyConfig, SaliencyEvalConfig, FoolConfig, ClassVizConfig]
+
+
+def test_every_config_field_is_declared_once_with_help():
+    for cls in _configs():
+        for f in dataclasses.fields(cls):
+            assert "help" in f.metadata, f"{cls.__name__}.{f.name} is not declared with opt()"
+            assert f.metadata["help"], f"{cls.__name__}.{f.name} has no help"
+
+
+def test_help_shows_the_dataclass_defaults():
+    from dlapps.adapt import DannConfig
+    from dlapps.generate import GanConfig
+    from dlapps.runs import RunOptions
+
+    for cmd_path, cls in (("adapt dann", DannConfig), ("generate cgan", GanConfig), ("adapt dann", RunOptions)):
+        cmd = dict(_commands())[cmd_path]
+        params = {p.name: p for p in cmd.params}
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("cli", True) is False:
+                continue
+            p = params[f.name]
+            assert p.default == f.default, (cmd_path, f.name)
+            assert flag_name(f) in p.opts
+
+
+def _bad_values(p: click.Option) -> list[str]:
+    """Values just outside an option's range."""
+    t = p.type
+    out = []
+    if isinstance(t, (click.IntRange, click.FloatRange)):
+        step = 1 if isinstance(t, click.IntRange) else 1e-3
+        if t.min is not None:
+            out.append(str(t.min if t.min_open else t.min - step))
+        if t.max is not None:
+            out.append(str(t.max if t.max_open else t.max + step))
+        if isinstance(t, click.FloatRange):
+            out.append("nan")
+    return out
+
+
+def test_every_numeric_option_out_of_range_exits_2_before_a_run_dir(tmp_path, capsys):
+    """Walks every command: each bounded option, just outside its range, is one line and exit 2, and nothing is
+    created (the option is checked before anything runs)."""
+    needs = {  # the arguments a command needs before its options are looked at
+        "transfer inspect": ["mnist_cnn"], "transfer predict": ["mnist_cnn", "x.png"],
+        "transfer activations": ["mnist_cnn", "x.png", "--layer", "relu1"], "visualize saliency": ["mnist_cnn"],
+        "visualize saliency-eval": ["mnist_cnn"], "visualize fool": ["mnist_cnn", "--target", "3"],
+        "visualize classviz": ["mnist_cnn", "--target", "3"], "generate sample": [str(tmp_path)],
+        "generate evaluate": [str(tmp_path)], "sweep": [__file__], "adapt pseudo-label": ["--from", str(tmp_path)],
+    }
+    walked = 0
+    for path, cmd in _commands():
+        for p in cmd.params:
+            if not isinstance(p, click.Option):
+                continue
+            for bad in _bad_values(p):
+                out = tmp_path / f"run-{walked}"
+                argv = [*path.split(), *needs.get(path, []), p.opts[0], bad]
+                if any(o.name == "out" for o in cmd.params):
+                    argv += ["--out", str(out)]
+                with pytest.raises(SystemExit) as e:
+                    main(argv)
+                err = capsys.readouterr().err.strip()
+                assert e.value.code == 2, (argv, err)
+                assert "\n" not in err and p.opts[0] in err, (argv, err)
+                assert not out.exists(), argv
+                walked += 1
+    assert walked >= 60  # lr, epochs, batch sizes, thresholds, ... of every command
+
+
+def test_the_python_api_checks_the_same_ranges_before_anything_is_made(tmp_path):
+    from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann
+    from dlapps.runs import RunOptions
+
+    for kw, msg in (({"lr": -0.1}, "--lr must be 0 < --lr"), ({"epochs": 0}, "--epochs must be 1 ≤ --epochs"),
+                    ({"batch_size": 3}, "even"), ({"lambda_multiplier": math.nan}, "--lambda-multiplier")):
+        with pytest.raises(DlappsError, match=re.escape(msg)):
+            run_dann(DannConfig(data_source="embedded", **kw), RunOptions(out=str(tmp_path / "r"), quiet=True))
+        assert not (tmp_path / "r").exists()
+    with pytest.raises(DlappsError, match="--threshold must be 0 < --threshold < 1"):
+        check_config(PseudoLabelConfig(start="x", threshold=1.0))
+
+
+def test_opt_ranges_and_comma_lists():
+    @dataclasses.dataclass
+    class Cfg:
+        rate: float = opt(0.5, "a probability", low=0, high=1)
+        grid: list[float] = opt(help="Cs", csv=True, default_factory=lambda: [0.1, 1.0])
+
+    f = dataclasses.fields(Cfg)[0]
+    assert in_range(f, 0.0) and in_range(f, 1.0) and not in_range(f, 1.01) and not in_range(f, math.nan)
+    assert to_config(Cfg, {"rate": 0.2, "grid": "1, 10,100"}).grid == [1.0, 10.0, 100.0]
+    with pytest.raises(click.BadParameter, match="--grid"):
+        to_config(Cfg, {"grid": "1,x"})
