@@ -22,7 +22,8 @@ def finished_paths(study: Path) -> list[Path]:
     out = [p for p in (study / "config.json", study / "report.md", study / "report.html", study / "figures")
            if p.exists()]
     for sweep in sorted(d for d in study.iterdir() if d.is_dir() and (d / "config.json").exists()):
-        out += [p for p in sweep.iterdir() if p.is_file() and not p.name.endswith((".log", ".html"))]
+        out += [p for p in sweep.iterdir() if p.is_file() and not p.name.endswith((".log", ".html"))
+                and not p.name.startswith(".")]
         out += [p for p in (sweep / "tables", sweep / "figures") if p.exists()]
         for point in sorted(d for d in sweep.iterdir() if d.is_dir() and d.name not in ("tables", "figures")):
             if status(point) in ("complete", "diverged"):

@@ -113,14 +113,6 @@ def test_a_damaged_point_is_rerun_not_a_crash(tmp_path, capsys):
     assert json.loads((out / "metrics.json").read_text())["points"]["base"]["total_params"]["n"] == 2
 
 
-def test_ray_backend_when_installed(tmp_path):
-    pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'dlapps[ray]')")
-    f = tmp_path / "s.toml"
-    f.write_text('command = "transfer inspect mnist_cnn"\nmetrics = ["total_params"]\n[base]\nweights = "random"\n')
-    out = run_sweep(f, tmp_path / "ray", backend="ray", quiet=True)
-    assert json.loads((out / "metrics.json").read_text())["complete"]
-
-
 def test_quick_skips_points_that_vary_what_quick_fixes():
     spec = SweepSpec(command=["adapt", "dann"], points=[{}, {"epochs": 100}, {"lr": 0.1}], quick={"epochs": 2})
     assert [p.name for p in expand(spec, quick=True)] == ["", "lr=0.1"]

@@ -308,7 +308,7 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: Backe
               f"({jobs} job(s) x {threads} thread(s), backend {backend})", flush=True)
     failures = []
     if backend == "ray":
-        failures = _run_ray(todo, address, threads)
+        failures = _run_ray(todo, address, threads, out)
     elif backend == "local":
         from tqdm.auto import tqdm
 
@@ -354,19 +354,49 @@ def _refuse_a_different_sweep(out: Path, spec: SweepSpec, planned: dict[str, Any
                           "choose another --out")
 
 
-def _run_ray(todo: list, address: str | None, threads: int) -> list[str]:
+def _run_point_on_node(argv: list[str], log: str, marker: str) -> tuple[int, float, str]:
+    """One point as a Ray task, on whichever node Ray picks. The sweep dir must be storage every node shares
+    (results land where the driver reads them): the driver's marker file proves it. A point a previous attempt
+    left unfinished (a killed worker, a retry) resumes from its last checkpoint."""
+    import socket
+
+    node = socket.gethostname()
+    if not Path(marker).exists():
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        return -1, 0.0, f"{node}: cannot see {marker}; --out must be on storage every node of the cluster shares"
+    run_dir = Path(argv[argv.index("--out") + 1])
+    if "--resume" not in argv and status(run_dir) == "partial":
+        argv = [*argv, "--resume"]
+    rc, seconds = _run_point(argv, Path(log))
+    return rc, seconds, node
+
+
+def _run_ray(todo: list, address: str | None, threads: int, out: Path) -> list[str]:
+    """Run the points as Ray tasks (``address``: a running cluster, e.g. ``auto`` on a node of it or
+    ``ray://head:10001``; None starts a local instance), each with ``threads`` CPUs."""
     try:
         import ray
     except ImportError:
         raise DlappsError("--backend ray needs Ray: pip install 'dlapps[ray]'") from None
-    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-    remote = ray.remote(num_cpus=threads)(_run_point)
-    refs = {remote.remote(argv, log): (p, Path(argv[argv.index("--out") + 1])) for p, argv, log in todo}
+    try:
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise DlappsError(f"cannot reach the Ray cluster at {address or 'a local instance'}: {e}") from None
+    marker = out.resolve() / ".sweep-dir"
+    atomic_write_text(marker, "dlapps sweep dir: every Ray node must see this file\n")
+    remote = ray.remote(num_cpus=threads)(_run_point_on_node)
+    refs = {remote.remote(argv, str(log.resolve()), str(marker)): (p, Path(argv[argv.index("--out") + 1]))
+            for p, argv, log in todo}
     failures = []
     for ref, (p, run_dir) in refs.items():
-        rc, _ = ray.get(ref)
+        try:
+            rc, _, node = ray.get(ref)
+        except ray.exceptions.RayError as e:  # the task itself was lost (its node died, retries used up)
+            rc, node = -1, f"lost ({e.__class__.__name__})"
         if rc != 0 and status(run_dir) != "diverged":
             failures.append(p.dirname)
+            if not node or "cannot see" in node or "lost" in node:
+                print(f"point {p.dirname}: {node}", flush=True)
     return failures
 
 
