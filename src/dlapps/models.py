@@ -183,6 +183,18 @@ def check_finite_output(out: torch.Tensor, model_name: str, weights: str) -> tor
     return out
 
 
+BUILDERS: dict[str, Callable[[str, bool], "LoadedModel"]] = {}  # dlapps' own networks, by name
+
+
+def register_model(name: str) -> Callable[[Callable[[str, bool], "LoadedModel"]], Callable[[str, bool], "LoadedModel"]]:
+    """Register a builder ``(weights, verbose) -> LoadedModel`` for a network dlapps defines itself (timm's
+    ``@register_model``); its facts (input size, statistics, aliases) stay in its ModelSpec above."""
+    def deco(fn: Callable[[str, bool], "LoadedModel"]) -> Callable[[str, bool], "LoadedModel"]:
+        BUILDERS[name] = fn
+        return fn
+    return deco
+
+
 def weights_dir() -> Path | None:
     d = os.environ.get("DLAPPS_WEIGHTS")
     return Path(d) if d else None
@@ -191,8 +203,8 @@ def weights_dir() -> Path | None:
 def build_model(name: str, weights: str = "imagenet", num_classes: int | None = None, verbose: bool = True) -> LoadedModel:
     """Build a torchvision classifier with ``imagenet`` / ``random`` / state_dict-path weights."""
     name = _check_name(name)
-    if name == "mnist_cnn":
-        return _build_mnist_cnn(weights, verbose)
+    if name in BUILDERS:  # a network dlapps defines itself (registered where it is built)
+        return BUILDERS[name](weights, verbose)
     spec = model_spec(name)
     pre, mean, std, size, classes = imagenet_transform(spec.input_size), spec.mean, spec.std, spec.input_size, \
         imagenet_classes()
@@ -219,7 +231,8 @@ def build_model(name: str, weights: str = "imagenet", num_classes: int | None = 
     return LoadedModel(name, model, desc, pre, mean, std, size, classes)
 
 
-def _build_mnist_cnn(weights: str, verbose: bool) -> LoadedModel:
+@register_model("mnist_cnn")
+def build_mnist_cnn(weights: str, verbose: bool) -> LoadedModel:
     """dlapps' own MNIST CNN: ``dlapps``/``imagenet`` (trained here, cached), ``random`` or a file."""
     from dlapps import zoo
 
@@ -267,10 +280,10 @@ def _imagenet_weights(name: str) -> tuple[nn.Module, str, Callable]:
         if tf:
             use_tf_same_padding(model)
         return model, f"imagenet (file: {path})", imagenet_transform()
-    from dlapps.data import _download
+    from dlapps.data import download
 
     try:
-        model = _download(lambda: torchvision.models.get_model(name, weights=enum), f"{name} weights")
+        model = download(lambda: torchvision.models.get_model(name, weights=enum), f"{name} weights")
     except Exception as e:
         reason = str(e)[:100] if str(e) else "no network"
         known = ", ".join(f for f, _ in KNOWN_WEIGHT_FILES.get(name, []))

@@ -87,6 +87,9 @@ def check_config(cfg: Any) -> None:
     check_choices(cfg)
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
+        names = f.metadata.get("choices")
+        if names and any(v not in names for v in (value if isinstance(value, (list, tuple)) else [value])):
+            raise DlappsError(f"{flag_name(f)} must be one of {', '.join(names)} (got {value!r})")
         if not in_range(f, value):
             raise DlappsError(f"{flag_name(f)} must be {range_text(f).replace('x', flag_name(f), 1)} (got {value!r})")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dlapps import DlappsError
-from dlapps.runs import atomic_write_text
+from dlapps.runs import atomic_write_text, metric
 from dlapps.tables import fmt, markdown_table  # noqa: F401  (re-exported: report.markdown_table)
 
 
@@ -30,16 +30,6 @@ def _scalar_metrics(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str
     return out
 
 
-def _get(metrics: dict[str, Any], key: str) -> Any:
-    """A dotted metrics key (``target.class_acc``), or None."""
-    v: Any = metrics
-    for k in key.split("."):
-        if not isinstance(v, dict) or k not in v:
-            return None
-        v = v[k]
-    return v
-
-
 def _pct(v: Any) -> str:
     return f"{100 * v:.1f} %" if isinstance(v, (int, float)) and not isinstance(v, bool) else "—"
 
@@ -47,12 +37,12 @@ def _pct(v: Any) -> str:
 # The headline numbers of each command, with what each is compared against (a reader's first question).
 Headline = tuple[str, str, str]  # (label, value, what it compares against)
 HEADLINES: dict[str, list[tuple[str, str, Any]]] = {
-    "adapt dann": [("target accuracy", "target.class_acc", lambda m: f"source {_pct(_get(m, 'source.class_acc'))}"),
+    "adapt dann": [("target accuracy", "target.class_acc", lambda m: f"source {_pct(metric(m, 'source.class_acc'))}"),
                    ("domain accuracy", "target.domain_acc", lambda m: "0.5 = the features hide the domain")],
     "adapt source-only": [("target accuracy", "target.class_acc",
-                           lambda m: f"source {_pct(_get(m, 'source.class_acc'))}; no adaptation")],
+                           lambda m: f"source {_pct(metric(m, 'source.class_acc'))}; no adaptation")],
     "adapt pseudo-label": [("target accuracy", "target.class_acc",
-                            lambda m: f"source {_pct(_get(m, 'source.class_acc'))}")],
+                            lambda m: f"source {_pct(metric(m, 'source.class_acc'))}")],
     "transfer probe": [("test accuracy", "test_acc", lambda m: f"{m.get('model')} {m.get('layer')}, best by CV"),
                        ("best C", "best_C", lambda m: "chosen by cross-validation on the training split")],
     "transfer inspect": [("parameters", "total_params", lambda m: f"{m.get('layers')} layers"),
@@ -79,7 +69,7 @@ def headlines(run: Path) -> list[Headline]:
     m = json.loads((run / "metrics.json").read_text())
     out = []
     for label, key, context in HEADLINES.get(f"{cfg.get('app')} {cfg.get('command')}", []):
-        v = _get(m, key)
+        v = metric(m, key)
         if v is not None:
             out.append((label, fmt(v), context(m)))
     if m.get("diverged"):

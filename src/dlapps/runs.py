@@ -3,7 +3,7 @@
 Layout of one run::
 
     RUN/config.json      resolved options, data source, versions, seed, device
-    RUN/metrics.json     stable keys (see DESIGN.md)
+    RUN/metrics.json     stable keys (README "Run directories"; the study reads them)
     RUN/tables/*.md|csv  tables ready to paste into a report
     RUN/figures/*.png
     RUN/checkpoints/     torch state, loaded with weights_only=True
@@ -79,6 +79,16 @@ def to_jsonable(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     return obj
+
+
+def metric(metrics: dict[str, Any], key: str) -> Any:
+    """A dotted metrics.json key (``target.class_acc``), or None where it is absent."""
+    v: Any = metrics
+    for k in key.split("."):
+        if not isinstance(v, dict) or k not in v:
+            return None
+        v = v[k]
+    return v
 
 
 def environment_info() -> dict[str, Any]:

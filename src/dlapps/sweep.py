@@ -39,7 +39,7 @@ from dlapps import DlappsError
 from dlapps.choices import Backend
 from dlapps.compute import available_cores
 from dlapps.report import build_report
-from dlapps.runs import RunDir, atomic_write_text
+from dlapps.runs import RunDir, atomic_write_text, metric
 
 
 @dataclass
@@ -400,14 +400,6 @@ def _run_ray(todo: list, address: str | None, threads: int, out: Path) -> list[s
     return failures
 
 
-def _get(d: dict[str, Any], key: str) -> Any:
-    for part in key.split("."):
-        if not isinstance(d, dict) or part not in d:
-            return None
-        d = d[part]
-    return d
-
-
 def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | None = None) -> dict[str, Any]:
     """Mean ± std over seeds per point for the chosen metrics; table, figure, metrics.json, report; for runs
     that record validators (adapt), the selection table of every validator (and the ``select_by`` pick)."""
@@ -428,7 +420,7 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | 
                 if m.get("complete", True) and not m.get("diverged"):
                     finished.setdefault(name, []).append(m)
                 for k in metrics_keys:
-                    v = _get(m, k)
+                    v = metric(m, k)
                     if isinstance(v, (int, float)) and not isinstance(v, bool):
                         vals[k].append(float(v))
         agg[name] = {k: {"mean": float(np.mean(v)) if v else None,

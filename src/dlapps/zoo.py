@@ -46,7 +46,6 @@ class MnistCNN(nn.Module):
 
 
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
-ALIASES = {"relu1": "features.1", "relu2": "features.4", "relu3": "classifier.1", "logits": "classifier.3"}
 
 
 def train_mnist_cnn(steps: int = 400, seed: int = 0, data_source: str = "local", verbose: bool = True) -> tuple[MnistCNN, str]:

@@ -13,9 +13,10 @@ from tqdm.auto import tqdm
 
 from dlapps import DlappsError
 from dlapps.adapt.data import Domain, Fit, Normalization, load_domains, target_train_indices
-from dlapps.adapt.networks import DANN, Arch, build_dann, flops_per_sample
+from dlapps.adapt.networks import ARCHS, DANN, build_dann, flops_per_sample
 from dlapps.adapt.schedules import LambdaSchedule, lambda_at, lr_at
-from dlapps.adapt.validators import HIGHER_IS_BETTER, validator_name
+from dlapps.adapt.validators import (HIGHER_IS_BETTER, best_index, check_selection, should_stop, validator_name,
+                                     validators_of)
 from dlapps.data.containers import DataSource
 from dlapps.compute import DivergenceError, check_finite
 from dlapps.results import RunResult
@@ -65,8 +66,9 @@ class DannConfig:
     domain_reduction: Literal["mean", "sum"] = opt(
         "sum", "Domain loss: mean of the source and target terms (the paper's batch mean) or their sum (common PyTorch "
                "code).")
-    arch: Arch = opt("dann-bn", "dann: the paper's MNIST network; dann-padded: the RDFIA lab's ('same' convs, 2,352 "
-                                "features); dann-bn: the paper's with batch normalisation and 2-D dropout.")
+    arch: str = opt("dann-bn", "The network (registered with @register_arch in adapt/networks.py): dann: the paper's "
+                               "MNIST network; dann-padded: the RDFIA lab's ('same' convs, 2,352 features); dann-bn: "
+                               "the paper's with batch normalisation and 2-D dropout.", choices=tuple(ARCHS))
     bn_eval: Literal["auto", "running", "domain"] = opt(
         "auto", "dann-bn test-time BN statistics: running averages, or each domain's own (re-estimated on its "
                 "unlabelled train images); auto = domain for both commands (one protocol); the other protocol's "
@@ -90,34 +92,6 @@ def _check(cfg: DannConfig) -> None:
     if cfg.batch_size % 2:
         raise DlappsError("--batch-size must be even (half source, half target)")
     check_selection(cfg.stop_by, cfg.patience, cfg.source_val, cfg.target_val)
-
-
-def check_selection(stop_by: str, patience: int, source_val: int, target_val: int) -> None:
-    """--stop-by names a validator the run records (source_acc and dev need --source-val, target_val needs
-    --target-val); --patience only means something with it."""
-    if patience < 0:
-        raise DlappsError("--patience must be >= 0")
-    if not stop_by:
-        if patience:
-            raise DlappsError("--patience needs --stop-by VALIDATOR")
-        return
-    name = validator_name(stop_by)
-    if name in ("source_acc", "dev") and not source_val:
-        raise DlappsError(f"--stop-by {stop_by} needs a source validation split (--source-val > 0)")
-    if name == "target_val" and not target_val:
-        raise DlappsError("--stop-by target-val needs labelled target images: --target-val N")
-
-
-def best_index(history: list[dict[str, Any]], validator: str) -> int:
-    """The entry (epoch or round) a validator scores best; the earliest on ties."""
-    key, sign = f"val_{validator}", (1 if HIGHER_IS_BETTER[validator] else -1)
-    scores = [sign * h[key] for h in history]
-    return scores.index(max(scores))
-
-
-def should_stop(history: list[dict[str, Any]], validator: str, patience: int) -> bool:
-    """Early stopping: ``patience`` entries in a row without a better validator score."""
-    return bool(validator and patience and history and len(history) - 1 - best_index(history, validator) >= patience)
 
 
 def lambda_scale(cfg: DannConfig) -> float:
@@ -265,7 +239,7 @@ def _metrics(history: list[dict[str, float]], done: bool = True, stop_by: str = 
         "source": {k: row[f"source_{k}"] for k in keys if f"source_{k}" in row},
         "target": {k: row[f"target_{k}"] for k in keys if f"target_{k}" in row},
         # label-free unless target_val is among them (a run with --target-val)
-        "validators": {k[len("val_"):]: v for k, v in row.items() if k.startswith("val_") and k != "val_s"},
+        "validators": validators_of(row),
         "epochs_done": len(history),
         "complete": done,
         "history": history,

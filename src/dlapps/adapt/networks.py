@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -87,14 +87,37 @@ def flops_per_sample(model: DANN, size: int = 28) -> float:
     return total
 
 
-Arch = Literal["dann-bn", "dann", "dann-padded"]
-ARCHS: tuple[str, ...] = get_args(Arch)
+ARCHS: dict[str, Callable[[int, int], DANN]] = {}  # name -> builder(n_classes, domain_outputs); see register_arch
+
+
+def register_arch(name: str) -> Callable[[Callable[[int, int], DANN]], Callable[[int, int], DANN]]:
+    """Register a DANN network under ``name`` (``--arch NAME``), where it is defined."""
+    def deco(fn: Callable[[int, int], DANN]) -> Callable[[int, int], DANN]:
+        ARCHS[name] = fn
+        return fn
+    return deco
+
+
+@register_arch("dann-bn")
+def dann_bn(n_classes: int = 10, domain_outputs: int = 1) -> DANN:
+    """The paper's MNIST network with batch normalisation and 2-D dropout (dlapps' default)."""
+    return DANN(n_classes=n_classes, domain_outputs=domain_outputs, batchnorm=True)
+
+
+@register_arch("dann")
+def dann_paper(n_classes: int = 10, domain_outputs: int = 1) -> DANN:
+    """Ganin & Lempitsky's MNIST network exactly (48x4x4 = 768 features)."""
+    return DANN(n_classes=n_classes, domain_outputs=domain_outputs)
+
+
+@register_arch("dann-padded")
+def dann_padded(n_classes: int = 10, domain_outputs: int = 1) -> DANN:
+    """The RDFIA lab's: the paper's layers with 'same' padding (48x7x7 = 2,352 features), the study's network."""
+    return DANN(n_classes=n_classes, domain_outputs=domain_outputs, padded=True)
 
 
 def build_dann(arch: str, n_classes: int = 10, domain_outputs: int = 1) -> DANN:
-    """The network an ``arch`` name stands for: ``dann`` the paper's MNIST network, ``dann-padded`` the
-    RDFIA lab's (the same with 'same' padding, 2,352 features), ``dann-bn`` the paper's + batch norm + dropout."""
+    """The network registered as ``arch``."""
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; use one of {', '.join(ARCHS)}")
-    return DANN(n_classes=n_classes, domain_outputs=domain_outputs, batchnorm=arch == "dann-bn",
-                padded=arch == "dann-padded")
+    return ARCHS[arch](n_classes, domain_outputs)

@@ -13,9 +13,9 @@ from tqdm.auto import tqdm
 
 from dlapps import DlappsError
 from dlapps.adapt.data import Domain, load_domains
-from dlapps.adapt.dann import best_index, check_selection, load_dann_checkpoint, should_stop
+from dlapps.adapt.dann import load_dann_checkpoint
 from dlapps.adapt.evaluation import CL, evaluate, validators, with_domain_statistics
-from dlapps.adapt.validators import validator_name
+from dlapps.adapt.validators import best_index, check_selection, should_stop, validator_name, validators_of
 from dlapps.adapt.networks import DANN
 from dlapps.adapt.report import validators_table_and_figure
 from dlapps.adapt.schedules import lr_at
@@ -256,7 +256,7 @@ def _round(sc: _Scorer, optim: torch.optim.Optimizer, on_target: DANN, r: int, c
 
 def _strip(row: dict[str, Any]) -> dict[str, float]:
     """The validator scores of a round (``val_<name>`` -> ``<name>``)."""
-    return {k[len("val_"):]: v for k, v in row.items() if k.startswith("val_") and k != "val_s"}
+    return validators_of(row)
 
 
 def _train_round(model: DANN, optim: torch.optim.Optimizer, src: Any, tgt: Any, idx: torch.Tensor, lab: torch.Tensor,

@@ -16,7 +16,7 @@ may use — labelled source validation data and unlabelled target data — with 
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -117,3 +117,36 @@ def select_by(scores: dict[str, float], validator: str) -> str:
         raise ValueError("no points to select from")
     best = max if HIGHER_IS_BETTER.get(validator, True) else min
     return best(scores, key=lambda k: scores[k])
+
+
+def validators_of(row: dict[str, Any]) -> dict[str, float]:
+    """The validator scores of one history row (its ``val_<name>`` entries, less the time they took)."""
+    return {k[len("val_"):]: v for k, v in row.items() if k.startswith("val_") and k != "val_s"}
+
+
+def check_selection(stop_by: str, patience: int, source_val: int, target_val: int) -> None:
+    """--stop-by names a validator the run records (source_acc and dev need --source-val, target_val needs
+    --target-val); --patience only means something with it."""
+    if patience < 0:
+        raise DlappsError("--patience must be >= 0")
+    if not stop_by:
+        if patience:
+            raise DlappsError("--patience needs --stop-by VALIDATOR")
+        return
+    name = validator_name(stop_by)
+    if name in ("source_acc", "dev") and not source_val:
+        raise DlappsError(f"--stop-by {stop_by} needs a source validation split (--source-val > 0)")
+    if name == "target_val" and not target_val:
+        raise DlappsError("--stop-by target-val needs labelled target images: --target-val N")
+
+
+def best_index(history: list[dict[str, Any]], validator: str) -> int:
+    """The entry (epoch or round) a validator scores best; the earliest on ties."""
+    key, sign = f"val_{validator}", (1 if HIGHER_IS_BETTER[validator] else -1)
+    scores = [sign * h[key] for h in history]
+    return scores.index(max(scores))
+
+
+def should_stop(history: list[dict[str, Any]], validator: str, patience: int) -> bool:
+    """Early stopping: ``patience`` entries in a row without a better validator score."""
+    return bool(validator and patience and history and len(history) - 1 - best_index(history, validator) >= patience)

@@ -1,4 +1,5 @@
-"""Dataset registry: one name -> images + labels, and the source that was actually used.
+"""Datasets by name -> images + labels, and the source that was actually used. Each loader registers itself
+where it is defined (``@register_dataset`` in ``loaders.py``; a new dataset is one decorated function).
 
 Names: ``mnist``, ``mnistm``, ``scene15``, ``cifar10``, ``digits``, ``photos``,
 ``imagenet-samples``, or a path (an ``.npz`` in the shared/data format, or an image folder with one
@@ -22,36 +23,21 @@ from typing import Callable
 
 from dlapps import DlappsError
 from dlapps.data.containers import CIFAR10_NAMES, DIGIT_NAMES, IMG_EXTS, DataBundle, ImageSet  # noqa: F401
-from dlapps.data.downloads import _download, _Offline, cache_dir, data_dir, sha256_file  # noqa: F401
-from dlapps.data.loaders import (_npz_any, _resolve_cifar10, _resolve_digits, _resolve_imagenet_samples,  # noqa: F401
-                                 _resolve_mnist, _resolve_mnistm, _resolve_photos, _resolve_scene15, image_folder)
+from dlapps.data.downloads import cache_dir, data_dir, download, sha256_file  # noqa: F401
+from dlapps.data.loaders import image_folder, npz_any  # importing loaders registers its datasets
+from dlapps.data.registry import ALIASES, REGISTRY, canonical, register_dataset  # noqa: F401
 from dlapps.data.synthesis import PHOTO_NAMES, generate_mnistm, make_mnistm, photo_pool, photos  # noqa: F401
-
-
-REGISTRY: dict[str, Callable[[Path | None, str], DataBundle]] = {
-    "mnist": _resolve_mnist,
-    "mnistm": _resolve_mnistm,
-    "scene15": _resolve_scene15,
-    "cifar10": _resolve_cifar10,
-    "digits": _resolve_digits,
-    "photos": _resolve_photos,
-    "imagenet-samples": _resolve_imagenet_samples,
-}
-
-
-ALIASES = {"mnist-m": "mnistm", "mnist_m": "mnistm", "15scene": "scene15", "scene-15": "scene15",
-           "cifar": "cifar10", "cifar-10": "cifar10", "imagenet_samples": "imagenet-samples"}
 
 
 def load_dataset(name: str, source: str = "auto", path: str | Path | None = None, verbose: bool = True) -> DataBundle:
     """Resolve a dataset name (or a path) to a :class:`DataBundle`, printing the source used."""
-    key = ALIASES.get(name.lower(), name.lower())
+    key = canonical(name)
     if key not in REGISTRY:
         p = Path(name)
         if p.is_dir():
             bundle = image_folder(p, p.name)
         elif p.is_file() and p.suffix == ".npz":
-            bundle = _npz_any(p)
+            bundle = npz_any(p)
         else:
             import difflib
 

@@ -96,22 +96,22 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-class _Offline(Exception):
+class Offline(Exception):
     """A download was impossible (no network, refused, checksum mismatch)."""
 
 
 _FAILED_DOWNLOADS: list[str] = []
 
 
-def _download(fn: Callable[[], object], what: str) -> object:
-    """Run a download with a short socket timeout; map every network failure to :class:`_Offline`.
+def download(fn: Callable[[], object], what: str) -> object:
+    """Run a download with a short socket timeout; map every network failure to :class:`Offline`.
 
     ``DLAPPS_OFFLINE=1`` skips downloads; after one network failure the process stops trying, so an
     offline machine pays for the failed attempt once."""
     if os.environ.get("DLAPPS_OFFLINE") == "1":
-        raise _Offline(f"{what}: skipped (DLAPPS_OFFLINE=1)")
+        raise Offline(f"{what}: skipped (DLAPPS_OFFLINE=1)")
     if _FAILED_DOWNLOADS:
-        raise _Offline(f"{what}: skipped (offline: {_FAILED_DOWNLOADS[0]})")
+        raise Offline(f"{what}: skipped (offline: {_FAILED_DOWNLOADS[0]})")
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(float(os.environ.get("DLAPPS_DOWNLOAD_TIMEOUT", "15")))
     try:
@@ -120,6 +120,6 @@ def _download(fn: Callable[[], object], what: str) -> object:
         first = " ".join(str(e).split())[:100]
         if "urlopen" in first or "Name or service" in first or isinstance(e, (socket.timeout, ConnectionError)):
             _FAILED_DOWNLOADS.append(what)
-        raise _Offline(f"{what}: {e.__class__.__name__}: {first}") from None
+        raise Offline(f"{what}: {e.__class__.__name__}: {first}") from None
     finally:
         socket.setdefaulttimeout(old)

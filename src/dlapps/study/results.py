@@ -44,7 +44,8 @@ class PointSeeds:
 
 def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metric: str) -> PointSeeds:
     """The metric of one sweep point, seed by seed (see :class:`PointSeeds`)."""
-    from dlapps.sweep import _get, expand, read_metrics, status
+    from dlapps.runs import metric as dotted
+    from dlapps.sweep import expand, read_metrics, status
 
     out = PointSeeds()
     for p in expand(spec, quick):
@@ -64,7 +65,7 @@ def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metr
         if st == "diverged":
             out.stopped[p.seed] = int(m.get("epochs_done", 0) or 0)
             continue
-        v = _get(m, metric)
+        v = dotted(m, metric)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             out.values[p.seed] = float(v)
     return out

@@ -11,6 +11,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+METHODS: dict[str, type] = {}  # --method NAME -> the class; each registers itself with @register_method
+
+
+def register_method(cls: type) -> type:
+    """Register a saliency method under its ``name`` (Captum-style: one small class, ``attribute(x, target)``)."""
+    METHODS[cls.name] = cls
+    return cls
+
+
+@register_method
 class VanillaGradient:
     """max over channels of |∂ s_target / ∂ x| (Simonyan et al. 2014, as in the lab)."""
 
@@ -25,6 +35,7 @@ class VanillaGradient:
         return Saliency(self.model).attribute(x, target=target, abs=True).amax(1)  # (B, H, W)
 
 
+@register_method
 class SmoothGrad(VanillaGradient):
     """Vanilla gradient averaged over noisy copies (Smilkov et al. 2017), via Captum's NoiseTunnel."""
 
@@ -43,6 +54,7 @@ class SmoothGrad(VanillaGradient):
         return out.amax(1)
 
 
+@register_method
 class IntegratedGradientsMap(VanillaGradient):
     """|Integrated Gradients| from a black baseline, summed over channels (Sundararajan et al. 2017)."""
 
@@ -60,6 +72,7 @@ class IntegratedGradientsMap(VanillaGradient):
                             internal_batch_size=self.steps).abs().sum(1)
 
 
+@register_method
 class GradCAM(VanillaGradient):
     """Grad-CAM at the last convolution (Selvaraju et al. 2017), upsampled to the input size."""
 
@@ -83,7 +96,6 @@ def last_conv(model: nn.Module) -> nn.Module:
     return convs[-1]
 
 
-METHODS = {m.name: m for m in (VanillaGradient, SmoothGrad, IntegratedGradientsMap, GradCAM)}
 
 
 def make_method(name: str, model: nn.Module) -> VanillaGradient:
