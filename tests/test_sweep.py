@@ -74,7 +74,7 @@ def test_aggregation_mean_std_over_seeds(tmp_path):
     assert status(tmp_path / pts[1].dirname) == "damaged"
     agg = aggregate(spec, pts, tmp_path)
     assert agg["a=1"]["target.class_acc"]["n"] == 1
-    assert f"**Damaged**" in (tmp_path / "summary.md").read_text() and pts[1].dirname in (tmp_path / "summary.md").read_text()
+    assert "**Damaged**" in (tmp_path / "summary.md").read_text() and pts[1].dirname in (tmp_path / "summary.md").read_text()
     assert (tmp_path / "report.html").exists()
 
 

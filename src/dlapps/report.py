@@ -121,7 +121,7 @@ def run_section_md(run: Path, level: int = 2, figure_links: bool = True) -> str:
     return "\n".join(parts)
 
 
-def _md_to_html(md_text: str, base: Path) -> str:
+def md_to_html(md_text: str, base: Path) -> str:
     """Markdown -> HTML with every local PNG inlined as a data URI (one self-contained file)."""
     import markdown
 
@@ -185,7 +185,7 @@ def build_report(runs: Sequence[Path], out_dir: Path | None = None, title: str |
     md_text = "\n".join(parts)
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
     atomic_write_text(md_path, md_text)
-    atomic_write_text(html_path, _md_to_html(md_text, out_dir))
+    atomic_write_text(html_path, md_to_html(md_text, out_dir))
     return md_path, html_path
 
 
@@ -227,7 +227,7 @@ def expand_runs(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
-def run_summary_html(run: Path, metrics: dict[str, Any] | None = None, max_figures: int = 4) -> str:
+def run_summary_html(run: Path, max_figures: int = 4) -> str:
     """A run as a notebook shows it (``RunResult._repr_html_``): headline numbers, summary, and the
     first figures as thumbnails, with the run dir's path to open the full report."""
     import markdown

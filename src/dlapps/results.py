@@ -47,4 +47,4 @@ class RunResult:
     def _repr_html_(self) -> str:
         from dlapps.report import run_summary_html
 
-        return run_summary_html(Path(self.run_dir), self.metrics)
+        return run_summary_html(Path(self.run_dir))

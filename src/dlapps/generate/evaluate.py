@@ -14,7 +14,7 @@ from dlapps.report import build_report
 from dlapps.runs import RunDir, RunOptions, atomic_write_bytes
 from dlapps.generate.config import GanConfig, load_gan_data
 from dlapps.generate.quality import generate, quality
-from dlapps.generate.report import _summary
+from dlapps.generate.report import write_summary
 
 
 def _saved_generator(ckpt: dict[str, Any], o: dict[str, Any]) -> tuple[Generator, int]:
@@ -37,7 +37,7 @@ def evaluate_run(run_dir: Path, eval_samples: int = 10000, seed: int = 0, quiet:
     G, n_classes = _saved_generator(ckpt, o)
     x, y, x_test, y_test, bundle = load_gan_data(cfg)
     metrics = run.read_json("metrics.json") if (run.path / "metrics.json").exists() else {}
-    q = quality(G.to(device), cfg, x, y, x_test, y_test, len(bundle.class_names), bundle, device,
+    q = quality(G.to(device), cfg, x_test, y_test, len(bundle.class_names), bundle, device,
                 RunOptions(seed=seed, quiet=quiet))
     metrics.update(q)
     metrics["failures"] = [f for f in metrics.get("failures", []) if "coverage collapse" not in f]
@@ -45,7 +45,7 @@ def evaluate_run(run_dir: Path, eval_samples: int = 10000, seed: int = 0, quiet:
         metrics["failures"].append(f"class coverage collapse: only {q['class_coverage']} classes have >= 2 % "
                                    "of the samples (mode collapse)")
     run.write_metrics(metrics)
-    _summary(run, cfg, metrics, bundle)
+    write_summary(run, cfg, metrics, bundle)
     build_report([run.path], title=f"generate {'cGAN' if cfg.conditional else 'DCGAN'}")
     return metrics
 

@@ -9,7 +9,7 @@ import torch
 from dlapps.generate import metrics as M
 from dlapps.generate.networks import Generator
 from dlapps.runs import RunOptions
-from dlapps.generate.config import GanConfig, _images_32
+from dlapps.generate.config import GanConfig, images_32
 
 
 @torch.no_grad()
@@ -26,13 +26,13 @@ def generate(G: Generator, n: int, nz: int, n_classes: int, device: torch.device
     return torch.cat(out), labels
 
 
-def quality(G: Generator, cfg: GanConfig, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
-            y_test: torch.Tensor, n_classes: int, bundle: Any, device: torch.device, opts: RunOptions) -> dict:
+def quality(G: Generator, cfg: GanConfig, x_test: torch.Tensor, y_test: torch.Tensor, n_classes: int, bundle: Any,
+            device: torch.device, opts: RunOptions) -> dict:
     """Coverage, KL, classifier-FID (+ floor), conditional accuracy.
 
     The judge is one cached classifier per dataset and source, trained on the dataset's whole training
     split whatever this run's --limit, so numbers of runs with different options stay comparable."""
-    x_full = _images_32(bundle.train.images)
+    x_full = images_32(bundle.train.images)
     ref = M.reference_classifier(x_full, bundle.train.labels, x_test, y_test,
                                  key=f"{cfg.data}|{bundle.source}", seed=0, quiet=opts.quiet)
     ref_split = ("its test images (no training split is available here, so the judge has seen the images it is "

@@ -12,7 +12,7 @@ from dlapps.generate.config import GanConfig
 from dlapps.generate.quality import generate
 
 
-def _progress_grid(run: RunDir, G: Generator, z: torch.Tensor, y: torch.Tensor, epoch: int, cond: bool) -> None:
+def progress_grid(run: RunDir, G: Generator, z: torch.Tensor, y: torch.Tensor, epoch: int, cond: bool) -> None:
     G.eval()
     with torch.no_grad():
         imgs = G(z, y if G.n_classes else None).cpu().add(1).div(2)
@@ -27,7 +27,7 @@ def _progress_grid(run: RunDir, G: Generator, z: torch.Tensor, y: torch.Tensor, 
     atomic_write_bytes(run.path / "progress" / f"epoch_{epoch:03d}.png", buf.getvalue())
 
 
-def _figures(run: RunDir, G: Generator, hist: dict, cfg: GanConfig, n_classes: int, device: torch.device,
+def write_figures(run: RunDir, G: Generator, hist: dict, cfg: GanConfig, n_classes: int, device: torch.device,
              steps: int, seed: int) -> None:
     from PIL import Image
 
@@ -71,7 +71,7 @@ def _figures(run: RunDir, G: Generator, hist: dict, cfg: GanConfig, n_classes: i
         run.save_figure(image_grid(fake.add(1).div(2), 10, "Final samples (10x10)"), "samples")
 
 
-def _summary(run: RunDir, cfg: GanConfig, m: dict[str, Any], bundle: Any) -> None:
+def write_summary(run: RunDir, cfg: GanConfig, m: dict[str, Any], bundle: Any) -> None:
     kind = "Conditional GAN" + ("" if cfg.label_in_d else " without the label in D") if cfg.conditional else "DCGAN"
     lines = [f"**{kind}** on {bundle.name} ({bundle.source}), {cfg.epochs} epochs, nz {cfg.nz}, ngf {cfg.ngf}, "
              f"ndf {cfg.ndf}, batch {cfg.batch_size}, Adam lr {cfg.lr} β1 {cfg.beta1}, init {cfg.init}"

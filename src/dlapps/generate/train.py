@@ -16,7 +16,7 @@ from dlapps.results import RunResult
 from dlapps.runs import RunDir, RunOptions, start_run
 from dlapps.generate.config import GanConfig, build_nets, load_gan_data
 from dlapps.generate.quality import quality
-from dlapps.generate.report import _figures, _progress_grid, _summary
+from dlapps.generate.report import write_figures, progress_grid, write_summary
 
 
 def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
@@ -41,7 +41,7 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
         ms = 1000 * t_train / (trained_epochs * steps)
         metrics["timing"] = {"train_s": t_train, "ms_per_step": ms, "gflops_per_s": fl / ms / 1e6}
     if cfg.eval_samples:
-        metrics.update(quality(G, cfg, x, y, x_test, y_test, n_classes, bundle, device, opts))
+        metrics.update(quality(G, cfg, x_test, y_test, n_classes, bundle, device, opts))
         if metrics["class_coverage"] < max(2, int(0.8 * n_classes)):
             msg = (f"class coverage collapse: only {metrics['class_coverage']} of {n_classes} classes have >= 2 % "
                    "of the samples (mode collapse)")
@@ -49,8 +49,8 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
             print("warning: " + msg, flush=True)
     metrics["failures"] = failures
     run.write_metrics(metrics)
-    _figures(run, G, hist, cfg, n_classes, device, steps, opts.seed)
-    _summary(run, cfg, metrics, bundle)
+    write_figures(run, G, hist, cfg, n_classes, device, steps, opts.seed)
+    write_summary(run, cfg, metrics, bundle)
     build_report([run.path], title=f"generate {'cGAN' if cfg.conditional else 'DCGAN'}")
     return RunResult(run.path, metrics)
 
@@ -107,7 +107,7 @@ def train_gan(G: Generator, D: Discriminator, x: torch.Tensor, y: torch.Tensor, 
         t_train += time.perf_counter() - t0
         m = {k: float(np.mean(v[-steps:])) for k, v in hist.items()}  # this epoch's means
         run.tb.scalars("epoch", m, epoch + 1)
-        _progress_grid(run, G, fixed_z, fixed_y, epoch + 1, cfg.conditional)
+        progress_grid(run, G, fixed_z, fixed_y, epoch + 1, cfg.conditional)
         _save(run, G, D, optG, optD, epoch + 1, hist, failures, fixed_z, fixed_y)
         if not opts.quiet:
             print(f"epoch {epoch + 1}: loss D {m['loss_d']:.3f}, G {m['loss_g']:.3f}, D(x) {m['d_x']:.3f}, "

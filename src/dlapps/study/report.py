@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlapps.report import _md_to_html, markdown_table
+from dlapps.report import md_to_html, markdown_table
 from dlapps.runs import atomic_write_text
 from dlapps.study.results import PointSeeds
 from dlapps.study.verdict import MIN_CLAIM_SEEDS, ClaimVerdict, RowVerdict, judge_claim, judge_row, mean_sd
@@ -334,7 +334,7 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     text = "\n".join(md)
     md_path, html_path = out / "report.md", out / "report.html"
     atomic_write_text(md_path, text)
-    atomic_write_text(html_path, _md_to_html(text, out))
+    atomic_write_text(html_path, md_to_html(text, out))
     return md_path, html_path
 
 

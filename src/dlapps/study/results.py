@@ -14,10 +14,10 @@ from dlapps.presets import tomllib
 
 @functools.lru_cache(maxsize=1)
 def study_spec() -> dict[str, Any]:
-    return tomllib.loads(_package_file("study.toml").read_text(encoding="utf-8"))
+    return tomllib.loads(package_file("study.toml").read_text(encoding="utf-8"))
 
 
-def _package_file(name: str) -> Any:
+def package_file(name: str) -> Any:
     return resources.files("dlapps.study").joinpath(name)
 
 

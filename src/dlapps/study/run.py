@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dlapps import DlappsError
-from dlapps.study.results import _package_file, study_seeds, study_spec
+from dlapps.study.results import package_file, study_seeds, study_spec
 from dlapps.runs import RunDir, to_jsonable
 from dlapps.options import Parallel, opt
 
@@ -51,7 +51,7 @@ class Entry:
 
 def sweep_path(name: str) -> Path:
     """A packaged sweep file as a real path (they are plain files inside the package)."""
-    return Path(str(_package_file("sweeps").joinpath(name)))
+    return Path(str(package_file("sweeps").joinpath(name)))
 
 
 def entries() -> list[Entry]:
@@ -65,7 +65,7 @@ def reference_rows() -> list[dict[str, Any]]:
     """The numbers the study reported: table, row, column, value (float where numeric), metric, point,
     band (tolerance for 'within band', empty: not judged), pages, note."""
     rows = []
-    with _package_file("reference.csv").open(encoding="utf-8") as f:
+    with package_file("reference.csv").open(encoding="utf-8") as f:
         for r in csv.DictReader(f):
             try:
                 r["value"] = float(r["value"])

@@ -90,7 +90,7 @@ def _pool(t: torch.Tensor, pool: str) -> torch.Tensor:
     return t.flatten(1)
 
 
-def _prepare(images: ImageSet, i: int, lm: LoadedModel, gray: str, split: SplitPreprocess | None = None) -> torch.Tensor:
+def prepare_image(images: ImageSet, i: int, lm: LoadedModel, gray: str, split: SplitPreprocess | None = None) -> torch.Tensor:
     """Image i as the model's input (C, H, W); a large JPEG is decoded at the size the resize needs.
     With ``split``: uint8 pixels after the PIL steps (a grey image stays one channel when replicated)."""
     keep_gray = split is not None and gray == "replicate"
@@ -160,14 +160,14 @@ def extract(lm: LoadedModel, bundle: DataBundle, layers: Sequence[str], pool: st
     bs = inf.batch_size(lm.name, batch_size)
     pixels = split_preprocess(lm.preprocess)
     fused = create_feature_extractor(fuse_for_inference(lm.model, keep=return_nodes), return_nodes=return_nodes)
-    extractor = inf.compile(fused, lambda: _prepare(bundle.train, 0, lm, gray)[None])
+    extractor = inf.compile(fused, lambda: prepare_image(bundle.train, 0, lm, gray)[None])
     out: dict[str, dict[str, list[np.ndarray]]] = {"train": {k: [] for k in missing}, "test": {k: [] for k in missing}}
     n_total = len(bundle.train) + len(bundle.test)
     bar = tqdm(total=n_total, desc=f"features {lm.name} {','.join(missing)}", unit="img", disable=quiet or None)
     t0 = time.perf_counter()
     with torch.inference_mode(), inf.autocast():
         for split, images in (("train", bundle.train), ("test", bundle.test)):
-            load = (lambda j, images=images: _prepare(images, j, lm, gray, pixels))
+            load = (lambda j, images=images: prepare_image(images, j, lm, gray, pixels))
             for b, x in enumerate(decoded_batches(len(images), load, bs, inf.workers)):  # x: (B, C, H, W)
                 x = inf.inputs(x if pixels is None else pixels.normalize(x.to(inf.device)))
                 feats = extractor(x)                                      # layer -> (B, C, H, W) or (B, D)

@@ -198,11 +198,11 @@ def run_probe(cfg: ProbeConfig, opts: RunOptions | None = None) -> RunResult:
 def _time_one_image(lm, bundle: DataBundle, device: torch.device) -> float:
     """Seconds to preprocess and run one image through the whole network (the single-image latency),
     after one warm-up call so that one-off kernel set-up is not counted."""
-    from dlapps.transfer.features import _prepare
+    from dlapps.transfer.features import prepare_image
 
     model = lm.model.to(device)
-    model(_prepare(bundle.test, 0, lm, "replicate")[None].to(device))
+    model(prepare_image(bundle.test, 0, lm, "replicate")[None].to(device))
     t0 = time.perf_counter()
-    x = _prepare(bundle.test, 0, lm, "replicate")[None].to(device)
+    x = prepare_image(bundle.test, 0, lm, "replicate")[None].to(device)
     model(x)
     return time.perf_counter() - t0

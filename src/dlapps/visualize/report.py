@@ -18,7 +18,7 @@ def _norm_map(m: torch.Tensor) -> np.ndarray:
     return (m - m.min()) / (m.max() - m.min() + 1e-12)
 
 
-def _save_png(run: RunDir, x: torch.Tensor, name: str) -> Path:
+def save_png(run: RunDir, x: torch.Tensor, name: str) -> Path:
     from PIL import Image
 
     a = x.mul(255).round().byte().permute(1, 2, 0).numpy()
@@ -29,7 +29,7 @@ def _save_png(run: RunDir, x: torch.Tensor, name: str) -> Path:
     return p
 
 
-def _fool_figure(run: RunDir, x: torch.Tensor, results: list[dict[str, Any]], lm) -> None:
+def fool_figure(run: RunDir, x: torch.Tensor, results: list[dict[str, Any]], lm) -> None:
     from PIL import Image
 
     n = min(len(results), 8)

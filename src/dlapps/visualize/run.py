@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import Any
+
 
 import numpy as np
 import torch
@@ -22,17 +22,17 @@ from dlapps.visualize.attacks import fool_gradient_ascent_batch, pgd_linf_batch,
 from dlapps.visualize.classviz import class_visualization_batch
 from dlapps.visualize.common import PixelModel, load_pixels, to_255
 from dlapps.visualize.config import ClassVizConfig, FoolConfig, SaliencyConfig, SaliencyEvalConfig, VisConfig
-from dlapps.visualize.report import _fool_figure, _save_png, classviz_figure, progress_figure, saliency_figure
+from dlapps.visualize.report import fool_figure, save_png, classviz_figure, progress_figure, saliency_figure
 from dlapps.visualize.evaluate import deletion_insertion, n_param_layers, randomize_top, rank_correlation
 from dlapps.visualize.saliency import METHODS, compute_map, make_method
 
 
-def _setup(cfg: VisConfig, command: str, opts: RunOptions, extra_cfg: Any):
+def _setup(cfg: VisConfig, command: str, opts: RunOptions):
     if not cfg.images and not cfg.data:
         raise DlappsError("give image files or --data NAME")
     cfg.images = expand_image_args(cfg.images)  # folders -> their image files; one error for a missing path
     lm = build_model(cfg.model, cfg.weights)
-    run, device = start_run("visualize", command, extra_cfg, opts)
+    run, device = start_run("visualize", command, cfg, opts)
     x, names, labels = load_pixels(lm, cfg.images, cfg.data or None, cfg.n, cfg.data_source)
     run.update_config(model={"name": lm.name, "weights": lm.weights})
     return lm, PixelModel(lm).to(device), run, x.to(device), names, labels
@@ -53,7 +53,7 @@ def run_saliency(cfg: SaliencyConfig, opts: RunOptions | None = None) -> RunResu
     for m in cfg.methods:
         if m not in METHODS:
             raise DlappsError(f"unknown saliency method {m!r}; use {', '.join(METHODS)}")
-    lm, model, run, x, names, _ = _setup(cfg, "saliency", opts, cfg)
+    lm, model, run, x, names, _ = _setup(cfg, "saliency", opts)
     t = _targets(lm, model, x, cfg.target)
     maps = {m: compute_map(make_method(m, model), x, t) for m in cfg.methods}
     x, t = x.cpu(), t.cpu()
@@ -73,7 +73,7 @@ def run_saliency_eval(cfg: SaliencyEvalConfig, opts: RunOptions | None = None) -
     from tqdm.auto import tqdm
 
     opts = opts or RunOptions()
-    lm, model, run, x, names, _ = _setup(cfg, "saliency-eval", opts, cfg)
+    lm, model, run, x, names, _ = _setup(cfg, "saliency-eval", opts)
     t = _targets(lm, model, x, cfg.target)
     g = torch.Generator().manual_seed(opts.seed)
     rows, per_method = [], {}
@@ -140,7 +140,7 @@ def _fool_targets(target: str, class_names: list[str], orig_pred: torch.Tensor, 
 def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
     opts = opts or RunOptions()
     check_config(cfg)
-    lm, model, run, x, names, _ = _setup(cfg, "fool", opts, cfg)
+    lm, model, run, x, names, _ = _setup(cfg, "fool", opts)
     bs = batch_size_for(lm.name, x.device, cfg.batch_size, task="gradient")
     with torch.no_grad():  # in batches: a thousand photos in one pass would hold gigabytes of activations
         orig_pred = torch.cat([model(x[i:i + bs]).argmax(1).cpu() for i in range(0, len(x), bs)])
@@ -160,7 +160,7 @@ def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
         q = quantize(x_adv)
         with torch.no_grad():
             survives = int(model(q[None]).argmax(1)) == tgt
-        png = _save_png(run, q, f"adversarial_{i:02d}.png")
+        png = save_png(run, q, f"adversarial_{i:02d}.png")
         results.append({"image": names[i], "original": lm.class_names[int(orig_pred[i])],
                         "target": lm.class_names[tgt], "success": r.success, "iterations": r.iterations,
                         "l2": l2, "linf": linf, "target_prob": r.target_prob, "png_still_fools": survives,
@@ -170,7 +170,7 @@ def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
                   f"{'success' if r.success else 'failed'} after {r.iterations} iterations, L2 {l2:.1f}, "
                   f"L∞ {linf:.1f} (0-255), PNG {'still fools' if survives else 'loses the attack (quantisation)'}",
                   flush=True)
-    _fool_figure(run, x, results, lm)
+    fool_figure(run, x, results, lm)
     run.tb.images("fool/original", x, nrow=min(len(x), 8))
     run.tb.images("fool/adversarial", torch.stack([a.x_adv.cpu() for a in attacks]), nrow=min(len(x), 8))
     ok = [r for r in results if r["success"]]
@@ -231,7 +231,7 @@ def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResu
     for k, (tgt, r) in enumerate(zip(targets, viz)):
         name = lm.class_names[tgt]
         finals.append((name, r))
-        _save_png(run, r.image, f"classviz_{k:02d}.png")
+        save_png(run, r.image, f"classviz_{k:02d}.png")
         run.save_figure(progress_figure(name, r), f"progress_{k:02d}")
         results.append({"target": name, "target_prob": r.target_prob, "iterations": r.iterations,
                         "first_iter_p90": r.first_p90})
