@@ -14,6 +14,8 @@ from pathlib import Path
 
 from common import write_results
 
+from dlapps.sweep_config import SweepConfig
+from dlapps.runs import RunOptions
 from dlapps.sweep import run_sweep
 
 SWEEP = """command = "adapt dann"
@@ -47,7 +49,7 @@ def main() -> None:
     times = {}
     for jobs in (1, 2):
         t0 = time.perf_counter()
-        run_sweep(f, out / f"jobs{jobs}", jobs=jobs, quiet=True)
+        run_sweep(SweepConfig(file=f, jobs=jobs), RunOptions(out=str(out / f"jobs{jobs}"), quiet=True))
         times[jobs] = time.perf_counter() - t0
         print(f"--jobs {jobs}: {times[jobs]:.1f} s")
     same = table(out / "jobs1") == table(out / "jobs2")
@@ -58,7 +60,7 @@ def main() -> None:
     for p in pts[:2]:
         shutil.rmtree(p)
     t0 = time.perf_counter()
-    run_sweep(f, d, jobs=1, quiet=True)
+    run_sweep(SweepConfig(file=f, jobs=1), RunOptions(out=str(d), quiet=True))
     rerun_s, rerun_same = time.perf_counter() - t0, table(d) == table(out / "jobs1")
     print(f"rerun after removing 2 of 4 points: {rerun_s:.1f} s, identical table: {rerun_same}")
     write_results("sweep", {"jobs1_s": times[1], "jobs2_s": times[2], "ratio": times[2] / times[1],
@@ -69,7 +71,7 @@ def main() -> None:
         print("Ray not installed: skipped the --backend ray check (pip install 'dlapps[ray]')")
         return
     t0 = time.perf_counter()
-    run_sweep(f, out / "ray", jobs=2, backend="ray", quiet=True)
+    run_sweep(SweepConfig(file=f, jobs=2, backend="ray"), RunOptions(out=str(out / "ray"), quiet=True))
     print(f"--backend ray (local): {time.perf_counter() - t0:.1f} s, identical table: "
           f"{table(out / 'ray') == table(out / 'jobs1')}")
 

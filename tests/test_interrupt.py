@@ -116,6 +116,7 @@ def test_gan_killed_mid_training_resumes_to_identical_metrics(tmp_path):
 def test_sweep_killed_after_its_first_point_reruns_only_the_rest(tmp_path):
     from dlapps.adapt import DannConfig, run_dann
     from dlapps.sweep import run_sweep
+    from dlapps.sweep_config import SweepConfig
 
     spec = tmp_path / "s.toml"
     spec.write_text('command = "adapt dann"\n[base]\ndata-source = "embedded"\nlimit = 300\nepochs = 2\n'
@@ -138,7 +139,7 @@ def test_sweep_killed_after_its_first_point_reruns_only_the_rest(tmp_path):
     p.wait()
     done = {d.name: (d / "metrics.json").stat().st_mtime_ns for d in out.iterdir() if (d / "report.md").exists()}
     assert len(done) == 1
-    run_sweep(spec, out, quiet=True)  # finishes the killed point from its checkpoint, leaves the other alone
+    run_sweep(SweepConfig(file=spec), RunOptions(out=str(out), quiet=True))  # finishes the killed point from its checkpoint, leaves the other alone
     points = sorted(d for d in out.iterdir() if (d / "config.json").exists())
     assert len(points) == 2 and all((d / "report.md").exists() for d in points)
     for name, mtime in done.items():

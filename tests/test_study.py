@@ -20,6 +20,7 @@ from dlapps.adapt.networks import build_dann
 from dlapps.adapt.schedules import lambda_at, lr_at
 from dlapps.cli import main
 from dlapps.presets import preset_config, preset_options
+from dlapps.runs import RunOptions
 from dlapps.study.run import StudyConfig, entries, reference_rows, run_study, sweep_path
 
 
@@ -187,7 +188,7 @@ def test_reference_points_exist_in_their_sweeps():
 def test_study_slice_on_embedded_data_has_every_column_and_resumes_only_what_is_missing(tmp_path):
     out = tmp_path / "study"
     cfg = StudyConfig(only=["2c"], tables=[7], quick=True, jobs=2)  # one thread per point: 2 points at once
-    run_study(cfg, out, quiet=True)
+    run_study(cfg, RunOptions(out=str(out), quiet=True))
     md = (out / "report.md").read_text()
     for col in ("study reported", "dlapps (mean ± sd)", "difference", "verdict", "prediction interval"):
         assert col in md
@@ -203,7 +204,7 @@ def test_study_slice_on_embedded_data_has_every_column_and_resumes_only_what_is_
     victim = dann / "lr-step=per-step-s0"
     before = {d.name: (d / "metrics.json").stat().st_mtime_ns for d in dann.iterdir() if (d / "metrics.json").exists()}
     (victim / "report.md").unlink()
-    run_study(cfg, out, quiet=True)
+    run_study(cfg, RunOptions(out=str(out), quiet=True))
     after = {d.name: (d / "metrics.json").stat().st_mtime_ns for d in dann.iterdir() if (d / "metrics.json").exists()}
     assert after["base-s0"] == before["base-s0"]
     assert after["lr-step=per-step-s0"] != before["lr-step=per-step-s0"]
@@ -212,7 +213,7 @@ def test_study_slice_on_embedded_data_has_every_column_and_resumes_only_what_is_
     html = (out / "report.html").read_bytes()
     cfg_json = (out / "config.json").read_bytes()
     (out / "report.md").unlink()
-    run_study(StudyConfig(report_only=True), out, quiet=True)  # quick and seeds come from the dir itself
+    run_study(StudyConfig(report_only=True), RunOptions(out=str(out), quiet=True))  # quick and seeds come from the dir itself
     assert (out / "report.md").read_bytes() == md and (out / "report.html").read_bytes() == html
     assert (out / "config.json").read_bytes() == cfg_json
     after2 = {d.name: (d / "metrics.json").stat().st_mtime_ns for d in dann.iterdir() if (d / "metrics.json").exists()}
@@ -221,7 +222,7 @@ def test_study_slice_on_embedded_data_has_every_column_and_resumes_only_what_is_
 
 def test_study_rejects_unknown_sections_and_tables(tmp_path):
     with pytest.raises(DlappsError, match="no Table 11"):
-        run_study(StudyConfig(tables=[11], quick=True), tmp_path / "s")
+        run_study(StudyConfig(tables=[11], quick=True), RunOptions(out=str(tmp_path / "s")))
 
 
 # ------------------------------------------------------------------- the study's visualization network

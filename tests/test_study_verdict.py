@@ -180,7 +180,9 @@ def test_the_published_report_rebuilds_identically_from_the_published_results(tm
     shutil.copytree(PUBLISHED, copy, ignore=shutil.ignore_patterns("checkpoints", "tb"))
     for f in ("report.md", "report.html"):  # the study's own report goes; the runs' reports stay (they mark done)
         (copy / f).unlink()
-    run_study(StudyConfig(report_only=True), copy, quiet=True)
+    from dlapps.runs import RunOptions
+
+    run_study(StudyConfig(report_only=True), RunOptions(out=str(copy), quiet=True))
     assert (copy / "report.md").read_text(encoding="utf-8") == (PUBLISHED / "report.md").read_text(encoding="utf-8")
     # the HTML inlines the figures as PNG bytes, which another matplotlib release may encode differently:
     # compared with the images taken out, the figures themselves must exist

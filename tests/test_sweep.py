@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from dlapps import DlappsError
+from dlapps.sweep_config import SweepConfig
+from dlapps.runs import RunOptions
 from dlapps.sweep import Point, SweepSpec, aggregate, argv_for, expand, load_spec, run_sweep, status
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -83,14 +85,14 @@ def test_tiny_sweep_end_to_end_skips_finished_points(tmp_path):
     # `transfer inspect MODEL` takes the model as an argument: it is part of the command
     f.write_text('command = "transfer inspect mnist_cnn"\nmetrics = ["total_params"]\nseeds = [0, 1]\n'
                  '[base]\nweights = "random"\n')
-    out = run_sweep(f, tmp_path / "sw", jobs=2, quiet=True)
+    out = run_sweep(SweepConfig(file=f, jobs=2), RunOptions(out=str(tmp_path / "sw"), quiet=True)).run_dir
     agg = json.loads((out / "metrics.json").read_text())
     assert agg["complete"] and agg["points"]["base"]["total_params"]["n"] == 2
     assert (out / "report.html").exists()
     # kill one point's result: only that point runs again
     shutil.rmtree(out / "base-s1")
     before = (out / "base-s0" / "config.json").stat().st_mtime
-    run_sweep(f, tmp_path / "sw", jobs=1, quiet=True)
+    run_sweep(SweepConfig(file=f, jobs=1), RunOptions(out=str(tmp_path / "sw"), quiet=True))
     assert (out / "base-s1" / "report.md").exists()
     assert (out / "base-s0" / "config.json").stat().st_mtime == before
 
@@ -99,12 +101,12 @@ def test_a_damaged_point_is_rerun_not_a_crash(tmp_path, capsys):
     f = tmp_path / "s.toml"
     f.write_text('command = "transfer inspect mnist_cnn"\nmetrics = ["total_params"]\nseeds = [0, 1]\n'
                  '[base]\nweights = "random"\n')
-    out = run_sweep(f, tmp_path / "sw", jobs=2, quiet=True)
+    out = run_sweep(SweepConfig(file=f, jobs=2), RunOptions(out=str(tmp_path / "sw"), quiet=True)).run_dir
     good = json.loads((out / "base-s0" / "metrics.json").read_text())
     (out / "base-s0" / "metrics.json").write_text('{"total_par')       # cut short
     (out / "base-s1" / "config.json").write_text("not json")           # cannot even be resumed
     capsys.readouterr()
-    run_sweep(f, out, jobs=1)
+    run_sweep(SweepConfig(file=f, jobs=1), RunOptions(out=str(out)))
     said = capsys.readouterr().out
     assert "damaged: " in said and "base-s0/metrics.json cannot be read; the point resumes" in said
     assert "base-s1/config.json cannot be read; kept as base-s1.damaged" in said
@@ -128,7 +130,7 @@ def test_bad_sweep_points_fail_before_anything_runs(tmp_path, text, message):
     f = tmp_path / "s.toml"
     f.write_text(text)
     with pytest.raises(DlappsError) as e:
-        run_sweep(f, tmp_path / "out", quiet=True)
+        run_sweep(SweepConfig(file=f), RunOptions(out=str(tmp_path / "out"), quiet=True))
     assert message in str(e.value)
     assert not (tmp_path / "out").exists()  # nothing ran, nothing was written
 
@@ -137,13 +139,13 @@ def test_a_sweep_dir_accepts_more_seeds_and_other_quick_settings_but_not_changed
     f = tmp_path / "s.toml"
     f.write_text('command = "adapt dann"\nseeds = [0]\n[base]\nepochs = 1\n[quick]\nepochs = 1\n')
     out = tmp_path / "out"
-    run_sweep(f, out, quiet=True, select=set())           # select nothing: records the sweep, runs no point
+    run_sweep(SweepConfig(file=f, select=[]), RunOptions(out=str(out), quiet=True))           # select nothing: records the sweep, runs no point
     f.write_text('command = "adapt dann"\nseeds = [0]\n[base]\nepochs = 1\n[quick]\nepochs = 2\n')
-    run_sweep(f, out, quiet=True, select=set())           # [quick] does not touch these runs
-    run_sweep(f, out, quiet=True, select=set(), seeds=[0, 1])  # more seeds extend it
+    run_sweep(SweepConfig(file=f, select=[]), RunOptions(out=str(out), quiet=True))           # [quick] does not touch these runs
+    run_sweep(SweepConfig(file=f, select=[], seeds=[0, 1]), RunOptions(out=str(out), quiet=True))  # more seeds extend it
     f.write_text('command = "adapt dann"\nseeds = [0]\n[base]\nepochs = 3\n')
     with pytest.raises(DlappsError, match="holds a different sweep"):
-        run_sweep(f, out, quiet=True, select=set())
+        run_sweep(SweepConfig(file=f, select=[]), RunOptions(out=str(out), quiet=True))
 
 
 def test_a_point_that_diverged_is_a_result_not_a_failure(tmp_path):
@@ -152,9 +154,9 @@ def test_a_point_that_diverged_is_a_result_not_a_failure(tmp_path):
     f = tmp_path / "s.toml"
     f.write_text('command = "adapt dann"\n[base]\ndata-source = "embedded"\nlimit = 256\nepochs = 3\n'
                  'tsne-points = 0\nlr = 1e6\n')
-    out = run_sweep(f, tmp_path / "out", quiet=True)
+    out = run_sweep(SweepConfig(file=f), RunOptions(out=str(tmp_path / "out"), quiet=True)).run_dir
     assert status(out / "base-s0") == "diverged"
     assert json.loads((out / "metrics.json").read_text())["complete"] is True
     mtime = (out / "base-s0" / "metrics.json").stat().st_mtime_ns
-    run_sweep(f, tmp_path / "out", quiet=True)
+    run_sweep(SweepConfig(file=f), RunOptions(out=str(tmp_path / "out"), quiet=True))
     assert (out / "base-s0" / "metrics.json").stat().st_mtime_ns == mtime

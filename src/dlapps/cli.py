@@ -13,7 +13,8 @@ from typing import Any
 import click
 
 from dlapps import DlappsError, __version__
-from dlapps.options import Parallel, cli_options
+from dlapps.options import cli_options, to_config
+from dlapps.sweep_config import SweepConfig
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
@@ -140,17 +141,12 @@ def main(argv: list[str] | None = None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Sweep dir [default: runs/sweep-<file stem>].")
-@cli_options(Parallel)
-@click.option("--quick", is_flag=True, help="Apply the file's [quick] overrides (a small machine).")
-@click.option("--select-by", default=None, metavar="VALIDATOR",
-              help="adapt sweeps: report the point this validator picks (source_acc|entropy|im|snd|bnm|dev|"
-                   "target-val); every validator's pick, gap to the oracle and rank correlation are tabled anyway.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def sweep(file: str, out: str | None, quick: bool, select_by: str | None, quiet: bool, **parallel: Any) -> None:
+@cli_options(SweepConfig)
+def sweep(file: str, out: str | None, quiet: bool, **kw: Any) -> None:
     """Run a grid of experiments from a TOML/YAML file; rerunning skips finished points."""
+    from dlapps.runs import RunOptions
     from dlapps.sweep import run_sweep
 
-    p = Parallel(**parallel)
-    d = run_sweep(Path(file), Path(out) if out else None, p.jobs, p.backend, quick, p.address, quiet, p.threads,
-                  select_by=select_by)
-    click.echo(f"done: {d}/report.html")
+    r = run_sweep(to_config(SweepConfig, kw, file=file), RunOptions(out=out, quiet=quiet))
+    click.echo(f"done: {r.run_dir}/report.html")

@@ -39,7 +39,10 @@ from dlapps import DlappsError
 from dlapps.choices import Backend
 from dlapps.compute import available_cores
 from dlapps.report import build_report
-from dlapps.runs import RunDir, atomic_write_text, metric
+from dlapps.options import check_config
+from dlapps.sweep_config import SweepConfig
+from dlapps.results import RunResult
+from dlapps.runs import RunDir, RunOptions, atomic_write_text, metric
 
 
 @dataclass
@@ -260,15 +263,19 @@ def _stop_points() -> None:
             p.kill()
 
 
-def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: Backend = "local", quick: bool = False,
-              address: str | None = None, quiet: bool = False, threads: int = 1, seeds: list[int] | None = None,
-              select: set[str] | None = None, select_by: str | None = None) -> Path:
-    """Run every unfinished point, then aggregate. Returns the sweep dir.
+def run_sweep(cfg: SweepConfig, opts: RunOptions | None = None) -> RunResult:
+    """Run every unfinished point, then aggregate. The sweep dir is ``opts.out`` (default
+    runs/sweep-<file stem>); its metrics.json holds every point's mean ± sd over seeds.
 
     ``threads`` per point defaults to 1 so that results do not depend on ``jobs`` (CPU kernels reduce
-    in a thread-count-dependent order); 0 splits the cores between the jobs instead. ``seeds`` replaces
-    the file's seeds; ``select`` (point names) runs only those points (finished others still aggregate);
-    ``select_by`` names the validator whose pick the summary reports (adapt sweeps, see dlapps.adapt.selection)."""
+    in a thread-count-dependent order); 0 splits the cores between the jobs instead."""
+    check_config(cfg)
+    opts = opts or RunOptions()
+    file, quick, quiet, jobs, threads, backend, address = (Path(cfg.file), cfg.quick, opts.quiet, cfg.jobs,
+                                                            cfg.threads, cfg.backend, cfg.address)
+    seeds, select_by = cfg.seeds, cfg.select_by
+    select = set(cfg.select) if cfg.select is not None else None
+    out = Path(opts.out) if opts.out else None
     from dlapps.adapt.validators import validator_name
 
     select_by = validator_name(select_by) if select_by else None
@@ -281,8 +288,8 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: Backe
     out.mkdir(parents=True, exist_ok=True)
     planned = json.loads(json.dumps({p.dirname: {"command": spec.command, **p.options} for p in points}))
     _refuse_a_different_sweep(out, spec, planned, quick)
-    RunDir(out).write_json("config.json", {"app": "sweep", "command": Path(file).name, "options": {
-        "file": str(file), "quick": quick, "spec": spec.__dict__, "points": planned}})
+    RunDir(out).write_json("config.json", {"app": "sweep", "command": file.name, "options": {
+        "file": file.name, "quick": quick, "spec": spec.__dict__, "points": planned}})
     jobs = max(1, jobs)
     if threads <= 0:  # split the cores: oversubscription costs more than it gives
         threads = max(1, available_cores() // jobs)
@@ -326,11 +333,11 @@ def run_sweep(file: Path, out: Path | None = None, jobs: int = 1, backend: Backe
         pool.shutdown()
     else:
         raise DlappsError("--backend must be local or ray")
-    aggregate(spec, points, out, select_by)
+    agg = aggregate(spec, points, out, select_by)
     if failures:
         raise DlappsError(f"{len(failures)} point(s) failed ({', '.join(failures[:3])}...); see their .log files "
                           f"in {out}; rerun the sweep to retry only those")
-    return out
+    return RunResult(out, RunDir(out).read_json("metrics.json") if (out / "metrics.json").exists() else {"points": agg})
 
 
 def _refuse_a_different_sweep(out: Path, spec: SweepSpec, planned: dict[str, Any], quick: bool) -> None:

@@ -3,12 +3,12 @@ are StudyConfig's fields (dlapps.options)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
 from dlapps.options import cli_options, to_config
+from dlapps.runs import RunOptions
 from dlapps.study.run import StudyConfig, run_study
 
 
@@ -19,5 +19,5 @@ from dlapps.study.run import StudyConfig, run_study
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def study(out: str | None, quiet: bool, **kw: Any) -> None:
     """Reproduce the study (RDFIA Section 2, Report 2): its tables with 'study reported | dlapps | difference'."""
-    d = run_study(to_config(StudyConfig, kw), Path(out) if out else None, quiet=quiet)
-    click.echo(f"done: {d}/report.html")
+    r = run_study(to_config(StudyConfig, kw), RunOptions(out=out, quiet=quiet))
+    click.echo(f"done: {r.run_dir}/report.html")

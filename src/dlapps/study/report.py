@@ -260,8 +260,9 @@ def epoch_figure(plan: Any, refs: list[dict[str, Any]], data: StudyData, out: Pa
 
 
 def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], n_seeds: int, quick: bool,
-                       failures: list[str]) -> tuple[Path, Path]:
-    """report.md/.html in ``out``: a summary box, then each section's tables, claims and figures."""
+                       failures: list[str]) -> dict[str, Any]:
+    """report.md/.html in ``out``: a summary box, then each section's tables, claims and figures. Returns the
+    summary's counts (rows within band, misses, claims by verdict)."""
     from dlapps.study.results import study_spec
 
     for p in plans:
@@ -335,7 +336,9 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     md_path, html_path = out / "report.md", out / "report.html"
     atomic_write_text(md_path, text)
     atomic_write_text(html_path, md_to_html(text, out))
-    return md_path, html_path
+    return {"rows_judged": total.judged, "rows_within": total.within, "rows_outside": total.outside,
+            "rows_stopped": total.stopped, "rows_not_run": total.not_run, "substitute_rows": total.substitutes,
+            "claims": dict(total.claims), "report": str(md_path)}
 
 
 def _sweep_figures(p: Any, out: Path, figures_shown: dict[Path, str]) -> list[str]:

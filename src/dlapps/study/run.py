@@ -16,8 +16,9 @@ from typing import Any, Literal
 
 from dlapps import DlappsError
 from dlapps.study.results import package_file, study_seeds, study_spec
-from dlapps.runs import RunDir, to_jsonable
-from dlapps.options import Parallel, opt
+from dlapps.options import Parallel, check_config, opt
+from dlapps.results import RunResult
+from dlapps.runs import RunDir, RunOptions, to_jsonable
 
 SECTIONS = ("2a", "2b", "2c", "2de")
 
@@ -190,13 +191,18 @@ def study_plans(quick: bool, ran_in: Path | None = None) -> list[Plan]:
     return [plan_entry(e, quick, availability) for e in entries()]
 
 
-def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) -> Path:
-    """Run (or finish) every selected sweep of the study, then write its report. Returns the study dir."""
+def run_study(cfg: StudyConfig, opts: RunOptions | None = None) -> RunResult:
+    """Run (or finish) every selected sweep of the study, then write its report. ``opts.out`` is the study dir
+    (default runs/study or runs/study-quick); the result's metrics are the summary's counts."""
     from dlapps.study.report import write_study_report
     from dlapps.sweep import expand, load_spec, run_sweep
+    from dlapps.sweep_config import SweepConfig
 
+    opts = opts or RunOptions()
+    quiet = opts.quiet
+    check_config(cfg)
     _check_selection(cfg)
-    out = _open_study_dir(cfg, out)
+    out = _open_study_dir(cfg, Path(opts.out) if opts.out else None)
     if cfg.report_only and (out / "config.json").exists():  # the protocol the dir was run with, not the flags'
         try:
             old = RunDir(out).read_json("config.json").get("options", {})
@@ -228,13 +234,15 @@ def run_study(cfg: StudyConfig, out: Path | None = None, quiet: bool = False) ->
             print(f"== study {', '.join(p.entry.label for p in ps)}: {file.name}{' (quick)' if quick else ''}",
                   flush=True)
         try:
-            run_sweep(file, out / file.stem, cfg.jobs, cfg.backend, quick, cfg.address, quiet, cfg.threads,
-                      seeds=seeds, select=select)
+            run_sweep(SweepConfig(file=str(file), jobs=cfg.jobs, threads=cfg.threads, backend=cfg.backend,
+                                  address=cfg.address, quick=quick, seeds=seeds,
+                                  select=sorted(select) if select is not None else None),
+                      RunOptions(out=str(out / file.stem), quiet=quiet))
         except DlappsError as err:  # one failing sweep must not lose the others: report it and go on
             failures.append(f"{file.stem}: {err}")
             print(f"error: {err}", flush=True)
-    write_study_report(out, plans, refs, n_seeds, cfg.quick, failures)
+    summary = write_study_report(out, plans, refs, n_seeds, cfg.quick, failures)
     if failures:
         raise DlappsError(f"{len(failures)} sweep(s) of the study failed ({failures[0][:200]}); the report in "
                           f"{out} shows what finished; rerun the same command to retry only what is missing")
-    return out
+    return RunResult(out, summary)

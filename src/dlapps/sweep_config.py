@@ -1,0 +1,20 @@
+"""The options of ``dlapps sweep`` (kept apart from dlapps.sweep so the top-level command line can declare them
+without importing torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dlapps.options import Parallel, opt
+
+
+@dataclass
+class SweepConfig(Parallel):
+    file: str = opt("", "The sweep file (TOML, or YAML with PyYAML).", cli=False)
+    quick: bool = opt(False, "Apply the file's [quick] overrides (a small machine).")
+    select_by: str | None = opt(None, "adapt sweeps: report the point this validator picks (source_acc|entropy|im|"
+                                      "snd|bnm|dev|target-val); every validator's pick, gap to the oracle and rank "
+                                      "correlation are tabled anyway.", metavar="VALIDATOR")
+    seeds: list[int] | None = opt(None, "Replace the file's seeds (the study's --seeds).", cli=False)
+    select: list[str] | None = opt(None, "Run only these points (by name); finished others still aggregate.",
+                                   cli=False)
