@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 
 from dlapps import DlappsError
-from dlapps.choices import Backend
 from dlapps.compute import available_cores
 from dlapps.report import build_report
 from dlapps.options import check_config

@@ -10,9 +10,8 @@ import click
 from dlapps.cli_options import finish, run_options
 from dlapps.options import WEIGHTS_HELP, cli_options, to_config
 from dlapps.runs import RunOptions
-from dlapps.transfer.inspect import InspectConfig
-from dlapps.transfer.predict import ActivationsConfig, PredictConfig
-from dlapps.transfer.probe import ProbeConfig, run_probe
+from dlapps.transfer.config import ActivationsConfig, InspectConfig, PredictConfig, ProbeConfig
+from dlapps.transfer.probe import run_probe
 
 
 @click.group()

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from dlapps.results import RunResult
-from dlapps.options import WEIGHTS_HELP, opt
+from dlapps.transfer.config import InspectConfig
 from dlapps.runs import RunOptions
 
 
@@ -69,18 +69,10 @@ def model_flops(model: nn.Module, input_size: int = 224, in_ch: int = 3) -> floa
     return float(counter.get_total_flops())
 
 
-@dataclass
-class InspectConfig:
-    model: str = opt("vgg16", "Any torchvision classifier, or mnist_cnn (the MODEL argument).", cli=False)
-    weights: str = opt("random", WEIGHTS_HELP + " Counts and shapes need none.")
-    input_size: int | None = opt(None, "Input side in pixels [default: the model's].", low=1)
-
-
 def run_inspect(cfg: InspectConfig, opts: RunOptions | None = None) -> RunResult:
     """The per-layer table of a model as a run: table, metrics (total parameters, FLOPs), report.
     Counting runs on the CPU (one input), so ``--device cuda`` is refused rather than recorded."""
     from dlapps.models import build_model
-    from dlapps.report import build_report
     from dlapps.runs import start_run
 
     opts = opts or RunOptions()
@@ -90,13 +82,7 @@ def run_inspect(cfg: InspectConfig, opts: RunOptions | None = None) -> RunResult
     ch = lm.in_channels
     rows, total = inspect_model(lm.model, size, ch)
     flops = model_flops(lm.model, size, ch)
-    table = [[r.name, r.kind, "x".join(map(str, r.output_shape)), r.params, r.cumulative, f"{100 * r.share:.2f}%"]
-             for r in rows]
-    run.write_table("layers", ["layer", "type", "output", "params", "cumulative", "share"], table,
-                    caption=f"{cfg.model}: {size}x{size} input, {total:,} parameters, {flops / 1e9:.2f} GFLOPs")
-    metrics = {"model": cfg.model, "total_params": total, "flops": flops, "input_size": size, "layers": len(rows)}
-    run.write_metrics(metrics)
-    run.write_text("summary.md", f"**{cfg.model}**: {total:,} parameters, {flops / 1e9:.3f} GFLOPs per "
-                                 f"{size}x{size} image, {len(rows)} layers.\n")
-    build_report([run.path], title=f"transfer inspect {cfg.model}")
+    from dlapps.transfer.report import write_inspect_outputs
+
+    metrics, table = write_inspect_outputs(run, cfg, rows, total, flops, size)
     return RunResult(run.path, {**metrics, "rows": table})

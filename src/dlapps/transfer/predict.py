@@ -3,22 +3,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from dlapps import DlappsError
-from dlapps.figures import plt, to_numpy_image
-from dlapps.images import GrayMode, decode_side, expand_image_args, open_image
-from dlapps.inference import Inference, Precision, decoded_batches, fuse_for_inference, split_preprocess
+from dlapps.images import decode_side, expand_image_args, open_image
+from dlapps.inference import Inference, decoded_batches, fuse_for_inference, split_preprocess
 from dlapps.models import LoadedModel, build_model, check_finite_output, resolve_layer
-from dlapps.report import build_report
 from dlapps.results import RunResult
-from dlapps.options import WEIGHTS_HELP, opt
+from dlapps.transfer.config import ActivationsConfig, PredictConfig
 from dlapps.runs import RunOptions, start_run
 from dlapps.transfer.features import graph_nodes
 
@@ -61,24 +57,6 @@ def _displayed_size(path: Path) -> list[int]:
     return [h, w] if rotated else [w, h]
 
 
-def predictions_figure(lm: LoadedModel, preds: list[dict[str, Any]], gray: str = "replicate"):
-    n = len(preds)
-    fig, axes = plt.subplots(n, 2, figsize=(8, 2.6 * n), squeeze=False)
-    for row, p in zip(axes, preds):
-        img = open_image(Path(p["image"]), gray=gray)
-        row[0].imshow(img)
-        row[0].set_title(Path(p["image"]).name, fontsize=9)
-        row[0].axis("off")
-        names = [t["name"] for t in p["top"]][::-1]
-        probs = [t["prob"] for t in p["top"]][::-1]
-        row[1].barh(names, probs, color="tab:blue")
-        row[1].set_xlim(0, 1)
-        row[1].tick_params(labelsize=8)
-        row[1].set_xlabel("probability")
-    fig.tight_layout()
-    return fig
-
-
 @torch.no_grad()
 def activation_maps(lm: LoadedModel, path: str | Path, layers: Sequence[str], channels: int = 16,
                     gray: str = "replicate", device: torch.device = torch.device("cpu")) -> dict[str, torch.Tensor]:
@@ -88,48 +66,6 @@ def activation_maps(lm: LoadedModel, path: str | Path, layers: Sequence[str], ch
     x = lm.preprocess(open_image(Path(path), gray=gray))[None].to(device)
     feats = ex(x)
     return {layer: feats[layer][0, :channels].cpu() for layer in layers if feats[layer].ndim == 4}
-
-
-def activations_figure(maps: dict[str, torch.Tensor], image, title: str):
-    cols = 8
-    rows = sum(int(np.ceil(len(m) / cols)) for m in maps.values()) + 1
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.4), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    axes[0, 0].imshow(to_numpy_image(np.asarray(image)))
-    axes[0, 0].set_title("input", fontsize=7)
-    r = 1
-    for layer, m in maps.items():
-        for c in range(len(m)):
-            ax = axes[r + c // cols, c % cols]
-            ax.imshow(m[c].numpy(), cmap="viridis")
-            ax.set_title(f"{layer} ch{c}", fontsize=6)
-        r += int(np.ceil(len(m) / cols))
-    fig.suptitle(title)
-    return fig
-
-
-@dataclass
-class PredictConfig:
-    model: str = opt("mobilenet_v2", "Any torchvision classifier, or mnist_cnn (the MODEL argument).", cli=False)
-    images: list[str] = opt(help="Image files or folders of them (the IMAGES arguments).", cli=False,
-                            default_factory=list)
-    weights: str = opt("imagenet", WEIGHTS_HELP)
-    top: int = opt(5, "Classes listed per image.", low=1)
-    gray: GrayMode = opt("replicate", "Grey images to RGB: replicate the channel, or a colour map.")
-    precision: Precision = opt("fp32", "bf16: autocast (faster on CPUs with AVX-512 BF16/AMX).")
-    batch_size: int = opt(0, "Images per forward pass (0 = chosen per model and device).", low=0)
-
-
-@dataclass
-class ActivationsConfig:
-    model: str = opt("mobilenet_v2", "Any torchvision classifier, or mnist_cnn (the MODEL argument).", cli=False)
-    image: str = opt("", "One image file (the IMAGE argument).", cli=False)
-    layers: list[str] = opt(help="Repeatable: alias or graph node (see `transfer layers`).", cli="--layer",
-                            required=True, default_factory=lambda: ["features.2"])
-    weights: str = opt("imagenet", WEIGHTS_HELP)
-    channels: int = opt(16, "First N channels per layer.", low=1)
-    gray: GrayMode = opt("replicate", "Grey images to RGB: replicate the channel, or a colour map.")
 
 
 def run_predict(cfg: PredictConfig, opts: RunOptions | None = None) -> RunResult:
@@ -143,14 +79,9 @@ def run_predict(cfg: PredictConfig, opts: RunOptions | None = None) -> RunResult
     run.update_config(inference=inference.describe())
     lm = build_model(cfg.model, cfg.weights)
     preds = topk(lm, cfg.images, cfg.top, cfg.gray, inference, cfg.batch_size)
-    metrics = {"predictions": preds, "weights": lm.weights}
-    run.write_metrics(metrics)
-    run.write_table("predictions", ["image", "rank", "class", "index", "probability"],
-                    [[Path(p["image"]).name, k + 1, t["name"], t["index"], t["prob"]]
-                     for p in preds for k, t in enumerate(p["top"])], caption=f"Top-{cfg.top} predictions, {cfg.model}")
-    run.save_figure(predictions_figure(lm, preds, cfg.gray), "predictions")
-    build_report([run.path], title=f"transfer predict {cfg.model}")
-    return RunResult(run.path, metrics)
+    from dlapps.transfer.report import write_predict_outputs
+
+    return RunResult(run.path, write_predict_outputs(run, cfg, lm, preds))
 
 
 def run_activations(cfg: ActivationsConfig, opts: RunOptions | None = None) -> RunResult:
@@ -165,9 +96,6 @@ def run_activations(cfg: ActivationsConfig, opts: RunOptions | None = None) -> R
     maps = activation_maps(lm, cfg.image, cfg.layers, cfg.channels, cfg.gray, device)
     if not maps:
         raise DlappsError("none of the given layers has spatial feature maps (choose conv layers)")
-    run.save_figure(activations_figure(maps, img, f"{cfg.model} activations"), "activations")
-    metrics = {"layers": {k: {"shape": list(v.shape), "mean": float(v.mean()), "max": float(v.max())}
-                          for k, v in maps.items()}}
-    run.write_metrics(metrics)
-    build_report([run.path], title=f"transfer activations {cfg.model}")
-    return RunResult(run.path, metrics)
+    from dlapps.transfer.report import write_activations_outputs
+
+    return RunResult(run.path, write_activations_outputs(run, cfg, maps, img))

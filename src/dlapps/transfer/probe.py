@@ -3,55 +3,19 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 import numpy as np
 import torch
 
 from dlapps import DlappsError
 from dlapps.data import DataBundle, load_dataset
-from dlapps.data.containers import DataSource
-from dlapps.images import GrayMode
-from dlapps.inference import Engine, Precision
 from dlapps.models import build_model
 from dlapps.results import RunResult
-from dlapps.options import DATA_SOURCE_HELP, WEIGHTS_HELP, opt
 from dlapps.runs import RunOptions, start_run
 from dlapps.inference import Inference
-from dlapps.transfer.features import Pool, extract, layer_output_shapes
-
-
-Classifier = Literal["svm", "linearsvc", "logreg"]  # libsvm linear SVM | liblinear | logistic regression
-
-
-@dataclass
-class ProbeConfig:
-    models: list[str] = opt(help="Repeatable: NAME or NAME:WEIGHTS (e.g. mobilenet_v2:imagenet, vgg16:random).",
-                            cli="--model", default_factory=lambda: ["vgg16"])
-    weights: str = opt("imagenet", "Weights of the models given without ':WEIGHTS': " + WEIGHTS_HELP)
-    layers: list[str] = opt(help="Repeatable: alias (relu1..relu7 for VGG16/AlexNet), graph node (see `transfer "
-                                 "layers`), or penultimate (what the last linear layer reads, for any model).",
-                            cli="--layer", default_factory=lambda: ["penultimate"])
-    data: str = opt("scene15", "scene15, digits, or an image folder / .npz.")
-    data_source: DataSource = opt("auto", DATA_SOURCE_HELP)
-    pool: Pool = opt("avg", "Conv layers: global average or max pooling, or none (flatten).")
-    gray: GrayMode = opt("replicate", "Grey images to RGB: replicate the channel, or a colour map.")
-    classifier: Classifier = opt("svm", "svm (libsvm, linear kernel), linearsvc (liblinear) or logreg.")
-    c_grid: list[float] = opt(help="The C values searched by cross-validation.", csv=True,
-                              default_factory=lambda: [0.0001, 0.001, 0.01, 0.1, 1.0])
-    folds: int = opt(5, "Cross-validation folds for the C search.", low=2)
-    svm_jobs: int = opt(1, "Parallel grid-search jobs (scikit-learn's n_jobs; -1 = every core).", low=-1)
-    standardize: bool = opt(True, "StandardScaler before the classifier.")
-    batch_size: int = opt(0, "Images per forward pass (0 = chosen per model and device).", low=0)
-    precision: Precision = opt("fp32", "bf16: autocast, faster on CPUs with AVX-512 BF16/AMX and on GPUs; features "
-                                       "differ slightly.")
-    engine: Engine = opt("torch", "onnxruntime: the same network in ONNX Runtime (CPU, float32; pip install "
-                                  "'dlapps[onnx]').")
-    per_class: int = opt(0, "At most N train and N test images per class (0 = all; quick runs).", low=0)
-    train_per_class: int = opt(0, "N labelled training images per class, the whole test split (the few-label "
-                                  "regime; 0 = all).", low=0)
-    cache: bool = opt(True, "Read and write the feature cache ($DLAPPS_CACHE/features).")
+from dlapps.transfer.config import Classifier, ProbeConfig
+from dlapps.transfer.features import extract, layer_output_shapes
 
 
 CLASSIFIERS: tuple[str, ...] = get_args(Classifier)

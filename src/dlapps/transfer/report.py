@@ -1,12 +1,53 @@
-"""transfer outputs: the layer/model comparison table (the study's Tables 2-3), C-vs-accuracy, confusion."""
+"""transfer outputs, from each command's results to its run dir: the per-layer table (inspect), top-k tables and
+figure (predict), activation grids (activations), and the probe's layer/model comparison (the study's Tables
+2-3), C-vs-accuracy and confusion."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dlapps.figures import confusion, plt
+from dlapps.figures import confusion, plt, to_numpy_image
 from dlapps.report import build_report
 from dlapps.runs import RunDir
+
+
+def write_inspect_outputs(run: RunDir, cfg: Any, rows: list[Any], total: int, flops: float,
+                          size: int) -> tuple[dict[str, Any], list[list[Any]]]:
+    """The per-layer table, metrics, summary and report of `transfer inspect`; returns (metrics, table rows)."""
+    table = [[r.name, r.kind, "x".join(map(str, r.output_shape)), r.params, r.cumulative, f"{100 * r.share:.2f}%"]
+             for r in rows]
+    run.write_table("layers", ["layer", "type", "output", "params", "cumulative", "share"], table,
+                    caption=f"{cfg.model}: {size}x{size} input, {total:,} parameters, {flops / 1e9:.2f} GFLOPs")
+    metrics = {"model": cfg.model, "total_params": total, "flops": flops, "input_size": size, "layers": len(rows)}
+    run.write_metrics(metrics)
+    run.write_text("summary.md", f"**{cfg.model}**: {total:,} parameters, {flops / 1e9:.3f} GFLOPs per "
+                                 f"{size}x{size} image, {len(rows)} layers.\n")
+    build_report([run.path], title=f"transfer inspect {cfg.model}")
+    return metrics, table
+
+
+def write_predict_outputs(run: RunDir, cfg: Any, lm: Any, preds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The top-k table, figure, metrics and report of `transfer predict`."""
+    from pathlib import Path
+
+    metrics = {"predictions": preds, "weights": lm.weights}
+    run.write_metrics(metrics)
+    run.write_table("predictions", ["image", "rank", "class", "index", "probability"],
+                    [[Path(p["image"]).name, k + 1, t["name"], t["index"], t["prob"]]
+                     for p in preds for k, t in enumerate(p["top"])], caption=f"Top-{cfg.top} predictions, {cfg.model}")
+    run.save_figure(predictions_figure(lm, preds, cfg.gray), "predictions")
+    build_report([run.path], title=f"transfer predict {cfg.model}")
+    return metrics
+
+
+def write_activations_outputs(run: RunDir, cfg: Any, maps: dict[str, Any], img: Any) -> dict[str, Any]:
+    """The activation grid, metrics and report of `transfer activations`."""
+    run.save_figure(activations_figure(maps, img, f"{cfg.model} activations"), "activations")
+    metrics = {"layers": {k: {"shape": list(v.shape), "mean": float(v.mean()), "max": float(v.max())}
+                          for k, v in maps.items()}}
+    run.write_metrics(metrics)
+    build_report([run.path], title=f"transfer activations {cfg.model}")
+    return metrics
 
 
 def write_probe_outputs(run: RunDir, cfg: Any, bundle: Any, results: list[dict[str, Any]], best: dict[str, Any]) -> None:
@@ -44,3 +85,48 @@ def write_probe_outputs(run: RunDir, cfg: Any, bundle: Any, results: list[dict[s
         f"Best (by CV): **{best['model']} {best['layer']}**, test accuracy **{best['test_acc']:.4f}** at C = "
         f"{best['best_C']:g}. Weights: {best['weights']}.\n"))
     build_report([run.path], title="transfer probe")
+
+
+def predictions_figure(lm: Any, preds: list[dict[str, Any]], gray: str = "replicate") -> Any:
+    """Each image beside a bar chart of its top-k classes."""
+    from pathlib import Path
+
+    from dlapps.images import open_image
+
+    n = len(preds)
+    fig, axes = plt.subplots(n, 2, figsize=(8, 2.6 * n), squeeze=False)
+    for row, p in zip(axes, preds):
+        img = open_image(Path(p["image"]), gray=gray)
+        row[0].imshow(img)
+        row[0].set_title(Path(p["image"]).name, fontsize=9)
+        row[0].axis("off")
+        names = [t["name"] for t in p["top"]][::-1]
+        probs = [t["prob"] for t in p["top"]][::-1]
+        row[1].barh(names, probs, color="tab:blue")
+        row[1].set_xlim(0, 1)
+        row[1].tick_params(labelsize=8)
+        row[1].set_xlabel("probability")
+    fig.tight_layout()
+    return fig
+
+
+def activations_figure(maps: dict[str, Any], image: Any, title: str) -> Any:
+    """The input, then the first channels of each layer's feature maps."""
+    import numpy as np
+
+    cols = 8
+    rows = sum(int(np.ceil(len(m) / cols)) for m in maps.values()) + 1
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    axes[0, 0].imshow(to_numpy_image(np.asarray(image)))
+    axes[0, 0].set_title("input", fontsize=7)
+    r = 1
+    for layer, m in maps.items():
+        for c in range(len(m)):
+            ax = axes[r + c // cols, c % cols]
+            ax.imshow(m[c].numpy(), cmap="viridis")
+            ax.set_title(f"{layer} ch{c}", fontsize=6)
+        r += int(np.ceil(len(m) / cols))
+    fig.suptitle(title)
+    return fig
