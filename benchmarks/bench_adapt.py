@@ -30,7 +30,7 @@ from common import fresh_out, interleaved_ms_per_step, matmul_peak_gflops, share
 from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann, run_pseudo_label
 from dlapps.adapt.dann import dann_step
 from dlapps.adapt.evaluation import CL
-from dlapps.adapt.data import load_domains
+from dlapps.adapt.data import DomainSpec, load_domains
 from dlapps.adapt.networks import DANN, flops_per_sample
 from dlapps.runs import RunOptions
 
@@ -75,7 +75,7 @@ def reference_step(batch: int) -> Callable[[], None]:
 
 def dlapps_step(cfg: DannConfig) -> Callable[[], None]:
     """One step as ``dlapps adapt dann`` takes it: batches indexed from the in-memory tensors, then dann_step."""
-    src, tgt, _ = load_domains(cfg.source, cfg.target, cfg.normalize)
+    src, tgt, _ = load_domains(DomainSpec(cfg.source, cfg.target, cfg.normalize))
     model = DANN(batchnorm=cfg.arch == "dann-bn").to(memory_format=CL)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
     gen = torch.Generator().manual_seed(0)

@@ -95,11 +95,11 @@ def test_dann_records_validators_every_epoch_and_stop_by_reports_the_epoch_it_pi
 
 def test_target_val_split_is_carved_from_train_never_overlaps_test_and_never_enters_training(tmp_path, monkeypatch):
     from dlapps.adapt import DannConfig, dann, run_dann
-    from dlapps.adapt.data import load_domains
+    from dlapps.adapt.data import DomainSpec, load_domains
     from dlapps.runs import RunOptions
 
-    full_s, full_t, _ = load_domains("mnist", "mnistm", "standard", "embedded", limit=800)
-    src, tgt, _ = load_domains("mnist", "mnistm", "standard", "embedded", limit=800, source_val=1000, target_val=150)
+    full_s, full_t, _ = load_domains(DomainSpec(data_source="embedded", limit=800))
+    src, tgt, _ = load_domains(DomainSpec(data_source="embedded", limit=800, source_val=1000, target_val=150))
     assert len(tgt.x_val) == 150 and len(tgt.x_train) + 150 == len(full_t.x_train)
     assert len(src.x_val) == 80 and len(src.x_train) + 80 == len(full_s.x_train)   # capped at 10 %
     rows = lambda x: {tuple(v) for v in x.flatten(1)[:, ::7].tolist()}

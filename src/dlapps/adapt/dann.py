@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from dlapps import DlappsError
-from dlapps.adapt.data import Domain, Fit, Normalization, load_domains, target_train_indices
+from dlapps.adapt.data import Domain, DomainSpec, Fit, Normalization, load_domains, target_train_indices
 from dlapps.adapt.networks import ARCHS, DANN, build_dann, flops_per_sample
 from dlapps.adapt.schedules import LambdaSchedule, lambda_at, lr_at
 from dlapps.adapt.validators import (HIGHER_IS_BETTER, best_index, check_selection, should_stop, validator_name,
@@ -257,8 +257,7 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
     _check(cfg)
     command = "source-only" if cfg.source_only else "dann"
     run, device = start_run("adapt", command, cfg, opts)
-    src, tgt, stats = load_domains(cfg.source, cfg.target, cfg.normalize, cfg.data_source, opts.seed, cfg.limit,
-                                   cfg.fit, cfg.target_limit, cfg.source_val, cfg.target_val)
+    src, tgt, stats = load_domains(DomainSpec.of(cfg), opts.seed)
     run.update_config(data_sources={"source": src.source, "target": tgt.source}, normalization=stats,
                       splits={"source_train": len(src.x_train), "source_val": len(src.x_val),
                               "target_train_unlabelled": len(tgt.x_train), "target_val_labelled": len(tgt.x_val)})

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, get_args
+from dataclasses import dataclass, fields
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -102,9 +102,29 @@ def _stats(norm: str, x_train: torch.Tensor, seed: int) -> tuple[torch.Tensor, t
     raise DlappsError(f"unknown normalisation {norm!r}; use one of {', '.join(NORMALIZATIONS)}")
 
 
-def load_domains(source: str, target: str, normalize: str, data_source: str = "auto", seed: int = 0,
-                 limit: int = 0, fit: str = "crop", target_limit: int = 0, source_val: int = 0,
-                 target_val: int = 0) -> tuple[Domain, Domain, dict[str, list[float]]]:
+@dataclass(frozen=True)
+class DomainSpec:
+    """Which data an adapt run trains and tests on (the data fields of DannConfig, see there)."""
+
+    source: str = "mnist"
+    target: str = "mnistm"
+    normalize: str = "standard"
+    data_source: str = "auto"
+    limit: int = 0
+    fit: str = "crop"
+    target_limit: int = 0
+    source_val: int = 0
+    target_val: int = 0
+
+    @classmethod
+    def of(cls, options: Any) -> "DomainSpec":
+        """From a DannConfig, or the options dict a run stored in its config.json (missing keys: defaults)."""
+        get = options.get if isinstance(options, dict) else (lambda k, d=None: getattr(options, k, d))
+        defaults = cls()
+        return cls(**{f.name: get(f.name, getattr(defaults, f.name)) for f in fields(cls)})
+
+
+def load_domains(spec: DomainSpec, seed: int = 0) -> tuple[Domain, Domain, dict[str, list[float]]]:
     """Load both domains through the registry and normalise them; returns the stats used too.
 
     ``per-domain`` normalises each domain with its own train statistics; ``mean`` subtracts the
@@ -114,6 +134,9 @@ def load_domains(source: str, target: str, normalize: str, data_source: str = "a
     ``source_val`` / ``target_val`` labelled images are then carved out of each training split (see
     ``split_sizes``); the test splits are never touched.
     """
+    source, target, normalize, data_source = spec.source, spec.target, spec.normalize, spec.data_source
+    limit, fit, target_limit, source_val, target_val = (spec.limit, spec.fit, spec.target_limit, spec.source_val,
+                                                          spec.target_val)
     doms, raw = [], []
     t_limit = min(limit, target_limit) if limit and target_limit else (limit or target_limit)
     for name, lim in ((source, limit), (target, t_limit)):

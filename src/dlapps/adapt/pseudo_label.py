@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from dlapps import DlappsError
-from dlapps.adapt.data import Domain, load_domains
+from dlapps.adapt.data import Domain, DomainSpec, load_domains
 from dlapps.adapt.dann import load_dann_checkpoint
 from dlapps.adapt.evaluation import CL, evaluate, validators, with_domain_statistics
 from dlapps.adapt.validators import best_index, check_selection, should_stop, validator_name, validators_of
@@ -168,9 +168,8 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     # the start run's data and splits: its held-out source images and target labels stay out of training here too
     check_selection(cfg.stop_by, cfg.patience, so.get("source_val", 0), so.get("target_val", 0))
     sel = validator_name(cfg.stop_by) if cfg.stop_by else ""
-    src, tgt, _ = load_domains(so["source"], so["target"], so["normalize"], so["data_source"],
-                               start_cfg.get("seed", 0), so.get("limit", 0), so.get("fit", "resize"),
-                               so.get("target_limit", 0), so.get("source_val", 0), so.get("target_val", 0))
+    # runs from before --fit existed resized
+    src, tgt, _ = load_domains(DomainSpec.of({"fit": "resize", **so}), start_cfg.get("seed", 0))
     run.update_config(data_sources={"source": src.source, "target": tgt.source}, start_run=str(cfg.start))
     sc = _Scorer(model.to(device, memory_format=CL), src, tgt, so.get("domain_loss", "bce"), device)
     optim = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
