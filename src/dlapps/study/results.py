@@ -73,14 +73,15 @@ def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metr
 
 def point_histories(sweep_dir: Path | None, spec: Any, quick: bool, point: str,
                     key: str = "target_class_acc") -> dict[int, list[float]]:
-    """Seed -> the per-epoch values of ``key`` of one point (finished and stopped runs alike)."""
-    from dlapps.sweep import expand, read_metrics
+    """Seed -> the per-epoch values of ``key`` of one point (finished and stopped runs alike; a run still going
+    is not shown, so the figure is a function of the published results)."""
+    from dlapps.sweep import expand, read_metrics, status
 
     out: dict[int, list[float]] = {}
     if sweep_dir is None:
         return out
     for p in expand(spec, quick):
-        if p.name == point:
+        if p.name == point and status(sweep_dir / p.dirname) in ("complete", "diverged"):
             m = read_metrics(sweep_dir / p.dirname)
             h = m.get("history") if m else None
             if isinstance(h, list) and h and isinstance(h[0], dict) and key in h[0]:
