@@ -47,16 +47,16 @@ def preset_config(cls: type[T], command: str, name: str, **overrides: Any) -> T:
 
     >>> preset_config(DannConfig, "adapt dann", "study", epochs=5)   # doctest: +SKIP
     """
-    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    from dlapps.options import option_fields, to_config
+
+    by_flag = option_fields(cls)  # a preset's keys are the command's option names: --model -> models
     values = {}
     for k, v in preset_options(name, command).items():
-        key = k.replace("-", "_")
-        key = {"model": "models", "layer": "layers"}.get(key, key) if key not in fields else key
-        if key == "c_grid" and isinstance(v, str):
-            v = [float(c) for c in v.split(",")]
-        if key in fields:
-            values[key] = v
-    return cls(**{**values, **overrides})  # type: ignore[call-arg]
+        f = by_flag.get(f"--{k}")
+        if f is None:
+            raise DlappsError(f"preset {name!r} sets --{k}, which {cls.__name__} does not have")
+        values[f.name] = v
+    return dataclasses.replace(to_config(cls, values), **overrides)
 
 
 def apply_to_click(ctx: Any, name: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
