@@ -85,7 +85,9 @@ def test_report_counts_misses_and_claims_and_never_a_substitute(tmp_path):
         "": {0: 0.75, 1: 0.76, 2: 0.74},                          # Table 5's target: within band
         "lr-step=per-step": {0: 0.77, 1: 0.78, 2: 0.76},          # +0.02 on every seed: confirmed
         "lambda-multiplier=2.0": {0: 0.75, 1: "stopped", 2: 0.73},  # one seed stopped: a miss
-        "lambda-multiplier=3.0": {0: 0.80, 1: 0.81, 2: 0.79},     # the study says lower: opposite sign
+        "lambda-multiplier=3.0": {0: 0.80, 1: 0.81, 2: 0.79},
+        # the study: cosine loses 0.0645 against exp; here it wins by 0.05 on every seed: opposite sign
+        "lambda-schedule=cosine,lambda-start=1.0,lambda-end=0.0": {0: 0.80, 1: 0.81, 2: 0.79},
     })
     _fake_sweep(out / "2a_layers_substitute", {"layer=pool": {0: 0.9}})
     (out / "2a_layers_substitute" / "layer=pool-s0" / "metrics.json").write_text(json.dumps({"test_acc": 0.886,
@@ -104,13 +106,15 @@ def test_report_counts_misses_and_claims_and_never_a_substitute(tmp_path):
             claims.setdefault(ln.split("|")[1].strip(), ln)
     assert "confirmed" in claims["the learning rate stepped per step beats per epoch on the target"]
     assert "+0.0200 ± 0.0000 (3 paired seeds)" in claims["the learning rate stepped per step beats per epoch on the target"]
+    cosine = claims["the cosine λ schedule loses target accuracy against the exponential one"]
+    assert "| -0.0645 |" in cosine and "+0.0500 ± 0.0000 (3 paired seeds)" in cosine and "opposite sign" in cosine
     three_two = claims["× 3 loses target accuracy against × 2"]  # × 2's seed 1 stopped: two pairs left
     assert "too few seeds (2 paired" in three_two and "seed 1: b stopped" in three_two
     assert "opposite sign" in claims["× 3 loses source accuracy against × 1"] or "not distinguishable" in claims[
         "× 3 loses source accuracy against × 1"]
     summary = md.split("## Summary")[1].split("</div>")[0]
     assert re.search(r"substitutes: \d+ rows, not judged", summary)
-    assert "Claims**: 1 confirmed" in summary
+    assert "Claims**: 1 confirmed, 1 opposite sign" in summary
     t2 = next(ln for ln in summary.splitlines() if ln.startswith("| Table 2 "))
     assert "within band" not in t2 and "substitutes: 8 rows" in t2
     assert (out / "figures" / "table5_epochs.png").exists()
