@@ -204,3 +204,17 @@ def test_the_readme_study_block_is_generated_from_the_published_results():
     p = subprocess.run([sys.executable, str(ROOT / "scripts" / "study_readme.py"), "--check"], capture_output=True,
                        text=True)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_report_only_lists_a_damaged_point_instead_of_raising(tmp_path):
+    from dlapps.runs import RunOptions
+    from dlapps.study.run import StudyConfig, run_study
+
+    out = tmp_path / "study"
+    _fake_sweep(out / "2c_dann", {"": {0: 0.75, 1: 0.76, 2: 0.74}})
+    (out / "2c_dann" / "base-s1" / "metrics.json").write_text('{"target": {"class_')  # cut short
+    r = run_study(StudyConfig(report_only=True), RunOptions(out=str(out), quiet=True))
+    md = (out / "report.md").read_text()
+    row = next(ln for ln in md.splitlines() if ln.startswith("| Target MNIST-M | Class Accuracy |"))
+    assert "(2 seeds)" in row and "damaged: seed 1" in row
+    assert r.metrics["rows_judged"] >= 1
