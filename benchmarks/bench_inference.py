@@ -32,7 +32,7 @@ from common import matmul_peak_gflops, shared_dir, write_results
 from dlapps.data import DataBundle, load_dataset
 from dlapps.inference import Inference, fuse_for_inference
 from dlapps.models import build_model
-from dlapps.transfer.features import _prepare, extract
+from dlapps.transfer.features import prepare_image, extract
 from dlapps.transfer.inspect import model_flops
 from dlapps.transfer.probe import ProbeConfig, fit_probe
 
@@ -74,7 +74,7 @@ def main() -> None:
     layer = ["features.18"]
     default, bf16 = Inference(device=device), Inference(device=device, precision="bf16")
     ort = Inference(device=device, engine="onnxruntime")
-    ready = torch.stack([_prepare(part.train, i, lm, "replicate") for i in range(len(part.train))])  # (N, 3, 224, 224)
+    ready = torch.stack([prepare_image(part.train, i, lm, "replicate") for i in range(len(part.train))])  # (N, 3, 224, 224)
     bs = default.batch_size(lm.name)
     alone_net = default.prepare(fuse_for_inference(plain_net))
 
