@@ -84,7 +84,8 @@ def main() -> None:
     res: dict[str, Any] = {"selector": args.selector, "seeds": args.seeds}
 
     # 1. DANN configurations
-    d_sweep = run_sweep(SweepConfig(file=ROOT / "experiments" / "select_dann_defaults.toml", jobs=args.jobs, select_by=args.selector), RunOptions(out=str(out / "dann"), quiet=True)).run_dir
+    d_sweep = run_sweep(SweepConfig(file=ROOT / "experiments" / "select_dann_defaults.toml", jobs=args.jobs,
+                                    select_by=args.selector), RunOptions(out=str(out / "dann"), quiet=True)).run_dir
     d_point, d_opts, d_picks = picked_options(d_sweep)
     res["dann_sweep"] = {"picked": d_point, **summary(d_picks)}
     print(f"DANN sweep: {args.selector} picks {d_point}")
@@ -94,7 +95,9 @@ def main() -> None:
                  and p.name.rsplit("-s", 1)[0] == point_dir(d_point))
     text = (ROOT / "experiments" / "select_pseudo_label_defaults.toml").read_text()
     text = re.sub(r'(?m)^from = ".*"$', f"from = {json.dumps(str(start))}", text)
-    p_sweep = run_sweep(SweepConfig(file=sweep_file(out / "files" / "select_pseudo_label_defaults.toml", text), jobs=args.jobs, select_by=args.selector), RunOptions(out=str(out / "pseudo-label"), quiet=True)).run_dir
+    p_sweep = run_sweep(SweepConfig(file=sweep_file(out / "files" / "select_pseudo_label_defaults.toml", text),
+                                    jobs=args.jobs, select_by=args.selector),
+                        RunOptions(out=str(out / "pseudo-label"), quiet=True)).run_dir
     p_point, p_opts, p_picks = picked_options(p_sweep)
     res["pseudo_label_sweep"] = {"picked": p_point, **summary(p_picks)}
     print(f"pseudo-label sweep: {args.selector} picks {p_point}")
@@ -105,13 +108,15 @@ def main() -> None:
     f_dann = sweep_file(out / "files" / "final_dann.toml",
                         f'command = "adapt dann"\nseeds = {args.seeds}\n[base]\n{base}\n')
     # one single-threaded process per seed: three on two cores beat two-then-one (no OpenMP threads to spin)
-    dann_dir = run_sweep(SweepConfig(file=f_dann, jobs=len(args.seeds)), RunOptions(out=str(out / "final-dann"), quiet=True)).run_dir
+    dann_dir = run_sweep(SweepConfig(file=f_dann, jobs=len(args.seeds)),
+                         RunOptions(out=str(out / "final-dann"), quiet=True)).run_dir
     runs = sorted(p for p in dann_dir.iterdir() if p.is_dir() and (p / "report.md").exists())
     pl_base = "\n".join(f"{k} = {toml_value(v)}" for k, v in {**p_opts, "rounds": args.rounds}.items())
     points = "".join(f'[[points]]\nfrom = {json.dumps(str(r))}\n' for r in runs)
     f_pl = sweep_file(out / "files" / "final_pseudo_label.toml",
                       f'command = "adapt pseudo-label"\nseeds = [0]\n[base]\n{pl_base}\n{points}')
-    pl_dir = run_sweep(SweepConfig(file=f_pl, jobs=len(args.seeds)), RunOptions(out=str(out / "final-pseudo-label"), quiet=True)).run_dir
+    pl_dir = run_sweep(SweepConfig(file=f_pl, jobs=len(args.seeds)),
+                       RunOptions(out=str(out / "final-pseudo-label"), quiet=True)).run_dir
     dm = [json.loads((r / "metrics.json").read_text()) for r in runs]
     pm = [json.loads((p / "metrics.json").read_text()) for p in sorted(pl_dir.iterdir())
           if p.is_dir() and (p / "report.md").exists()]

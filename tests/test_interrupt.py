@@ -139,7 +139,8 @@ def test_sweep_killed_after_its_first_point_reruns_only_the_rest(tmp_path):
     p.wait()
     done = {d.name: (d / "metrics.json").stat().st_mtime_ns for d in out.iterdir() if (d / "report.md").exists()}
     assert len(done) == 1
-    run_sweep(SweepConfig(file=spec), RunOptions(out=str(out), quiet=True))  # finishes the killed point from its checkpoint, leaves the other alone
+    run_sweep(SweepConfig(file=spec),
+              RunOptions(out=str(out), quiet=True))  # finishes the killed point, leaves the other alone
     points = sorted(d for d in out.iterdir() if (d / "config.json").exists())
     assert len(points) == 2 and all((d / "report.md").exists() for d in points)
     for name, mtime in done.items():

@@ -54,7 +54,8 @@ def _same_numbers_as_local(cluster, tmp_path):
     tmp_path.mkdir()
     f = tmp_path / "s.toml"
     f.write_text(SPEC.format(epochs=1))
-    on_ray = run_sweep(SweepConfig(file=f, jobs=2, backend="ray", address=cluster.address), RunOptions(out=str(tmp_path / "ray"), quiet=True)).run_dir
+    on_ray = run_sweep(SweepConfig(file=f, jobs=2, backend="ray", address=cluster.address),
+                       RunOptions(out=str(tmp_path / "ray"), quiet=True)).run_dir
     assert len(ray.nodes()) == 2 and all(n["Alive"] for n in ray.nodes())
     local = run_sweep(SweepConfig(file=f, jobs=2), RunOptions(out=str(tmp_path / "local"), quiet=True)).run_dir
     assert _metrics(on_ray) == _metrics(local) and len(_metrics(on_ray)) == 2
@@ -104,16 +105,19 @@ def _killed_point_resumes(cluster, tmp_path):
     from dlapps import DlappsError
 
     with pytest.raises(DlappsError, match="1 point\\(s\\) failed \\(base-s0"):
-        run_sweep(SweepConfig(file=f, jobs=2, backend="ray", address=cluster.address), RunOptions(out=str(out), quiet=True))
+        run_sweep(SweepConfig(file=f, jobs=2, backend="ray", address=cluster.address),
+                  RunOptions(out=str(out), quiet=True))
     t.join()
     assert killed
     left = torch.load(victim / "checkpoints" / "last.pt", weights_only=True)["epoch"]
     assert left == 1 and not (victim / "report.md").exists()
     other = (out / "base-s1" / "metrics.json").stat().st_mtime_ns
-    run_sweep(SweepConfig(file=f, jobs=2, backend="ray", address=cluster.address), RunOptions(out=str(out), quiet=True))  # resumes base-s0 only
+    run_sweep(SweepConfig(file=f, jobs=2, backend="ray", address=cluster.address),
+              RunOptions(out=str(out), quiet=True))  # resumes base-s0 only
     assert (out / "base-s1" / "metrics.json").stat().st_mtime_ns == other
     assert "resuming after epoch" in (out / "base-s0.log").read_text()
-    reference = run_sweep(SweepConfig(file=f, jobs=2), RunOptions(out=str(tmp_path / "uninterrupted"), quiet=True)).run_dir
+    reference = run_sweep(SweepConfig(file=f, jobs=2),
+                          RunOptions(out=str(tmp_path / "uninterrupted"), quiet=True)).run_dir
     assert _metrics(out) == _metrics(reference)
 
 

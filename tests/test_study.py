@@ -213,7 +213,8 @@ def test_study_slice_on_embedded_data_has_every_column_and_resumes_only_what_is_
     html = (out / "report.html").read_bytes()
     cfg_json = (out / "config.json").read_bytes()
     (out / "report.md").unlink()
-    run_study(StudyConfig(report_only=True), RunOptions(out=str(out), quiet=True))  # quick and seeds come from the dir itself
+    # quick and seeds come from the dir itself
+    run_study(StudyConfig(report_only=True), RunOptions(out=str(out), quiet=True))
     assert (out / "report.md").read_bytes() == md and (out / "report.html").read_bytes() == html
     assert (out / "config.json").read_bytes() == cfg_json
     after2 = {d.name: (d / "metrics.json").stat().st_mtime_ns for d in dann.iterdir() if (d / "metrics.json").exists()}

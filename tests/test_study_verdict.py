@@ -105,7 +105,8 @@ def test_report_counts_misses_and_claims_and_never_a_substitute(tmp_path):
         if ln.startswith("| "):
             claims.setdefault(ln.split("|")[1].strip(), ln)
     assert "confirmed" in claims["the learning rate stepped per step beats per epoch on the target"]
-    assert "+0.0200 ± 0.0000 (3 paired seeds)" in claims["the learning rate stepped per step beats per epoch on the target"]
+    per_step = claims["the learning rate stepped per step beats per epoch on the target"]
+    assert "+0.0200 ± 0.0000 (3 paired seeds)" in per_step
     cosine = claims["the cosine λ schedule loses target accuracy against the exponential one"]
     assert "| -0.0645 |" in cosine and "+0.0500 ± 0.0000 (3 paired seeds)" in cosine and "opposite sign" in cosine
     three_two = claims["× 3 loses target accuracy against × 2"]  # × 2's seed 1 stopped: two pairs left

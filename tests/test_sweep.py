@@ -76,7 +76,8 @@ def test_aggregation_mean_std_over_seeds(tmp_path):
     assert status(tmp_path / pts[1].dirname) == "damaged"
     agg = aggregate(spec, pts, tmp_path)
     assert agg["a=1"]["target.class_acc"]["n"] == 1
-    assert "**Damaged**" in (tmp_path / "summary.md").read_text() and pts[1].dirname in (tmp_path / "summary.md").read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "**Damaged**" in summary and pts[1].dirname in summary
     assert (tmp_path / "report.html").exists()
 
 
@@ -139,10 +140,13 @@ def test_a_sweep_dir_accepts_more_seeds_and_other_quick_settings_but_not_changed
     f = tmp_path / "s.toml"
     f.write_text('command = "adapt dann"\nseeds = [0]\n[base]\nepochs = 1\n[quick]\nepochs = 1\n')
     out = tmp_path / "out"
-    run_sweep(SweepConfig(file=f, select=[]), RunOptions(out=str(out), quiet=True))           # select nothing: records the sweep, runs no point
+    run_sweep(SweepConfig(file=f, select=[]),
+              RunOptions(out=str(out), quiet=True))           # select nothing: records the sweep, runs no point
     f.write_text('command = "adapt dann"\nseeds = [0]\n[base]\nepochs = 1\n[quick]\nepochs = 2\n')
-    run_sweep(SweepConfig(file=f, select=[]), RunOptions(out=str(out), quiet=True))           # [quick] does not touch these runs
-    run_sweep(SweepConfig(file=f, select=[], seeds=[0, 1]), RunOptions(out=str(out), quiet=True))  # more seeds extend it
+    run_sweep(SweepConfig(file=f, select=[]),
+              RunOptions(out=str(out), quiet=True))           # [quick] does not touch these runs
+    run_sweep(SweepConfig(file=f, select=[], seeds=[0, 1]),
+              RunOptions(out=str(out), quiet=True))  # more seeds extend it
     f.write_text('command = "adapt dann"\nseeds = [0]\n[base]\nepochs = 3\n')
     with pytest.raises(DlappsError, match="holds a different sweep"):
         run_sweep(SweepConfig(file=f, select=[]), RunOptions(out=str(out), quiet=True))
