@@ -57,7 +57,7 @@ def render() -> str:
         f"{', '.join(f'`{c}`' for c in sorted(commits)) or '—'} with `DLAPPS_DATA=../shared/data "
         "DLAPPS_WEIGHTS=../shared/weights dlapps study --out study-results --jobs 2` (one `--only` section at a "
         "time). The full report, every table with its claims and per-epoch figures: "
-        "[study-results/report.md](study-results/report.md) (self-contained: `report.html`).",
+        "[study-results/report.md](study-results/report.md) (and `report.html`, its figures beside it).",
         "", summary])
 
 

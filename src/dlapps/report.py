@@ -121,8 +121,10 @@ def run_section_md(run: Path, level: int = 2, figure_links: bool = True) -> str:
     return "\n".join(parts)
 
 
-def md_to_html(md_text: str, base: Path) -> str:
-    """Markdown -> HTML with every local PNG inlined as a data URI (one self-contained file)."""
+def md_to_html(md_text: str, base: Path, inline_figures: bool = True) -> str:
+    """Markdown -> HTML with every local PNG inlined as a data URI (one self-contained file), or, with
+    ``inline_figures=False``, linked beside it (a report kept in git: the PNGs are committed once, not again
+    inside every version of the HTML)."""
     import markdown
 
     body = markdown.markdown(md_text, extensions=["tables", "fenced_code", "attr_list", "md_in_html", "toc"])
@@ -137,7 +139,8 @@ def md_to_html(md_text: str, base: Path) -> str:
             return f'src="data:image/png;base64,{data}"'
         return m.group(0)
 
-    body = re.sub(r'src="([^"]+)"', inline, body)
+    if inline_figures:
+        body = re.sub(r'src="([^"]+)"', inline, body)
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
              "line-height:1.45}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
              "padding:3px 8px;text-align:right}th{background:#f3f3f3}img{max-width:100%}"

@@ -335,7 +335,9 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     text = "\n".join(md)
     md_path, html_path = out / "report.md", out / "report.html"
     atomic_write_text(md_path, text)
-    atomic_write_text(html_path, md_to_html(text, out))
+    # figures linked, not inlined: the study dir is published in git, where each report version would otherwise
+    # carry megabytes of the same PNGs again
+    atomic_write_text(html_path, md_to_html(text, out, inline_figures=False))
     return {"rows_judged": total.judged, "rows_within": total.within, "rows_outside": total.outside,
             "rows_stopped": total.stopped, "rows_not_run": total.not_run, "substitute_rows": total.substitutes,
             "claims": dict(total.claims), "report": str(md_path)}
