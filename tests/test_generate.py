@@ -173,3 +173,14 @@ def test_quality_judge_is_one_per_dataset_whatever_the_limit(tmp_path):
     assert a["classifier_fid_floor"] == b["classifier_fid_floor"]
     assert "whole training split" in a["reference_classifier_trained_on"]
     assert "standard_fid" not in a  # never a key that is always None
+
+
+def test_flop_count_feeds_its_probe_inputs_to_the_model_where_it_is():
+    """The per-step FLOP count ran a CPU probe through a GPU model (every `generate --device cuda` failed);
+    a model on the meta device (no GPU needed) stands in for one elsewhere."""
+    from dlapps.generate.networks import conv_flops
+
+    z, lab, img = torch.randn(2, 16), torch.zeros(2, dtype=torch.long), torch.zeros(2, 1, 32, 32)
+    for net, x in ((Generator(16, 8, 1, 10), z), (Discriminator(8, 1, 10), img)):
+        on_cpu = conv_flops(net, x, lab)
+        assert conv_flops(net.to("meta"), x, lab) == on_cpu > 0

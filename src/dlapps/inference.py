@@ -52,8 +52,8 @@ class Inference:
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         """A batch (B, C, H, W) on the device in the chosen memory format (non-blocking from pinned memory)."""
-        if self.device.type == "cuda" and not x.is_pinned():
-            x = x.pin_memory()
+        if self.device.type == "cuda" and x.device.type == "cpu" and not x.is_pinned():  # a batch already
+            x = x.pin_memory()                                                          # there stays put
         x = x.to(self.device, non_blocking=True)
         cl = self.channels_last and self.engine == "torch" and x.ndim == 4
         return x.contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)

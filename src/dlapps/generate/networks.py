@@ -118,8 +118,9 @@ def conv_flops(model: nn.Module, x: torch.Tensor, *args: torch.Tensor) -> float:
             total[0] += 2 * out.numel() * m.in_channels * k // m.groups
 
     hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    device = next(model.parameters()).device  # the probe inputs go where the model is (a GPU run's too)
     with torch.no_grad():
-        model(x, *args)
+        model(x.to(device), *(a.to(device) for a in args))
     for h in hs:
         h.remove()
     if isinstance(model, Discriminator) and model.n_classes:  # its first conv runs functionally (see forward)
