@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -244,3 +245,20 @@ def test_lambda_per_epoch_holds_one_value_through_an_epoch(tmp_path):
     cfg_step = DannConfig(epochs=2, lambda_gamma=2.0, **QUICK)
     h2 = run_dann(cfg_step, RunOptions(out=str(tmp_path / "s"), quiet=True)).metrics["history"]
     assert 0 < h2[0]["lambda"] < lambda_at(0.5, gamma=2.0) < h2[1]["lambda"]
+
+
+def test_collapse_is_caught_in_the_epoch_it_happens_on_published_histories():
+    """A published study run (cosine λ: 1 from the first step) exploded in epoch 1 and trained 19 more epochs at
+    chance under the code of its day; the rule now stops it after epoch 1. The base run never trips it."""
+    from dlapps.adapt.dann import collapse
+
+    published = Path(__file__).resolve().parents[1] / "study-results" / "2c_dann"
+    cosine = json.loads((published / "lambda-schedule=cosine,lambda-start=1.0,lambda-end=0.0-s0" /
+                         "metrics.json").read_text())["history"]
+    assert cosine[0]["train_class_loss"] > 1e6 and "exploded" in collapse(cosine[:1])
+    base = json.loads((published / "base-s0" / "metrics.json").read_text())["history"]
+    assert not any(collapse(base[:e]) for e in range(1, 21))
+    # slow learning is not collapse; learning and losing it is
+    assert collapse([{"source_class_acc": 0.15, "train_class_loss": 2.2}]) == ""
+    assert "had learned" in collapse([{"source_class_acc": 0.9, "train_class_loss": 0.3},
+                                      {"source_class_acc": 0.1, "train_class_loss": 2.3}])

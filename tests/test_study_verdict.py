@@ -30,6 +30,9 @@ def test_row_verdicts():
     # a seed that stopped is a miss even when the others are spot on
     v = judge_row(0.75, [0.75, 0.75], 1, 3, 0.05)
     assert v.status == "stopped" and v.text == "miss: 1 of 3 seeds stopped" and v.judged
+    # so is a seed that ran to the end collapsed (its number is among the values)
+    v = judge_row(0.75, [0.75, 0.75, 0.11], 0, 3, 0.05, collapsed=1)
+    assert v.status == "stopped" and v.text == "miss: 1 of 3 seeds collapsed"
     # a point that never ran is counted, as a miss
     assert judge_row(0.75, [], 0, 3, 0.05).status == "not run" and judge_row(0.75, [], 0, 3, 0.05).judged
     # substitutes, rows without a band and repeats are shown, never counted
@@ -65,6 +68,10 @@ def _fake_sweep(d: Path, point_values: dict[str, dict[int, float | str]]) -> Non
             (run / "config.json").write_text("{}")
             if val == "stopped":
                 m = {"diverged": True, "complete": False, "epochs_done": 5}
+            elif val == "collapsed":  # ran to the end with every image in one class (an explosion in epoch 1)
+                m = {"source": {"class_acc": 0.1135, "domain_acc": 1.0}, "target": {"class_acc": 0.1129,
+                                                                                     "domain_acc": 0.015},
+                     "history": [{"target_class_acc": 0.1129}, {"target_class_acc": 0.1129}]}
             else:
                 m = {"source": {"class_acc": 0.98, "domain_acc": 0.8}, "target": {"class_acc": val, "domain_acc": 0.6},
                      "history": [{"target_class_acc": val - 0.1}, {"target_class_acc": val}]}
@@ -72,7 +79,7 @@ def _fake_sweep(d: Path, point_values: dict[str, dict[int, float | str]]) -> Non
             (run / "report.md").write_text("done")
 
 
-def test_report_counts_misses_and_claims_and_never_a_substitute(tmp_path):
+def test_report_counts_misses_and_claims_and_never_a_substitute(tmp_path, monkeypatch):
     from dlapps.study.report import write_study_report
     from dlapps.study.run import reference_rows, study_plans
 
@@ -86,17 +93,26 @@ def test_report_counts_misses_and_claims_and_never_a_substitute(tmp_path):
         "lr-step=per-step": {0: 0.77, 1: 0.78, 2: 0.76},          # +0.02 on every seed: confirmed
         "lambda-multiplier=2.0": {0: 0.75, 1: "stopped", 2: 0.73},  # one seed stopped: a miss
         "lambda-multiplier=3.0": {0: 0.80, 1: 0.81, 2: 0.79},
+        "normalize=standard": {0: 0.75, 1: 0.74, 2: "collapsed"},  # one seed collapsed: a miss, its number kept
         # the study: cosine loses 0.0645 against exp; here it wins by 0.05 on every seed: opposite sign
         "lambda-schedule=cosine,lambda-start=1.0,lambda-end=0.0": {0: 0.80, 1: 0.81, 2: 0.79},
     })
     _fake_sweep(out / "2a_layers_substitute", {"layer=pool": {0: 0.9}})
     (out / "2a_layers_substitute" / "layer=pool-s0" / "metrics.json").write_text(json.dumps({"test_acc": 0.886,
                                                                                              "train_acc": 1.0}))
+    for p in plans:  # an explanation is shown on a miss only (a row that more seeds brought inside has none)
+        if p.entry.key in ("5", "10"):
+            monkeypatch.setitem(p.entry.spec, "explain", {"Target MNIST-M|Class Accuracy": "stale note",
+                                                          "2|Tgt G_y Acc": "why x2 stops"})  # the cached spec
     write_study_report(out, plans, reference_rows(), 3, False, [])
     md = (out / "report.md").read_text()
     rows = {tuple(c.strip() for c in ln.split("|")[1:3]): ln for ln in md.splitlines() if ln.startswith("| ")}
+    assert "stale note" not in md and "why x2 stops" in rows[("2", "Tgt G_y Acc")]
     assert "yes (±0.05)" in rows[("Target MNIST-M", "Class Accuracy")]
     assert "miss: 1 of 3 seeds stopped" in rows[("2", "Tgt G_y Acc")]
+    standard = [ln for ln in md.splitlines() if ln.startswith("| Standard |") and "Target Class Acc" in ln][0]
+    assert "miss: 1 of 3 seeds collapsed" in standard and "seed 2 collapsed (source accuracy 0.1135: chance)" in standard
+    assert f"{(0.75 + 0.74 + 0.1129) / 3:.4f}" in standard  # the collapsed seed's real number stays in the mean
     assert "substitute: not judged" in rows[("relu7 → `layer=pool`", "Test Accuracy")]
     # Table 6-10's base rows read Table 5's runs: counted once
     assert "same runs as Table 5" in rows[("20 epochs", "Tgt G_y Acc")]

@@ -173,11 +173,34 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
                   f"{row['target_class_acc']:.4f}, domain acc (target) {row['target_domain_acc']:.3f}, "
                   f"{row['ms_per_step']:.1f} ms/step", flush=True)
         check_finite(row["source_class_loss"], "source test loss")
-        best = max(h["source_class_acc"] for h in history)
-        if best >= 0.5 and row["source_class_acc"] < 0.2:  # it had learned and lost it (not merely undertrained)
-            raise DivergenceError(f"the label classifier collapsed (source test accuracy {row['source_class_acc']:.3f} "
-                                  f"after epoch {epoch + 1}); try a smaller --lambda-multiplier or --lr")
+        why = collapse(history)
+        if why:
+            raise DivergenceError(f"the label classifier collapsed after epoch {epoch + 1}: {why}; try a smaller "
+                                  "λ early on (--lambda-start, --lambda-multiplier) or --lr")
     return history
+
+
+# a source test accuracy below this (10 classes whose labels the network trains on) is a collapsed classifier
+COLLAPSED_SOURCE_ACC = 0.2
+# a mean training cross-entropy above this is an explosion, not slow learning (chance on 10 classes is 2.3)
+EXPLODED_CLASS_LOSS = 1e3
+
+
+def collapse(history: list[dict[str, float]]) -> str:
+    """Why the run's label classifier has collapsed after its last epoch, or "" if it has not.
+
+    Two ways, neither of them mere slow learning: it had learned (source accuracy ≥ 0.5) and lost it, or
+    its training loss exploded and left it at chance (dead units that no later epoch revives: a study run
+    with λ = 1 from its first step trained 19 more epochs at 0.11)."""
+    row = history[-1]
+    acc = row["source_class_acc"]
+    if acc >= COLLAPSED_SOURCE_ACC:
+        return ""
+    if max(h["source_class_acc"] for h in history) >= 0.5:
+        return f"source test accuracy {acc:.3f}, after it had learned"
+    if row.get("train_class_loss", 0.0) > EXPLODED_CLASS_LOSS:
+        return f"its training loss exploded (mean {row['train_class_loss']:.3g}) and left source accuracy {acc:.3f}"
+    return ""
 
 
 def train_epoch(model: DANN, optim: torch.optim.Optimizer, src: Domain, tgt: Domain, cfg: DannConfig, run: RunDir,

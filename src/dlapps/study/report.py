@@ -108,6 +108,9 @@ def _row_cells(r: dict[str, Any], s: Any, v: RowVerdict, label: str, note: str) 
     if s.stopped:  # a run that stopped itself is a result too (the study saw the same for large λ)
         ours = "; ".join(([ours] if vals else []) + [f"seed {k} stopped after epoch {e}" for k, e in
                                                      sorted(s.stopped.items())])
+    if s.collapsed:
+        ours += "; " + "; ".join(f"seed {k} collapsed (source accuracy {a:.4f}: chance)" for k, a in
+                                 sorted(s.collapsed.items()))
     if s.damaged:
         ours += f"; damaged: seed {', '.join(map(str, s.damaged))}"
     return [label, r["column"], _fmt_ref(r["value"]), ours, diff, v.text, v.in_spread, r["pages"], note]
@@ -133,7 +136,7 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
                       "no verdict" + (" (losses: see the caption)" if "loss" in r["metric"] else ""))
         v = judge_row(r["value"] if isinstance(r["value"], float) else None, s.vals, len(s.stopped), s.planned,
                       band, substitute=plan.mode == "substitute", no_verdict=no_verdict,
-                      repeat_of=counted.get(key, "") if r["metric"] else "")
+                      repeat_of=counted.get(key, "") if r["metric"] else "", collapsed=len(s.collapsed))
         if v.judged:
             counted.setdefault(key, plan.entry.label)
             tally.within += v.status == "within"
@@ -141,7 +144,8 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
             tally.stopped += v.status == "stopped"
             tally.not_run += v.status == "not run"
         tally.substitutes += v.status == "substitute"
-        why = explain.get(f"{r['row']}|{r['column']}", "")
+        # an explanation is of a miss: once more seeds bring the row inside its band, it is no longer shown
+        why = explain.get(f"{r['row']}|{r['column']}", "") if v.status in ("outside", "stopped") else ""
         if v.status in ("outside", "stopped") and not why:
             tally.unexplained.append(f"{plan.entry.label} {r['row']} / {r['column']}")
         label = r["row"] + (f" → `{point}`" if plan.mode == "substitute" and point else "")
@@ -165,7 +169,8 @@ def reading_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData, point_m
             continue
         point = point_map[r["point"]]
         s = data.seeds(plan, point, r["metric"])
-        v = judge_row(r["value"], s.vals, len(s.stopped), s.planned, r["band"] if plan.judged else None)
+        v = judge_row(r["value"], s.vals, len(s.stopped), s.planned, r["band"] if plan.judged else None,
+                      collapsed=len(s.collapsed))
         rows.append(_row_cells(r, s, v, f"{r['row']} → `{point or 'base'}`", "alternative reading: not counted"))
     return rows
 
@@ -324,8 +329,8 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
         share = f" ({100 * total.within / total.judged:.0f} %)" if total.judged else ""
         md += ['<div class="glance" markdown="1">', "", "## Summary", "",
                f"**Rows**: {total.within} of {total.judged} judged rows within band{share}; {total.outside} outside, "
-               f"{total.stopped} with stopped seeds, {total.not_run} not run; substitutes: {total.substitutes} rows, "
-               f"not judged. **Claims**: {total.claims_text()}.", ""]
+               f"{total.stopped} with stopped or collapsed seeds, {total.not_run} not run; substitutes: "
+               f"{total.substitutes} rows, not judged. **Claims**: {total.claims_text()}.", ""]
         if total.unexplained:
             md += [f"Misses not yet explained in `study.toml`: {len(total.unexplained)}.", ""]
         md += [markdown_table(["table", "rows", "claims", "how it ran"], summary), "", "</div>", ""]

@@ -34,6 +34,10 @@ class PointSeeds:
 
     values: dict[int, float] = field(default_factory=dict)
     stopped: dict[int, int] = field(default_factory=dict)   # seed -> epochs it finished before stopping
+    # seed -> its final source accuracy, for runs that trained to the end with the label classifier at chance
+    # on its own labelled domain (e.g. an explosion in epoch 1 left dead units): their numbers are real and
+    # stay in the mean, and the row is a miss like a stopped seed's
+    collapsed: dict[int, float] = field(default_factory=dict)
     damaged: list[int] = field(default_factory=list)
     planned: int = 0
 
@@ -44,6 +48,7 @@ class PointSeeds:
 
 def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metric: str) -> PointSeeds:
     """The metric of one sweep point, seed by seed (see :class:`PointSeeds`)."""
+    from dlapps.adapt.dann import COLLAPSED_SOURCE_ACC
     from dlapps.runs import metric as dotted
     from dlapps.sweep import expand, read_metrics, status
 
@@ -68,6 +73,9 @@ def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metr
         v = dotted(m, metric)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             out.values[p.seed] = float(v)
+        src = dotted(m, "source.class_acc")  # a run that went on at chance to its last epoch (older code let it)
+        if isinstance(src, (int, float)) and src < COLLAPSED_SOURCE_ACC:
+            out.collapsed[p.seed] = float(src)
     return out
 
 

@@ -7,7 +7,7 @@ spread with from a handful of seeds.
 A **row** (one number of the study's tables) is judged against the mean over seeds:
 
 - *within band* / *outside band*: |dlapps mean - study| against the row's fixed tolerance (reference.csv);
-- *k of m seeds stopped*: a seed that diverged or collapsed is a result, and a miss, never dropped from
+- *k of m seeds stopped* (or *collapsed*): a seed that diverged or collapsed is a result, and a miss, never dropped from
   the mean quietly;
 - *not run*: no seed finished; counted as a miss, so an empty table cannot look good;
 - beside it, whether the study's number lies inside dlapps' 95 % prediction interval over seeds (where the
@@ -70,9 +70,10 @@ class RowVerdict:
 
 
 def judge_row(study: float | None, vals: list[float], stopped: int, planned: int, band: float | None,
-              substitute: bool = False, no_verdict: str = "", repeat_of: str = "") -> RowVerdict:
+              substitute: bool = False, no_verdict: str = "", repeat_of: str = "", collapsed: int = 0) -> RowVerdict:
     """The verdict of one row. ``vals``: the finished seeds' values; ``stopped``: seeds that diverged or
-    collapsed; ``planned``: seeds the point should have. ``repeat_of``: the table whose identical row (same
+    collapsed and stopped themselves; ``collapsed``: seeds that ran to the end collapsed (their values are in
+    ``vals``); ``planned``: seeds the point should have. ``repeat_of``: the table whose identical row (same
     runs, same metric) was already counted."""
     spread = "—"
     pi = prediction_interval(vals)
@@ -84,8 +85,10 @@ def judge_row(study: float | None, vals: list[float], stopped: int, planned: int
         return RowVerdict("no verdict", no_verdict or "no verdict", spread)
     if repeat_of:
         return RowVerdict("repeat", f"same runs as {repeat_of}: counted there", spread)
-    if stopped:
-        return RowVerdict("stopped", f"miss: {stopped} of {planned} seeds stopped", spread)
+    if stopped or collapsed:
+        what = ", ".join(f"{n} of {planned} seeds {w}" for n, w in ((stopped, "stopped"), (collapsed, "collapsed"))
+                         if n)
+        return RowVerdict("stopped", f"miss: {what}", spread)
     if not vals:
         return RowVerdict("not run", "not run", spread)
     ok = abs(mean_sd(vals)[0] - study) <= band
