@@ -57,6 +57,12 @@ def test_claims_are_paired_over_seeds():
     v = judge_claim(+0.025, {0: 0.80, 1: 0.70, 2: 0.75, 3: 0.9}, b, stopped_b={3})
     assert v.n == 3 and v.dropped == ["seed 3: b stopped"]
     assert judge_claim(0.1, {}, b).status == "not run"
+    # a collapsed run wins or loses by a failure's size: no verdict, whatever the sign (Table 9's cosine here)
+    dead = {0: 0.11, 1: 0.11, 2: 0.11}
+    assert judge_claim(-0.0645, dead, b).status == "confirmed"
+    v = judge_claim(-0.0645, dead, b, collapsed={0, 1, 2})
+    assert v.status == "collapsed seeds" and v.mean == pytest.approx(-0.62) and v.text.startswith(
+        "no verdict: 3 of 3 paired seeds collapsed")
 
 
 def _fake_sweep(d: Path, point_values: dict[str, dict[int, float | str]]) -> None:

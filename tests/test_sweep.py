@@ -160,7 +160,10 @@ def test_a_point_that_diverged_is_a_result_not_a_failure(tmp_path):
                  'tsne-points = 0\nlr = 1e6\n')
     out = run_sweep(SweepConfig(file=f), RunOptions(out=str(tmp_path / "out"), quiet=True)).run_dir
     assert status(out / "base-s0") == "diverged"
-    assert json.loads((out / "metrics.json").read_text())["complete"] is True
+    sm = json.loads((out / "metrics.json").read_text())
+    assert sm["complete"] is True and sm["stopped_seeds"] == {"base": 1}
+    # the table names the stopped seed rather than averaging over the seeds that remain
+    assert "| base (1 of 1 seeds stopped: NaN or collapse) |" in (out / "tables" / "comparison.md").read_text()
     mtime = (out / "base-s0" / "metrics.json").stat().st_mtime_ns
     run_sweep(SweepConfig(file=f), RunOptions(out=str(tmp_path / "out"), quiet=True))
     assert (out / "base-s0" / "metrics.json").stat().st_mtime_ns == mtime

@@ -418,11 +418,14 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | 
     metrics_keys = spec.metrics or _default_metrics(out, points)
     rows, agg = [], {}
     finished: dict[str, list[dict[str, Any]]] = {}
+    stopped: dict[str, int] = {}  # point -> seeds that stopped themselves: outside the mean, never out of sight
     for name, ps in groups.items():
         vals: dict[str, list[float]] = {k: [] for k in metrics_keys}
         for p in ps:
             m = read_metrics(out / p.dirname)
             if m is not None:
+                if m.get("diverged"):
+                    stopped[name] = stopped.get(name, 0) + 1
                 if m.get("complete", True) and not m.get("diverged"):
                     finished.setdefault(name, []).append(m)
                 for k in metrics_keys:
@@ -432,12 +435,13 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | 
         agg[name] = {k: {"mean": float(np.mean(v)) if v else None,
                          "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,  # sample sd, as the study report
                          "n": len(v)} for k, v in vals.items()}
-        rows.append([name] + [_pm(agg[name][k]) for k in metrics_keys])
+        note = f" ({stopped[name]} of {len(ps)} seeds stopped: NaN or collapse)" if name in stopped else ""
+        rows.append([name + note] + [_pm(agg[name][k]) for k in metrics_keys])
     run.write_table("comparison", ["point"] + metrics_keys, rows,
                     caption=f"{' '.join(spec.command)}: mean ± sd over seeds {spec.seeds} (sd: sample standard "
-                            "deviation, n − 1)")
+                            "deviation, n − 1; a seed that stopped itself is outside the mean and named)")
     summary_extra, sweep_metrics, select_error = _selection(run, finished, select_by)
-    run.write_metrics({"points": agg, "n_points": len(points), "complete": all(
+    run.write_metrics({"points": agg, "stopped_seeds": stopped, "n_points": len(points), "complete": all(
         status(out / p.dirname) in ("complete", "diverged") for p in points), **sweep_metrics})
     if metrics_keys:
         k = metrics_keys[0]

@@ -71,7 +71,7 @@ class Tally:
     def claims_text(self) -> str:
         if not self.claims:
             return "—"
-        order = ("confirmed", "opposite sign", "not distinguishable", "too few seeds", "not run")
+        order = ("confirmed", "opposite sign", "not distinguishable", "too few seeds", "collapsed seeds", "not run")
         return ", ".join(f"{self.claims[k]} {k}" for k in order if self.claims.get(k))
 
 
@@ -202,7 +202,8 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
             pb = point_map.get(pb, pb) if b_table == plan.entry.key else pb
         judged = plan.judged and b_plan.judged
         sa, sb = data.seeds(plan, pa, c["metric"]), data.seeds(b_plan, pb, c["metric"])
-        v: ClaimVerdict = judge_claim(study_diff, sa.values, sb.values, set(sa.stopped), set(sb.stopped))
+        v: ClaimVerdict = judge_claim(study_diff, sa.values, sb.values, set(sa.stopped), set(sb.stopped),
+                                      set(sa.collapsed) | set(sb.collapsed))
         text = v.text if judged else "not judged (" + (plan.mode if not plan.judged else b_plan.mode) + ")"
         if judged:
             counts[v.status] = counts.get(v.status, 0) + 1

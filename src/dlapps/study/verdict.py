@@ -95,7 +95,8 @@ def judge_row(study: float | None, vals: list[float], stopped: int, planned: int
     return RowVerdict("within" if ok else "outside", f"{'yes' if ok else 'no'} (±{band:g})", spread)
 
 
-ClaimStatus = Literal["confirmed", "opposite sign", "not distinguishable", "too few seeds", "not run"]
+ClaimStatus = Literal["confirmed", "opposite sign", "not distinguishable", "too few seeds", "collapsed seeds",
+                      "not run"]
 
 
 @dataclass
@@ -106,6 +107,7 @@ class ClaimVerdict:
     sd: float | None = None
     ci: tuple[float, float] | None = None  # 95 % confidence interval of the mean difference
     dropped: list[str] = field(default_factory=list)  # why seeds were not paired (a run stopped, missing)
+    collapsed: int = 0                  # paired seeds in which either run collapsed
 
     @property
     def text(self) -> str:
@@ -115,12 +117,18 @@ class ClaimVerdict:
             return f"too few seeds ({self.n} paired; a verdict needs {MIN_CLAIM_SEEDS})"
         if self.status == "not distinguishable":
             return f"not distinguishable at {self.n} seeds"
+        if self.status == "collapsed seeds":
+            return (f"no verdict: {self.collapsed} of {self.n} paired seeds collapsed (a network at chance says "
+                    "nothing about the study's effect)")
         return self.status
 
 
 def judge_claim(study_diff: float, a: dict[int, float], b: dict[int, float],
-                stopped_a: set[int] | None = None, stopped_b: set[int] | None = None) -> ClaimVerdict:
-    """Paired verdict on 'a - b has the study's sign': a and b map seed -> value of the finished runs."""
+                stopped_a: set[int] | None = None, stopped_b: set[int] | None = None,
+                collapsed: set[int] | None = None) -> ClaimVerdict:
+    """Paired verdict on 'a - b has the study's sign': a and b map seed -> value of the finished runs;
+    ``collapsed``: seeds in which either run ended at chance (no verdict then, whatever the sign: the
+    difference is a failure's size, not the effect the study describes)."""
     stopped_a, stopped_b = stopped_a or set(), stopped_b or set()
     seeds = sorted(set(a) & set(b))
     dropped = [f"seed {s}: {'both' if s in stopped_a and s in stopped_b else 'a' if s in stopped_a else 'b'} "
@@ -130,6 +138,13 @@ def judge_claim(study_diff: float, a: dict[int, float], b: dict[int, float],
     diffs = [a[s] - b[s] for s in seeds]
     m, sd = mean_sd(diffs)
     n = len(diffs)
+    dead = len(set(seeds) & (collapsed or set()))
+    if dead:
+        ci = None
+        if n >= 2:
+            half = t_quantile(n) * sd / math.sqrt(n)
+            ci = (m - half, m + half)
+        return ClaimVerdict("collapsed seeds", n, m, sd if n >= 2 else None, ci, dropped, dead)
     if n < 2:
         return ClaimVerdict("too few seeds", n, m, None, None, dropped)
     half = t_quantile(n) * sd / math.sqrt(n)
