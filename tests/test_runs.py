@@ -140,3 +140,20 @@ def test_device_is_honoured_or_refused_never_misrecorded(tmp_path, monkeypatch):
     # CUDA reported available, but the run asked for the CPU: it runs there and config.json says so
     run, dev = start_run("adapt", "dann", {"a": 1}, RunOptions(out=str(tmp_path / "c"), device="cpu", quiet=True))
     assert dev.type == "cpu" and run.read_json("config.json")["device"] == "cpu"
+
+
+def test_a_run_made_before_an_option_existed_resumes_at_its_default(tmp_path):
+    """config.json of a run made before --momentum existed has no "momentum": at the default (what that run
+    did) it resumes; any other value is a different experiment and is refused."""
+    from dlapps.adapt import DannConfig
+
+    d = tmp_path / "old"
+    RunDir.create(d, "adapt", "dann", DannConfig())
+    cfg = json.loads((d / "config.json").read_text())
+    del cfg["options"]["momentum"]
+    (d / "config.json").write_text(json.dumps(cfg))
+    (d / "metrics.json").write_text("{}")
+    RunDir.create(d, "adapt", "dann", DannConfig(), resume=True)
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(DlappsError, match=r"options differ from the stored run \(momentum\)"):
+        RunDir.create(d, "adapt", "dann", DannConfig(momentum=0.0), resume=True)

@@ -189,7 +189,7 @@ class RunDir:
                 old = run.read_json("config.json")
                 if old.get("app") != app or old.get("command") != command:
                     raise DlappsError(f"{path} holds a '{old.get('app')} {old.get('command')}' run, not '{app} {command}'")
-                changed = _changed_options(old.get("options", {}), cfg["options"])
+                changed = _changed_options(old.get("options", {}), cfg["options"], _defaults(config))
                 if changed:
                     raise DlappsError(f"cannot resume {path}: options differ from the stored run ({', '.join(changed)})")
         elif resume and not path.exists():
@@ -310,11 +310,29 @@ class RunDir:
             raise DlappsError(f"cannot read checkpoint {p}: {e.__class__.__name__}") from None
 
 
-def _changed_options(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Option names whose values differ; run controls (threads, quiet, device) may change on resume."""
+def _changed_options(old: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any] | None = None) -> list[str]:
+    """Option names whose values differ; run controls (threads, quiet, device) may change on resume.
+
+    ``defaults``: an option added after the run was made is absent from its config; at its default it is
+    what that run did (a new knob defaults to the old behaviour), so the run still resumes."""
     ignore = {"threads", "quiet", "device", "resume", "out"}
+    defaults = defaults or {}
     keys = (set(old) | set(new)) - ignore
-    return sorted(k for k in keys if old.get(k) != new.get(k))
+    return sorted(k for k in keys if old.get(k) != new.get(k)
+                  and not (k not in old and k in defaults and new.get(k) == defaults[k]))
+
+
+def _defaults(config: Any) -> dict[str, Any]:
+    """A Config dataclass's field defaults, as config.json writes them."""
+    if not dataclasses.is_dataclass(config):
+        return {}
+    out = {}
+    for f in dataclasses.fields(config):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = to_jsonable(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = to_jsonable(f.default_factory())
+    return out
 
 
 @dataclasses.dataclass

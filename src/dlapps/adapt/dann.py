@@ -44,7 +44,9 @@ class DannConfig:
     # training
     epochs: int = opt(20, "Passes over the source training set.", low=1)
     batch_size: int = opt(128, "Per step; half source, half target (even).", low=2)
-    optimizer: Literal["sgd", "adam"] = opt("sgd", "sgd (momentum 0.9) or adam.")
+    optimizer: Literal["sgd", "adam"] = opt("sgd", "sgd (with --momentum) or adam.")
+    momentum: float = opt(0.9, "SGD momentum: a steady gradient's step grows by 1/(1 − momentum), the reversed "
+                               "one's too.", low=0, high=1, high_open=True)
     lr: float = opt(0.01, "μ0 of μ0/(1+αp)^β.", low=0, low_open=True)
     lr_alpha: float = opt(10.0, "α of the learning-rate annealing.", low=0)
     lr_beta: float = opt(0.75, "β of the learning-rate annealing.", low=0)
@@ -141,7 +143,7 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
     """The training loop, readable top to bottom. One checkpoint per epoch; resumes from the last one."""
     steps = len(src.x_train) // (cfg.batch_size // 2)
     params = model.parameters()
-    optim = (torch.optim.SGD(params, lr=cfg.lr, momentum=0.9) if cfg.optimizer == "sgd"
+    optim = (torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum) if cfg.optimizer == "sgd"
              else torch.optim.Adam(params, lr=cfg.lr))
     history: list[dict[str, float]] = []
     start_epoch = 0
