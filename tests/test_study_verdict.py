@@ -109,11 +109,13 @@ def test_report_counts_misses_and_claims_and_never_a_substitute(tmp_path, monkey
     for p in plans:  # an explanation is shown on a miss only (a row that more seeds brought inside has none)
         if p.entry.key in ("5", "10"):
             monkeypatch.setitem(p.entry.spec, "explain", {"Target MNIST-M|Class Accuracy": "stale note",
-                                                          "2|Tgt G_y Acc": "why x2 stops"})  # the cached spec
+                                                          "2|Tgt G_y Acc": "why x2 stops",
+                                                          "2": "the whole row"})  # the cached spec
     write_study_report(out, plans, reference_rows(), 3, False, [])
     md = (out / "report.md").read_text()
     rows = {tuple(c.strip() for c in ln.split("|")[1:3]): ln for ln in md.splitlines() if ln.startswith("| ")}
     assert "stale note" not in md and "why x2 stops" in rows[("2", "Tgt G_y Acc")]
+    assert "the whole row" in rows[("2", "Src G_y Acc")] and "the whole row" not in rows[("2", "Tgt G_y Acc")]
     assert "yes (±0.05)" in rows[("Target MNIST-M", "Class Accuracy")]
     assert "miss: 1 of 3 seeds stopped" in rows[("2", "Tgt G_y Acc")]
     standard = [ln for ln in md.splitlines() if ln.startswith("| Standard |") and "Target Class Acc" in ln][0]

@@ -426,7 +426,7 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | 
             if m is not None:
                 if m.get("diverged"):
                     stopped[name] = stopped.get(name, 0) + 1
-                if m.get("complete", True) and not m.get("diverged"):
+                elif m.get("complete", True):
                     finished.setdefault(name, []).append(m)
                 for k in metrics_keys:
                     v = metric(m, k)

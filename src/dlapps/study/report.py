@@ -144,8 +144,10 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
             tally.stopped += v.status == "stopped"
             tally.not_run += v.status == "not run"
         tally.substitutes += v.status == "substitute"
-        # an explanation is of a miss: once more seeds bring the row inside its band, it is no longer shown
-        why = explain.get(f"{r['row']}|{r['column']}", "") if v.status in ("outside", "stopped") else ""
+        # an explanation is of a miss: once more seeds bring the row inside its band, it is no longer shown.
+        # "row|column" explains one number, "row" every number of that row (one stopped seed misses them all)
+        why = (explain.get(f"{r['row']}|{r['column']}") or explain.get(r["row"], "")
+               if v.status in ("outside", "stopped") else "")
         if v.status in ("outside", "stopped") and not why:
             tally.unexplained.append(f"{plan.entry.label} {r['row']} / {r['column']}")
         label = r["row"] + (f" → `{point}`" if plan.mode == "substitute" and point else "")

@@ -138,18 +138,16 @@ def judge_claim(study_diff: float, a: dict[int, float], b: dict[int, float],
     diffs = [a[s] - b[s] for s in seeds]
     m, sd = mean_sd(diffs)
     n = len(diffs)
+    ci = None
+    if n >= 2:
+        half = t_quantile(n) * sd / math.sqrt(n)
+        ci = (m - half, m + half)
+    else:
+        sd = None
     dead = len(set(seeds) & (collapsed or set()))
     if dead:
-        ci = None
-        if n >= 2:
-            half = t_quantile(n) * sd / math.sqrt(n)
-            ci = (m - half, m + half)
-        return ClaimVerdict("collapsed seeds", n, m, sd if n >= 2 else None, ci, dropped, dead)
-    if n < 2:
-        return ClaimVerdict("too few seeds", n, m, None, None, dropped)
-    half = t_quantile(n) * sd / math.sqrt(n)
-    ci = (m - half, m + half)
-    if n < MIN_CLAIM_SEEDS:
+        return ClaimVerdict("collapsed seeds", n, m, sd, ci, dropped, dead)
+    if ci is None or n < MIN_CLAIM_SEEDS:
         return ClaimVerdict("too few seeds", n, m, sd, ci, dropped)
     if ci[0] > 0 or ci[1] < 0:  # the paired t-test rejects 'no difference' at 5 %
         same = (m > 0) == (study_diff > 0)
