@@ -145,6 +145,56 @@ def test_report_counts_misses_and_claims_and_never_a_substitute(tmp_path, monkey
     assert (out / "figures" / "table5_epochs.png").exists()
 
 
+def test_the_gan_figures_claims_are_judged_on_the_sign_of_the_studys_words(tmp_path):
+    """Section 2-de has pictures, not numbers: a claim there carries the direction the study's words imply
+    ("lacked diversity": a higher class KL), and only that sign is judged, on paired seeds, across figure groups
+    too (cGAN against DCGAN)."""
+    from dlapps.study.report import write_study_report
+    from dlapps.study.run import reference_rows, study_plans
+
+    out = tmp_path / "study"
+
+    def runs(sweep: str, points: dict[str, dict[int, dict[str, float]]]) -> None:
+        for point, seeds in points.items():
+            for seed, m in seeds.items():
+                run = out / sweep / f"{point}-s{seed}"
+                run.mkdir(parents=True)
+                (run / "config.json").write_text("{}")
+                (run / "metrics.json").write_text(json.dumps(m))
+                (run / "report.md").write_text("done")
+
+    base = {s: {"class_kl": 0.02 + s / 100, "classifier_fid": 60.0 + 10 * s} for s in range(3)}
+    runs("2de_dcgan", {
+        "base": base,
+        # nz = 10: KL up by 0.05 on every seed, the study's "lacked diversity": confirmed
+        "nz=10": {s: {"class_kl": v["class_kl"] + 0.05, "classifier_fid": 70.0} for s, v in base.items()},
+        # nz = 1000: KL up too, where the study saw "more diverse": opposite sign
+        "nz=1000": {s: {"class_kl": v["class_kl"] + 0.03 + 0.001 * s, "classifier_fid": 70.0} for s, v in base.items()},
+        # the default init: FID +5, -5, +1: no sign at 3 seeds
+        "init=default": {s: {"class_kl": 0.0, "classifier_fid": v["classifier_fid"] + d}
+                         for (s, v), d in zip(base.items(), (5, -5, 1))},
+    })
+    runs("2de_cgan", {"base": {s: {"class_kl": 0.001, "classifier_fid": v["classifier_fid"] - 20} for s, v in
+                               base.items() if s < 2}})  # two seeds so far: too few for a verdict
+    write_study_report(out, study_plans(quick=False), reference_rows(), 3, False, [])
+    md = (out / "report.md").read_text()
+    claims = {ln.split("|")[1].strip(): ln for ln in md.splitlines() if ln.startswith("| ")}
+    nz10 = claims["nz = 10 lacks diversity"]
+    assert "higher (pp. 30-33: “The generated images lacked diversity.”)" in nz10
+    assert "+0.0500 ± 0.0000 (3 paired seeds)" in nz10 and nz10.rstrip(" |").endswith("confirmed")
+    assert "opposite sign" in claims["nz = 1000 gives more diverse images"]
+    assert "not distinguishable at 3 seeds" in claims[
+        "the custom N(0, 0.02) initialisation makes more real digits than PyTorch's default"]
+    assert "not run" in claims["CIFAR-10: 10 epochs improve slightly on 5"]
+    quality = claims["the cGAN's digits are of better quality than the DCGAN's (5 epochs)"]
+    assert "`base` − `base` (Figures 37-42)" in quality and "-20.0000 ± 0.0000 (2 paired seeds)" in quality
+    assert "too few seeds (2 paired" in quality
+    summary = md.split("## Summary")[1].split("</div>")[0]
+    dcgan = next(ln for ln in summary.splitlines() if ln.startswith("| Figures 37-42 "))
+    assert "1 confirmed, 1 opposite sign, 1 not distinguishable, 2 not run" in dcgan
+    assert "1 confirmed, 1 opposite sign" in summary.split("**Claims**:")[1].splitlines()[0]
+
+
 def _text_tables() -> dict[int, list[float]]:
     """Every number in the study text's Tables 4-10 (percentages as fractions)."""
     text = STUDY_TEXT.read_text(encoding="utf-8")

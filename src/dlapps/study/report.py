@@ -179,7 +179,10 @@ def reading_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData, point_m
 
 def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], data: StudyData,
                point_map: dict[str, str] | None = None) -> tuple[list[list[str]], dict[str, int]]:
-    """The table's claims (study.toml [[claims]]): the study's a − b, dlapps' paired a − b, and a verdict."""
+    """The claims of a table or figure group (study.toml [[claims]]): the study's a − b, dlapps' paired a − b,
+    and a verdict. A table's claim takes the study's difference from reference.csv; a figure group's (the
+    study shows pictures there, no numbers) takes only its sign, from the claim's ``direction`` and the words
+    it quotes, and is judged on that sign alone."""
     from dlapps.study.results import study_spec
 
     def ref_value(table: str, point: str, metric: str) -> float | None:
@@ -188,20 +191,28 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
                 return r["value"]
         return None
 
+    key = plan.entry.key
     rows, counts = [], {}
     for c in study_spec().get("claims", []):
-        if str(c["table"]) != plan.entry.key:
+        if str(c.get("table", c.get("figure"))) != key:
             continue
-        b_table = str(c.get("b_table", c["table"]))
-        b_plan = plans.get(b_table)
-        ra, rb = ref_value(plan.entry.key, c["a"], c["metric"]), ref_value(b_table, c["b"], c["metric"])
-        if ra is None or rb is None or b_plan is None:
-            raise ValueError(f"study.toml claim {c['text']!r}: no reference value for its points")
-        study_diff = ra - rb
+        b_key = str(c.get("b_table", c.get("b_figure", key)))
+        b_plan = plans.get(b_key)
+        if "direction" in c:  # words, not a number: "more diverse", "seem more real"
+            study_diff = {"higher": 1.0, "lower": -1.0}[c["direction"]]
+            study_text = f"{c['direction']} (pp. {c['pages']}: “{c['quote']}”)"
+        else:
+            ra, rb = ref_value(key, c["a"], c["metric"]), ref_value(b_key, c["b"], c["metric"])
+            if ra is None or rb is None:
+                raise ValueError(f"study.toml claim {c['text']!r}: no reference value for its points")
+            study_diff = ra - rb
+            study_text = f"{study_diff:+.4f}"
+        if b_plan is None:
+            raise ValueError(f"study.toml claim {c['text']!r}: no table or figure group {b_key!r}")
         pa, pb = c["a"], c["b"]
         if point_map is not None:  # an alternative reading maps the table's own points
             pa = point_map.get(pa, pa)
-            pb = point_map.get(pb, pb) if b_table == plan.entry.key else pb
+            pb = point_map.get(pb, pb) if b_key == key else pb
         judged = plan.judged and b_plan.judged
         sa, sb = data.seeds(plan, pa, c["metric"]), data.seeds(b_plan, pb, c["metric"])
         v: ClaimVerdict = judge_claim(study_diff, sa.values, sb.values, set(sa.stopped), set(sb.stopped),
@@ -212,8 +223,8 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
         ours = "—" if v.mean is None else (f"{v.mean:+.4f}" + (f" ± {v.sd:.4f}" if v.sd is not None else "")
                                            + f" ({v.n} paired seed{'s' if v.n != 1 else ''})")
         ci = "—" if v.ci is None else f"[{v.ci[0]:+.4f}, {v.ci[1]:+.4f}]"
-        names = f"`{pa or 'base'}` − `{pb or 'base'}`" + (f" (Table {b_table})" if b_table != plan.entry.key else "")
-        rows.append([c["text"], names, c["metric"], f"{study_diff:+.4f}", ours, ci,
+        names = f"`{pa or 'base'}` − `{pb or 'base'}`" + (f" ({b_plan.entry.label})" if b_key != key else "")
+        rows.append([c["text"], names, c["metric"], study_text, ours, ci,
                      text + (f"; {'; '.join(v.dropped)}" if v.dropped else "")])
     return rows, counts
 
@@ -267,6 +278,22 @@ def epoch_figure(plan: Any, refs: list[dict[str, Any]], data: StudyData, out: Pa
     return RunDir(out).save_figure(fig, f"table{plan.entry.key}_epochs").relative_to(out).as_posix()
 
 
+def claims_part(p: Any, by_key: dict[str, Any], refs: list[dict[str, Any]], data: StudyData,
+                part: list[str]) -> dict[str, int]:
+    """Append an entry's claims tables (its own, then each alternative reading's, not counted) to ``part``;
+    return the counted claims by verdict."""
+    e = p.entry
+    claims, counts = claim_rows(p, by_key, refs, data)
+    if claims:
+        part += [f"**Claims of {e.label}** (paired seeds; a verdict from {MIN_CLAIM_SEEDS} seeds on: the "
+                 "paired t-test at 5 %)", "", markdown_table(CLAIM_HEADER, claims), ""]
+    for name, point_map in e.spec.get("readings", {}).items():
+        alt, _ = claim_rows(p, by_key, refs, data, point_map)
+        if alt:
+            part += [f"**Claims under the reading {name}** (not counted)", "", markdown_table(CLAIM_HEADER, alt), ""]
+    return counts
+
+
 def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], n_seeds: int, quick: bool,
                        failures: list[str]) -> dict[str, Any]:
     """report.md/.html in ``out``: a summary box, then each section's tables, claims and figures. Returns the
@@ -276,7 +303,7 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     for p in plans:
         p.sweep_dir = out / p.file.stem if p.file is not None else None
     data = StudyData(out, n_seeds)
-    by_table = {p.entry.key: p for p in plans if p.entry.is_table}
+    by_key = {p.entry.key: p for p in plans}  # tables ("5") and figure groups ("dcgan")
     sections: dict[str, list[str]] = {s: [] for s in SECTION_ORDER}
     summary, total = [], Tally()
     counted: dict[tuple[str, str, str], str] = {}
@@ -294,21 +321,17 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
             for name, point_map in e.spec.get("readings", {}).items():
                 part += [f"**Reading: {name}**", "", markdown_table(ROW_HEADER, reading_rows(p, refs, data, point_map)),
                          ""]
-            claims, counts = claim_rows(p, by_table, refs, data)
-            if claims:
-                part += [f"**Claims of {e.label}** (paired seeds; a verdict from {MIN_CLAIM_SEEDS} seeds on: the "
-                         "paired t-test at 5 %)", "", markdown_table(CLAIM_HEADER, claims), ""]
-            for name, point_map in e.spec.get("readings", {}).items():
-                alt, _ = claim_rows(p, by_table, refs, data, point_map)
-                if alt:
-                    part += [f"**Claims under the reading {name}** (not counted)", "", markdown_table(CLAIM_HEADER, alt),
-                             ""]
-            tally.claims = counts
+            tally.claims = claims_part(p, by_key, refs, data, part)
             fig = epoch_figure(p, refs, data, out)
             if fig:
                 part += [f"![{e.label} per-epoch target accuracy]({fig})", ""]
             total.add(tally)
             summary.append([e.label, tally.rows_text(), tally.claims_text(), p.note or p.mode])
+        else:  # a figure group: the study's words about its pictures, tested as claims where they compare
+            tally = Tally(claims=claims_part(p, by_key, refs, data, part))
+            if tally.claims:
+                total.add(tally)
+                summary.append([e.label, "—", tally.claims_text(), p.note or p.mode])
         part += _sweep_figures(p, out, figures_shown)
         sections[e.section] += part
     titles = study_spec()["sections"]
