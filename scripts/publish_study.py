@@ -3,7 +3,7 @@ sweep's aggregate files, and the study's report, rebuilt first with ``dlapps stu
 
 Points still running (or interrupted) are left out, so a commit never publishes half a run; the next sitting's
 ``dlapps study --out study-results`` finishes them. Checkpoints and the runs' self-contained HTML are ignored by
-.gitignore (model state; copies of the PNGs beside them).
+.gitignore (model state; copies of the PNGs beside them), and so are a GAN run's per-epoch grids (its progress strip shows them).
 
     python scripts/publish_study.py [study-results]      # then: git commit
 """

@@ -39,7 +39,9 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
     if t_train:
         fl = _step_flops(G, D, cfg, nc, n_classes)
         ms = 1000 * t_train / (trained_epochs * steps)
-        metrics["timing"] = {"train_s": t_train, "ms_per_step": ms, "gflops_per_s": fl / ms / 1e6}
+        # train_s covers this process's epochs only (a resumed run's last part): epochs_timed says how many
+        metrics["timing"] = {"train_s": t_train, "epochs_timed": trained_epochs, "ms_per_step": ms,
+                             "gflops_per_s": fl / ms / 1e6}
     if cfg.eval_samples:
         metrics.update(quality(G, cfg, x_test, y_test, n_classes, bundle, device, opts))
         if metrics["class_coverage"] < max(2, int(0.8 * n_classes)):
