@@ -189,6 +189,10 @@ def test_the_gan_figures_claims_are_judged_on_the_sign_of_the_studys_words(tmp_p
     quality = claims["the cGAN's digits are of better quality than the DCGAN's (5 epochs)"]
     assert "`base` − `base` (Figures 37-42)" in quality and "-20.0000 ± 0.0000 (2 paired seeds)" in quality
     assert "too few seeds (2 paired" in quality
+    # each GAN point over its finished seeds, the missing ones named
+    points = {ln.split("|")[1].strip(): ln for ln in md.split("### Figures 37-42")[1].splitlines() if ln.startswith("| `")}
+    assert "0.0800 ± 0.0100 (3 seeds)" in points["`nz=10`"] and points["`nz=10`"].rstrip(" |").endswith("complete")
+    assert points["`ngf=64`"].rstrip(" |").endswith("3 of 3 not run")
     summary = md.split("## Summary")[1].split("</div>")[0]
     dcgan = next(ln for ln in summary.splitlines() if ln.startswith("| Figures 37-42 "))
     assert "1 confirmed, 1 opposite sign, 1 not distinguishable, 2 not run" in dcgan

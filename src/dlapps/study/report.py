@@ -18,7 +18,7 @@ from dlapps.study.results import PointSeeds
 from dlapps.study.verdict import MIN_CLAIM_SEEDS, ClaimVerdict, RowVerdict, judge_claim, judge_row, mean_sd
 
 SECTION_ORDER = ("2a", "2b", "2c", "2de")
-SHOWN_FIRST = ("samples", "classviz", "saliency", "fool", "tsne")  # the figures a figure group is about
+SHOWN_FIRST = ("samples", "losses", "classviz", "saliency", "fool", "tsne")  # a figure group's, in this order
 SD_NOTE = "sd: sample standard deviation over seeds (n − 1)"
 ROW_HEADER = ["row", "column", "study reported", "dlapps (mean ± sd)", "difference", "verdict",
               "study inside dlapps' 95 % prediction interval?", "pages", "note"]
@@ -278,6 +278,37 @@ def epoch_figure(plan: Any, refs: list[dict[str, Any]], data: StudyData, out: Pa
     return RunDir(out).save_figure(fig, f"table{plan.entry.key}_epochs").relative_to(out).as_posix()
 
 
+def point_table(p: Any, data: StudyData) -> str:
+    """A training figure group's points (GANs: 3 seeds each), every metric of its sweep as mean ± sd over the
+    finished seeds, with the seeds that stopped or have not run named; "" for a sweep that does not train."""
+    from dlapps.study.results import study_seeds
+    from dlapps.sweep import expand
+
+    if p.file is None or p.mode == "pipeline-check":
+        return ""
+    spec = data.spec(p.file)
+    if study_seeds(spec, data.n_seeds) is None:
+        return ""
+    names = list(dict.fromkeys(pt.name for pt in expand(spec, p.quick)))
+    rows = []
+    for name in names:
+        cols: list[str] = []
+        done: set[int] = set()
+        stopped: dict[int, int] = {}
+        planned = 0
+        for metric in spec.metrics:  # a seed has finished if it reports any of them (older runs lack newer ones)
+            seen = data.seeds(p, name, metric)
+            cols.append(_fmt_ours(seen.vals))
+            done |= set(seen.values)
+            stopped.update(seen.stopped)
+            planned = seen.planned
+        missing = planned - len(done | set(stopped))
+        state = "; ".join([f"seed {k} stopped after epoch {e}" for k, e in sorted(stopped.items())]
+                          + ([f"{missing} of {planned} not run"] if missing else [])) or "complete"
+        rows.append([f"`{name or 'base'}`", *cols, state])
+    return markdown_table(["point", *spec.metrics, "seeds"], rows)
+
+
 def claims_part(p: Any, by_key: dict[str, Any], refs: list[dict[str, Any]], data: StudyData,
                 part: list[str]) -> dict[str, int]:
     """Append an entry's claims tables (its own, then each alternative reading's, not counted) to ``part``;
@@ -332,7 +363,7 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
             if tally.claims:
                 total.add(tally)
                 summary.append([e.label, "—", tally.claims_text(), p.note or p.mode])
-        part += _sweep_figures(p, out, figures_shown)
+        part += _sweep_figures(p, out, figures_shown, "" if e.is_table else point_table(p, data))
         sections[e.section] += part
     titles = study_spec()["sections"]
     md = ["# The study, reproduced: RDFIA Section 2, Report 2", "",
@@ -374,7 +405,7 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
             "claims": dict(total.claims), "report": str(md_path)}
 
 
-def _sweep_figures(p: Any, out: Path, figures_shown: dict[Path, str]) -> list[str]:
+def _sweep_figures(p: Any, out: Path, figures_shown: dict[Path, str], point_rows: str = "") -> list[str]:
     """Markdown for the sweep behind one entry: its comparison table where the study's rows do not show
     it, its figures (a figure group: each point's first-seed figures) and a link to every run. A sweep
     serving several tables is shown once; later entries point back to it."""
@@ -388,7 +419,9 @@ def _sweep_figures(p: Any, out: Path, figures_shown: dict[Path, str]) -> list[st
     figures_shown[p.sweep_dir] = e.label
     part: list[str] = []
     comp = p.sweep_dir / "tables" / "comparison.md"
-    if comp.exists() and (not e.is_table or not p.judged or p.note):
+    if not e.is_table and point_rows:  # from the finished seeds, so a sweep still running shows what it has
+        part += [f"Every point, over its finished seeds (mean ± sd; {SD_NOTE}):", "", point_rows, ""]
+    elif comp.exists() and (not e.is_table or not p.judged or p.note):
         part += ["Every point of the sweep that ran:", "", comp.read_text().strip(), ""]
     for fig in ("comparison", "histories"):
         f = p.sweep_dir / "figures" / f"{fig}.png"
@@ -400,7 +433,8 @@ def _sweep_figures(p: Any, out: Path, figures_shown: dict[Path, str]) -> list[st
         for run_dir in sorted(d for d in p.sweep_dir.iterdir() if d.is_dir() and d.name.endswith("-s0")
                               and status(d) == "complete"):
             figs = sorted((run_dir / "figures").glob("*.png"),
-                          key=lambda f: (not any(k in f.stem for k in SHOWN_FIRST), f.stem))
+                          key=lambda f: (next((i for i, k in enumerate(SHOWN_FIRST) if k in f.stem), len(SHOWN_FIRST)),
+                                         f.stem))
             for f in figs[:2]:
                 part += [f"![{run_dir.name} {f.stem}]({f.relative_to(out).as_posix()})", ""]
     part += [f"Every run of this part: [{p.sweep_dir.name}/report.md]({p.sweep_dir.name}/report.md) (its HTML: `dlapps "
