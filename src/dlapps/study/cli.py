@@ -19,5 +19,7 @@ from dlapps.study.run import StudyConfig, run_study
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def study(out: str | None, quiet: bool, **kw: Any) -> None:
     """Reproduce the study (RDFIA Section 2, Report 2): its tables with 'study reported | dlapps | difference'."""
-    r = run_study(to_config(StudyConfig, kw), RunOptions(out=out, quiet=quiet))
-    click.echo(f"done: {r.run_dir}/report.html")
+    cfg = to_config(StudyConfig, kw)
+    r = run_study(cfg, RunOptions(out=out, quiet=quiet))
+    if not cfg.plan:
+        click.echo(f"done: {r.run_dir}/report.html")

@@ -32,6 +32,7 @@ class StudyConfig(Parallel):
     quick: bool = opt(False, "Embedded data and the sweeps' [quick] settings: minutes, not comparable.")
     seeds: int = opt(0, "Seeds per training point (0 = 3, or 1 with --quick).", low=0)
     report_only: bool = opt(False, "Run nothing; rebuild the report from the finished points (byte for byte).")
+    plan: bool = opt(False, "Run nothing; list what is left to run and its cost, measured on the finished points.")
 
 
 @dataclass
@@ -149,11 +150,27 @@ def _check_selection(cfg: StudyConfig) -> None:
                           f"no Table {sorted(set(cfg.tables) - known_tables)[0]}")
 
 
+def _default_dir(cfg: StudyConfig) -> Path:
+    return Path("runs") / f"study{'-quick' if cfg.quick else ''}"
+
+
+def _dir_protocol(cfg: StudyConfig, out: Path) -> StudyConfig:
+    """cfg with the --quick/--seeds the dir was run with (a rebuilt report or a plan describes the dir's
+    protocol, not the flags')."""
+    if not (out / "config.json").exists():
+        return cfg
+    try:
+        old = RunDir(out).read_json("config.json").get("options", {})
+    except (OSError, ValueError, AttributeError):
+        old = {}
+    return replace(cfg, quick=bool(old.get("quick", cfg.quick)), seeds=int(old.get("seeds", cfg.seeds) or 0))
+
+
 def _open_study_dir(cfg: StudyConfig, out: Path | None) -> Path:
     """The study dir, with this call's config.json; a dir holding a study with other --quick/--seeds is
     refused, so one report never mixes two protocols. ``--report-only`` reads the dir and writes only the
     report, so a published study dir rebuilds byte for byte."""
-    out = Path(out) if out else Path("runs") / f"study{'-quick' if cfg.quick else ''}"
+    out = Path(out) if out else _default_dir(cfg)
     if cfg.report_only:
         if not out.is_dir():
             raise DlappsError(f"{out}: no study dir there to rebuild the report from")
@@ -191,55 +208,78 @@ def study_plans(quick: bool, ran_in: Path | None = None) -> list[Plan]:
     return [plan_entry(e, quick, availability) for e in entries()]
 
 
+@dataclass
+class SweepRun:
+    """One sweep file a study call runs: the entries it serves, its seeds, and (--tables) the points they need."""
+
+    file: Path
+    quick: bool
+    plans: list[Plan]
+    seeds: list[int] | None
+    select: list[str] | None
+
+
+def sweeps_to_run(cfg: StudyConfig, plans: list[Plan], refs: list[dict[str, Any]], n_seeds: int) -> list[SweepRun]:
+    """The sweeps --only/--tables select. One sweep file can serve several tables (Tables 5-10 share the DANN
+    sweep): it runs once, with the union of the points its tables need."""
+    from dlapps.sweep import expand, load_spec
+
+    selected = [p for p in plans if (not cfg.only or p.entry.section in cfg.only)
+                and (not cfg.tables or (p.entry.is_table and int(p.entry.key) in cfg.tables))]
+    by_file: dict[tuple[Path, bool], list[Plan]] = {}
+    for p in selected:
+        if p.file is not None:
+            by_file.setdefault((p.file, p.quick), []).append(p)
+    out = []
+    for (file, quick), ps in by_file.items():
+        spec = load_spec(file)
+        select = None
+        if cfg.tables:
+            wanted = {p.point_map.get(r["point"], r["point"]) for p in ps for r in refs if r["table"] == p.entry.key}
+            wanted |= {pt for p in ps for pt in p.entry.spec.get("extra_points", {}).values()}
+            wanted |= {pt for p in ps for m in p.entry.spec.get("readings", {}).values() for pt in m.values()}
+            select = sorted({pt.name for pt in expand(spec, quick) if pt.name in wanted})
+        out.append(SweepRun(file, quick, ps, study_seeds(spec, n_seeds), select))
+    return out
+
+
 def run_study(cfg: StudyConfig, opts: RunOptions | None = None) -> RunResult:
     """Run (or finish) every selected sweep of the study, then write its report. ``opts.out`` is the study dir
     (default runs/study or runs/study-quick); the result's metrics are the summary's counts."""
     from dlapps.study.report import write_study_report
-    from dlapps.sweep import expand, load_spec, run_sweep
+    from dlapps.sweep import run_sweep
     from dlapps.sweep_config import SweepConfig
 
     opts = opts or RunOptions()
     quiet = opts.quiet
     check_config(cfg)
     _check_selection(cfg)
+    if cfg.plan:  # reads the dir, writes nothing
+        from dlapps.study.plan import plan_text
+
+        out = Path(opts.out) if opts.out else _default_dir(cfg)
+        cfg = _dir_protocol(cfg, out)
+        n_seeds = cfg.seeds or (1 if cfg.quick else 3)
+        text, left = plan_text(out, sweeps_to_run(cfg, study_plans(cfg.quick), reference_rows(), n_seeds), cfg.jobs)
+        print(text, flush=True)
+        return RunResult(out, left)
     out = _open_study_dir(cfg, Path(opts.out) if opts.out else None)
-    if cfg.report_only and (out / "config.json").exists():  # the protocol the dir was run with, not the flags'
-        try:
-            old = RunDir(out).read_json("config.json").get("options", {})
-        except (OSError, ValueError, AttributeError):
-            old = {}
-        cfg = replace(cfg, quick=bool(old.get("quick", cfg.quick)), seeds=int(old.get("seeds", cfg.seeds) or 0))
+    if cfg.report_only:
+        cfg = _dir_protocol(cfg, out)
     n_seeds = cfg.seeds or (1 if cfg.quick else 3)
     refs = reference_rows()
     plans = study_plans(cfg.quick, out if cfg.report_only else None)
-    selected = [p for p in plans if (not cfg.only or p.entry.section in cfg.only)
-                and (not cfg.tables or (p.entry.is_table and int(p.entry.key) in cfg.tables))]
-    # one sweep file can serve several tables (Tables 5-10 share the DANN sweep): run each once, with the
-    # union of the points its tables need
-    by_file: dict[tuple[Path, bool], list[Plan]] = {}
-    for p in selected:
-        if p.file is not None and not cfg.report_only:
-            by_file.setdefault((p.file, p.quick), []).append(p)
     failures = []
-    for (file, quick), ps in by_file.items():
-        spec = load_spec(file)
-        seeds = study_seeds(spec, n_seeds)
-        select = None
-        if cfg.tables:
-            wanted = {p.point_map.get(r["point"], r["point"]) for p in ps for r in refs if r["table"] == p.entry.key}
-            wanted |= {pt for p in ps for pt in p.entry.spec.get("extra_points", {}).values()}
-            wanted |= {pt for p in ps for m in p.entry.spec.get("readings", {}).values() for pt in m.values()}
-            select = {pt.name for pt in expand(spec, quick) if pt.name in wanted}
+    for todo in sweeps_to_run(cfg, plans, refs, n_seeds) if not cfg.report_only else []:
         if not quiet:
-            print(f"== study {', '.join(p.entry.label for p in ps)}: {file.name}{' (quick)' if quick else ''}",
-                  flush=True)
+            print(f"== study {', '.join(p.entry.label for p in todo.plans)}: {todo.file.name}"
+                  f"{' (quick)' if todo.quick else ''}", flush=True)
         try:
-            run_sweep(SweepConfig(file=str(file), jobs=cfg.jobs, threads=cfg.threads, backend=cfg.backend,
-                                  address=cfg.address, quick=quick, seeds=seeds,
-                                  select=sorted(select) if select is not None else None),
-                      RunOptions(out=str(out / file.stem), quiet=quiet))
+            run_sweep(SweepConfig(file=str(todo.file), jobs=cfg.jobs, threads=cfg.threads, backend=cfg.backend,
+                                  address=cfg.address, quick=todo.quick, seeds=todo.seeds, select=todo.select),
+                      RunOptions(out=str(out / todo.file.stem), quiet=quiet))
         except DlappsError as err:  # one failing sweep must not lose the others: report it and go on
-            failures.append(f"{file.stem}: {err}")
+            failures.append(f"{todo.file.stem}: {err}")
             print(f"error: {err}", flush=True)
     summary = write_study_report(out, plans, refs, n_seeds, cfg.quick, failures)
     if failures:

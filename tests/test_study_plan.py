@@ -1,0 +1,69 @@
+"""``dlapps study --plan``: what is left of a study dir and its cost, measured on the dir's finished runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dlapps.study.plan import epochs_done, run_cost, sweep_left
+from dlapps.sweep import SweepSpec
+
+
+def _run(d: Path, metrics: dict | None, report: bool = True) -> None:
+    d.mkdir(parents=True)
+    (d / "config.json").write_text("{}")
+    if metrics is not None:
+        (d / "metrics.json").write_text(json.dumps(metrics))
+    if report:
+        (d / "report.md").write_text("done")
+
+
+def test_run_cost_reads_a_danns_history_and_a_gans_step_time():
+    dann = {"history": [{"train_s": 50.0, "val_s": 10.0}, {"train_s": 70.0, "val_s": 10.0}]}
+    assert run_cost(dann) == (140.0, 2)
+    # a resumed GAN's train_s covers its last process only: the step time × every step is its whole cost
+    gan = {"timing": {"train_s": 30.0, "ms_per_step": 100.0}, "steps": 2345, "epochs_done": 5}
+    assert run_cost(gan) == (pytest.approx(234.5), 5)
+    assert run_cost({"test_acc": 0.9}) is None
+
+
+def test_sweep_left_prices_what_is_left_from_the_finished_runs(tmp_path):
+    spec = SweepSpec(command=["adapt", "dann"], base={"epochs": 4}, points=[{}, {"lr": 0.1}, {"epochs": 8}],
+                     seeds=[0, 1])
+    sweep = tmp_path / "2c_dann"
+    _run(sweep / "base-s0", {"history": [{"train_s": 10.0}] * 4})           # 10 s an epoch
+    _run(sweep / "base-s1", {"history": [{"train_s": 30.0}] * 4})           # 30 s an epoch: median 20
+    _run(sweep / "lr=0.1-s0", {"diverged": True, "epochs_done": 2})         # stopped itself: a result, not left
+    _run(sweep / "lr=0.1-s1", {"history": [{"train_s": 12.0}]}, report=False)  # interrupted after epoch 1
+    s, names = sweep_left(sweep, spec, quick=False, select=None)
+    assert (s.finished, s.stopped) == (2, 1)
+    assert s.left == [("lr=0.1-s1", 1, 4), ("epochs=8-s0", 0, 8), ("epochs=8-s1", 0, 8)]
+    # lr=0.1 and epochs=8 have no finished run of their own: the sweep's median rate, 20 s an epoch
+    assert s.seconds_left(names) == pytest.approx(20 * (3 + 8 + 8))
+    # --tables selects points: only those are priced
+    s, names = sweep_left(sweep, spec, quick=False, select=["lr=0.1"])
+    assert s.left == [("lr=0.1-s1", 1, 4)] and s.seconds_left(names) == pytest.approx(60)
+    # nothing finished yet: the cost is unknown, not zero
+    empty, names = sweep_left(tmp_path / "new", spec, quick=False, select=None)
+    assert len(empty.left) == 6 and empty.seconds_left(names) is None
+
+
+def test_epochs_done_counts_a_gans_progress_grids(tmp_path):
+    d = tmp_path / "run"
+    (d / "progress").mkdir(parents=True)
+    for e in (1, 2, 3):
+        (d / "progress" / f"epoch_{e:03d}.png").write_bytes(b"")
+    assert epochs_done(d) == 3
+
+
+def test_plan_writes_nothing_and_prints_the_table(tmp_path, capsys):
+    from dlapps.runs import RunOptions
+    from dlapps.study.run import StudyConfig, run_study
+
+    out = tmp_path / "study"
+    r = run_study(StudyConfig(only=["2c"], tables=[7], plan=True), RunOptions(out=str(out)))
+    text = capsys.readouterr().out
+    assert "| 2c_dann | Table 7 | 0 | 0 | 6 | unknown (nothing finished yet) |" in text
+    assert r.metrics["runs_left"] == 6 and r.metrics["unmeasured"] and not out.exists()
