@@ -37,17 +37,18 @@ def test_sweep_left_prices_what_is_left_from_the_finished_runs(tmp_path):
     _run(sweep / "base-s1", {"history": [{"train_s": 30.0}] * 4})           # 30 s an epoch: median 20
     _run(sweep / "lr=0.1-s0", {"diverged": True, "epochs_done": 2})         # stopped itself: a result, not left
     _run(sweep / "lr=0.1-s1", {"history": [{"train_s": 12.0}]}, report=False)  # interrupted after epoch 1
-    s, names = sweep_left(sweep, spec, quick=False, select=None)
+    s = sweep_left(sweep, spec, quick=False, select=None)
     assert (s.finished, s.stopped) == (2, 1)
-    assert s.left == [("lr=0.1-s1", 1, 4), ("epochs=8-s0", 0, 8), ("epochs=8-s1", 0, 8)]
+    assert s.left == [("lr=0.1-s1", "lr=0.1", 1, 4), ("epochs=8-s0", "epochs=8", 0, 8),
+                      ("epochs=8-s1", "epochs=8", 0, 8)]
     # lr=0.1 and epochs=8 have no finished run of their own: the sweep's median rate, 20 s an epoch
-    assert s.seconds_left(names) == pytest.approx(20 * (3 + 8 + 8))
+    assert s.seconds_left() == pytest.approx(20 * (3 + 8 + 8))
     # --tables selects points: only those are priced
-    s, names = sweep_left(sweep, spec, quick=False, select=["lr=0.1"])
-    assert s.left == [("lr=0.1-s1", 1, 4)] and s.seconds_left(names) == pytest.approx(60)
+    s = sweep_left(sweep, spec, quick=False, select=["lr=0.1"])
+    assert s.left == [("lr=0.1-s1", "lr=0.1", 1, 4)] and s.seconds_left() == pytest.approx(60)
     # nothing finished yet: the cost is unknown, not zero
-    empty, names = sweep_left(tmp_path / "new", spec, quick=False, select=None)
-    assert len(empty.left) == 6 and empty.seconds_left(names) is None
+    empty = sweep_left(tmp_path / "new", spec, quick=False, select=None)
+    assert len(empty.left) == 6 and empty.seconds_left() is None
 
 
 def test_epochs_done_counts_a_gans_progress_grids(tmp_path):

@@ -45,15 +45,15 @@ class SweepLeft:
     name: str
     finished: int = 0
     stopped: int = 0
-    left: list[tuple[str, int, int]] = field(default_factory=list)  # (point dir, epochs done, epochs planned)
+    left: list[tuple[str, str, int, int]] = field(default_factory=list)  # (dir, point, epochs done, planned)
     per_epoch: dict[str, float] = field(default_factory=dict)       # point name -> median seconds per epoch
     sweep_per_epoch: float | None = None                              # the whole sweep's median
 
-    def seconds_left(self, names: dict[str, str]) -> float | None:
+    def seconds_left(self) -> float | None:
         """One core's seconds to finish what is left; None if no finished run measured a cost yet."""
         total = 0.0
-        for dirname, done, epochs in self.left:
-            rate = self.per_epoch.get(names[dirname], self.sweep_per_epoch)
+        for _, point, done, epochs in self.left:
+            rate = self.per_epoch.get(point, self.sweep_per_epoch)
             if rate is None:
                 return None
             total += rate * max(0, epochs - done)
@@ -72,19 +72,18 @@ def _planned_epochs(options: dict[str, Any], command: str, default: int | None) 
     return default
 
 
-def sweep_left(sweep_dir: Path, spec: Any, quick: bool, select: list[str] | None) -> tuple[SweepLeft, dict[str, str]]:
+def sweep_left(sweep_dir: Path, spec: Any, quick: bool, select: list[str] | None) -> SweepLeft:
     """Walk a sweep's planned points (``select``: only these names) against its dir; costs are measured on
     every finished run of the sweep, selected or not."""
     from dlapps.sweep import expand, read_metrics, status
 
-    out, names = SweepLeft(sweep_dir.name), {}
+    out = SweepLeft(sweep_dir.name)
     rates: dict[str, list[float]] = {}
     every = expand(spec, quick)
     points = [p for p in every if select is None or p.name in select]
     finished_epochs: list[int] = []
     for p in every:
         d = sweep_dir / p.dirname
-        names[p.dirname] = p.name
         st = status(d) if d.exists() else "new"
         m = read_metrics(d) if st in ("complete", "diverged") else None
         cost = run_cost(m) if m else None
@@ -102,11 +101,11 @@ def sweep_left(sweep_dir: Path, spec: Any, quick: bool, select: list[str] | None
         if (status(d) if d.exists() else "new") in ("complete", "diverged"):
             continue
         epochs = _planned_epochs(p.options, command, default)
-        out.left.append((p.dirname, epochs_done(d) if d.exists() else 0, epochs or 0))
+        out.left.append((p.dirname, p.name, epochs_done(d) if d.exists() else 0, epochs or 0))
     out.per_epoch = {k: statistics.median(v) for k, v in rates.items()}
     all_rates = [r for v in rates.values() for r in v]
     out.sweep_per_epoch = statistics.median(all_rates) if all_rates else None
-    return out, names
+    return out
 
 
 def _hours(s: float | None) -> str:
@@ -122,9 +121,9 @@ def plan_text(out: Path, todo: list[Any], jobs: int) -> tuple[str, dict[str, Any
         spec = load_spec(t.file)
         if t.seeds is not None:
             spec.seeds = list(t.seeds)
-        s, names = sweep_left(out / t.file.stem, spec, t.quick, t.select)
-        secs = s.seconds_left(names)
-        resuming = sum(1 for _, done, _ in s.left if done)
+        s = sweep_left(out / t.file.stem, spec, t.quick, t.select)
+        secs = s.seconds_left()
+        resuming = sum(1 for _, _, done, _ in s.left if done)
         rows.append([s.name, ", ".join(p.entry.label for p in t.plans), str(s.finished), str(s.stopped),
                      str(len(s.left)) + (f" ({resuming} resume)" if resuming else ""), _hours(secs if s.left else 0.0)])
         left += len(s.left)
