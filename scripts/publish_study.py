@@ -21,7 +21,11 @@ def finished_paths(study: Path) -> list[Path]:
     """What to publish: the study's own files and, per sweep, its aggregate files and its finished points."""
     out = [p for p in (study / "config.json", study / "report.md", study / "report.html", study / "figures")
            if p.exists()]
-    for sweep in sorted(d for d in study.iterdir() if d.is_dir() and (d / "config.json").exists()):
+    sweeps = [d for d in study.iterdir() if d.is_dir() and (d / "config.json").exists()]
+    diagnostics = study / "diagnostics"  # sweeps run beside the study (post hoc checks), published the same way
+    if diagnostics.is_dir():
+        sweeps += [d for d in diagnostics.iterdir() if d.is_dir() and (d / "config.json").exists()]
+    for sweep in sorted(sweeps):
         out += [p for p in sweep.iterdir() if p.is_file() and not p.name.endswith((".log", ".html"))
                 and not p.name.startswith(".")]
         out += [p for p in (sweep / "tables", sweep / "figures") if p.exists()]
@@ -40,7 +44,8 @@ def main(argv: list[str]) -> int:
                    check=True)
     paths = finished_paths(study)
     subprocess.run(["git", "add", "--", *map(str, paths)], check=True)
-    n = sum(1 for p in paths if p.is_dir() and p.parent.parent == study and p.name not in ("tables", "figures"))
+    n = sum(1 for p in paths if p.is_dir() and p.parent.parent in (study, study / "diagnostics")
+            and p.name not in ("tables", "figures"))
     print(f"staged {n} finished points of {study} (and the report); commit them with git commit")
     return 0
 
