@@ -53,6 +53,10 @@ def test_claims_are_paired_over_seeds():
     noisy = {0: 0.80, 1: 0.66, 2: 0.76}  # differences +0.02, -0.02, +0.01: no sign to speak of
     assert judge_claim(+0.025, noisy, b).status == "not distinguishable"
     assert judge_claim(+0.025, {0: 0.8, 1: 0.7}, b).status == "too few seeds"
+    # the study saw no difference (study a - b = 0): a clear one "differs", none found is "not distinguishable"
+    v = judge_claim(0.0, a, b)
+    assert v.status == "differs" and v.text == "differs at 3 seeds (the study saw no difference)"
+    assert judge_claim(0.0, noisy, b).status == "not distinguishable"
     # unpaired seeds are not used; stopped runs are named
     v = judge_claim(+0.025, {0: 0.80, 1: 0.70, 2: 0.75, 3: 0.9}, b, stopped_b={3})
     assert v.n == 3 and v.dropped == ["seed 3: b stopped"]
@@ -195,7 +199,7 @@ def test_the_gan_figures_claims_are_judged_on_the_sign_of_the_studys_words(tmp_p
     assert points["`ngf=64`"].rstrip(" |").endswith("3 of 3 not run")
     summary = md.split("## Summary")[1].split("</div>")[0]
     dcgan = next(ln for ln in summary.splitlines() if ln.startswith("| Figures 37-42 "))
-    assert "1 confirmed, 1 opposite sign, 1 not distinguishable, 3 not run" in dcgan  # runtime: no timing here
+    assert "1 confirmed, 1 opposite sign, 1 not distinguishable, 5 not run" in dcgan  # runtime: no timing here
     assert "1 confirmed, 1 opposite sign" in summary.split("**Claims**:")[1].splitlines()[0]
 
 

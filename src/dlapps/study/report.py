@@ -71,7 +71,8 @@ class Tally:
     def claims_text(self) -> str:
         if not self.claims:
             return "—"
-        order = ("confirmed", "opposite sign", "not distinguishable", "too few seeds", "collapsed seeds", "not run")
+        order = ("confirmed", "opposite sign", "differs", "not distinguishable", "too few seeds", "collapsed seeds",
+                 "not run")
         return ", ".join(f"{self.claims[k]} {k}" for k in order if self.claims.get(k))
 
 
@@ -199,8 +200,9 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
         b_key = str(c.get("b_table", c.get("b_figure", key)))
         b_plan = plans.get(b_key)
         if "direction" in c:  # words, not a number: "more diverse", "seem more real"
-            study_diff = {"higher": 1.0, "lower": -1.0}[c["direction"]]
-            study_text = f"{c['direction']} (pp. {c['pages']}: “{c['quote']}”)"
+            study_diff = {"higher": 1.0, "lower": -1.0, "none": 0.0}[c["direction"]]
+            study_text = (f"{'no difference' if c['direction'] == 'none' else c['direction']} "
+                          f"(pp. {c['pages']}: “{c['quote']}”)")
         else:
             ra, rb = ref_value(key, c["a"], c["metric"]), ref_value(b_key, c["b"], c["metric"])
             if ra is None or rb is None:

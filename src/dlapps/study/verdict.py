@@ -18,7 +18,9 @@ stands in) are shown and never counted.
 
 A **claim** (setting A beats B by the study's difference) is judged on paired seeds: the same seed runs both
 points, the difference is taken per seed, and a two-sided paired t-test at 5 % says whether its mean differs
-from 0: *confirmed* (same sign as the study), *opposite sign*, or *not distinguishable at n seeds*.
+from 0: *confirmed* (same sign as the study), *opposite sign*, or *not distinguishable at n seeds*. Where the
+study saw no difference (its words, e.g. "not significantly different"), a difference the test finds *differs*;
+none found is *not distinguishable*, which agrees with the study without proving its null at 3 seeds.
 """
 
 from __future__ import annotations
@@ -95,8 +97,8 @@ def judge_row(study: float | None, vals: list[float], stopped: int, planned: int
     return RowVerdict("within" if ok else "outside", f"{'yes' if ok else 'no'} (±{band:g})", spread)
 
 
-ClaimStatus = Literal["confirmed", "opposite sign", "not distinguishable", "too few seeds", "collapsed seeds",
-                      "not run"]
+ClaimStatus = Literal["confirmed", "opposite sign", "differs", "not distinguishable", "too few seeds",
+                      "collapsed seeds", "not run"]
 
 
 @dataclass
@@ -117,6 +119,8 @@ class ClaimVerdict:
             return f"too few seeds ({self.n} paired; a verdict needs {MIN_CLAIM_SEEDS})"
         if self.status == "not distinguishable":
             return f"not distinguishable at {self.n} seeds"
+        if self.status == "differs":
+            return f"differs at {self.n} seeds (the study saw no difference)"
         if self.status == "collapsed seeds":
             return (f"no verdict: {self.collapsed} of {self.n} paired seeds collapsed (a network at chance says "
                     "nothing about the study's effect)")
@@ -150,6 +154,8 @@ def judge_claim(study_diff: float, a: dict[int, float], b: dict[int, float],
     if ci is None or n < MIN_CLAIM_SEEDS:
         return ClaimVerdict("too few seeds", n, m, sd, ci, dropped)
     if ci[0] > 0 or ci[1] < 0:  # the paired t-test rejects 'no difference' at 5 %
+        if study_diff == 0:  # the study saw none ("not significantly different"): a difference contradicts it
+            return ClaimVerdict("differs", n, m, sd, ci, dropped)
         same = (m > 0) == (study_diff > 0)
         return ClaimVerdict("confirmed" if same else "opposite sign", n, m, sd, ci, dropped)
     return ClaimVerdict("not distinguishable", n, m, sd, ci, dropped)
