@@ -166,6 +166,12 @@ def test_the_gan_figures_claims_are_judged_on_the_sign_of_the_studys_words(tmp_p
                 (run / "config.json").write_text("{}")
                 (run / "metrics.json").write_text(json.dumps(m))
                 (run / "report.md").write_text("done")
+                if seed == 0:  # the samples grid a GAN run draws
+                    import numpy as np
+                    from matplotlib import pyplot as plt
+
+                    (run / "figures").mkdir()
+                    plt.imsave(run / "figures" / "samples.png", np.full((8, 8), 0.5), cmap="gray")
 
     base = {s: {"class_kl": 0.02 + s / 100, "classifier_fid": 60.0 + 10 * s} for s in range(3)}
     runs("2de_dcgan", {
@@ -197,6 +203,9 @@ def test_the_gan_figures_claims_are_judged_on_the_sign_of_the_studys_words(tmp_p
     points = {ln.split("|")[1].strip(): ln for ln in md.split("### Figures 37-42")[1].splitlines() if ln.startswith("| `")}
     assert "0.0800 ± 0.0100 (3 seeds)" in points["`nz=10`"] and points["`nz=10`"].rstrip(" |").endswith("complete")
     assert points["`ngf=64`"].rstrip(" |").endswith("3 of 3 not run")
+    # the study compares settings by their pictures: every point's seed-0 samples in one figure
+    assert "![Figures 37-42 samples](figures/2de_dcgan_samples.png)" in md
+    assert (out / "figures" / "2de_dcgan_samples.png").stat().st_size > 0
     summary = md.split("## Summary")[1].split("</div>")[0]
     dcgan = next(ln for ln in summary.splitlines() if ln.startswith("| Figures 37-42 "))
     assert "1 confirmed, 1 opposite sign, 1 not distinguishable, 5 not run" in dcgan  # runtime: no timing here

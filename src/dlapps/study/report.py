@@ -311,6 +311,35 @@ def point_table(p: Any, data: StudyData) -> str:
     return markdown_table(["point", *spec.metrics, "seeds"], rows)
 
 
+def point_montage(p: Any, data: StudyData, out: Path, figure: str) -> str | None:
+    """One figure of every point's seed-0 ``figures/<figure>.png`` side by side, titled by point: the study's
+    figures compare settings this way (e.g. its Figure 38, nz = 10 beside nz = 1000). None if none ran."""
+    from dlapps.figures import plt
+    from dlapps.runs import RunDir
+    from dlapps.sweep import expand, status
+
+    if p.sweep_dir is None or not p.sweep_dir.exists():
+        return None
+    spec = data.spec(p.file)
+    runs = [(pt.name or "base", p.sweep_dir / pt.dirname / "figures" / f"{figure}.png") for pt in expand(spec, p.quick)
+            if pt.seed == min(spec.seeds) and status(p.sweep_dir / pt.dirname) == "complete"]
+    runs = [(name, f) for name, f in runs if f.exists()]
+    if not runs:
+        return None
+    cols = min(4, len(runs))
+    rows = (len(runs) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.7 * rows), squeeze=False)
+    for ax, (name, f) in zip(axes.flat, runs):
+        ax.imshow(plt.imread(f))
+        ax.set_title(name, fontsize=8)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.suptitle(f"{p.entry.label}: {figure} of every point (seed {min(spec.seeds)})", fontsize=9)
+    fig.tight_layout()
+    stem = f"{p.file.stem}_{figure}"
+    return RunDir(out).save_figure(fig, stem, dpi=130).relative_to(out).as_posix()
+
+
 def claims_part(p: Any, by_key: dict[str, Any], refs: list[dict[str, Any]], data: StudyData,
                 part: list[str]) -> dict[str, int]:
     """Append an entry's claims tables (its own, then each alternative reading's, not counted) to ``part``;
@@ -365,7 +394,7 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
             if tally.claims:
                 total.add(tally)
                 summary.append([e.label, "—", tally.claims_text(), p.note or p.mode])
-        part += _sweep_figures(p, out, figures_shown, "" if e.is_table else point_table(p, data))
+        part += _sweep_figures(p, out, figures_shown, data, "" if e.is_table else point_table(p, data))
         sections[e.section] += part
     titles = study_spec()["sections"]
     md = ["# The study, reproduced: RDFIA Section 2, Report 2", "",
@@ -407,7 +436,8 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
             "claims": dict(total.claims), "report": str(md_path)}
 
 
-def _sweep_figures(p: Any, out: Path, figures_shown: dict[Path, str], point_rows: str = "") -> list[str]:
+def _sweep_figures(p: Any, out: Path, figures_shown: dict[Path, str], data: StudyData,
+                   point_rows: str = "") -> list[str]:
     """Markdown for the sweep behind one entry: its comparison table where the study's rows do not show
     it, its figures (a figure group: each point's first-seed figures) and a link to every run. A sweep
     serving several tables is shown once; later entries point back to it."""
@@ -429,7 +459,12 @@ def _sweep_figures(p: Any, out: Path, figures_shown: dict[Path, str], point_rows
         f = p.sweep_dir / "figures" / f"{fig}.png"
         if f.exists():
             part += [f"![{e.label} {fig}]({f.relative_to(out).as_posix()})", ""]
-    if not e.is_table:  # figure groups: the figures of each point's first seed
+    if point_rows:  # a training figure group: each figure of the points side by side, as the study shows them
+        for figure in ("samples", "losses"):
+            montage = point_montage(p, data, out, figure)
+            if montage:
+                part += [f"![{e.label} {figure}]({montage})", ""]
+    elif not e.is_table:  # other figure groups: the figures of each point's first seed
         from dlapps.sweep import status
 
         for run_dir in sorted(d for d in p.sweep_dir.iterdir() if d.is_dir() and d.name.endswith("-s0")
