@@ -30,25 +30,28 @@ def test_run_cost_reads_a_danns_history_and_a_gans_step_time():
 
 
 def test_sweep_left_prices_what_is_left_from_the_finished_runs(tmp_path):
-    spec = SweepSpec(command=["adapt", "dann"], base={"epochs": 4}, points=[{}, {"lr": 0.1}, {"epochs": 8}],
-                     seeds=[0, 1])
+    spec = SweepSpec(command=["adapt", "dann"], base={"preset": "study"},
+                     points=[{}, {"lr": 0.1}, {"epochs": 8}, {"lr": 0.5}], seeds=[0, 1])
     sweep = tmp_path / "2c_dann"
-    _run(sweep / "base-s0", {"history": [{"train_s": 10.0}] * 4})           # 10 s an epoch
-    _run(sweep / "base-s1", {"history": [{"train_s": 30.0}] * 4})           # 30 s an epoch: median 20
-    _run(sweep / "lr=0.1-s0", {"diverged": True, "epochs_done": 2})         # stopped itself: a result, not left
-    _run(sweep / "lr=0.1-s1", {"history": [{"train_s": 12.0}]}, report=False)  # interrupted after epoch 1
+    _run(sweep / "base-s0", {"history": [{"train_s": 10.0}] * 20})         # 10 s an epoch
+    _run(sweep / "base-s1", {"history": [{"train_s": 30.0}] * 20})         # 30 s: the base's median is 20
+    _run(sweep / "lr=0.1-s0", {"history": [{"train_s": 80.0}] * 20})       # 80 s an epoch
+    _run(sweep / "lr=0.1-s1", {"diverged": True, "epochs_done": 2})        # stopped itself: a result, not left
+    _run(sweep / "lr=0.5-s0", {"history": [{"train_s": 12.0}]}, report=False)  # interrupted after epoch 1
     s = sweep_left(sweep, spec, quick=False, select=None)
-    assert (s.finished, s.stopped) == (2, 1)
-    assert s.left == [("lr=0.1-s1", "lr=0.1", 1, 4), ("epochs=8-s0", "epochs=8", 0, 8),
-                      ("epochs=8-s1", "epochs=8", 0, 8)]
-    # lr=0.1 and epochs=8 have no finished run of their own: the sweep's median rate, 20 s an epoch
-    assert s.seconds_left() == pytest.approx(20 * (3 + 8 + 8))
-    # --tables selects points: only those are priced
-    s = sweep_left(sweep, spec, quick=False, select=["lr=0.1"])
-    assert s.left == [("lr=0.1-s1", "lr=0.1", 1, 4)] and s.seconds_left() == pytest.approx(60)
+    assert (s.finished, s.stopped) == (3, 1)
+    # the preset's 20 epochs unless the point says otherwise; an interrupted run resumes after its epochs
+    assert [(d, done, epochs) for d, _, done, epochs in s.left] == [
+        ("epochs=8-s0", 0, 8), ("epochs=8-s1", 0, 8), ("lr=0.5-s0", 1, 20), ("lr=0.5-s1", 0, 20)]
+    # epochs=8 has the base's settings but its epochs: 20 s an epoch; lr=0.5 has no finished run of its own
+    # settings, so the sweep's median over every finished run (10, 30, 80): 30 s
+    assert s.seconds_left() == pytest.approx(20 * 16 + 30 * (19 + 20))
+    # --tables selects points: only those are priced, still from every finished run
+    s = sweep_left(sweep, spec, quick=False, select=["lr=0.5"])
+    assert [d for d, *_ in s.left] == ["lr=0.5-s0", "lr=0.5-s1"] and s.seconds_left() == pytest.approx(30 * 39)
     # nothing finished yet: the cost is unknown, not zero
     empty = sweep_left(tmp_path / "new", spec, quick=False, select=None)
-    assert len(empty.left) == 6 and empty.seconds_left() is None
+    assert len(empty.left) == 8 and empty.seconds_left() is None
 
 
 def test_epochs_done_counts_a_gans_progress_grids(tmp_path):

@@ -45,15 +45,15 @@ class SweepLeft:
     name: str
     finished: int = 0
     stopped: int = 0
-    left: list[tuple[str, str, int, int]] = field(default_factory=list)  # (dir, point, epochs done, planned)
-    per_epoch: dict[str, float] = field(default_factory=dict)       # point name -> median seconds per epoch
+    left: list[tuple[str, str, int, int]] = field(default_factory=list)  # (dir, setting, epochs done, planned)
+    per_epoch: dict[str, float] = field(default_factory=dict)       # setting -> median seconds per epoch
     sweep_per_epoch: float | None = None                              # the whole sweep's median
 
     def seconds_left(self) -> float | None:
         """One core's seconds to finish what is left; None if no finished run measured a cost yet."""
         total = 0.0
-        for _, point, done, epochs in self.left:
-            rate = self.per_epoch.get(point, self.sweep_per_epoch)
+        for _, setting, done, epochs in self.left:
+            rate = self.per_epoch.get(setting, self.sweep_per_epoch)
             if rate is None:
                 return None
             total += rate * max(0, epochs - done)
@@ -72,6 +72,12 @@ def _planned_epochs(options: dict[str, Any], command: str, default: int | None) 
     return default
 
 
+def _setting(options: dict[str, Any]) -> str:
+    """A point's options but its epochs: what an epoch costs depends on them (data, network), not on how many
+    epochs run, so Table 6's 100-epoch point is priced from the 20-epoch base's epochs."""
+    return ",".join(f"{k}={v}" for k, v in sorted(options.items()) if k != "epochs")
+
+
 def sweep_left(sweep_dir: Path, spec: Any, quick: bool, select: list[str] | None) -> SweepLeft:
     """Walk a sweep's planned points (``select``: only these names) against its dir; costs are measured on
     every finished run of the sweep, selected or not."""
@@ -88,7 +94,7 @@ def sweep_left(sweep_dir: Path, spec: Any, quick: bool, select: list[str] | None
         m = read_metrics(d) if st in ("complete", "diverged") else None
         cost = run_cost(m) if m else None
         if cost and cost[1]:
-            rates.setdefault(p.name, []).append(cost[0] / cost[1])
+            rates.setdefault(_setting(p.options), []).append(cost[0] / cost[1])
             if st == "complete" and not p.options.get("epochs"):
                 finished_epochs.append(cost[1])
         if p in points:
@@ -101,7 +107,7 @@ def sweep_left(sweep_dir: Path, spec: Any, quick: bool, select: list[str] | None
         if (status(d) if d.exists() else "new") in ("complete", "diverged"):
             continue
         epochs = _planned_epochs(p.options, command, default)
-        out.left.append((p.dirname, p.name, epochs_done(d) if d.exists() else 0, epochs or 0))
+        out.left.append((p.dirname, _setting(p.options), epochs_done(d) if d.exists() else 0, epochs or 0))
     out.per_epoch = {k: statistics.median(v) for k, v in rates.items()}
     all_rates = [r for v in rates.values() for r in v]
     out.sweep_per_epoch = statistics.median(all_rates) if all_rates else None
@@ -133,7 +139,7 @@ def plan_text(out: Path, todo: list[Any], jobs: int) -> tuple[str, dict[str, Any
     wall = total_s / max(1, jobs)
     text = "\n".join([
         f"Study dir {out}: what is left to run (costs: seconds of training per epoch, the median of this dir's "
-        "finished runs of the same point, else of its sweep; one thread per run).", "",
+        "finished runs with the same settings but epochs, else of the sweep's; one thread per run).", "",
         markdown_table(["sweep", "serves", "finished", "stopped", "left", "core-hours left"], rows), "",
         f"Left: {left} runs, about {total_s / 3600:.1f} core-hours" + (" plus the sweeps not yet measured" if unknown
                                                                       else "")
