@@ -28,11 +28,18 @@ def _fmt_ref(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
-def _fmt_ours(vals: list[float]) -> str:
+def _fmt_ours(vals: list[float], digits: int = 4) -> str:
     if not vals:
         return "—"
     m, sd = mean_sd(vals)
-    return f"{m:.4f} (1 seed)" if len(vals) == 1 else f"{m:.4f} ± {sd:.4f} ({len(vals)} seeds)"
+    return f"{m:.{digits}f} (1 seed)" if len(vals) == 1 else f"{m:.{digits}f} ± {sd:.{digits}f} ({len(vals)} seeds)"
+
+
+def _digits(vals: list[float]) -> int:
+    """Decimals for a metric of any scale: counts as counts, FIDs and step times to 0.1, fractions to 4."""
+    if all(float(v).is_integer() for v in vals):
+        return 0
+    return 1 if any(abs(v) >= 10 for v in vals) else 4
 
 
 @dataclass
@@ -300,7 +307,7 @@ def point_table(p: Any, data: StudyData) -> str:
         planned = 0
         for metric in spec.metrics:  # a seed has finished if it reports any of them (older runs lack newer ones)
             seen = data.seeds(p, name, metric)
-            cols.append(_fmt_ours(seen.vals))
+            cols.append(_fmt_ours(seen.vals, _digits(seen.vals)))
             done |= set(seen.values)
             stopped.update(seen.stopped)
             planned = seen.planned
