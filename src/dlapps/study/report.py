@@ -229,9 +229,10 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
         text = v.text if judged else "not judged (" + (plan.mode if not plan.judged else b_plan.mode) + ")"
         if judged:
             counts[v.status] = counts.get(v.status, 0) + 1
-        ours = "—" if v.mean is None else (f"{v.mean:+.4f}" + (f" ± {v.sd:.4f}" if v.sd is not None else "")
+        k = 4 if v.mean is None or abs(v.mean) < 10 else 1  # FID differences to 0.1, accuracies to 4 decimals
+        ours = "—" if v.mean is None else (f"{v.mean:+.{k}f}" + (f" ± {v.sd:.{k}f}" if v.sd is not None else "")
                                            + f" ({v.n} paired seed{'s' if v.n != 1 else ''})")
-        ci = "—" if v.ci is None else f"[{v.ci[0]:+.4f}, {v.ci[1]:+.4f}]"
+        ci = "—" if v.ci is None else f"[{v.ci[0]:+.{k}f}, {v.ci[1]:+.{k}f}]"
         names = f"`{pa or 'base'}` − `{pb or 'base'}`" + (f" ({b_plan.entry.label})" if b_key != key else "")
         rows.append([c["text"], names, c["metric"], study_text, ours, ci,
                      text + (f"; {'; '.join(v.dropped)}" if v.dropped else "")])
