@@ -95,3 +95,26 @@ def point_histories(sweep_dir: Path | None, spec: Any, quick: bool, point: str,
             if isinstance(h, list) and h and isinstance(h[0], dict) and key in h[0]:
                 out[p.seed] = [float(r[key]) for r in h if key in r]
     return out
+
+
+class StudyData:
+    """The sweeps of one study dir, read once: specs (with the study's seeds) and their dirs."""
+
+    def __init__(self, out: Path, n_seeds: int) -> None:
+        self.out, self.n_seeds = out, n_seeds
+        self._specs: dict[Path, Any] = {}
+
+    def spec(self, file: Path) -> Any:
+        from dlapps.sweep import load_spec
+
+        if file not in self._specs:
+            spec = load_spec(file)
+            spec.seeds = study_seeds(spec, self.n_seeds) or spec.seeds
+            self._specs[file] = spec
+        return self._specs[file]
+
+    def seeds(self, plan: Any, point: str, metric: str) -> PointSeeds:
+        if plan.file is None or plan.mode == "pipeline-check":
+            return PointSeeds()
+        return point_seeds(plan.sweep_dir if plan.sweep_dir and plan.sweep_dir.exists() else None,
+                           self.spec(plan.file), plan.quick, point, metric)
