@@ -33,6 +33,7 @@ def _fmt_ours(vals: list[float], digits: int = 4) -> str:
     if not vals:
         return "—"
     m, sd = mean_sd(vals)
+    m = m if abs(m) >= 0.5 * 10 ** -digits else 0.0  # no "-0.0000" for a FID that rounds to a hair below 0
     return f"{m:.{digits}f} (1 seed)" if len(vals) == 1 else f"{m:.{digits}f} ± {sd:.{digits}f} ({len(vals)} seeds)"
 
 
