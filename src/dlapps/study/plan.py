@@ -85,10 +85,9 @@ def sweep_left(sweep_dir: Path, spec: Any, quick: bool, select: list[str] | None
 
     out = SweepLeft(sweep_dir.name)
     rates: dict[str, list[float]] = {}
-    every = expand(spec, quick)
-    points = [p for p in every if select is None or p.name in select]
     finished_epochs: list[int] = []
-    for p in every:
+    todo = []
+    for p in expand(spec, quick):
         d = sweep_dir / p.dirname
         st = status(d) if d.exists() else "new"
         m = read_metrics(d) if st in ("complete", "diverged") else None
@@ -97,15 +96,16 @@ def sweep_left(sweep_dir: Path, spec: Any, quick: bool, select: list[str] | None
             rates.setdefault(_setting(p.options), []).append(cost[0] / cost[1])
             if st == "complete" and not p.options.get("epochs"):
                 finished_epochs.append(cost[1])
-        if p in points:
-            out.finished += st == "complete"
-            out.stopped += st == "diverged"
+        if select is not None and p.name not in select:
+            continue
+        out.finished += st == "complete"
+        out.stopped += st == "diverged"
+        if st not in ("complete", "diverged"):
+            todo.append(p)
     default = int(statistics.median(finished_epochs)) if finished_epochs else None
     command = " ".join(spec.command)
-    for p in points:
+    for p in todo:
         d = sweep_dir / p.dirname
-        if (status(d) if d.exists() else "new") in ("complete", "diverged"):
-            continue
         epochs = _planned_epochs(p.options, command, default)
         out.left.append((p.dirname, _setting(p.options), epochs_done(d) if d.exists() else 0, epochs or 0))
     out.per_epoch = {k: statistics.median(v) for k, v in rates.items()}

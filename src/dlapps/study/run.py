@@ -150,6 +150,10 @@ def _check_selection(cfg: StudyConfig) -> None:
                           f"no Table {sorted(set(cfg.tables) - known_tables)[0]}")
 
 
+def _n_seeds(cfg: StudyConfig) -> int:
+    return cfg.seeds or (1 if cfg.quick else 3)
+
+
 def _default_dir(cfg: StudyConfig) -> Path:
     return Path("runs") / f"study{'-quick' if cfg.quick else ''}"
 
@@ -259,14 +263,14 @@ def run_study(cfg: StudyConfig, opts: RunOptions | None = None) -> RunResult:
 
         out = Path(opts.out) if opts.out else _default_dir(cfg)
         cfg = _dir_protocol(cfg, out)
-        n_seeds = cfg.seeds or (1 if cfg.quick else 3)
+        n_seeds = _n_seeds(cfg)
         text, left = plan_text(out, sweeps_to_run(cfg, study_plans(cfg.quick), reference_rows(), n_seeds), cfg.jobs)
         print(text, flush=True)
         return RunResult(out, left)
     out = _open_study_dir(cfg, Path(opts.out) if opts.out else None)
     if cfg.report_only:
         cfg = _dir_protocol(cfg, out)
-    n_seeds = cfg.seeds or (1 if cfg.quick else 3)
+    n_seeds = _n_seeds(cfg)
     refs = reference_rows()
     plans = study_plans(cfg.quick, out if cfg.report_only else None)
     failures = []
