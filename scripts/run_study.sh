@@ -3,15 +3,30 @@
 #   git worktree add ../study-wt <commit> && cd ../study-wt
 #   DLAPPS_DATA=../shared/data DLAPPS_WEIGHTS=../shared/weights nohup bash scripts/run_study.sh ../main/study-results &
 # Each step finishes only what is missing (kill it any time; the next call resumes from the last epoch's
-# checkpoints). Order: 2-de (a whole section); 2-c's 20-epoch points; the post hoc momentum-0 diagnostic; Table 6's
-# 50/100-epoch points last. `dlapps study --out OUT --plan --jobs 2` prices each step; publish finished points
-# with `python scripts/publish_study.py OUT && python scripts/study_readme.py` in the main checkout.
+# checkpoints). Two chains run side by side, one point (one core, one thread) each, so that neither core idles
+# while a sweep's last long point finishes (--jobs 2 inside one sweep left a core idle for its tail):
+#   A: 2-de (a whole section), then the post hoc momentum-0 diagnostic;
+#   B: 2-c's 20-epoch points, then Table 6's 50/100-epoch points.
+# The chains write to different sweep dirs, so they never touch the same point. With one thread per point the
+# numbers do not depend on how points are scheduled. `dlapps study --out OUT --plan --jobs 2` prices what is left;
+# publish finished points with `python scripts/publish_study.py OUT && python scripts/study_readme.py` in the main
+# checkout.
 set -u
 out="${1:?usage: run_study.sh STUDY_DIR}"
 export PYTHONPATH="$PWD/src" MPLBACKEND=Agg
-step() { echo "=== $(date -u +%FT%T) $* at $(git rev-parse --short HEAD)"; nice -n 10 python3 -m dlapps "$@";
-         echo "=== $(date -u +%FT%T) exit $?"; }
-step study --out "$out" --only 2de --jobs 2
-step study --out "$out" --only 2c --tables 4,5,7,8,9,10 --jobs 2
-step sweep experiments/adapt_momentum_zero.toml --out "$out/diagnostics/momentum_zero" --jobs 2
-step study --out "$out" --only 2c --jobs 2
+step() {
+  local rc
+  echo "=== $(date -u +%FT%T) $* at $(git rev-parse --short HEAD)"
+  nice -n 10 python3 -m dlapps "$@"; rc=$?
+  echo "=== $(date -u +%FT%T) exit $rc: $*"
+}
+chain_a() {
+  step study --out "$out" --only 2de --jobs 1
+  step sweep experiments/adapt_momentum_zero.toml --out "$out/diagnostics/momentum_zero" --jobs 1
+}
+chain_b() {
+  step study --out "$out" --only 2c --tables 4,5,7,8,9,10 --jobs 1
+  step study --out "$out" --only 2c --jobs 1
+}
+chain_a & chain_b &
+wait
