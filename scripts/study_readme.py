@@ -23,17 +23,20 @@ START, END = "<!-- study:results -->", "<!-- /study:results -->"
 
 def _finished() -> tuple[int, int, set[str], list[str]]:
     """(finished points, points the whole study plans, commits that ran the finished ones, their dates)."""
-    from dlapps.study.results import study_seeds
+    from dlapps.study.results import study_extra_seeds, study_seeds
     from dlapps.study.run import study_plans
     from dlapps.sweep import expand, load_spec, status
 
     done = planned = 0
     commits: set[str] = set()
     dates: list[str] = []
-    files = {p.file for p in study_plans(quick=False) if p.file is not None}
+    plans = study_plans(quick=False)
+    extra = study_extra_seeds(STUDY, plans, 3)  # replacement seeds asked for so far count as planned
+    files = {p.file for p in plans if p.file is not None}
     for file in sorted(files):
         spec = load_spec(file)
         spec.seeds = study_seeds(spec, 3) or spec.seeds
+        spec.extra = extra.get(file.stem, {})
         for point in expand(spec):
             planned += 1
             run = STUDY / file.stem / point.dirname

@@ -71,3 +71,38 @@ def test_plan_writes_nothing_and_prints_the_table(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "| 2c_dann | Table 7 | 0 | 0 | 6 | unknown (nothing finished yet) |" in text
     assert r.metrics["runs_left"] == 6 and r.metrics["unmeasured"] and not out.exists()
+
+
+def test_plan_and_report_count_the_replacement_seeds_a_failed_run_asks_for(tmp_path, capsys):
+    """Table 8 with one stopped seed: its claims ask for seed 3 on both points of each claim the stop broke
+    (verdict.py's rule); the plan lists those runs, and once they finish the claim is judged on 3 pairs."""
+    from dlapps.runs import RunOptions
+    from dlapps.study.run import StudyConfig, run_study
+
+    out = tmp_path / "study"
+    sweep = out / "2c_dann"
+    acc = {"": 0.77, "normalize=standard": 0.70, "normalize=imagenet": 0.73, "normalize=random": 0.69}
+    for point, a in acc.items():
+        for seed in range(3):
+            m = ({"diverged": True, "epochs_done": 11} if (point, seed) == ("normalize=standard", 1) else
+                 {"source": {"class_acc": 0.98, "domain_acc": 0.8}, "target": {"class_acc": a + seed / 100,
+                                                                               "domain_acc": 0.6},
+                  "history": [{"train_s": 60.0, "target_class_acc": a}] * 20})
+            _run(sweep / f"{point or 'base'}-s{seed}", m)
+    r = run_study(StudyConfig(only=["2c"], tables=[8], plan=True), RunOptions(out=str(out)))
+    assert "| 2c_dann | Table 8 | 11 | 1 | 3 | 1.0 |" in capsys.readouterr().out  # 3 runs x 20 epochs x 60 s
+    assert r.metrics["runs_left"] == 3  # base, standard and ImageNet at seed 3; random has no claim
+    for point, a in acc.items():
+        if point != "normalize=random":
+            _run(sweep / f"{point or 'base'}-s3", {"source": {"class_acc": 0.98}, "target": {"class_acc": a + 0.03}})
+    assert run_study(StudyConfig(only=["2c"], tables=[8], plan=True), RunOptions(out=str(out))).metrics[
+        "runs_left"] == 0
+    from dlapps.study.report import write_study_report
+    from dlapps.study.run import reference_rows, study_plans
+
+    write_study_report(out, study_plans(quick=False), reference_rows(), 3, False, [])
+    md = (out / "report.md").read_text()
+    claim = next(ln for ln in md.splitlines() if ln.startswith("| MNIST statistics beat (0.5, 0.5) on the target"))
+    assert "+0.0700 ± 0.0000 (3 paired seeds)" in claim and "confirmed" in claim and "seed 1: b stopped" in claim
+    row = next(ln for ln in md.splitlines() if ln.startswith("| Standard |") and "Target Class Acc" in ln)
+    assert "miss: 1 of 4 seeds stopped" in row and "(3 seeds)" in row

@@ -32,6 +32,14 @@ def test_a_point_can_carry_its_own_seeds():
     assert spec.points[1] == {"epochs": 100, "seeds": [0]}  # the spec itself is left as written
 
 
+def test_extra_seeds_add_runs_to_named_points_only():
+    """The study's replacement seeds: a caller adds seeds to some points; the others keep the file's."""
+    spec = SweepSpec(command=["adapt", "dann"], points=[{}, {"lr": 0.1}], seeds=[0, 1, 2],
+                     extra={"lr=0.1": [3, 1]})
+    assert [p.dirname for p in expand(spec)] == ["base-s0", "base-s1", "base-s2", "lr=0.1-s0", "lr=0.1-s1",
+                                                 "lr=0.1-s2", "lr=0.1-s3"]  # a seed it already has is not doubled
+
+
 def test_argv_repeats_lists_and_handles_flags(tmp_path):
     spec = SweepSpec(command=["transfer", "probe"])
     p = Point("x", {"layer": ["relu7", "relu6"], "label-in-d": False, "no-cache": True, "folds": 3}, 1)
@@ -96,6 +104,11 @@ def test_tiny_sweep_end_to_end_skips_finished_points(tmp_path):
     run_sweep(SweepConfig(file=f, jobs=1), RunOptions(out=str(tmp_path / "sw"), quiet=True))
     assert (out / "base-s1" / "report.md").exists()
     assert (out / "base-s0" / "config.json").stat().st_mtime == before
+    # extra seeds (the study's replacement seeds) run only what is new, and join the point's aggregate
+    run_sweep(SweepConfig(file=f, jobs=1, extra_seeds={"": [2]}), RunOptions(out=str(out), quiet=True))
+    assert (out / "base-s2" / "report.md").exists()
+    assert (out / "base-s0" / "config.json").stat().st_mtime == before
+    assert json.loads((out / "metrics.json").read_text())["points"]["base"]["total_params"]["n"] == 3
 
 
 def test_a_damaged_point_is_rerun_not_a_crash(tmp_path, capsys):

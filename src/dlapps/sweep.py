@@ -64,6 +64,9 @@ class SweepSpec:
     seeds: list[int] = field(default_factory=lambda: [0])
     metrics: list[str] = field(default_factory=list)
     quick: dict[str, Any] = field(default_factory=dict)
+    # point name -> seeds it runs beyond its own: set by the caller (the study's replacement seeds for claims
+    # whose pairs a failed run broke), never read from a sweep file
+    extra: dict[str, list[int]] = field(default_factory=dict)
 
 
 def _slug(s: str) -> str:
@@ -118,7 +121,8 @@ def expand(spec: SweepSpec, quick: bool = False) -> list[Point]:
     out = []
     for v, own in zip(variants, point_seeds):
         name = ",".join(f"{k}={_fmt(val)}" for k, val in v.items())
-        for s in (spec.seeds if own is None else [int(x) for x in own]):
+        seeds = spec.seeds if own is None else [int(x) for x in own]
+        for s in [*seeds, *(x for x in spec.extra.get(name, []) if x not in seeds)]:
             out.append(Point(name, {**base, **v}, s))
     names = [p.dirname for p in out]
     if len(set(names)) != len(names):
@@ -281,6 +285,7 @@ def run_sweep(cfg: SweepConfig, opts: RunOptions | None = None) -> RunResult:
     spec = load_spec(file)
     if seeds is not None:
         spec.seeds = list(seeds)
+    spec.extra = {k: list(v) for k, v in (cfg.extra_seeds or {}).items()}
     points = expand(spec, quick)
     out = Path(out) if out else Path("runs") / f"sweep-{Path(file).stem}{'-quick' if quick else ''}"
     validate_points(spec, points, out)
@@ -354,7 +359,8 @@ def _refuse_a_different_sweep(out: Path, spec: SweepSpec, planned: dict[str, Any
     if "points" in old:
         clash = [d for d in planned if d in old["points"] and old["points"][d] != planned[d]]
     else:  # a sweep dir from before points were recorded
-        clash = [] if old.get("spec") == json.loads(json.dumps(spec.__dict__)) else ["(whole spec)"]
+        now = {k: v for k, v in json.loads(json.dumps(spec.__dict__)).items() if k != "extra"}
+        clash = [] if old.get("spec") == now else ["(whole spec)"]
     if clash or old.get("quick") != quick:
         raise DlappsError(f"{out} holds a different sweep (point {(clash or ['quick/full'])[0]} differs); "
                           "choose another --out")

@@ -18,3 +18,5 @@ class SweepConfig(Parallel):
     seeds: list[int] | None = opt(None, "Replace the file's seeds (the study's --seeds).", cli=False)
     select: list[str] | None = opt(None, "Run only these points (by name); finished others still aggregate.",
                                    cli=False)
+    extra_seeds: dict[str, list[int]] | None = opt(None, "Point name -> seeds it runs beyond the file's (the "
+                                                   "study's replacement seeds).", cli=False)

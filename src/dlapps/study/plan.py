@@ -127,6 +127,7 @@ def plan_text(out: Path, todo: list[Any], jobs: int) -> tuple[str, dict[str, Any
         spec = load_spec(t.file)
         if t.seeds is not None:
             spec.seeds = list(t.seeds)
+        spec.extra = dict(t.extra)  # replacement seeds already asked for; later ones depend on results
         s = sweep_left(out / t.file.stem, spec, t.quick, t.select)
         secs = s.seconds_left()
         resuming = sum(1 for _, _, done, _ in s.left if done)

@@ -15,7 +15,7 @@ from typing import Any
 from dlapps.report import md_to_html, markdown_table
 from dlapps.runs import atomic_write_text
 from dlapps.study.figures import epoch_figure, point_montage
-from dlapps.study.results import PointSeeds, StudyData
+from dlapps.study.results import PointSeeds, StudyData, study_extra_seeds
 from dlapps.study.verdict import MIN_CLAIM_SEEDS, ClaimVerdict, RowVerdict, judge_claim, judge_row, mean_sd
 
 SECTION_ORDER = ("2a", "2b", "2c", "2de")
@@ -97,6 +97,8 @@ def _row_cells(r: dict[str, Any], s: Any, v: RowVerdict, label: str, note: str) 
                                  sorted(s.collapsed.items()))
     if s.damaged:
         ours += f"; damaged: seed {', '.join(map(str, s.damaged))}"
+    if s.missing and (vals or s.stopped):  # a point under way, or a replacement seed (verdict.py) not run yet
+        ours += f"; seed {', '.join(map(str, s.missing))} not run yet"
     return [label, r["column"], _fmt_ref(r["value"]), ours, diff, v.text, v.in_spread, r["pages"], note]
 
 
@@ -274,7 +276,7 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
 
     for p in plans:
         p.sweep_dir = out / p.file.stem if p.file is not None else None
-    data = StudyData(out, n_seeds)
+    data = StudyData(out, n_seeds, study_extra_seeds(out, plans, n_seeds))
     by_key = {p.entry.key: p for p in plans}  # tables ("5") and figure groups ("dcgan")
     sections: dict[str, list[str]] = {s: [] for s in SECTION_ORDER}
     summary, total = [], Tally()

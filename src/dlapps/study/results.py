@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dlapps.presets import tomllib
+from dlapps.study.verdict import FIRST_SEEDS, MAX_SEEDS, SeedOutcome, replacement_seeds
 
 
 @functools.lru_cache(maxsize=1)
@@ -39,6 +40,7 @@ class PointSeeds:
     # stay in the mean, and the row is a miss like a stopped seed's
     collapsed: dict[int, float] = field(default_factory=dict)
     damaged: list[int] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)       # planned seeds with no result yet (not run, running)
     planned: int = 0
 
     @property
@@ -66,6 +68,7 @@ def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metr
             continue
         m = read_metrics(d) if st in ("complete", "diverged") else None
         if m is None:
+            out.missing.append(p.seed)
             continue
         if st == "diverged":
             out.stopped[p.seed] = int(m.get("epochs_done", 0) or 0)
@@ -97,11 +100,62 @@ def point_histories(sweep_dir: Path | None, spec: Any, quick: bool, point: str,
     return out
 
 
-class StudyData:
-    """The sweeps of one study dir, read once: specs (with the study's seeds) and their dirs."""
+def seed_outcome(run_dir: Path) -> SeedOutcome:
+    """What one run of a point says for pairing: ``ok`` (finished, not at chance), ``failed`` (it stopped
+    itself, or ran to the end collapsed) or ``pending`` (not run, running, interrupted or unreadable)."""
+    from dlapps.adapt.dann import COLLAPSED_SOURCE_ACC
+    from dlapps.runs import metric as dotted
+    from dlapps.sweep import read_metrics, status
 
-    def __init__(self, out: Path, n_seeds: int) -> None:
-        self.out, self.n_seeds = out, n_seeds
+    st = status(run_dir) if run_dir.exists() else "new"
+    if st == "diverged":
+        return "failed"
+    if st != "complete":
+        return "pending"
+    src = dotted(read_metrics(run_dir) or {}, "source.class_acc")
+    return "failed" if isinstance(src, (int, float)) and src < COLLAPSED_SOURCE_ACC else "ok"
+
+
+def claim_points(plans: list[Any]) -> list[tuple[Any, str, Any, str]]:
+    """(plan a, point a, plan b, point b) of every counted claim of study.toml: both sides judged (the study's
+    own sweep at full settings). Alternative readings are never counted, so they get no replacement seeds."""
+    by_key = {p.entry.key: p for p in plans}
+    out = []
+    for c in study_spec().get("claims", []):
+        key = str(c.get("table", c.get("figure")))
+        pa, pb = by_key.get(key), by_key.get(str(c.get("b_table", c.get("b_figure", key))))
+        if pa is not None and pb is not None and pa.judged and pb.judged and pa.file and pb.file:
+            out.append((pa, c["a"], pb, c["b"]))
+    return out
+
+
+def study_extra_seeds(out: Path, plans: list[Any], n_seeds: int) -> dict[str, dict[str, list[int]]]:
+    """The replacement seeds the study's rule (:func:`dlapps.study.verdict.replacement_seeds`) asks for, given
+    what the study dir ``out`` holds now: sweep file stem -> point -> seeds beyond the first ``n_seeds``.
+    Only with the study's own 3 seeds: a study run with other --seeds keeps them."""
+    from dlapps.sweep import Point
+
+    extra: dict[str, dict[str, set[int]]] = {}
+    if n_seeds != FIRST_SEEDS:
+        return {}
+    for pa, a, pb, b in claim_points(plans):
+        def outcomes(plan: Any, point: str) -> dict[int, SeedOutcome]:
+            d = out / plan.file.stem
+            return {s: seed_outcome(d / Point(point, {}, s).dirname) for s in range(MAX_SEEDS)}
+
+        seeds = replacement_seeds(outcomes(pa, a), outcomes(pb, b))
+        for plan, point in ((pa, a), (pb, b)):
+            if seeds:
+                extra.setdefault(plan.file.stem, {}).setdefault(point, set()).update(seeds)
+    return {f: {p: sorted(s) for p, s in pts.items()} for f, pts in extra.items()}
+
+
+class StudyData:
+    """The sweeps of one study dir, read once: specs (with the study's seeds, and the replacement seeds its
+    rule asks for, ``extra``: file stem -> point -> seeds) and their dirs."""
+
+    def __init__(self, out: Path, n_seeds: int, extra: dict[str, dict[str, list[int]]] | None = None) -> None:
+        self.out, self.n_seeds, self.extra = out, n_seeds, extra or {}
         self._specs: dict[Path, Any] = {}
 
     def spec(self, file: Path) -> Any:
@@ -110,6 +164,7 @@ class StudyData:
         if file not in self._specs:
             spec = load_spec(file)
             spec.seeds = study_seeds(spec, self.n_seeds) or spec.seeds
+            spec.extra = dict(self.extra.get(file.stem, {}))
             self._specs[file] = spec
         return self._specs[file]
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from dlapps import DlappsError
 from dlapps.study.results import package_file, study_seeds, study_spec
+from dlapps.study.verdict import FIRST_SEEDS, MAX_SEEDS
 from dlapps.options import Parallel, check_config, opt
 from dlapps.results import RunResult
 from dlapps.runs import RunDir, RunOptions, to_jsonable
@@ -30,7 +31,8 @@ class StudyConfig(Parallel):
     tables: list[int] = opt(help="Only the points these tables need, e.g. 4,5,7,10 (default: all).", csv=True,
                             default_factory=list)
     quick: bool = opt(False, "Embedded data and the sweeps' [quick] settings: minutes, not comparable.")
-    seeds: int = opt(0, "Seeds per training point (0 = 3, or 1 with --quick).", low=0)
+    seeds: int = opt(0, "Seeds per training point (0 = 3, or 1 with --quick; with 3, a claim that an occasional "
+                        "failed run left short of 3 pairs adds seeds 3 and 4).", low=0)
     report_only: bool = opt(False, "Run nothing; rebuild the report from the finished points (byte for byte).")
     plan: bool = opt(False, "Run nothing; list what is left to run and its cost, measured on the finished points.")
 
@@ -221,12 +223,18 @@ class SweepRun:
     plans: list[Plan]
     seeds: list[int] | None
     select: list[str] | None
+    extra: dict[str, list[int]] = field(default_factory=dict)  # point -> replacement seeds (verdict.py's rule)
 
 
-def sweeps_to_run(cfg: StudyConfig, plans: list[Plan], refs: list[dict[str, Any]], n_seeds: int) -> list[SweepRun]:
+def sweeps_to_run(cfg: StudyConfig, plans: list[Plan], refs: list[dict[str, Any]], n_seeds: int,
+                  out: Path | None = None) -> list[SweepRun]:
     """The sweeps --only/--tables select. One sweep file can serve several tables (Tables 5-10 share the DANN
-    sweep): it runs once, with the union of the points its tables need."""
+    sweep): it runs once, with the union of the points its tables need. ``out``: the study dir, whose finished
+    runs decide the replacement seeds its claims ask for."""
+    from dlapps.study.results import study_extra_seeds
     from dlapps.sweep import expand, load_spec
+
+    extra = study_extra_seeds(out, plans, n_seeds) if out is not None else {}
 
     selected = [p for p in plans if (not cfg.only or p.entry.section in cfg.only)
                 and (not cfg.tables or (p.entry.is_table and int(p.entry.key) in cfg.tables))]
@@ -243,8 +251,16 @@ def sweeps_to_run(cfg: StudyConfig, plans: list[Plan], refs: list[dict[str, Any]
             wanted |= {pt for p in ps for pt in p.entry.spec.get("extra_points", {}).values()}
             wanted |= {pt for p in ps for m in p.entry.spec.get("readings", {}).values() for pt in m.values()}
             select = sorted({pt.name for pt in expand(spec, quick) if pt.name in wanted})
-        out.append(SweepRun(file, quick, ps, study_seeds(spec, n_seeds), select))
+        out.append(SweepRun(file, quick, ps, study_seeds(spec, n_seeds), select, extra.get(file.stem, {})))
     return out
+
+
+def _unfinished_extra(out: Path, todo: SweepRun) -> bool:
+    """Whether a sweep has replacement seeds (of its selected points) that have not finished or stopped."""
+    from dlapps.sweep import Point, status
+
+    return any(status(out / todo.file.stem / Point(pt, {}, s).dirname) not in ("complete", "diverged")
+               for pt, seeds in todo.extra.items() if todo.select is None or pt in todo.select for s in seeds)
 
 
 def run_study(cfg: StudyConfig, opts: RunOptions | None = None) -> RunResult:
@@ -264,7 +280,8 @@ def run_study(cfg: StudyConfig, opts: RunOptions | None = None) -> RunResult:
         out = Path(opts.out) if opts.out else _default_dir(cfg)
         cfg = _dir_protocol(cfg, out)
         n_seeds = _n_seeds(cfg)
-        text, left = plan_text(out, sweeps_to_run(cfg, study_plans(cfg.quick), reference_rows(), n_seeds), cfg.jobs)
+        text, left = plan_text(out, sweeps_to_run(cfg, study_plans(cfg.quick), reference_rows(), n_seeds, out),
+                               cfg.jobs)
         print(text, flush=True)
         return RunResult(out, left)
     out = _open_study_dir(cfg, Path(opts.out) if opts.out else None)
@@ -273,18 +290,33 @@ def run_study(cfg: StudyConfig, opts: RunOptions | None = None) -> RunResult:
     n_seeds = _n_seeds(cfg)
     refs = reference_rows()
     plans = study_plans(cfg.quick, out if cfg.report_only else None)
-    failures = []
-    for todo in sweeps_to_run(cfg, plans, refs, n_seeds) if not cfg.report_only else []:
+    failures: list[str] = []
+
+    def run_one(todo: SweepRun, why: str = "") -> None:
         if not quiet:
             print(f"== study {', '.join(p.entry.label for p in todo.plans)}: {todo.file.name}"
-                  f"{' (quick)' if todo.quick else ''}", flush=True)
+                  f"{' (quick)' if todo.quick else ''}{why}", flush=True)
         try:
             run_sweep(SweepConfig(file=str(todo.file), jobs=cfg.jobs, threads=cfg.threads, backend=cfg.backend,
-                                  address=cfg.address, quick=todo.quick, seeds=todo.seeds, select=todo.select),
+                                  address=cfg.address, quick=todo.quick, seeds=todo.seeds, select=todo.select,
+                                  extra_seeds=todo.extra),
                       RunOptions(out=str(out / todo.file.stem), quiet=quiet))
         except DlappsError as err:  # one failing sweep must not lose the others: report it and go on
             failures.append(f"{todo.file.stem}: {err}")
             print(f"error: {err}", flush=True)
+
+    if not cfg.report_only:
+        for todo in sweeps_to_run(cfg, plans, refs, n_seeds, out):
+            run_one(todo)
+        # a claim whose pair a failed run broke asks for the next seed once its seeds have finished: ask again
+        # after each round (at most seeds 3 and 4), until nothing new is asked for
+        for _ in range(MAX_SEEDS - FIRST_SEEDS):
+            again = [t for t in sweeps_to_run(cfg, plans, refs, n_seeds, out) if _unfinished_extra(out, t)]
+            for todo in again:
+                extra = "; ".join(f"{pt or 'base'}: seed {', '.join(map(str, s))}" for pt, s in todo.extra.items())
+                run_one(todo, f" (replacement seeds: {extra})")
+            if not again or failures:
+                break
     summary = write_study_report(out, plans, refs, n_seeds, cfg.quick, failures)
     if failures:
         raise DlappsError(f"{len(failures)} sweep(s) of the study failed ({failures[0][:200]}); the report in "

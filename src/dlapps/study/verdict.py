@@ -21,6 +21,16 @@ points, the difference is taken per seed, and a two-sided paired t-test at 5 % s
 from 0: *confirmed* (same sign as the study), *opposite sign*, or *not distinguishable at n seeds*. Where the
 study saw no difference (its words, e.g. "not significantly different"), a difference the test finds *differs*;
 none found is *not distinguishable*, which agrees with the study without proving its null at 3 seeds.
+A seed whose run stopped or collapsed on either side is not paired; a claim with fewer than 3 pairs left says
+*collapsed seeds* (if a paired run collapsed) or *too few seeds*.
+
+**Replacement seeds** (decided 2026-12-04, after Table 8 had lost one seed on each of two points; the rule
+applies to every claim alike, and no claim's numbers were looked at to choose it): a training point runs seeds
+0, 1, 2. A failure is a result when it is the rule: a point that stopped or collapsed on 2 or more of those
+seeds keeps its verdict and gets no more seeds. Where failures are occasional (at most one of the three on
+each side), the next seed (3, then 4) runs on both points of the claim, until 3 pairs have finished or 5
+seeds have run. Every finished seed counts, in the claims and in the rows, and every stop stays counted in
+its row's verdict (*k of m seeds stopped*): replacing a failed seed never hides it.
 """
 
 from __future__ import annotations
@@ -30,6 +40,30 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 MIN_CLAIM_SEEDS = 3  # a claim gets a verdict from this many paired seeds on
+FIRST_SEEDS = 3      # seeds every training point runs (0, 1, 2)
+MAX_SEEDS = 5        # replacement seeds stop here: seeds 3 and 4 at most
+
+SeedOutcome = Literal["ok", "failed", "pending"]  # finished | stopped or collapsed | not finished yet
+
+
+def replacement_seeds(a: dict[int, SeedOutcome], b: dict[int, SeedOutcome], first: int = FIRST_SEEDS,
+                      max_seeds: int = MAX_SEEDS) -> list[int]:
+    """The seeds beyond the first ``first`` that both points of a claim run (the module's replacement rule),
+    given what is known: seed -> outcome for each side (a seed absent: not run). Seeds that are still running
+    decide nothing yet, so the list only grows as results come in."""
+    def failed(side: dict[int, SeedOutcome], seeds: range) -> int:
+        return sum(side.get(s) == "failed" for s in seeds)
+
+    if failed(a, range(first)) > 1 or failed(b, range(first)) > 1:
+        return []  # failures are this point's rule, not an accident a new seed would repair
+    n = first
+    while n < max_seeds:
+        if any(side.get(s, "pending") == "pending" for side in (a, b) for s in range(n)):
+            break  # an unfinished seed may still make the pair: wait for it
+        if sum(a[s] == "ok" and b[s] == "ok" for s in range(n)) >= MIN_CLAIM_SEEDS:
+            break
+        n += 1
+    return list(range(first, n))
 
 
 def mean_sd(vals: list[float]) -> tuple[float, float]:
@@ -139,6 +173,12 @@ def judge_claim(study_diff: float, a: dict[int, float], b: dict[int, float],
                "stopped" for s in sorted(stopped_a | stopped_b)]
     if not seeds:
         return ClaimVerdict("not run", 0, dropped=dropped)
+    dead_seeds = set(seeds) & (collapsed or set())
+    if dead_seeds and len(seeds) - len(dead_seeds) >= MIN_CLAIM_SEEDS:
+        # replacement seeds left enough healthy pairs: judge those, and name the collapsed ones
+        dropped += [f"seed {s}: collapsed" for s in sorted(dead_seeds)]
+        seeds = [s for s in seeds if s not in dead_seeds]
+        collapsed = set()
     diffs = [a[s] - b[s] for s in seeds]
     m, sd = mean_sd(diffs)
     n = len(diffs)
