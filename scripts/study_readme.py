@@ -58,8 +58,10 @@ def render() -> str:
         f"From `study-results/`: {done} of the {planned} runs the study plans have finished (the rest "
         f"say \"not run\" below and in the report), run {when} at commit{'s' if len(commits) > 1 else ''} "
         f"{', '.join(f'`{c}`' for c in sorted(commits)) or '—'} with `DLAPPS_DATA=../shared/data "
-        "DLAPPS_WEIGHTS=../shared/weights dlapps study --out study-results --jobs 2` (one `--only` section at a "
-        "time). The full report, every table with its claims and per-epoch figures: "
+        "DLAPPS_WEIGHTS=../shared/weights dlapps study --out study-results` (one `--only` section at a time, "
+        "`--jobs 2`, or two chains of `--jobs 1` side by side: `scripts/run_study.sh`). The runs planned include "
+        "the replacement seeds asked for so far. The full report, every table with its claims and per-epoch "
+        "figures: "
         "[study-results/report.md](study-results/report.md) (and `report.html`, its figures beside it).",
         "", summary])
 

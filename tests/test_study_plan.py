@@ -90,8 +90,11 @@ def test_plan_and_report_count_the_replacement_seeds_a_failed_run_asks_for(tmp_p
                   "history": [{"train_s": 60.0, "target_class_acc": a}] * 20})
             _run(sweep / f"{point or 'base'}-s{seed}", m)
     r = run_study(StudyConfig(only=["2c"], tables=[8], plan=True), RunOptions(out=str(out)))
-    assert "| 2c_dann | Table 8 | 11 | 1 | 3 | 1.0 |" in capsys.readouterr().out  # 3 runs x 20 epochs x 60 s
-    assert r.metrics["runs_left"] == 3  # base, standard and ImageNet at seed 3; random has no claim
+    text = capsys.readouterr().out
+    assert "| 2c_dann | Table 8 | 11 | 1 | 3 | 1.0 |" in text  # 3 runs x 20 epochs x 60 s
+    assert "Replacement seeds asked for so far (verdict.py's rule, counted above): 3;" in text
+    # base, standard and ImageNet at seed 3; random has no claim
+    assert r.metrics["runs_left"] == 3 and r.metrics["replacement_seeds"] == 3
     for point, a in acc.items():
         if point != "normalize=random":
             _run(sweep / f"{point or 'base'}-s3", {"source": {"class_acc": 0.98}, "target": {"class_acc": a + 0.03}})

@@ -138,11 +138,15 @@ def plan_text(out: Path, todo: list[Any], jobs: int) -> tuple[str, dict[str, Any
             unknown = True
         total_s += secs or 0.0
     wall = total_s / max(1, jobs)
+    extra = sum(len(seeds) for t in todo for pt, seeds in t.extra.items() if t.select is None or pt in t.select)
     text = "\n".join([
         f"Study dir {out}: what is left to run (costs: seconds of training per epoch, the median of this dir's "
         "finished runs with the same settings but epochs, else of the sweep's; one thread per run).", "",
         markdown_table(["sweep", "serves", "finished", "stopped", "left", "core-hours left"], rows), "",
         f"Left: {left} runs, about {total_s / 3600:.1f} core-hours" + (" plus the sweeps not yet measured" if unknown
                                                                       else "")
-        + f": about {wall / 3600:.1f} h at --jobs {jobs} (one core per job)."])
-    return text, {"runs_left": left, "core_hours_left": total_s / 3600, "unmeasured": unknown}
+        + f": about {wall / 3600:.1f} h at --jobs {jobs} (one core per job).",
+        f"Replacement seeds asked for so far (verdict.py's rule, counted above): {extra}; more follow only where a "
+        "run fails."])
+    return text, {"runs_left": left, "core_hours_left": total_s / 3600, "unmeasured": unknown,
+                  "replacement_seeds": extra}
