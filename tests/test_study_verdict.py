@@ -173,7 +173,7 @@ def test_report_counts_misses_and_claims_and_never_a_substitute(tmp_path, monkey
     cosine = claims["the cosine λ schedule loses target accuracy against the exponential one"]
     assert "| -0.0645 |" in cosine and "+0.0500 ± 0.0000 (3 paired seeds)" in cosine and "opposite sign" in cosine
     three_two = claims["× 3 loses target accuracy against × 2"]  # × 2's seed 1 stopped: two pairs left
-    assert "too few seeds (2 paired" in three_two and "seed 1: b stopped" in three_two
+    assert "too few seeds (2 paired" in three_two and "seed 1: b stopped; seed 3 not run yet" in three_two
     assert "opposite sign" in claims["× 3 loses source accuracy against × 1"] or "not distinguishable" in claims[
         "× 3 loses source accuracy against × 1"]
     summary = md.split("## Summary")[1].split("</div>")[0]

@@ -212,8 +212,10 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
                                            + f" ({v.n} paired seed{'s' if v.n != 1 else ''})")
         ci = "—" if v.ci is None else f"[{v.ci[0]:+.{k}f}, {v.ci[1]:+.{k}f}]"
         names = f"`{pa or 'base'}` − `{pb or 'base'}`" + (f" ({b_plan.entry.label})" if b_key != key else "")
+        pending = sorted(set(sa.missing) | set(sb.missing)) if v.n else []  # a point under way, a replacement seed
         rows.append([c["text"], names, c["metric"], study_text, ours, ci,
-                     text + (f"; {'; '.join(v.dropped)}" if v.dropped else "")])
+                     text + (f"; {'; '.join(v.dropped)}" if v.dropped else "")
+                     + (f"; seed {', '.join(map(str, pending))} not run yet" if pending else "")])
     return rows, counts
 
 
