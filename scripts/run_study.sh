@@ -5,10 +5,10 @@
 # Each step finishes only what is missing (kill it any time; the next call resumes from the last epoch's
 # checkpoints). Two chains run side by side, one point (one core, one thread) each, so that neither core idles
 # while a sweep's last long point finishes (--jobs 2 inside one sweep left a core idle for its tail):
-#   A: 2-de (a whole section), then the post hoc momentum-0 diagnostic;
+#   A: 2-de (a whole section), then the post hoc momentum-0 diagnostic, then it helps B with what 2-c has left;
 #   B: 2-c's 20-epoch points, then Table 6's 50/100-epoch points.
-# The chains write to different sweep dirs, so they never touch the same point. With one thread per point the
-# numbers do not depend on how points are scheduled. `dlapps study --out OUT --plan --jobs 2` prices what is left;
+# A point is locked while a process trains it (sweep.py), so where the chains meet in 2-c each takes the points
+# the other does not hold. With one thread per point the numbers do not depend on how points are scheduled. `dlapps study --out OUT --plan --jobs 2` prices what is left;
 # publish finished points with `python scripts/publish_study.py OUT && python scripts/study_readme.py` in the main
 # checkout.
 set -u
@@ -23,6 +23,7 @@ step() {
 chain_a() {
   step study --out "$out" --only 2de --jobs 1
   step sweep experiments/adapt_momentum_zero.toml --out "$out/diagnostics/momentum_zero" --jobs 1
+  step study --out "$out" --only 2c --jobs 1
 }
 chain_b() {
   step study --out "$out" --only 2c --tables 4,5,7,8,9,10 --jobs 1

@@ -111,6 +111,30 @@ def test_tiny_sweep_end_to_end_skips_finished_points(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["points"]["base"]["total_params"]["n"] == 3
 
 
+def test_a_point_another_process_runs_is_left_to_it(tmp_path, capsys):
+    """Two sweeps over one dir (the study's two chains) never train the same point at once: a point whose lock
+    another process holds is skipped, its log untouched, and runs on the next call once free."""
+    from filelock import FileLock
+
+    f = tmp_path / "s.toml"
+    f.write_text('command = "transfer inspect mnist_cnn"\nmetrics = ["total_params"]\nseeds = [0, 1]\n'
+                 '[base]\nweights = "random"\n')
+    out = tmp_path / "sw"
+    out.mkdir()
+    (out / "base-s0.log").write_text("the other process's log")
+    held = FileLock(str(out / ".base-s0.lock"))
+    held.acquire()
+    try:
+        run_sweep(SweepConfig(file=f), RunOptions(out=str(out), quiet=False))
+    finally:
+        held.release()
+    assert "1 point(s) left to the process already running them: base-s0" in capsys.readouterr().out
+    assert status(out / "base-s1") == "complete" and status(out / "base-s0") == "new"
+    assert (out / "base-s0.log").read_text() == "the other process's log"
+    run_sweep(SweepConfig(file=f), RunOptions(out=str(out), quiet=True))
+    assert status(out / "base-s0") == "complete"
+
+
 def test_a_damaged_point_is_rerun_not_a_crash(tmp_path, capsys):
     f = tmp_path / "s.toml"
     f.write_text('command = "transfer inspect mnist_cnn"\nmetrics = ["total_params"]\nseeds = [0, 1]\n'

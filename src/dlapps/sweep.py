@@ -237,18 +237,42 @@ def _set_aside(run_dir: Path) -> Path:
 _RUNNING: set[subprocess.Popen] = set()  # the points this process is running (stopped with it)
 
 
+SKIPPED = -999  # _run_point's code for a point another process is running
+
+
 def _run_point(argv: list[str], log: Path) -> tuple[int, float]:
-    """Run one point as its own process (isolation: one failing point does not stop the others)."""
-    t0 = time.perf_counter()
-    with open(log, "w") as f:
-        p = subprocess.Popen([sys.executable, "-m", "dlapps", *argv], stdout=f, stderr=subprocess.STDOUT,
-                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        _RUNNING.add(p)
-        try:
-            rc = p.wait()
-        finally:
-            _RUNNING.discard(p)
-    return rc, time.perf_counter() - t0
+    """Run one point as its own process (isolation: one failing point does not stop the others).
+
+    The point's lock file (``.<point>.lock`` beside its log) is held while it runs, so two sweeps over one
+    dir (the study's two chains, a second terminal) never train the same point at once: the second skips it
+    (returns ``SKIPPED``) and leaves its log alone. The lock goes with the process that holds it, a killed one
+    included. Whether to resume is decided again under the lock: the other process may have moved it on."""
+    from filelock import FileLock, Timeout
+
+    run_dir = Path(argv[argv.index("--out") + 1])
+    lock = FileLock(str(log.with_name(f".{run_dir.name}.lock")))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return SKIPPED, 0.0
+    try:
+        st = status(run_dir)
+        if st in ("complete", "diverged"):  # finished elsewhere since this sweep looked
+            return 0, 0.0
+        if st == "partial" and "--resume" not in argv:
+            argv = [*argv, "--resume"]
+        t0 = time.perf_counter()
+        with open(log, "w") as f:
+            p = subprocess.Popen([sys.executable, "-m", "dlapps", *argv], stdout=f, stderr=subprocess.STDOUT,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            _RUNNING.add(p)
+            try:
+                rc = p.wait()
+            finally:
+                _RUNNING.discard(p)
+        return rc, time.perf_counter() - t0
+    finally:
+        lock.release()
 
 
 def _stop_points() -> None:
@@ -317,7 +341,8 @@ def run_sweep(cfg: SweepConfig, opts: RunOptions | None = None) -> RunResult:
     if not quiet:
         print(f"sweep {file}: {len(points)} points, {len(todo)} to run "
               f"({jobs} job(s) x {threads} thread(s), backend {backend})", flush=True)
-    failures = []
+    failures: list[str] = []
+    skipped: list[str] = []  # points another process holds (see _run_point): theirs to finish
     if backend == "ray":
         failures = _run_ray(todo, address, threads, out)
     elif backend == "local":
@@ -328,7 +353,9 @@ def run_sweep(cfg: SweepConfig, opts: RunOptions | None = None) -> RunResult:
             futs = {pool.submit(_run_point, argv, log): p for p, argv, log in todo}
             for fut in tqdm(futs, total=len(futs), desc="sweep points", disable=quiet or None):
                 rc, _ = fut.result()
-                if rc != 0 and status(out / futs[fut].dirname) != "diverged":
+                if rc == SKIPPED:
+                    skipped.append(futs[fut].dirname)
+                elif rc != 0 and status(out / futs[fut].dirname) != "diverged":
                     failures.append(futs[fut].dirname)
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through dlapps' main
             pool.shutdown(wait=False, cancel_futures=True)
@@ -338,6 +365,9 @@ def run_sweep(cfg: SweepConfig, opts: RunOptions | None = None) -> RunResult:
     else:
         raise DlappsError("--backend must be local or ray")
     agg = aggregate(spec, points, out, select_by)
+    if skipped and not quiet:
+        print(f"{len(skipped)} point(s) left to the process already running them: {', '.join(skipped[:3])}"
+              f"{'...' if len(skipped) > 3 else ''}", flush=True)
     if failures:
         raise DlappsError(f"{len(failures)} point(s) failed ({', '.join(failures[:3])}...); see their .log files "
                           f"in {out}; rerun the sweep to retry only those")
@@ -405,7 +435,9 @@ def _run_ray(todo: list, address: str | None, threads: int, out: Path) -> list[s
             rc, _, node = ray.get(ref)
         except ray.exceptions.RayError as e:  # the task itself was lost (its node died, retries used up)
             rc, node = -1, f"lost ({e.__class__.__name__})"
-        if rc != 0 and status(run_dir) != "diverged":
+        if rc == SKIPPED:
+            print(f"point {p.dirname}: left to the process already running it", flush=True)
+        elif rc != 0 and status(run_dir) != "diverged":
             failures.append(p.dirname)
             if not node or "cannot see" in node or "lost" in node:
                 print(f"point {p.dirname}: {node}", flush=True)
