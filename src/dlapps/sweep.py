@@ -399,16 +399,13 @@ def _refuse_a_different_sweep(out: Path, spec: SweepSpec, planned: dict[str, Any
 def _run_point_on_node(argv: list[str], log: str, marker: str) -> tuple[int, float, str]:
     """One point as a Ray task, on whichever node Ray picks. The sweep dir must be storage every node shares
     (results land where the driver reads them): the driver's marker file proves it. A point a previous attempt
-    left unfinished (a killed worker, a retry) resumes from its last checkpoint."""
+    left unfinished (a killed worker, a retry) resumes from its last checkpoint (``_run_point`` decides)."""
     import socket
 
     node = socket.gethostname()
     if not Path(marker).exists():
         Path(log).parent.mkdir(parents=True, exist_ok=True)
         return -1, 0.0, f"{node}: cannot see {marker}; --out must be on storage every node of the cluster shares"
-    run_dir = Path(argv[argv.index("--out") + 1])
-    if "--resume" not in argv and status(run_dir) == "partial":
-        argv = [*argv, "--resume"]
     rc, seconds = _run_point(argv, Path(log))
     return rc, seconds, node
 

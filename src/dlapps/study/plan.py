@@ -138,7 +138,7 @@ def plan_text(out: Path, todo: list[Any], jobs: int) -> tuple[str, dict[str, Any
             unknown = True
         total_s += secs or 0.0
     wall = total_s / max(1, jobs)
-    extra = sum(len(seeds) for t in todo for pt, seeds in t.extra.items() if t.select is None or pt in t.select)
+    extra = sum(len(seeds) for t in todo for seeds in t.selected_extra.values())
     text = "\n".join([
         f"Study dir {out}: what is left to run (costs: seconds of training per epoch, the median of this dir's "
         "finished runs with the same settings but epochs, else of the sweep's; one thread per run).", "",

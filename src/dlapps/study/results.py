@@ -48,9 +48,18 @@ class PointSeeds:
         return [self.values[s] for s in sorted(self.values)]
 
 
+def collapsed_source_acc(m: dict[str, Any]) -> float | None:
+    """The source accuracy of a finished run that went on at chance on its own labelled domain to its last
+    epoch (older code let it), else None: such a run is a failure for rows and for pairing alike."""
+    from dlapps.adapt.dann import COLLAPSED_SOURCE_ACC
+    from dlapps.runs import metric as dotted
+
+    src = dotted(m, "source.class_acc")
+    return float(src) if isinstance(src, (int, float)) and src < COLLAPSED_SOURCE_ACC else None
+
+
 def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metric: str) -> PointSeeds:
     """The metric of one sweep point, seed by seed (see :class:`PointSeeds`)."""
-    from dlapps.adapt.dann import COLLAPSED_SOURCE_ACC
     from dlapps.runs import metric as dotted
     from dlapps.sweep import expand, read_metrics, status
 
@@ -76,9 +85,9 @@ def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metr
         v = dotted(m, metric)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             out.values[p.seed] = float(v)
-        src = dotted(m, "source.class_acc")  # a run that went on at chance to its last epoch (older code let it)
-        if isinstance(src, (int, float)) and src < COLLAPSED_SOURCE_ACC:
-            out.collapsed[p.seed] = float(src)
+        src = collapsed_source_acc(m)
+        if src is not None:
+            out.collapsed[p.seed] = src
     return out
 
 
@@ -103,8 +112,6 @@ def point_histories(sweep_dir: Path | None, spec: Any, quick: bool, point: str,
 def seed_outcome(run_dir: Path) -> SeedOutcome:
     """What one run of a point says for pairing: ``ok`` (finished, not at chance), ``failed`` (it stopped
     itself, or ran to the end collapsed) or ``pending`` (not run, running, interrupted or unreadable)."""
-    from dlapps.adapt.dann import COLLAPSED_SOURCE_ACC
-    from dlapps.runs import metric as dotted
     from dlapps.sweep import read_metrics, status
 
     st = status(run_dir) if run_dir.exists() else "new"
@@ -112,8 +119,7 @@ def seed_outcome(run_dir: Path) -> SeedOutcome:
         return "failed"
     if st != "complete":
         return "pending"
-    src = dotted(read_metrics(run_dir) or {}, "source.class_acc")
-    return "failed" if isinstance(src, (int, float)) and src < COLLAPSED_SOURCE_ACC else "ok"
+    return "failed" if collapsed_source_acc(read_metrics(run_dir) or {}) is not None else "ok"
 
 
 def claim_points(plans: list[Any]) -> list[tuple[Any, str, Any, str]]:
@@ -138,11 +144,15 @@ def study_extra_seeds(out: Path, plans: list[Any], n_seeds: int) -> dict[str, di
     extra: dict[str, dict[str, set[int]]] = {}
     if n_seeds != FIRST_SEEDS:
         return {}
-    for pa, a, pb, b in claim_points(plans):
-        def outcomes(plan: Any, point: str) -> dict[int, SeedOutcome]:
-            d = out / plan.file.stem
-            return {s: seed_outcome(d / Point(point, {}, s).dirname) for s in range(MAX_SEEDS)}
+    known: dict[tuple[str, str], dict[int, SeedOutcome]] = {}  # a point serves many claims (the base): read once
 
+    def outcomes(plan: Any, point: str) -> dict[int, SeedOutcome]:
+        key = (plan.file.stem, point)
+        if key not in known:
+            known[key] = {s: seed_outcome(out / key[0] / Point(point, {}, s).dirname) for s in range(MAX_SEEDS)}
+        return known[key]
+
+    for pa, a, pb, b in claim_points(plans):
         seeds = replacement_seeds(outcomes(pa, a), outcomes(pb, b))
         for plan, point in ((pa, a), (pb, b)):
             if seeds:

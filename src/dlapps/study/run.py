@@ -225,6 +225,11 @@ class SweepRun:
     select: list[str] | None
     extra: dict[str, list[int]] = field(default_factory=dict)  # point -> replacement seeds (verdict.py's rule)
 
+    @property
+    def selected_extra(self) -> dict[str, list[int]]:
+        """The replacement seeds of the points this call runs (--tables selects points)."""
+        return {pt: s for pt, s in self.extra.items() if self.select is None or pt in self.select}
+
 
 def sweeps_to_run(cfg: StudyConfig, plans: list[Plan], refs: list[dict[str, Any]], n_seeds: int,
                   out: Path | None = None) -> list[SweepRun]:
@@ -260,7 +265,7 @@ def _unfinished_extra(out: Path, todo: SweepRun) -> bool:
     from dlapps.sweep import Point, status
 
     return any(status(out / todo.file.stem / Point(pt, {}, s).dirname) not in ("complete", "diverged")
-               for pt, seeds in todo.extra.items() if todo.select is None or pt in todo.select for s in seeds)
+               for pt, seeds in todo.selected_extra.items() for s in seeds)
 
 
 def run_study(cfg: StudyConfig, opts: RunOptions | None = None) -> RunResult:
