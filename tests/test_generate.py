@@ -6,7 +6,7 @@ import torch
 
 from dlapps import DlappsError
 from dlapps.generate import GanConfig, run_gan, sample
-from dlapps.generate.metrics import class_coverage, frechet_distance
+from dlapps.generate.metrics import class_coverage, frechet_distance, speck_rate
 from dlapps.generate.networks import Discriminator, Generator, dcgan_init
 from dlapps.runs import RunOptions
 
@@ -71,11 +71,25 @@ def test_fid_and_coverage_on_known_inputs():
     assert class_coverage(torch.arange(100) % 10, 10, np.ones(10))["class_kl"] == pytest.approx(0)
 
 
+def test_speck_rate_counts_stray_dots_not_second_strokes():
+    x = -torch.ones(5, 1, 32, 32)
+    x[:, 0, 10:20, 14:17] = 1       # a stroke in every image
+    x[1, 0, 2, 2] = 0.0             # a gray dot (half of white) in a corner
+    x[2, 0, 28:30, 28:30] = 1       # a 4-pixel dot
+    x[3, 0, 25:30, 3:8] = 1         # a 25-pixel blob: a second stroke, not a speck
+    x[4, 0, 2, 2] = -0.6            # too faint to be ink (20 % of white)
+    assert speck_rate(x) == pytest.approx(2 / 5)
+    x[0, 0, 9, 17] = 1              # touching the stroke diagonally: part of it (8-connected)
+    assert speck_rate(x) == pytest.approx(2 / 5)
+    with pytest.raises(ValueError, match="single-channel"):
+        speck_rate(torch.zeros(2, 3, 32, 32))
+
+
 def test_one_step_changes_both_networks_sample_and_resume(tmp_path):
     cfg = GanConfig(conditional=True, data_source="embedded", limit=256, batch_size=64, ngf=8, ndf=8, nz=16,
                     epochs=1, eval_samples=500)
     torch.manual_seed(0)
-    r = run_gan(cfg, RunOptions(out=str(tmp_path / "g"), quiet=True))
+    r = run_gan(cfg, RunOptions(out=str(tmp_path / "g"), quiet=True, seed=3))
     ck = torch.load(r.run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert ck["epoch"] == 1 and len(ck["hist"]["loss_d"]) == 4
     # both networks trained: parameters that start at exactly zero (G's batch-norm shift, D's
@@ -87,9 +101,12 @@ def test_one_step_changes_both_networks_sample_and_resume(tmp_path):
     assert (r.run_dir / "figures" / "samples_by_label.png").exists()
     from dlapps.generate import evaluate_run
 
-    again = evaluate_run(r.run_dir, eval_samples=500, quiet=True)
-    assert again["classifier_fid"] == pytest.approx(m["classifier_fid"])  # same seed, same numbers
-    assert again["conditional_accuracy"] == pytest.approx(m["conditional_accuracy"])
+    assert 0 <= m["speck_rate"] <= 1 and 0 <= m["speck_rate_real"] <= 1
+    again = evaluate_run(r.run_dir, eval_samples=500, quiet=True)  # by default with the run's own seed (3)
+    for k in ("classifier_fid", "conditional_accuracy", "speck_rate", "class_hist"):
+        assert again[k] == m[k]  # the samples training measured: the same numbers, exactly
+    assert again["evaluated"]["command"].endswith("--eval-samples 500 --seed 3")
+    assert evaluate_run(r.run_dir, eval_samples=500, seed=4, quiet=True)["classifier_fid"] != m["classifier_fid"]
     png = sample(r.run_dir, n=16, seed=3, label=4)
     assert png.exists() and np.load(png.with_suffix(".npz"))["images"].shape == (16, 32, 32, 1)
     # resume a 2-epoch run from its 1-epoch checkpoint
@@ -100,7 +117,7 @@ def test_one_step_changes_both_networks_sample_and_resume(tmp_path):
     c = json.loads(cfg_dict.read_text())
     c["options"]["epochs"] = 2
     cfg_dict.write_text(json.dumps(c))
-    r2 = run_gan(cfg2, RunOptions(out=str(r.run_dir), quiet=True, resume=True))
+    r2 = run_gan(cfg2, RunOptions(out=str(r.run_dir), quiet=True, resume=True, seed=3))
     assert r2.metrics["steps"] == 8
 
 

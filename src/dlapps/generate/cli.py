@@ -49,11 +49,13 @@ def sample(run_dir: str, n: int, seed: int, label: int | None, device: Any, quie
 @generate.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--eval-samples", type=click.IntRange(1), default=10000, show_default=True)
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0), default=None,
+              help="Seed of the samples (default: the run's own, which reproduces the numbers its training wrote).")
 @compute_options
-def evaluate(run_dir: str, eval_samples: int, seed: int, device: Any, quiet: bool) -> None:
+def evaluate(run_dir: str, eval_samples: int, seed: int | None, device: Any, quiet: bool) -> None:
     """Recompute a saved generator's quality metrics and rebuild its report."""
     m = evaluate_run(run_dir, eval_samples, seed, quiet=quiet, device=device)
     click.echo(f"class coverage {m['class_coverage']}, KL {m['class_kl']:.4f}, classifier-FID "
                f"{m['classifier_fid']:.3f} (floor {m['classifier_fid_floor']:.3f})"
-               + (f", conditional accuracy {m['conditional_accuracy']:.4f}" if "conditional_accuracy" in m else ""))
+               + (f", conditional accuracy {m['conditional_accuracy']:.4f}" if "conditional_accuracy" in m else "")
+               + (f", speck rate {m['speck_rate']:.4f} (real {m['speck_rate_real']:.4f})" if "speck_rate" in m else ""))

@@ -11,7 +11,7 @@ from dlapps import DlappsError
 from dlapps.figures import image_grid
 from dlapps.generate.networks import Generator
 from dlapps.report import build_report
-from dlapps.runs import RunDir, RunOptions, atomic_write_bytes
+from dlapps.runs import RunDir, RunOptions, atomic_write_bytes, source_commit
 from dlapps.generate.config import GanConfig, load_gan_data
 from dlapps.generate.quality import generate, quality
 from dlapps.generate.report import write_summary
@@ -27,19 +27,24 @@ def _saved_generator(ckpt: dict[str, Any], o: dict[str, Any]) -> tuple[Generator
     return G.eval(), n_classes
 
 
-def evaluate_run(run_dir: Path, eval_samples: int = 10000, seed: int = 0, quiet: bool = False,
+def evaluate_run(run_dir: Path, eval_samples: int = 10000, seed: int | None = None, quiet: bool = False,
                  device: torch.device = torch.device("cpu")) -> dict[str, Any]:
-    """Recompute the quality metrics of a saved generator (e.g. after the reference classifier changed)."""
+    """Recompute the quality metrics of a saved generator (e.g. after the reference classifier changed, or to
+    add a metric a run predates). ``seed`` defaults to the run's own, so the samples are the ones its training
+    measured and unchanged metrics come out identical; metrics.json records the call beside them."""
     run, cfg_d, ckpt = RunDir.open_finished(run_dir, "generate")
     o = cfg_d["options"]
     cfg = GanConfig(**{k: v for k, v in o.items() if k in GanConfig.__dataclass_fields__})
     cfg.eval_samples = eval_samples
+    seed = int(cfg_d.get("seed", 0)) if seed is None else seed
     G, n_classes = _saved_generator(ckpt, o)
     x, y, x_test, y_test, bundle = load_gan_data(cfg)
     metrics = run.read_json("metrics.json") if (run.path / "metrics.json").exists() else {}
     q = quality(G.to(device), cfg, x_test, y_test, len(bundle.class_names), bundle, device,
                 RunOptions(seed=seed, quiet=quiet))
     metrics.update(q)
+    metrics["evaluated"] = {"command": f"dlapps generate evaluate RUN_DIR --eval-samples {eval_samples} --seed {seed}",
+                            **source_commit()}
     metrics["failures"] = [f for f in metrics.get("failures", []) if "coverage collapse" not in f]
     if q["class_coverage"] < max(2, int(0.8 * len(bundle.class_names))):
         metrics["failures"].append(f"class coverage collapse: only {q['class_coverage']} classes have >= 2 % "

@@ -1,5 +1,5 @@
 """Samples from a trained generator and their measured quality: class coverage, class KL, classifier-FID
-beside its floor, conditional accuracy."""
+beside its floor, conditional accuracy, and (single-channel data) the speck rate beside the real images'."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def generate(G: Generator, n: int, nz: int, n_classes: int, device: torch.device
 
 def quality(G: Generator, cfg: GanConfig, x_test: torch.Tensor, y_test: torch.Tensor, n_classes: int, bundle: Any,
             device: torch.device, opts: RunOptions) -> dict:
-    """Coverage, KL, classifier-FID (+ floor), conditional accuracy.
+    """Coverage, KL, classifier-FID (+ floor), conditional accuracy, speck rate (+ the real test images').
 
     The judge is one cached classifier per dataset and source, trained on the dataset's whole training
     split whatever this run's --limit, so numbers of runs with different options stay comparable."""
@@ -52,6 +52,9 @@ def quality(G: Generator, cfg: GanConfig, x_test: torch.Tensor, y_test: torch.Te
     out["eval_samples"] = n
     if cfg.conditional:
         out["conditional_accuracy"] = (pred == asked).float().mean().item()
+    if fake.shape[1] == 1:  # stray dots are a question about drawings on a blank ground, not about photos
+        out["speck_rate"] = M.speck_rate(fake)
+        out["speck_rate_real"] = M.speck_rate(x_test)
     out["reference_classifier_trained_on"] = ref_split
     out["standard_fid_note"] = ("not computed: the Inception weights that FID/IS need cannot be downloaded offline; "
                                 "classifier-FID uses a classifier trained on the dataset instead")

@@ -86,6 +86,8 @@ def write_summary(run: RunDir, cfg: GanConfig, m: dict[str, Any], bundle: Any) -
                   f"classifier-FID **{m['classifier_fid']:.3f}** (real train vs real test floor "
                   f"{m['classifier_fid_floor']:.3f})"
                   + (f", conditional accuracy **{m['conditional_accuracy']:.4f}**" if "conditional_accuracy" in m else "")
+                  + (f", speck rate {m['speck_rate']:.4f} (share of samples with a stray dot of ink; real test "
+                     f"images {m['speck_rate_real']:.4f})" if "speck_rate" in m else "")
                   + ".", "", f"Predicted class shares: {hist}.", "",
                   f"Standard FID/IS: {m['standard_fid_note']}.", ""]
     for f in m.get("failures", []):
