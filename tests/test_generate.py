@@ -6,6 +6,7 @@ import torch
 
 from dlapps import DlappsError
 from dlapps.generate import GanConfig, run_gan, sample
+from dlapps.generate.config import images_32
 from dlapps.generate.metrics import class_coverage, frechet_distance, speck_rate
 from dlapps.generate.networks import Discriminator, Generator, dcgan_init
 from dlapps.runs import RunOptions
@@ -201,3 +202,26 @@ def test_flop_count_feeds_its_probe_inputs_to_the_model_where_it_is():
     for net, x in ((Generator(16, 8, 1, 10), z), (Discriminator(8, 1, 10), img)):
         on_cpu = conv_flops(net, x, lab)
         assert conv_flops(net.to("meta"), x, lab) == on_cpu > 0
+
+
+def test_floor_of_a_one_split_dataset_compares_two_halves_not_the_set_with_itself(monkeypatch):
+    # the CIFAR-10 test subset trains and judges alike: its real-vs-real floor was 0 by construction
+    from dlapps.data.containers import DataBundle, ImageSet
+    from dlapps.generate import metrics as M
+    from dlapps.generate.quality import quality
+
+    torch.manual_seed(0)
+    judge = M.RefClassifier(nc=1).eval()  # an untrained judge: its features still tell two image sets apart
+    monkeypatch.setattr(M, "reference_classifier", lambda *a, **k: M.Reference(judge, 0.5, None))
+    imgs = (torch.rand(400, 1, 28, 28) * 255).byte()
+    split = ImageSet(imgs, torch.arange(400) % 10, [str(i) for i in range(10)])
+    G = Generator(16, 8, 1, 0)
+    x = images_32(imgs)
+    cfg = GanConfig(nz=16, eval_samples=200)
+    one = quality(G.eval(), cfg, x, split.labels, 10, DataBundle("toy", split, split, "toy"), torch.device("cpu"),
+                  RunOptions(quiet=True))
+    assert one["classifier_fid_floor"] > 0.01 and one["classifier_fid_floor_from"].startswith("two disjoint halves")
+    two = quality(G.eval(), cfg, x, split.labels, 10, DataBundle("toy", ImageSet(imgs.flip(0), split.labels.flip(0),
+                  split.class_names), split, "toy"), torch.device("cpu"), RunOptions(quiet=True))
+    assert two["classifier_fid"] == one["classifier_fid"]  # the same samples against the same test images
+    assert two["classifier_fid_floor_from"] == "real training vs real test images (200 each)"

@@ -3,7 +3,7 @@
 * class coverage: predicted-class histogram of generated samples, classes with >= 2 % mass, and
   KL(p_generated || p_real) (0 = the real class balance; log K = one class only);
 * classifier-FID: Fréchet distance in the classifier's penultimate features, with the real-train vs
-  real-test distance as the floor;
+  real-test distance as the floor (two halves of the test images where the data has one split only);
 * conditional accuracy (cGAN): share of samples classified as the requested label;
 * speck rate (single-channel data): share of images with a stray dot of ink apart from the drawing, the
   study's "gray dots appearing around the corners", counted directly rather than read off a distance.

@@ -83,8 +83,8 @@ def write_summary(run: RunDir, cfg: GanConfig, m: dict[str, Any], bundle: Any) -
                   f"{m.get('reference_classifier_trained_on', 'the real training set')} (test accuracy "
                   f"{m['reference_classifier_test_acc']:.4f}): "
                   f"**{m['class_coverage']} classes** with ≥ 2 % of the samples, class KL {m['class_kl']:.4f}, "
-                  f"classifier-FID **{m['classifier_fid']:.3f}** (real train vs real test floor "
-                  f"{m['classifier_fid_floor']:.3f})"
+                  f"classifier-FID **{m['classifier_fid']:.3f}** (floor {m['classifier_fid_floor']:.3f}: "
+                  f"{m.get('classifier_fid_floor_from', 'real train vs real test')})"
                   + (f", conditional accuracy **{m['conditional_accuracy']:.4f}**" if "conditional_accuracy" in m else "")
                   + (f", speck rate {m['speck_rate']:.4f} (share of samples with a stray dot of ink; real test "
                      f"images {m['speck_rate_real']:.4f})" if "speck_rate" in m else "")
