@@ -13,7 +13,7 @@ from dlapps.generate.networks import Generator
 from dlapps.report import build_report
 from dlapps.runs import RunDir, RunOptions, atomic_write_bytes, source_commit
 from dlapps.generate.config import GanConfig, load_gan_data
-from dlapps.generate.quality import generate, quality
+from dlapps.generate.quality import coverage_failure, generate, quality
 from dlapps.generate.report import write_summary
 
 
@@ -46,9 +46,9 @@ def evaluate_run(run_dir: Path, eval_samples: int = 10000, seed: int | None = No
     metrics["evaluated"] = {"command": f"dlapps generate evaluate RUN_DIR --eval-samples {eval_samples} --seed {seed}",
                             **source_commit()}
     metrics["failures"] = [f for f in metrics.get("failures", []) if "coverage collapse" not in f]
-    if q["class_coverage"] < max(2, int(0.8 * len(bundle.class_names))):
-        metrics["failures"].append(f"class coverage collapse: only {q['class_coverage']} classes have >= 2 % "
-                                   "of the samples (mode collapse)")
+    msg = coverage_failure(q["class_coverage"], len(bundle.class_names))
+    if msg:
+        metrics["failures"].append(msg)
     run.write_metrics(metrics)
     write_summary(run, cfg, metrics, bundle)
     build_report([run.path], title=f"generate {'cGAN' if cfg.conditional else 'DCGAN'}")

@@ -26,6 +26,14 @@ def generate(G: Generator, n: int, nz: int, n_classes: int, device: torch.device
     return torch.cat(out), labels
 
 
+def coverage_failure(coverage: int, n_classes: int) -> str | None:
+    """The failure a run records when its samples cover too few classes (training and re-measuring alike)."""
+    if coverage < max(2, int(0.8 * n_classes)):
+        return (f"class coverage collapse: only {coverage} of {n_classes} classes have >= 2 % of the samples "
+                "(mode collapse)")
+    return None
+
+
 def quality(G: Generator, cfg: GanConfig, x_test: torch.Tensor, y_test: torch.Tensor, n_classes: int, bundle: Any,
             device: torch.device, opts: RunOptions) -> dict:
     """Coverage, KL, classifier-FID (+ floor), conditional accuracy, speck rate (+ the real test images').

@@ -15,7 +15,7 @@ from dlapps.report import build_report
 from dlapps.results import RunResult
 from dlapps.runs import RunDir, RunOptions, start_run
 from dlapps.generate.config import GanConfig, build_nets, load_gan_data
-from dlapps.generate.quality import quality
+from dlapps.generate.quality import coverage_failure, quality
 from dlapps.generate.report import write_figures, progress_grid, write_summary
 
 
@@ -44,9 +44,8 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
                              "gflops_per_s": fl / ms / 1e6}
     if cfg.eval_samples:
         metrics.update(quality(G, cfg, x_test, y_test, n_classes, bundle, device, opts))
-        if metrics["class_coverage"] < max(2, int(0.8 * n_classes)):
-            msg = (f"class coverage collapse: only {metrics['class_coverage']} of {n_classes} classes have >= 2 % "
-                   "of the samples (mode collapse)")
+        msg = coverage_failure(metrics["class_coverage"], n_classes)
+        if msg:
             failures.append(msg)
             print("warning: " + msg, flush=True)
     metrics["failures"] = failures
