@@ -94,6 +94,16 @@ def test_missing_and_corrupt_images(tmp_path):
                                  "--out", str(tmp_path / "r2")), "cannot read image")
 
 
+def test_evaluate_or_sample_a_damaged_or_foreign_run_dir(tmp_path):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text("{")
+    for cmd in ("evaluate", "sample"):
+        assert_one_line_error(dlapps("generate", cmd, str(run)), "config.json is damaged")
+    (run / "config.json").write_text('{"app": "adapt", "command": "dann"}')
+    assert_one_line_error(dlapps("generate", "evaluate", str(run)), "holds an 'adapt' run, not a 'generate' run")
+
+
 def test_existing_run_dir_and_unwritable_out(tmp_path):
     out = tmp_path / "r"
     out.mkdir()

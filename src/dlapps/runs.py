@@ -223,9 +223,14 @@ class RunDir:
         run = cls(Path(path))
         if not (run.path / "config.json").exists():
             raise DlappsError(f"{path} is not a dlapps run dir (no config.json)")
-        cfg = run.read_json("config.json")
-        if cfg.get("app") != app:
-            raise DlappsError(f"{path} is a {cfg.get('app')} run, not a {app} run")
+        try:
+            cfg = run.read_json("config.json")
+        except (OSError, UnicodeDecodeError, ValueError):
+            raise DlappsError(f"{run.path / 'config.json'} is damaged (not readable JSON); restore it from a copy") \
+                from None
+        if not isinstance(cfg, dict) or cfg.get("app") != app:
+            found = cfg.get("app") if isinstance(cfg, dict) else None
+            raise DlappsError(f"{path} holds {'an ' + repr(found) if found else 'no dlapps'} run, not a {app!r} run")
         ckpt = run.load_checkpoint()
         if ckpt is None:
             raise DlappsError(f"{path} has no checkpoint (checkpoints/last.pt)")

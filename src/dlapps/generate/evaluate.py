@@ -39,7 +39,11 @@ def evaluate_run(run_dir: Path, eval_samples: int = 10000, seed: int | None = No
     seed = int(cfg_d.get("seed", 0)) if seed is None else seed
     G, n_classes = _saved_generator(ckpt, o)
     x, y, x_test, y_test, bundle = load_gan_data(cfg)
-    metrics = run.read_json("metrics.json") if (run.path / "metrics.json").exists() else {}
+    try:  # training's own keys (timing, failures) stay beside the re-measured ones
+        metrics = run.read_json("metrics.json") if (run.path / "metrics.json").exists() else {}
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise DlappsError(f"{run.path / 'metrics.json'} is damaged (not readable JSON); restore it, or move it away "
+                          "to re-measure without training's timing") from None
     q = quality(G.to(device), cfg, x_test, y_test, len(bundle.class_names), bundle, device,
                 RunOptions(seed=seed, quiet=quiet))
     metrics.update(q)
