@@ -102,6 +102,8 @@ def test_evaluate_or_sample_a_damaged_or_foreign_run_dir(tmp_path):
         assert_one_line_error(dlapps("generate", cmd, str(run)), "config.json is damaged")
     (run / "config.json").write_text('{"app": "adapt", "command": "dann"}')
     assert_one_line_error(dlapps("generate", "evaluate", str(run)), "holds an 'adapt' run, not a 'generate' run")
+    (run / "metrics.json").write_text('{"target": ')
+    assert_one_line_error(dlapps("report", str(run)), "metrics.json is damaged")
 
 
 def test_existing_run_dir_and_unwritable_out(tmp_path):

@@ -60,13 +60,22 @@ HEADLINES: dict[str, list[tuple[str, str, Any]]] = {
 }
 
 
+def read_run_json(path: Path) -> Any:
+    """A run's config.json or metrics.json; a damaged one is the user's one-line error, not a traceback."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise DlappsError(f"{path} is damaged (not readable JSON); restore it from a copy") \
+            from None
+
+
 def headlines(run: Path) -> list[Headline]:
     """A finished run's headline numbers (label, value, context); none for an unfinished run."""
     run = Path(run)
     if not (run / "metrics.json").exists():
         return []
-    cfg = json.loads((run / "config.json").read_text())
-    m = json.loads((run / "metrics.json").read_text())
+    cfg = read_run_json(run / "config.json")
+    m = read_run_json(run / "metrics.json")
     out = []
     for label, key, context in HEADLINES.get(f"{cfg.get('app')} {cfg.get('command')}", []):
         v = metric(m, key)
@@ -93,13 +102,13 @@ def run_section_md(run: Path, level: int = 2, figure_links: bool = True) -> str:
     run = Path(run)
     if not (run / "config.json").exists():
         raise DlappsError(f"{run} is not a dlapps run dir (no config.json)")
-    cfg = json.loads((run / "config.json").read_text())
+    cfg = read_run_json(run / "config.json")
     h = "#" * level
     parts = [f"{h} {cfg.get('app', '?')} {cfg.get('command', '?')} — `{run.name}` {{#{run_anchor(run)}}}", ""]
     if (run / "summary.md").exists():
         parts += [(run / "summary.md").read_text().strip(), ""]
     if (run / "metrics.json").exists():
-        scal = _scalar_metrics(json.loads((run / "metrics.json").read_text()))
+        scal = _scalar_metrics(read_run_json(run / "metrics.json"))
         if scal:
             parts += [f"{h}# Metrics", "", markdown_table(["metric", "value"], scal[:60]), ""]
     else:
@@ -195,7 +204,7 @@ def build_report(runs: Sequence[Path], out_dir: Path | None = None, title: str |
 def _report_title(run: Path, title: str | None) -> str:
     """A single run's report title: the one its command gave (kept in config.json, so `dlapps report RUN`
     rebuilds the same report), else the app and command."""
-    cfg = json.loads((Path(run) / "config.json").read_text())
+    cfg = read_run_json(Path(run) / "config.json")
     if title is None:
         return cfg.get("report_title") or f"{cfg.get('app', '?')} {cfg.get('command', '?')}"
     if cfg.get("report_title") != title:
@@ -205,7 +214,7 @@ def _report_title(run: Path, title: str | None) -> str:
 
 
 def _run_title(run: Path) -> str:
-    cfg = json.loads((Path(run) / "config.json").read_text())
+    cfg = read_run_json(Path(run) / "config.json")
     return f"{cfg.get('app', '?')} {cfg.get('command', '?')} — {Path(run).name}"
 
 
@@ -236,7 +245,7 @@ def run_summary_html(run: Path, max_figures: int = 4) -> str:
     import markdown
 
     run = Path(run)
-    cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+    cfg = read_run_json(run / "config.json") if (run / "config.json").exists() else {}
     parts = [f"<b>{html.escape(str(cfg.get('app', '?')))} {html.escape(str(cfg.get('command', '?')))}</b> — "
              f"<code>{html.escape(str(run))}</code>"]
     heads = headlines(run) if (run / "config.json").exists() else []
