@@ -107,7 +107,10 @@ def test_one_step_changes_both_networks_sample_and_resume(tmp_path):
     for k in ("classifier_fid", "conditional_accuracy", "speck_rate", "class_hist"):
         assert again[k] == m[k]  # the samples training measured: the same numbers, exactly
     assert again["evaluated"]["command"].endswith("--eval-samples 500 --seed 3")
-    assert evaluate_run(r.run_dir, eval_samples=500, seed=4, quiet=True)["classifier_fid"] != m["classifier_fid"]
+    assert "replaced" not in again["evaluated"]
+    other = evaluate_run(r.run_dir, eval_samples=500, seed=4, quiet=True)  # other samples: other numbers
+    assert other["classifier_fid"] != m["classifier_fid"]
+    assert other["evaluated"]["replaced"]["classifier_fid"] == m["classifier_fid"]  # and the old ones are kept
     png = sample(r.run_dir, n=16, seed=3, label=4)
     assert png.exists() and np.load(png.with_suffix(".npz"))["images"].shape == (16, 32, 32, 1)
     # resume a 2-epoch run from its 1-epoch checkpoint

@@ -46,9 +46,11 @@ def evaluate_run(run_dir: Path, eval_samples: int = 10000, seed: int | None = No
                           "to re-measure without training's timing") from None
     q = quality(G.to(device), cfg, x_test, y_test, len(bundle.class_names), bundle, device,
                 RunOptions(seed=seed, quiet=quiet))
+    # the numbers this call replaces stay in the file, so a re-measurement never silently rewrites a result
+    previous = {k: metrics[k] for k in q if k in metrics and metrics[k] != q[k]}
     metrics.update(q)
     metrics["evaluated"] = {"command": f"dlapps generate evaluate RUN_DIR --eval-samples {eval_samples} --seed {seed}",
-                            **source_commit()}
+                            **source_commit(), **({"replaced": previous} if previous else {})}
     metrics["failures"] = [f for f in metrics.get("failures", []) if "coverage collapse" not in f]
     msg = coverage_failure(q["class_coverage"], len(bundle.class_names))
     if msg:
