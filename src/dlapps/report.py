@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dlapps import DlappsError
-from dlapps.runs import atomic_write_text, metric
+from dlapps.runs import atomic_write_text, metric, read_run_json
 from dlapps.tables import fmt, markdown_table  # noqa: F401  (re-exported: report.markdown_table)
 
 
@@ -58,15 +58,6 @@ HEADLINES: dict[str, list[tuple[str, str, Any]]] = {
                                                                                "requested class"),
                       ("classifier-FID", "classifier_fid", lambda m: f"floor {fmt(m.get('classifier_fid_floor'))}")],
 }
-
-
-def read_run_json(path: Path) -> Any:
-    """A run's config.json or metrics.json; a damaged one is the user's one-line error, not a traceback."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        raise DlappsError(f"{path} is damaged (not readable JSON); restore it from a copy") \
-            from None
 
 
 def headlines(run: Path) -> list[Headline]:

@@ -113,6 +113,15 @@ def environment_info() -> dict[str, Any]:
     }
 
 
+def read_run_json(path: Path) -> Any:
+    """A run's config.json or metrics.json read for a command that uses an existing run; a damaged one is the
+    user's one-line error, not a traceback."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise DlappsError(f"{path} is damaged (not readable JSON); restore it from a copy") from None
+
+
 def source_commit() -> dict[str, Any]:
     """The git commit of the dlapps source that ran (``+dirty`` when it had uncommitted changes), so a published
     number names the code that made it; nothing when dlapps is not run from a git checkout (a pip install)."""
@@ -223,11 +232,7 @@ class RunDir:
         run = cls(Path(path))
         if not (run.path / "config.json").exists():
             raise DlappsError(f"{path} is not a dlapps run dir (no config.json)")
-        try:
-            cfg = run.read_json("config.json")
-        except (OSError, UnicodeDecodeError, ValueError):
-            raise DlappsError(f"{run.path / 'config.json'} is damaged (not readable JSON); restore it from a copy") \
-                from None
+        cfg = read_run_json(run.path / "config.json")
         if not isinstance(cfg, dict) or cfg.get("app") != app:
             found = cfg.get("app") if isinstance(cfg, dict) else None
             raise DlappsError(f"{path} holds {'an ' + repr(found) if found else 'no dlapps'} run, not a {app!r} run")

@@ -11,7 +11,7 @@ from dlapps import DlappsError
 from dlapps.figures import image_grid
 from dlapps.generate.networks import Generator
 from dlapps.report import build_report
-from dlapps.runs import RunDir, RunOptions, atomic_write_bytes, source_commit
+from dlapps.runs import RunDir, RunOptions, atomic_write_bytes, read_run_json, source_commit
 from dlapps.generate.config import GanConfig, load_gan_data
 from dlapps.generate.quality import coverage_failure, generate, quality
 from dlapps.generate.report import write_summary
@@ -39,11 +39,8 @@ def evaluate_run(run_dir: Path, eval_samples: int = 10000, seed: int | None = No
     seed = int(cfg_d.get("seed", 0)) if seed is None else seed
     G, n_classes = _saved_generator(ckpt, o)
     x, y, x_test, y_test, bundle = load_gan_data(cfg)
-    try:  # training's own keys (timing, failures) stay beside the re-measured ones
-        metrics = run.read_json("metrics.json") if (run.path / "metrics.json").exists() else {}
-    except (OSError, UnicodeDecodeError, ValueError):
-        raise DlappsError(f"{run.path / 'metrics.json'} is damaged (not readable JSON); restore it, or move it away "
-                          "to re-measure without training's timing") from None
+    # training's own keys (timing, failures) stay beside the re-measured ones
+    metrics = read_run_json(run.path / "metrics.json") if (run.path / "metrics.json").exists() else {}
     q = quality(G.to(device), cfg, x_test, y_test, len(bundle.class_names), bundle, device,
                 RunOptions(seed=seed, quiet=quiet))
     # the numbers this call replaces stay in the file, so a re-measurement never silently rewrites a result
