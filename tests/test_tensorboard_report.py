@@ -75,3 +75,17 @@ def test_report_opens_with_a_summary_box_and_has_lazy_figures_and_a_toc(tmp_path
     assert "Contents" in text and re.search(r'<img loading="lazy" decoding="async" [^>]*src="data:image/png', text)
     single_md, _ = build_report([runs[0]])
     assert "At a glance" in single_md.read_text() and "Contents" not in single_md.read_text()
+
+
+def test_gan_headlines_name_the_fid_floor_and_the_speck_rate_where_it_is_measured():
+    """A GAN run's summary box shows what its floor compared and, for single-channel data, the speck rate
+    beside the real images' own rate; CIFAR-10 (3 channels) has no speck rate to show."""
+    from dlapps.report import headlines
+
+    published = Path(__file__).resolve().parents[1] / "study-results"
+    mnist = dict((label, (value, ctx)) for label, value, ctx in headlines(published / "2de_dcgan" / "base-s0"))
+    assert mnist["speck rate"][0] == "0.0797" and "real test images 0.0151" in mnist["speck rate"][1]
+    assert "real training vs real test" in mnist["classifier-FID"][1]
+    cifar = dict((label, (value, ctx)) for label, value, ctx in
+                 headlines(published / "2de_dcgan" / "data=cifar10,epochs=10-s0"))
+    assert "speck rate" not in cifar and "halves" in cifar["classifier-FID"][1]

@@ -51,13 +51,23 @@ HEADLINES: dict[str, list[tuple[str, str, Any]]] = {
                        ("median iterations", "iterations", lambda m: "over successful images"),
                        ("median L2 (0-255)", "l2", lambda m: f"L∞ {fmt(m.get('linf'))}")],
     "visualize classviz": [("lowest class probability", "target_prob", lambda m: "over the visualized classes")],
-    "generate dcgan": [("classifier-FID", "classifier_fid", lambda m: f"floor {fmt(m.get('classifier_fid_floor'))} "
-                                                                      "(real vs real)"),
-                       ("class coverage", "class_coverage", lambda m: "classes with ≥ 2 % of samples")],
+    "generate dcgan": [("classifier-FID", "classifier_fid", lambda m: _fid_floor(m)),
+                       ("class coverage", "class_coverage", lambda m: "classes with ≥ 2 % of samples"),
+                       ("speck rate", "speck_rate", lambda m: _speck_real(m))],
     "generate cgan": [("conditional accuracy", "conditional_accuracy", lambda m: "a judge classifier agrees with the "
                                                                                "requested class"),
-                      ("classifier-FID", "classifier_fid", lambda m: f"floor {fmt(m.get('classifier_fid_floor'))}")],
+                      ("classifier-FID", "classifier_fid", lambda m: _fid_floor(m)),
+                      ("speck rate", "speck_rate", lambda m: _speck_real(m))],
 }
+
+
+def _fid_floor(m: dict[str, Any]) -> str:
+    return f"floor {fmt(m.get('classifier_fid_floor'))} ({m.get('classifier_fid_floor_from', 'real vs real')})"
+
+
+def _speck_real(m: dict[str, Any]) -> str:
+    # single-channel data only; the real images' own rate is the reference (broken strokes count too)
+    return f"samples with a stray dot of ink; real test images {fmt(m.get('speck_rate_real'))}"
 
 
 def headlines(run: Path) -> list[Headline]:
