@@ -120,13 +120,23 @@ def test_existing_run_dir_and_unwritable_out(tmp_path):
                                  "--out", str(blocker / "run")), "cannot write run dir")
 
 
-def test_failed_run_does_not_block_the_same_out(tmp_path):
-    out = str(tmp_path / "c")
+def test_failed_run_leaves_no_empty_run_dir_and_does_not_block_the_same_out(tmp_path):
+    out = tmp_path / "c"
     assert_one_line_error(dlapps("visualize", "classviz", "mnist_cnn", "--weights", "random", "--target", "eleven",
-                                 "--out", out), "unknown class")
+                                 "--out", str(out)), "unknown class")
+    assert not out.exists()  # it failed before any result: nothing to clean up
+    mine = tmp_path / "mine"  # an empty folder the user made stays, empty
+    mine.mkdir()
+    assert_one_line_error(dlapps("visualize", "classviz", "mnist_cnn", "--weights", "random", "--target", "eleven",
+                                 "--out", str(mine)), "unknown class")
+    assert mine.is_dir() and not any(mine.iterdir())
     p = dlapps("visualize", "classviz", "mnist_cnn", "--weights", "random", "--target", "7", "--iters", "3",
-               "--quiet", "--out", out)
+               "--quiet", "--out", str(out))
     assert p.returncode == 0, p.stderr
+    # a run with results is kept whatever fails next: here resuming it with other options is refused
+    p = dlapps("visualize", "classviz", "mnist_cnn", "--weights", "random", "--target", "7", "--iters", "4",
+               "--quiet", "--resume", "--out", str(out))
+    assert p.returncode != 0 and (out / "metrics.json").exists() and (out / "config.json").exists()
 
 
 def test_folder_passed_as_an_image(tmp_path):

@@ -107,17 +107,28 @@ def _stopped_line(signame: str) -> str:
     return f"{signame}: stopped before the first checkpoint; nothing to resume, run the command again"
 
 
+def _discard_empty_runs() -> None:
+    """A command that stopped before its first result leaves no run dir behind (results are always kept)."""
+    if "dlapps.runs" in sys.modules:  # no run dir can exist before a command imported runs
+        from dlapps.runs import discard_empty_runs
+
+        discard_empty_runs()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user errors into one line and a non-zero exit. SIGINT (Ctrl-C) and
     SIGTERM (a scheduler, ``kill``) stop a run with one line naming the last checkpointed epoch."""
     import signal
 
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading_is_main() else None
+    if "dlapps.runs" in sys.modules:  # main() called again in one process (tests, notebooks): this call's dirs only
+        sys.modules["dlapps.runs"].STARTED_EMPTY.clear()
     try:
         cli.main(args=argv, prog_name="dlapps", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt) as e:  # click wraps Ctrl-C (and our SIGTERM) in Abort
         term = isinstance(e, Stopped) or isinstance(e.__cause__, Stopped)
         click.echo(_stopped_line("SIGTERM" if term else "interrupted"), err=True)
+        _discard_empty_runs()
         sys.exit(EXIT_TERMINATED if term else EXIT_INTERRUPTED)
     except click.BadParameter as e:  # an option out of its range: one line naming it and the range
         click.echo(f"error: {e.format_message()}", err=True)
@@ -127,10 +138,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except DlappsError as e:
         click.echo(f"error: {e}", err=True)
+        _discard_empty_runs()
         sys.exit(EXIT_USER_ERROR)
     except OSError as e:
         # file system problems (unwritable --out, disk full) are the user's to fix: one line, no traceback
         click.echo(f"error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}".rstrip(": "), err=True)
+        _discard_empty_runs()
         sys.exit(EXIT_USER_ERROR)
     finally:
         if previous is not None:  # main() called in-process (tests, notebooks) leaves the handler as it was

@@ -152,6 +152,9 @@ def default_out(app: str, command: str, root: str | Path = "runs") -> Path:
 
 
 LAST_CHECKPOINT: dict[str, str] = {}  # the run dir and progress ("epoch 3") of this process's last checkpoint
+# run dirs this process started with nothing in them (path -> whether the folder existed before), so a command
+# that fails before its first result (a misspelt class, a missing file) can leave no empty run dir behind
+STARTED_EMPTY: dict[Path, bool] = {}
 
 
 def _progress_of(state: dict[str, Any]) -> str:
@@ -190,7 +193,8 @@ class RunDir:
                 raise DlappsError(f"{path} exists and is not a dlapps run dir (no config.json); choose another --out")
             if not run.has_results():
                 # life cycle: created -> has results -> complete. A run that failed before producing anything
-                # (an unknown class name, a missing file) leaves only its config: the same --out starts afresh
+                # (an unknown class name, a missing file) holds only its config (the command line removes such a
+                # dir; a Python caller may keep it): the same --out starts afresh
                 resume = False
             elif not resume:
                 raise DlappsError(f"run dir {path} already exists; pass --resume to continue it or choose another --out")
@@ -203,6 +207,8 @@ class RunDir:
                     raise DlappsError(f"cannot resume {path}: options differ from the stored run ({', '.join(changed)})")
         elif resume and not path.exists():
             raise DlappsError(f"--resume given but {path} does not exist")
+        if not run.has_results():
+            STARTED_EMPTY.setdefault(path, path.exists() and not (path / "config.json").exists())
         try:
             for sub in ("tables", "figures", "checkpoints"):
                 (path / sub).mkdir(parents=True, exist_ok=True)
@@ -225,6 +231,23 @@ class RunDir:
             return True
         return any(f.is_file() for sub in ("checkpoints", "tables", "figures") if (self.path / sub).is_dir()
                    for f in (self.path / sub).iterdir())
+
+    def remove_if_empty(self, keep_folder: bool = False) -> bool:
+        """Delete a run dir that holds no result (only its config, empty folders, TensorBoard's header); the
+        folder itself stays where it existed before the run. Whether anything was removed."""
+        import shutil
+
+        if not self.path.is_dir() or self.has_results():
+            return False
+        for name in ("config.json", "tables", "figures", "checkpoints", "tb"):
+            f = self.path / name
+            if f.is_dir():
+                shutil.rmtree(f, ignore_errors=True)
+            elif f.exists():
+                f.unlink()
+        if not keep_folder and not any(self.path.iterdir()):
+            self.path.rmdir()
+        return True
 
     @classmethod
     def open_finished(cls, path: Path | str, app: str) -> tuple["RunDir", dict[str, Any], dict[str, Any]]:
@@ -396,3 +419,11 @@ def start_run(app: str, command: str, config: Any, opts: RunOptions,
         print(f"run dir: {run.path}" + (f" (TensorBoard: tensorboard --logdir {run.path / 'tb'})" if run.tb.enabled
                                         else ""), flush=True)
     return run, device
+
+
+def discard_empty_runs() -> list[Path]:
+    """After a failed or interrupted command: remove the run dirs it started that still hold no result, so a
+    mistake leaves nothing to clean up (a run that wrote a checkpoint, a table or metrics is always kept)."""
+    removed = [p for p, existed in STARTED_EMPTY.items() if RunDir(p).remove_if_empty(keep_folder=existed)]
+    STARTED_EMPTY.clear()
+    return removed
