@@ -138,6 +138,8 @@ def test_report_counts_misses_and_claims_and_never_a_substitute(tmp_path, monkey
         "normalize=standard": {0: 0.75, 1: 0.74, 2: "collapsed"},  # one seed collapsed: a miss, its number kept
         # the study: cosine loses 0.0645 against exp; here it wins by 0.05 on every seed: opposite sign
         "lambda-schedule=cosine,lambda-start=1.0,lambda-end=0.0": {0: 0.80, 1: 0.81, 2: 0.79},
+        "lambda-update=per-epoch": {0: 0.75, 1: 0.76, 2: 0.74},
+        "lambda-update=per-epoch,lambda-multiplier=2.0": {0: 0.75, 1: "stopped", 2: 0.73},  # a reading's miss
     })
     _fake_sweep(out / "2a_layers_substitute", {"layer=pool": {0: 0.9}})
     (out / "2a_layers_substitute" / "layer=pool-s0" / "metrics.json").write_text(json.dumps({"test_acc": 0.886,
@@ -147,12 +149,19 @@ def test_report_counts_misses_and_claims_and_never_a_substitute(tmp_path, monkey
             monkeypatch.setitem(p.entry.spec, "explain", {"Target MNIST-M|Class Accuracy": "stale note",
                                                           "2|Tgt G_y Acc": "why x2 stops",
                                                           "2": "the whole row"})  # the cached spec
+            monkeypatch.setitem(p.entry.spec, "explain_points", {
+                "lambda-update=per-epoch,lambda-multiplier=2.0": "why per-epoch x2 stops",
+                "lambda-update=per-epoch": "never shown: this point is within its band"})
     write_study_report(out, plans, reference_rows(), 3, False, [])
     md = (out / "report.md").read_text()
     rows = {tuple(c.strip() for c in ln.split("|")[1:3]): ln for ln in md.splitlines() if ln.startswith("| ")}
     assert "stale note" not in md and "why x2 stops" in rows[("2", "Tgt G_y Acc")]
     assert "the whole row" in rows[("2", "Src G_y Acc")] and "the whole row" not in rows[("2", "Tgt G_y Acc")]
     assert "yes (±0.05)" in rows[("Target MNIST-M", "Class Accuracy")]
+    # an alternative reading's miss shows its own sentence, still not counted
+    reading = rows[("2 → `lambda-update=per-epoch,lambda-multiplier=2.0`", "Tgt G_y Acc")]
+    assert "alternative reading: not counted; why per-epoch x2 stops" in reading and "miss" in reading
+    assert "never shown" not in md
     # a stop on one seed of three asks for a replacement seed (3) on both points of its claims: the stop stays
     # counted, out of 4 planned seeds now, and the seed not run yet is named
     assert "miss: 1 of 4 seeds stopped" in rows[("2", "Tgt G_y Acc")]

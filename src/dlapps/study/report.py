@@ -152,6 +152,7 @@ def reading_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData, point_m
     """An alternative reading of a table (Table 10's multiplier): its accuracy rows, shown beside the study's
     numbers with the verdict they would get, never counted."""
     rows = []
+    explain = plan.entry.spec.get("explain_points", {})  # point -> why its row misses (shown, never counted)
     for r in refs:
         if r["table"] != plan.entry.key or "acc" not in (r["metric"] or "") or r["point"] not in point_map:
             continue
@@ -159,7 +160,9 @@ def reading_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData, point_m
         s = data.seeds(plan, point, r["metric"])
         v = judge_row(r["value"], s.vals, len(s.stopped), s.planned, r["band"] if plan.judged else None,
                       collapsed=len(s.collapsed))
-        rows.append(_row_cells(r, s, v, f"{r['row']} → `{point or 'base'}`", "alternative reading: not counted"))
+        why = explain.get(point, "") if v.status in ("outside", "stopped") else ""
+        rows.append(_row_cells(r, s, v, f"{r['row']} → `{point or 'base'}`",
+                               "; ".join(x for x in ("alternative reading: not counted", why) if x)))
     return rows
 
 
