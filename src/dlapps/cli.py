@@ -109,10 +109,9 @@ def _stopped_line(signame: str) -> str:
 
 def _discard_empty_runs() -> None:
     """A command that stopped before its first result leaves no run dir behind (results are always kept)."""
-    if "dlapps.runs" in sys.modules:  # no run dir can exist before a command imported runs
-        from dlapps.runs import discard_empty_runs
-
-        discard_empty_runs()
+    runs = sys.modules.get("dlapps.runs")  # no run dir can exist before a command imported runs
+    if runs is not None:
+        runs.discard_empty_runs()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -121,8 +120,6 @@ def main(argv: list[str] | None = None) -> None:
     import signal
 
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading_is_main() else None
-    if "dlapps.runs" in sys.modules:  # main() called again in one process (tests, notebooks): this call's dirs only
-        sys.modules["dlapps.runs"].STARTED_EMPTY.clear()
     try:
         cli.main(args=argv, prog_name="dlapps", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt) as e:  # click wraps Ctrl-C (and our SIGTERM) in Abort
@@ -146,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
         _discard_empty_runs()
         sys.exit(EXIT_USER_ERROR)
     finally:
+        if "dlapps.runs" in sys.modules:  # main() called again in one process (tests, notebooks): its own dirs only
+            sys.modules["dlapps.runs"].STARTED_EMPTY.clear()
         if previous is not None:  # main() called in-process (tests, notebooks) leaves the handler as it was
             signal.signal(signal.SIGTERM, previous)
 

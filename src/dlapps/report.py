@@ -34,6 +34,15 @@ def _pct(v: Any) -> str:
     return f"{100 * v:.1f} %" if isinstance(v, (int, float)) and not isinstance(v, bool) else "—"
 
 
+def _fid_floor(m: dict[str, Any]) -> str:
+    return f"floor {fmt(m.get('classifier_fid_floor'))} ({m.get('classifier_fid_floor_from', 'real vs real')})"
+
+
+def _speck_real(m: dict[str, Any]) -> str:
+    # single-channel data only; the real images' own rate is the reference (broken strokes count too)
+    return f"samples with a stray dot of ink; real test images {fmt(m.get('speck_rate_real'))}"
+
+
 # The headline numbers of each command, with what each is compared against (a reader's first question).
 Headline = tuple[str, str, str]  # (label, value, what it compares against)
 HEADLINES: dict[str, list[tuple[str, str, Any]]] = {
@@ -51,23 +60,14 @@ HEADLINES: dict[str, list[tuple[str, str, Any]]] = {
                        ("median iterations", "iterations", lambda m: "over successful images"),
                        ("median L2 (0-255)", "l2", lambda m: f"L∞ {fmt(m.get('linf'))}")],
     "visualize classviz": [("lowest class probability", "target_prob", lambda m: "over the visualized classes")],
-    "generate dcgan": [("classifier-FID", "classifier_fid", lambda m: _fid_floor(m)),
+    "generate dcgan": [("classifier-FID", "classifier_fid", _fid_floor),
                        ("class coverage", "class_coverage", lambda m: "classes with ≥ 2 % of samples"),
-                       ("speck rate", "speck_rate", lambda m: _speck_real(m))],
+                       ("speck rate", "speck_rate", _speck_real)],
     "generate cgan": [("conditional accuracy", "conditional_accuracy", lambda m: "a judge classifier agrees with the "
                                                                                "requested class"),
-                      ("classifier-FID", "classifier_fid", lambda m: _fid_floor(m)),
-                      ("speck rate", "speck_rate", lambda m: _speck_real(m))],
+                      ("classifier-FID", "classifier_fid", _fid_floor),
+                      ("speck rate", "speck_rate", _speck_real)],
 }
-
-
-def _fid_floor(m: dict[str, Any]) -> str:
-    return f"floor {fmt(m.get('classifier_fid_floor'))} ({m.get('classifier_fid_floor_from', 'real vs real')})"
-
-
-def _speck_real(m: dict[str, Any]) -> str:
-    # single-channel data only; the real images' own rate is the reference (broken strokes count too)
-    return f"samples with a stray dot of ink; real test images {fmt(m.get('speck_rate_real'))}"
 
 
 def headlines(run: Path) -> list[Headline]:

@@ -424,6 +424,4 @@ def start_run(app: str, command: str, config: Any, opts: RunOptions,
 def discard_empty_runs() -> list[Path]:
     """After a failed or interrupted command: remove the run dirs it started that still hold no result, so a
     mistake leaves nothing to clean up (a run that wrote a checkpoint, a table or metrics is always kept)."""
-    removed = [p for p, existed in STARTED_EMPTY.items() if RunDir(p).remove_if_empty(keep_folder=existed)]
-    STARTED_EMPTY.clear()
-    return removed
+    return [p for p, existed in STARTED_EMPTY.items() if RunDir(p).remove_if_empty(keep_folder=existed)]
