@@ -247,6 +247,16 @@ def test_lambda_per_epoch_holds_one_value_through_an_epoch(tmp_path):
     assert 0 < h2[0]["lambda"] < lambda_at(0.5, gamma=2.0) < h2[1]["lambda"]
 
 
+def test_published_per_epoch_lambda_is_the_study_formula_times_the_multiplier():
+    """The study writes λ = -1 + 2 / (1 + exp(-2e / epochs)) with the epoch index e; the published per-epoch × 2
+    run's λ, epoch by epoch, is that formula (typed here from the text, not lambda_at) times 2."""
+    published = Path(__file__).resolve().parents[1] / "study-results" / "2c_dann"
+    h = json.loads((published / "lambda-update=per-epoch,lambda-multiplier=2.0-s0" / "metrics.json").read_text())
+    study = [2 * (-1 + 2 / (1 + math.exp(-2 * e / 20))) for e in range(20)]
+    assert [r["lambda"] for r in h["history"]] == pytest.approx(study[:len(h["history"])], abs=1e-12)
+    assert h["history"][11]["lambda"] == pytest.approx(1.0010, abs=1e-4)  # epoch 12 reads 1.00: p = 11/20
+
+
 def test_collapse_is_caught_in_the_epoch_it_happens_on_published_histories():
     """A published study run (cosine λ: 1 from the first step) exploded in epoch 1 and trained 19 more epochs at
     chance under the code of its day; the rule now stops it after epoch 1. The base run never trips it."""
