@@ -54,9 +54,12 @@ def render() -> str:
     summary = report.split("## Summary", 1)[1].split("</div>", 1)[0].strip()
     done, planned, commits, dates = _finished()
     when = f"{dates[0]} to {dates[-1]}" if dates and dates[0] != dates[-1] else (dates[0] if dates else "—")
+    # only a partial run has a rest to point at
+    finished = (f"all {planned} runs the study plans have finished" if done == planned else
+                f"{done} of the {planned} runs the study plans have finished (the rest say \"not run\" below "
+                "and in the report)")
     return "\n".join([
-        f"From `study-results/`: {done} of the {planned} runs the study plans have finished (the rest "
-        f"say \"not run\" below and in the report), run {when} at commit{'s' if len(commits) > 1 else ''} "
+        f"From `study-results/`: {finished}, run {when} at commit{'s' if len(commits) > 1 else ''} "
         f"{', '.join(f'`{c}`' for c in sorted(commits)) or '—'} with `DLAPPS_DATA=../shared/data "
         "DLAPPS_WEIGHTS=../shared/weights dlapps study --out study-results` (one `--only` section at a time, "
         "`--jobs 2`, or two chains of `--jobs 1` side by side: `scripts/run_study.sh`). The runs planned include "
