@@ -30,7 +30,10 @@ def _finished() -> tuple[int, int, set[str], list[str]]:
     done = planned = 0
     commits: set[str] = set()
     dates: list[str] = []
-    plans = study_plans(quick=False)
+    # decided by what ran in study-results/ (a substitute or the study's own network), not by probing for
+    # VGG16's weights here: the probe would start a 528 MB download where there is a network, and count the
+    # unrun VGG16 sweep as planned where the weights are present
+    plans = study_plans(quick=False, ran_in=STUDY)
     extra = study_extra_seeds(STUDY, plans, 3)  # replacement seeds asked for so far count as planned
     files = {p.file for p in plans if p.file is not None}
     for file in sorted(files):

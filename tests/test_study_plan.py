@@ -109,3 +109,25 @@ def test_plan_and_report_count_the_replacement_seeds_a_failed_run_asks_for(tmp_p
     assert "+0.0700 ± 0.0000 (3 paired seeds)" in claim and "confirmed" in claim and "seed 1: b stopped" in claim
     row = next(ln for ln in md.splitlines() if ln.startswith("| Standard |") and "Target Class Acc" in ln)
     assert "miss: 1 of 4 seeds stopped" in row and "(3 seeds)" in row
+
+
+def test_plans_from_a_study_dir_never_probe_for_weights(tmp_path, monkeypatch):
+    """Where the study dir shows the substitute ran (and not the study's own sweep), the plan is decided by it:
+    no probe, which would start a 528 MB VGG16 download on a machine with a network."""
+    import dlapps.study.run as run
+
+    def probe(model: str) -> bool:
+        raise AssertionError(f"probed for {model}'s weights")
+
+    monkeypatch.setattr(run, "weights_available", probe)
+    for e in run.entries():
+        if e.spec.get("substitute"):
+            (tmp_path / Path(e.spec["substitute"]).stem).mkdir(exist_ok=True)
+    plans = run.study_plans(quick=False, ran_in=tmp_path)
+    subs = [p for p in plans if p.mode == "substitute"]
+    assert subs and all(p.entry.spec.get("needs") for p in subs)
+    # with no study dir, the probe decides, once per network
+    calls: list[str] = []
+    monkeypatch.setattr(run, "weights_available", lambda m: calls.append(m) or False)
+    assert [p.mode for p in run.study_plans(quick=False)] == [p.mode for p in plans]
+    assert calls == ["vgg16"]

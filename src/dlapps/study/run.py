@@ -135,7 +135,9 @@ def plan_entry(e: Entry, quick: bool, availability: dict[str, bool]) -> Plan:
             return Plan(e, sweep_path(e.sweep), "quick", note="quick: embedded data and shortened runs")
         return Plan(e, None, "not-rebuilt", note="needs ImageNet weights and real data: not run with --quick")
     need = e.spec.get("needs")
-    if need and not availability.setdefault(need, weights_available(need)):
+    if need and need not in availability:  # probe once, and only where the study dir did not already say
+        availability[need] = weights_available(need)
+    if need and not availability[need]:
         return Plan(e, sweep_path(e.spec["substitute"]), "substitute", dict(e.spec.get("substitute_points", {})),
                     note=f"substitute: {need}'s ImageNet weights are not available here")
     return Plan(e, sweep_path(e.sweep), "full")
