@@ -152,7 +152,8 @@ def test_one_epoch_beats_chance_writes_table_and_is_reproducible(tmp_path):
     m = r.metrics
     assert m["target"]["class_acc"] > 0.2 and m["source"]["class_acc"] > 0.5  # chance is 0.1
     # dann-bn is evaluated with each domain's own BN statistics; the running-average number comes beside it
-    assert set(m["source"]) == {"class_acc", "class_loss", "domain_acc", "domain_loss", "class_acc_running"}
+    assert set(m["source"]) == {"class_acc", "class_loss", "domain_acc", "domain_acc_logit05", "domain_loss",
+                                "class_acc_running"}
     assert m["bn_eval"] == "domain" and 0 <= m["target"]["class_acc_running"] <= 1
     table = (r.run_dir / "tables" / "evaluation.md").read_text().splitlines()
     assert len([l for l in table if l.startswith("| source test") or l.startswith("| target test")]) == 2

@@ -21,6 +21,7 @@ import torchvision
 from torchvision import transforms as T
 
 from dlapps import DlappsError
+from dlapps.data.downloads import portable
 from dlapps.zoo import MNIST_MEAN, MNIST_STD
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -224,7 +225,7 @@ def build_model(name: str, weights: str = "imagenet", num_classes: int | None = 
         _load_state_dict(model, path)
         if any(f == path.name and tf for f, tf in KNOWN_WEIGHT_FILES.get(name, [])):
             use_tf_same_padding(model)
-        desc = f"file: {path}"
+        desc = f"file: {portable(path)}"
     model.eval()
     if verbose:
         print(f"model {name}: weights {desc}", flush=True)
@@ -241,7 +242,7 @@ def build_mnist_cnn(weights: str, verbose: bool) -> LoadedModel:
     elif weights == "random":
         model, desc = zoo.MnistCNN(), "random (no training)"
     else:
-        model, desc = zoo.MnistCNN(), f"file: {weights}"
+        model, desc = zoo.MnistCNN(), f"file: {portable(Path(weights))}"
         _load_state_dict(model, Path(weights))
     model.eval()
     if verbose:
@@ -271,7 +272,7 @@ def _imagenet_weights(name: str) -> tuple[nn.Module, str, Callable]:
     if (hub_dir / fname).exists():  # cached: load it directly, also when DLAPPS_OFFLINE=1
         model = torchvision.models.get_model(name, weights=None)
         _load_state_dict(model, hub_dir / fname)
-        return model, f"imagenet (torchvision {enum}, cached {hub_dir / fname})", enum.transforms()  # type: ignore
+        return model, f"imagenet (torchvision {enum}, cached {portable(hub_dir / fname)})", enum.transforms()  # type: ignore
     local = known_weight_file(name)
     if local is not None:
         path, tf = local
@@ -279,7 +280,7 @@ def _imagenet_weights(name: str) -> tuple[nn.Module, str, Callable]:
         _load_state_dict(model, path)
         if tf:
             use_tf_same_padding(model)
-        return model, f"imagenet (file: {path})", imagenet_transform()
+        return model, f"imagenet (file: {portable(path)})", imagenet_transform()
     from dlapps.data import download
 
     try:

@@ -24,7 +24,8 @@ from dlapps.options import DATA_SOURCE_HELP, check_config, opt
 from dlapps.runs import RunDir, RunOptions, start_run
 
 
-from dlapps.adapt.evaluation import CL, bn_eval_mode, domain_logits_frozen, domain_loss_fn, evaluate_domains
+from dlapps.adapt.evaluation import (CL, bn_eval_mode, domain_logits_frozen, domain_loss_fn, domain_outputs,
+                                     evaluate_domains)
 
 
 @dataclass
@@ -44,6 +45,12 @@ class DannConfig:
     # training
     epochs: int = opt(20, "Passes over the source training set.", low=1)
     batch_size: int = opt(128, "Per step; half source, half target (even).", low=2)
+    order: Literal["shuffle", "notebook"] = opt(
+        "shuffle", "Batch order: each domain shuffled on its own every epoch, or the lab notebook's: unshuffled and "
+                   "zipped, step k = images k·B/2 … (k+1)·B/2 − 1 of both domains, the same every epoch (with "
+                   "mnistm-lab each source digit meets its own blended twin).")
+    stop_after: int = opt(0, "Train only the first N epochs of the --epochs schedule (0 = all): a screen reads a "
+                             "schedule's early epochs at their cost; resuming with a larger N goes on.", low=0)
     optimizer: Literal["sgd", "adam"] = opt("sgd", "sgd (with --momentum) or adam.")
     momentum: float = opt(0.9, "SGD momentum: a steady gradient's step grows by 1/(1 − momentum), the reversed "
                                "one's too.", low=0, high=1, high_open=True)
@@ -64,7 +71,10 @@ class DannConfig:
         "lambda", "What --lambda-multiplier scales: λ in the reversal layer (the features' reversed gradient only), or "
                   "the whole domain loss (the domain classifier's own gradient too); two readings of the study's "
                   "Table 10.")
-    domain_loss: Literal["bce", "ce"] = opt("bce", "bce (one output) or ce (a 2-way softmax).")
+    domain_loss: Literal["bce", "bce-prob", "ce"] = opt(
+        "bce", "bce: one output, BCE on its logit; bce-prob: a sigmoid then BCE on the probability (PyTorch's "
+               "BCELoss, its log clamped at −100: a saturated sigmoid passes no reversed gradient); ce: a 2-way "
+               "softmax.")
     domain_reduction: Literal["mean", "sum"] = opt(
         "sum", "Domain loss: mean of the source and target terms (the paper's batch mean) or their sum (common PyTorch "
                "code).")
@@ -93,6 +103,8 @@ def _check(cfg: DannConfig) -> None:
     check_config(cfg)
     if cfg.batch_size % 2:
         raise DlappsError("--batch-size must be even (half source, half target)")
+    if cfg.stop_after > cfg.epochs:
+        raise DlappsError(f"--stop-after {cfg.stop_after} is past the schedule's --epochs {cfg.epochs}")
     check_selection(cfg.stop_by, cfg.patience, cfg.source_val, cfg.target_val)
 
 
@@ -126,8 +138,8 @@ def dann_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: to
     closs = F.cross_entropy(cls, y)
     # 'mean': the mean over the whole (source + target) batch, as in the DANN paper; 'sum': the sum
     # of the two domain means, as fungtion/DANN and its descendants do (twice the adversarial push)
-    dl_s, dc_s = domain_loss_fn(ds, torch.zeros(half, dtype=torch.long, device=ds.device), cfg.domain_loss)
-    dl_t, dc_t = domain_loss_fn(dt, torch.ones(len(xt), dtype=torch.long, device=dt.device), cfg.domain_loss)
+    dl_s, dc_s, _ = domain_loss_fn(ds, torch.zeros(half, dtype=torch.long, device=ds.device), cfg.domain_loss)
+    dl_t, dc_t, _ = domain_loss_fn(dt, torch.ones(len(xt), dtype=torch.long, device=dt.device), cfg.domain_loss)
     dloss, dcorrect = dl_s + dl_t, dc_s + dc_t
     if cfg.domain_reduction == "mean":
         dloss = dloss / 2
@@ -154,7 +166,7 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
         history, start_epoch = ckpt["history"], ckpt["epoch"]
         print(f"resuming after epoch {start_epoch}", flush=True)
     sel = validator_name(cfg.stop_by) if cfg.stop_by else ""
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(start_epoch, cfg.stop_after or cfg.epochs):
         if should_stop(history, sel, cfg.patience):  # also when resuming a run that had stopped itself
             break
         t0 = time.perf_counter()
@@ -165,6 +177,8 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
         row.update({f"train_{k}": v / steps for k, v in sums.items()})
         row.update(evaluate_domains(model, src, tgt, cfg, device))
         history.append(row)
+        why = collapse(history)
+        row["collapsed"] = float(bool(why))  # recorded, and training goes on: whether it recovers is measured
         run.tb.scalars("epoch", row, epoch + 1)
         if sel and best_index(history, sel) == len(history) - 1:  # the best so far: keep its weights
             run.save_checkpoint({"model": model.state_dict(), "epoch": epoch + 1}, "selected.pt")
@@ -174,11 +188,9 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
             print(f"epoch {epoch + 1}: source acc {row['source_class_acc']:.4f}, target acc "
                   f"{row['target_class_acc']:.4f}, domain acc (target) {row['target_domain_acc']:.3f}, "
                   f"{row['ms_per_step']:.1f} ms/step", flush=True)
+        if why and not opts.quiet:
+            print(f"epoch {epoch + 1}: the label classifier collapsed ({why}); training goes on", flush=True)
         check_finite(row["source_class_loss"], "source test loss")
-        why = collapse(history)
-        if why:
-            raise DivergenceError(f"the label classifier collapsed after epoch {epoch + 1}: {why}; try a smaller "
-                                  "λ early on (--lambda-start, --lambda-multiplier) or --lr")
     return history
 
 
@@ -192,8 +204,8 @@ def collapse(history: list[dict[str, float]]) -> str:
     """Why the run's label classifier has collapsed after its last epoch, or "" if it has not.
 
     Two ways, neither of them mere slow learning: it had learned (source accuracy ≥ 0.5) and lost it, or
-    its training loss exploded and left it at chance (dead units that no later epoch revives: a study run
-    with λ = 1 from its first step trained 19 more epochs at 0.11)."""
+    its training loss exploded and left it at chance (a study run with λ = 1 from its first step trained 19
+    more epochs at 0.11). A run records it in the epoch's row and trains on (the study's runs did)."""
     row = history[-1]
     acc = row["source_class_acc"]
     if acc >= COLLAPSED_SOURCE_ACC:
@@ -216,8 +228,12 @@ def train_epoch(model: DANN, optim: torch.optim.Optimizer, src: Domain, tgt: Dom
     total = steps * cfg.epochs
     gen = torch.Generator().manual_seed(opts.seed * 1000 + epoch)  # per-epoch: identical after resume
     torch.manual_seed(opts.seed * 1000 + epoch)
-    perm_s = torch.randperm(len(src.x_train), generator=gen)
-    idx_t = target_train_indices(len(tgt.x_train), steps, half, gen)
+    if cfg.order == "notebook":  # the lab's unshuffled, zipped loaders: step k pairs images k·half… of both
+        perm_s = torch.arange(len(src.x_train))
+        idx_t = torch.arange(steps * half) % len(tgt.x_train)
+    else:
+        perm_s = torch.randperm(len(src.x_train), generator=gen)
+        idx_t = target_train_indices(len(tgt.x_train), steps, half, gen)
     model.train()
     sums = {"class_loss": 0.0, "domain_loss": 0.0, "class_acc": 0.0, "domain_acc": 0.0}
     lam = 0.0
@@ -255,11 +271,27 @@ def _save(run: RunDir, model: DANN, optim: torch.optim.Optimizer, epoch: int, hi
                          "history": history})
 
 
+def collapse_events(history: list[dict[str, float]]) -> list[dict[str, Any]]:
+    """Each collapse (the first collapsed epoch of a spell) and each recovery (the first epoch back at source
+    accuracy ≥ 0.5), with the step size the reversed gradient had then: λ, μ and λ·μ at the epoch's last step."""
+    events: list[dict[str, Any]] = []
+    down = False
+    for r in history:
+        now = bool(r.get("collapsed"))
+        if now != down and (now or r["source_class_acc"] >= 0.5):
+            events.append({"event": "collapsed" if now else "recovered", "epoch": int(r["epoch"]),
+                           "lambda": r["lambda"], "lr": r["lr"], "lambda_lr": r["lambda"] * r["lr"],
+                           "source_class_acc": r["source_class_acc"]})
+            down = now
+    return events
+
+
 def _metrics(history: list[dict[str, float]], done: bool = True, stop_by: str = "") -> dict[str, Any]:
     """metrics.json: the reported epoch's numbers (the last, or the one ``stop_by`` selects) and the history."""
     chosen = (best_index(history, stop_by) if stop_by else len(history) - 1) if history else -1
     row = history[chosen] if history else {}
-    keys = ("class_acc", "class_loss", "domain_acc", "domain_loss", "class_acc_running", "class_acc_domain")
+    keys = ("class_acc", "class_loss", "domain_acc", "domain_acc_logit05", "domain_loss", "class_acc_running",
+            "class_acc_domain")
     m: dict[str, Any] = {
         "source": {k: row[f"source_{k}"] for k in keys if f"source_{k}" in row},
         "target": {k: row[f"target_{k}"] for k in keys if f"target_{k}" in row},
@@ -269,6 +301,8 @@ def _metrics(history: list[dict[str, float]], done: bool = True, stop_by: str = 
         "complete": done,
         "history": history,
     }
+    if any(r.get("collapsed") for r in history):
+        m["collapses"] = collapse_events(history)
     if stop_by and history:
         m["selected"] = {"by": stop_by, "epoch": chosen + 1, "last_epoch_target_acc": history[-1]["target_class_acc"]}
     return m
@@ -287,7 +321,7 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
                       splits={"source_train": len(src.x_train), "source_val": len(src.x_val),
                               "target_train_unlabelled": len(tgt.x_train), "target_val_labelled": len(tgt.x_val)})
     model = build_dann(cfg.arch, n_classes=int(src.y_train.max()) + 1,
-                       domain_outputs=1 if cfg.domain_loss == "bce" else 2).to(device, memory_format=CL)
+                       domain_outputs=domain_outputs(cfg.domain_loss)).to(device, memory_format=CL)
     t0 = time.perf_counter()
     try:
         history = train_dann(model, src, tgt, cfg, run, opts, device)
@@ -318,7 +352,7 @@ def load_dann_checkpoint(run_dir: Path) -> tuple[DANN, dict[str, Any], dict[str,
     run, cfg, ckpt = RunDir.open_finished(run_dir, "adapt")
     opts = cfg["options"]
     ckpt = run.load_checkpoint("selected.pt") or ckpt  # a --stop-by run hands on the epoch it selected
-    model = build_dann(opts.get("arch", "dann"), domain_outputs=1 if opts.get("domain_loss", "bce") == "bce" else 2)
+    model = build_dann(opts.get("arch", "dann"), domain_outputs=domain_outputs(opts.get("domain_loss", "bce")))
     model.load_state_dict(ckpt["model"])
     return model, cfg, ckpt
 

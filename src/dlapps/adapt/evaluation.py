@@ -19,12 +19,22 @@ from dlapps.adapt.validators import (batch_nuclear_norm, deep_embedded_validatio
 CL = torch.channels_last
 
 
-def domain_loss_fn(logits: torch.Tensor, domain: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Domain loss and the number of correct domain predictions (0 = source, 1 = target)."""
-    if kind == "bce":
-        z = logits[:, 0]
-        return F.binary_cross_entropy_with_logits(z, domain.float()), ((z > 0).long() == domain).sum()
-    return F.cross_entropy(logits, domain), (logits.argmax(1) == domain).sum()
+def domain_outputs(kind: str) -> int:
+    """The domain head's width for a --domain-loss: one logit for the BCE readings, two for ce."""
+    return 2 if kind == "ce" else 1
+
+
+def domain_loss_fn(logits: torch.Tensor, domain: torch.Tensor,
+                   kind: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Domain loss, the number of correct domain predictions (0 = source, 1 = target) and the number correct
+    when a single raw logit is thresholded at 0.5 instead of 0 (the course notebook's evaluation; ce: the same)."""
+    if kind == "ce":
+        right = (logits.argmax(1) == domain).sum()
+        return F.cross_entropy(logits, domain), right, right
+    z = logits[:, 0]
+    loss = (F.binary_cross_entropy(torch.sigmoid(z), domain.float()) if kind == "bce-prob"
+            else F.binary_cross_entropy_with_logits(z, domain.float()))
+    return loss, ((z > 0).long() == domain).sum(), ((z > 0.5).long() == domain).sum()
 
 
 @torch.no_grad()
@@ -32,16 +42,17 @@ def evaluate(model: DANN, x: torch.Tensor, y: torch.Tensor, domain: int, kind: s
              batch: int = 1000) -> dict[str, float]:
     """Class loss/accuracy and domain loss/accuracy of one domain's test set."""
     model.eval()
-    tot = {"class_loss": 0.0, "class_acc": 0.0, "domain_loss": 0.0, "domain_acc": 0.0}
+    tot = {"class_loss": 0.0, "class_acc": 0.0, "domain_loss": 0.0, "domain_acc": 0.0, "domain_acc_logit05": 0.0}
     for i in range(0, len(x), batch):
         xb, yb = x[i:i + batch].to(device, memory_format=CL), y[i:i + batch].to(device)
         c, d = model(xb)
         db = torch.full((len(xb),), domain, dtype=torch.long, device=device)
-        dl, dc = domain_loss_fn(d, db, kind)
+        dl, dc, dc05 = domain_loss_fn(d, db, kind)
         tot["class_loss"] += F.cross_entropy(c, yb, reduction="sum").item()
         tot["class_acc"] += (c.argmax(1) == yb).sum().item()
         tot["domain_loss"] += dl.item() * len(xb)
         tot["domain_acc"] += dc.item()
+        tot["domain_acc_logit05"] += dc05.item()
     return {k: v / len(x) for k, v in tot.items()}
 
 
@@ -98,7 +109,7 @@ def validators(on_source: DANN, on_target: DANN, src: Domain, tgt: Domain, kind:
     if src.has_val:
         logits, dom = on_source(src.x_val[:n].to(device, memory_format=CL))
         y = src.y_val[:n].to(device)
-        d_target = torch.sigmoid(dom[:, 0]) if kind == "bce" else torch.softmax(dom, 1)[:, 1]
+        d_target = torch.sigmoid(dom[:, 0]) if domain_outputs(kind) == 1 else torch.softmax(dom, 1)[:, 1]
         row["val_source_acc"] = source_val_accuracy(logits, y)
         row["val_dev"] = deep_embedded_validation(F.cross_entropy(logits, y, reduction="none").cpu(), d_target.cpu(),
                                                   len(src.x_train), len(tgt.x_train))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import socket
@@ -89,11 +90,39 @@ def data_dir() -> Path | None:
 
 
 def sha256_file(path: Path) -> str:
+    return _sha256_cached(str(path), *_stamp(path))
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=64)  # a sweep's process names the same 70 MB file for every point it trains
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def portable(path: Path) -> str:
+    """How a run names a data or weights file or folder: ``$DLAPPS_DATA/<name>`` (or ``$DLAPPS_WEIGHTS``,
+    ``$DLAPPS_CACHE``) where it lies there, so published configs hold no machine path, with a file's sha256; an
+    explicit path elsewhere is the user's own and is kept as given."""
+    path = Path(path)
+    name = str(path)
+    for var in ("DLAPPS_DATA", "DLAPPS_WEIGHTS", "DLAPPS_CACHE"):
+        root = os.environ.get(var) or (cache_dir() if var == "DLAPPS_CACHE" else None)
+        if root is None:
+            continue
+        try:
+            name = f"${var}/{path.resolve().relative_to(Path(root).resolve()).as_posix()}"
+            break
+        except ValueError:
+            continue
+    return f"{name} (sha256 {sha256_file(path)})" if path.is_file() else name
 
 
 class Offline(Exception):

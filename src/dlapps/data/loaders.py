@@ -12,10 +12,10 @@ import torch
 
 from dlapps import DlappsError
 from dlapps.data.containers import CIFAR10_NAMES, DIGIT_NAMES, IMG_EXTS, DataBundle, ImageSet, load_npz, nchw, npz_xy
-from dlapps.data.downloads import Offline, cache_dir, cached_arrays, data_dir
+from dlapps.data.downloads import Offline, cache_dir, cached_arrays, data_dir, portable, sha256_file
 from dlapps.data.fetch import NetworkUnavailable, fetch_and_extract, remote
 from dlapps.data.registry import register_dataset
-from dlapps.data.synthesis import generate_mnistm, generated_bundle, photos
+from dlapps.data.synthesis import LAB_MNISTM_SEED, generate_mnistm, generated_bundle, lab_mnistm, photos
 
 
 @functools.lru_cache(maxsize=1)  # built once per process (the demo and tests ask for it repeatedly)
@@ -63,16 +63,16 @@ def _mnist_torchvision(root: Path, download: bool) -> tuple[ImageSet, ImageSet]:
 def resolve_mnist(path: Path | None, source: str) -> DataBundle:
     def from_npz(p: Path, tag: str) -> DataBundle:
         tr, te = npz_xy(load_npz(p), p, DIGIT_NAMES)
-        return DataBundle("mnist", tr, te, f"{tag}: {p}")
+        return DataBundle("mnist", tr, te, f"{tag}: {portable(p)}")
 
     def from_folder(p: Path, tag: str) -> DataBundle:
         tr, te = _mnist_torchvision(p, download=False)
-        return DataBundle("mnist", tr, te, f"{tag}: torchvision MNIST files in {p}")
+        return DataBundle("mnist", tr, te, f"{tag}: torchvision MNIST files in {portable(p)}")
 
     def downloaded() -> DataBundle:
         root = cache_dir() / "mnist"
         tr, te = _mnist_torchvision(root, download=True)
-        return DataBundle("mnist", tr, te, f"download: torchvision MNIST in {root}")
+        return DataBundle("mnist", tr, te, f"download: torchvision MNIST in {portable(root)}")
 
     def embedded() -> DataBundle:
         tr, te = _mnist_embedded()
@@ -125,17 +125,90 @@ def _mnistmdownload() -> tuple[ImageSet, ImageSet]:
 def resolve_mnistm(path: Path | None, source: str) -> DataBundle:
     def from_npz(p: Path, tag: str) -> DataBundle:
         tr, te = npz_xy(load_npz(p), p, DIGIT_NAMES)
-        return DataBundle("mnistm", tr, te, f"{tag}: {p}")
+        return DataBundle("mnistm", tr, te, f"{tag}: {portable(p)}")
 
     def downloaded() -> DataBundle:
         tr, te = _mnistmdownload()
-        return DataBundle("mnistm", tr, te, f"download: liyxi/mnist-m in {cache_dir() / 'mnistm'}")
+        return DataBundle("mnistm", tr, te, f"download: liyxi/mnist-m in {portable(cache_dir() / 'mnistm')}")
 
     def embedded() -> DataBundle:
         return _embedded_mnistm()
 
     cached = (lambda: downloaded()) if (cache_dir() / "mnistm" / "mnist_m_test.pt").exists() else (lambda: None)
     return _resolve("mnistm", "mnist_m.npz", path, source, from_npz, None, downloaded, embedded, cached=cached)
+
+
+# The lab's photos: the 200 BSDS500 train images, as ../shared/data ships them (pinned) or in Berkeley's archive.
+BSDS500_NPZ = ("bsds500_train.npz", "be7f3bf3d17018287e3d56fca0585fe789813038d4ee19eecb57978f947d6e0b")
+BSDS500_ARCHIVE = "BSR_bsds500.tgz"
+BSDS500_TRAIN = "BSR/BSDS500/data/images/train/"
+BSDS500_HELP = (f"the 200 BSDS500 train photos: place {BSDS500_NPZ[0]} (the shared data's copy) or Berkeley's "
+                f"{BSDS500_ARCHIVE} (the archive the course script downloads, from "
+                "http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/BSR/) in $DLAPPS_DATA")
+
+
+def _bsds500_photos() -> tuple[list[np.ndarray], str]:
+    """The BSDS500 train photos (RGB uint8, upright) and where they came from: the pinned npz (its portrait
+    photos stored rotated are turned back), else the archive's train folder in the archive's own member order
+    (the order the lab's script reads)."""
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    decode = lambda b: np.asarray(Image.open(io.BytesIO(b)).convert("RGB"))
+    dd = data_dir()
+    npz = dd / BSDS500_NPZ[0] if dd else None
+    if npz is not None and npz.is_file():
+        digest = sha256_file(npz)
+        if digest != BSDS500_NPZ[1]:
+            raise DlappsError(f"{npz}: sha256 {digest} is not the pinned {BSDS500_NPZ[1]} (a different copy of "
+                              "the photos would build a different MNIST-M)")
+        d = load_npz(npz)
+        off = d["jpeg_offsets"]
+        photos = [decode(d["jpeg_data"][off[i]:off[i + 1]].tobytes()) for i in range(len(off) - 1)]
+        photos = [np.ascontiguousarray(np.rot90(p, 1)) if r else p for p, r in zip(photos, d["stored_rotated_cw"])]
+        return photos, f"{portable(npz)}, ids in ascending order"
+    for root in (dd, cache_dir() / "bsds500"):
+        tgz = root / BSDS500_ARCHIVE if root else None
+        if tgz is not None and tgz.is_file():
+            photos = []
+            with tarfile.open(tgz) as t:
+                for m in t.getmembers():
+                    if m.isfile() and m.name.startswith(BSDS500_TRAIN) and m.name.endswith(".jpg"):
+                        photos.append(decode(t.extractfile(m).read()))  # type: ignore[union-attr]
+            return photos, f"{portable(tgz)}, its train folder in archive order"
+    raise DlappsError(f"mnistm-lab needs {BSDS500_HELP}")
+
+
+@register_dataset("mnistm-lab", "mnistm_lab", "mnist-m-lab")
+def resolve_mnistm_lab(path: Path | None, source: str) -> DataBundle:
+    """The RDFIA 2-c lab's own MNIST-M (its ``mnistm.py``): full MNIST, 28x28, image i = MNIST digit i, each
+    blended with a patch of a BSDS500 train photo. Built on first use and cached; never an embedded stand-in."""
+    def from_npz(p: Path, tag: str) -> DataBundle:
+        tr, te = npz_xy(load_npz(p), p, DIGIT_NAMES)
+        return DataBundle("mnistm-lab", tr, te, f"{tag}: {portable(p)}")
+
+    if path is not None:
+        return _resolve("mnistm-lab", "mnistm_lab.npz", path, source, from_npz, None, None, None)
+    if source == "embedded":
+        raise DlappsError(f"mnistm-lab has no embedded copy: it needs MNIST and {BSDS500_HELP}")
+    mnist = resolve_mnist(None, "local" if source == "auto" else source)
+    if len(mnist.train) != 60000 or len(mnist.test) != 10000:
+        raise DlappsError(f"mnistm-lab needs the full MNIST (60,000 / 10,000), not {mnist.source}")
+    photos, where = _bsds500_photos()
+    key = f"mnistm-lab-v1 {mnist.source} | {where} | {len(photos)} photos"
+
+    def build() -> dict[str, np.ndarray]:
+        print("building the lab's MNIST-M (70,000 blends, once) ...", flush=True)
+        train, test = lab_mnistm(mnist, photos)
+        return {"train": train, "test": test}
+
+    d = cached_arrays("mnistm-lab", key, build)
+    mk = lambda x, s: ImageSet(nchw(x), s.labels, DIGIT_NAMES)
+    return DataBundle("mnistm-lab", mk(d["train"], mnist.train), mk(d["test"], mnist.test),
+                      f"built: the RDFIA lab's MNIST-M recipe (seed {LAB_MNISTM_SEED}) on MNIST ({mnist.source}) "
+                      f"and {len(photos)} BSDS500 train photos ({where})")
 
 
 # The Ponce group's page (UIUC) serves the archive over http only; the Internet Archive's copy of that page is https.
@@ -166,7 +239,7 @@ def _scene15_npz(p: Path, tag: str) -> DataBundle:
     full = ImageSet(files, labels, [str(c) for c in d["class_names"]], names)
     is_test = d["is_test"].astype(bool)
     return DataBundle("scene15", full.subset(np.flatnonzero(~is_test)), full.subset(np.flatnonzero(is_test)),
-                      f"{tag}: {p} (fixed split: {int((~is_test).sum())} train / {int(is_test.sum())} test)")
+                      f"{tag}: {portable(p)} (fixed split: {int((~is_test).sum())} train / {int(is_test.sum())} test)")
 
 
 def image_folder(p: Path, name: str, per_class_train: int = 100, seed: int = 0, tag: str = "path") -> DataBundle:
@@ -176,7 +249,7 @@ def image_folder(p: Path, name: str, per_class_train: int = 100, seed: int = 0, 
     if (p / "train").is_dir() and (p / "test").is_dir():
         tr, classes = _read_folder(p / "train")
         te, _ = _read_folder(p / "test", classes)
-        return DataBundle(name, tr, te, f"{tag}: {p} (train/ and test/ folders)")
+        return DataBundle(name, tr, te, f"{tag}: {portable(p)} (train/ and test/ folders)")
     full, classes = _read_folder(p)
     rng = np.random.default_rng(seed)
     train_idx: list[int] = []
@@ -185,7 +258,7 @@ def image_folder(p: Path, name: str, per_class_train: int = 100, seed: int = 0, 
         train_idx += sorted(rng.permutation(idx)[:per_class_train].tolist())
     test_idx = sorted(set(range(len(full))) - set(train_idx))
     return DataBundle(name, full.subset(train_idx), full.subset(test_idx),
-                      f"{tag}: {p} (seeded split, seed {seed}: {per_class_train} per class for training)")
+                      f"{tag}: {portable(p)} (seeded split, seed {seed}: {per_class_train} per class for training)")
 
 
 def _read_folder(p: Path, classes: list[str] | None = None) -> tuple[ImageSet, list[str]]:
@@ -238,9 +311,9 @@ def resolve_cifar10(path: Path | None, source: str) -> DataBundle:
         names = [str(c) for c in d["class_names"]] if "class_names" in d else CIFAR10_NAMES
         if "x_train" in d:
             tr, te = npz_xy(d, p, names)
-            return DataBundle("cifar10", tr, te, f"{tag}: {p}")
+            return DataBundle("cifar10", tr, te, f"{tag}: {portable(p)}")
         te = ImageSet(nchw(d["x_test"]), torch.from_numpy(d["y_test"].astype(np.int64)), names)
-        return DataBundle("cifar10", te, te, f"{tag}: {p} (test images only: used for both training and evaluation)",
+        return DataBundle("cifar10", te, te, f"{tag}: {portable(p)} (test images only: used for both training and evaluation)",
                           note="only CIFAR-10 test images were available")
 
     def folder(p: Path, tag: str) -> DataBundle:
@@ -248,7 +321,7 @@ def resolve_cifar10(path: Path | None, source: str) -> DataBundle:
 
         sets = [CIFAR10(str(p), train=t, download=False) for t in (True, False)]
         tr, te = (ImageSet(nchw(s.data), torch.tensor(s.targets), CIFAR10_NAMES) for s in sets)
-        return DataBundle("cifar10", tr, te, f"{tag}: torchvision CIFAR-10 in {p}")
+        return DataBundle("cifar10", tr, te, f"{tag}: torchvision CIFAR-10 in {portable(p)}")
 
     def downloaded() -> DataBundle:
         root = cache_dir() / "cifar10"
@@ -287,7 +360,7 @@ def resolve_imagenet_samples(path: Path | None, source: str) -> DataBundle:
         d = load_npz(p)
         s = ImageSet(nchw(d["images"]), torch.from_numpy(d["labels"].astype(np.int64)),
                      [str(c) for c in d["class_names"]], [str(n) for n in d["names"]])
-        return DataBundle("imagenet-samples", s, s, f"{tag}: {p}")
+        return DataBundle("imagenet-samples", s, s, f"{tag}: {portable(p)}")
 
     return _resolve("imagenet-samples", "imagenet_samples.npz", path, source, from_npz, None, None, None)
 
@@ -349,4 +422,4 @@ def npz_any(p: Path) -> DataBundle:
     n = int(max(d["y_train"].max(), d["y_test"].max())) + 1 if "y_train" in d else 0
     names = [str(c) for c in d["class_names"]] if "class_names" in d else [str(i) for i in range(n)]
     tr, te = npz_xy(d, p, names)
-    return DataBundle(p.stem, tr, te, f"path: {p}")
+    return DataBundle(p.stem, tr, te, f"path: {portable(p)}")

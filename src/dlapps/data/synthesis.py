@@ -94,3 +94,41 @@ def photos() -> ImageSet:
         Image.fromarray(a.astype(np.uint8)).save(buf, format="PNG")
         files.append(buf.getvalue())
     return ImageSet(files, torch.arange(len(files)), list(PHOTO_NAMES), list(PHOTO_NAMES))
+
+
+LAB_MNISTM_SEED = 42  # the lab's np.random.RandomState(42), which picks each digit's photo
+
+
+def blend_lab_mnistm(digits: np.ndarray, photos: list[np.ndarray], photo_rng: np.random.RandomState,
+                     patch_rng: np.random.RandomState) -> np.ndarray:
+    """The RDFIA 2-c lab's MNIST-M recipe (its ``code/3-c/mnistm.py``), image by image in MNIST's order.
+
+    digits: (N, 28, 28) uint8 MNIST -> (N, 28, 28, 3) uint8. Each digit is binarised (x > 0) to white RGB
+    and difference-blended, ``|patch - digit|``, with a 28x28 patch of a photo: ``photo_rng.randint(len)``
+    picks the photo (the lab's ``rand.choice(background_data)`` draws exactly that), then
+    ``patch_rng.randint(0, H - 28)`` and ``randint(0, W - 28)`` its corner (the lab draws these from numpy's
+    unseeded global generator; a fixed one here makes the set reproducible). Image i stays digit i."""
+    n, size = len(digits), digits.shape[-1]
+    which = np.array([photo_rng.randint(0, len(photos)) for _ in range(n)])  # sequential, as the lab draws
+    corners = np.empty((n, 2), np.int64)
+    for i, k in enumerate(which):   # interleaved per image: each photo's shape bounds its own draws
+        h, w = photos[k].shape[:2]
+        corners[i] = patch_rng.randint(0, h - size), patch_rng.randint(0, w - size)
+    out = np.empty((n, size, size, 3), np.uint8)
+    ar = np.arange(size)
+    for k in np.unique(which):
+        idx = np.flatnonzero(which == k)
+        rows = corners[idx, 0, None] + ar[None]              # (n_k, 28)
+        cols = corners[idx, 1, None] + ar[None]
+        patch = photos[k][rows[:, :, None], cols[:, None, :]]  # (n_k, 28, 28, 3)
+        on = (digits[idx] > 0)[..., None]                      # the binarised digit: 255 where on, else 0
+        out[idx] = np.where(on, 255 - patch, patch)            # = |patch - digit| for a 0/255 digit
+    return out
+
+
+def lab_mnistm(mnist: DataBundle, photos: list[np.ndarray], patch_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) of the lab's MNIST-M, (N, 28, 28, 3) uint8 each, built from a full MNIST bundle: one photo
+    generator (seed 42) runs through the train set and on into the test set, as the lab's script does."""
+    photo_rng, patch_rng = np.random.RandomState(LAB_MNISTM_SEED), np.random.RandomState(patch_seed)
+    return tuple(blend_lab_mnistm(s.images[:, 0].numpy(), photos, photo_rng, patch_rng)  # type: ignore[return-value]
+                 for s in (mnist.train, mnist.test))
