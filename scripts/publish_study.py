@@ -10,11 +10,64 @@ Points still running (or interrupted) are left out, so a commit never publishes 
 
 from __future__ import annotations
 
+import os
+import re
+import site
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
+from dlapps.data.downloads import sha256_file
 from dlapps.sweep import status
+
+REPO = Path(__file__).resolve().parents[1]
+# what the project's own landing check flags: an absolute path under a machine's usual roots
+MACHINE_PATH = re.compile(r'(^|[ "=:(])/(work|tmp|home|root|Users)/')
+
+
+def path_rules(study: Path) -> list[tuple[re.Pattern[str], str]]:
+    """(pattern, replacement) pairs that turn this machine's paths in a run's text files into portable names: a
+    data or weights file -> ``$DLAPPS_DATA/<file> (sha256 ...)``, the study dir -> its path in the repo, a source
+    file of any checkout (a worktree the study ran in) -> its path in the repo, an installed package's file ->
+    ``<site-packages>/...``."""
+    rules: list[tuple[re.Pattern[str], str]] = []
+    for var in ("DLAPPS_DATA", "DLAPPS_WEIGHTS"):
+        root = os.environ.get(var)
+        if not root:
+            continue
+        root_p = Path(root).resolve()
+        for f in sorted(root_p.iterdir()) if root_p.is_dir() else []:
+            if f.is_file():  # a file named without its digest gets it (the form runs now write)
+                rules.append((re.compile(re.escape(str(f)) + r"(?! \(sha256)"),
+                              f"${var}/{f.name} (sha256 {sha256_file(f)})"))
+        rules.append((re.compile(re.escape(str(root_p)) + "/"), f"${var}/"))
+    study_abs = study.resolve()
+    rel = os.path.relpath(study_abs, REPO) if study_abs.is_relative_to(REPO) else study.name
+    rules.append((re.compile(re.escape(str(study_abs)) + r"(?=[/\s\"',;)]|$)"), rel))
+    rules.append((re.compile(r"/[^\s\"'(),;:]*/(src/dlapps/)"), r"\1"))
+    for sp in {*site.getsitepackages(), sysconfig.get_paths()["purelib"]}:
+        rules.append((re.compile(re.escape(str(Path(sp).resolve())) + "/"), "<site-packages>/"))
+    return rules
+
+
+def scrub_machine_paths(paths: list[Path], study: Path) -> int:
+    """Rewrite this machine's absolute paths in the published text files (configs, metrics, logs, reports) to
+    portable names, in place; returns the number of files changed. Numbers are never touched: each rule matches
+    a path prefix only."""
+    rules = path_rules(study)
+    files = [f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*"))) if f.is_file()
+             and f.suffix in (".json", ".log", ".md", ".html", ".csv", ".txt", ".toml")]
+    changed = 0
+    for f in files:
+        text = f.read_text(errors="surrogateescape")
+        new = text
+        for pat, rep in rules:
+            new = pat.sub(rep, new)
+        if new != text:
+            f.write_text(new, errors="surrogateescape")
+            changed += 1
+    return changed
 
 
 def finished_paths(study: Path) -> list[Path]:
@@ -43,10 +96,18 @@ def main(argv: list[str]) -> int:
     subprocess.run([sys.executable, "-m", "dlapps", "study", "--out", str(study), "--report-only", "--quiet"],
                    check=True)
     paths = finished_paths(study)
+    changed = scrub_machine_paths(paths, study)
+    left = [str(f) for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()
+            and f.suffix != ".pt" and MACHINE_PATH.search(f.read_text(errors="ignore"))]
+    if left:
+        print(f"{len(left)} published files still hold a machine path (first: {left[0]}); name the data and "
+              "weights folders with DLAPPS_DATA / DLAPPS_WEIGHTS and publish again", file=sys.stderr)
+        return 1
     subprocess.run(["git", "add", "--", *map(str, paths)], check=True)
     n = sum(1 for p in paths if p.is_dir() and p.parent.parent in (study, study / "diagnostics")
             and p.name not in ("tables", "figures"))
-    print(f"staged {n} finished points of {study} (and the report); commit them with git commit")
+    print(f"staged {n} finished points of {study} (and the report; machine paths rewritten in {changed} files); "
+          "commit them with git commit")
     return 0
 
 

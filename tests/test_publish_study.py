@@ -37,3 +37,36 @@ def test_finished_paths_take_finished_points_of_the_study_and_its_diagnostics(tm
     assert {"2c_dann/base-s0", "2c_dann/base-s0.log", "diagnostics/momentum_zero/base-s0",
             "diagnostics/momentum_zero/base-s0.log", "2c_dann/config.json", "report.md"} <= paths
     assert not any("base-s1" in p for p in paths)
+
+
+def test_scrub_names_data_files_portably_and_leaves_numbers(tmp_path, monkeypatch):
+    mod = _publish_module()
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "mnist.npz").write_bytes(b"digits")
+    monkeypatch.setenv("DLAPPS_DATA", str(data))
+    monkeypatch.delenv("DLAPPS_WEIGHTS", raising=False)
+    study = tmp_path / "study-results"
+    point = study / "2c_dann" / "base-s0"
+    point.mkdir(parents=True)
+    cfg = {"data_sources": {"source": f"DLAPPS_DATA: {data / 'mnist.npz'}"}, "lr": 0.01,
+           "file": "/home/someone/wt/src/dlapps/study/sweeps/2c_dann.toml"}
+    (point / "config.json").write_text(json.dumps(cfg))
+    (study / "2c_dann" / "base-s0.log").write_text(f"done: {point.resolve()}/report.html\n")
+    assert mod.scrub_machine_paths([point, study / "2c_dann" / "base-s0.log"], study) == 2
+    got = json.loads((point / "config.json").read_text())
+    import hashlib
+    digest = hashlib.sha256(b"digits").hexdigest()
+    assert got["data_sources"]["source"] == f"DLAPPS_DATA: $DLAPPS_DATA/mnist.npz (sha256 {digest})"
+    assert got["file"] == "src/dlapps/study/sweeps/2c_dann.toml" and got["lr"] == 0.01
+    assert (study / "2c_dann" / "base-s0.log").read_text() == "done: study-results/2c_dann/base-s0/report.html\n"
+    assert mod.scrub_machine_paths([point], study) == 0  # idempotent: a digest is never added twice
+
+
+def test_published_study_holds_no_machine_path():
+    """Published files name data as $DLAPPS_DATA/<file> with its digest and other files relative to the repo."""
+    mod = _publish_module()
+    study = ROOT / "study-results"
+    hits = [str(f.relative_to(ROOT)) for f in study.rglob("*") if f.is_file() and f.suffix != ".pt"
+            and mod.MACHINE_PATH.search(f.read_text(errors="ignore"))]
+    assert hits == []
