@@ -193,10 +193,11 @@ def resolve_mnistm_lab(path: Path | None, source: str) -> DataBundle:
         return _resolve("mnistm-lab", "mnistm_lab.npz", path, source, from_npz, None, None, None)
     if source == "embedded":
         raise DlappsError(f"mnistm-lab has no embedded copy: it needs MNIST and {BSDS500_HELP}")
+    photos, where = _bsds500_photos()
     mnist = resolve_mnist(None, "local" if source == "auto" else source)
     if len(mnist.train) != 60000 or len(mnist.test) != 10000:
-        raise DlappsError(f"mnistm-lab needs the full MNIST (60,000 / 10,000), not {mnist.source}")
-    photos, where = _bsds500_photos()
+        raise DlappsError(f"mnistm-lab needs the full MNIST (60,000 / 10,000; place mnist.npz in $DLAPPS_DATA), "
+                          f"not {mnist.source}")
     key = f"mnistm-lab-v1 {mnist.source} | {where} | {len(photos)} photos"
 
     def build() -> dict[str, np.ndarray]:
