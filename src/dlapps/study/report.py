@@ -342,6 +342,7 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     for s in SECTION_ORDER:
         if sections[s]:
             md += [f"## {titles[s]['title']}", ""] + sections[s]
+    md += screens_part(out)
     text = "\n".join(md)
     md_path, html_path = out / "report.md", out / "report.html"
     atomic_write_text(md_path, text)
@@ -351,6 +352,19 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     return {"rows_judged": total.judged, "rows_within": total.within, "rows_outside": total.outside,
             "rows_stopped": total.stopped, "rows_not_run": total.not_run, "substitute_rows": total.substitutes,
             "claims": dict(total.claims), "report": str(md_path)}
+
+
+def screens_part(out: Path) -> list[str]:
+    """The screens published in ``out/diagnostics`` (a screen not yet started is not shown)."""
+    from dlapps.study.results import study_spec
+    from dlapps.study.screen import screen_section
+
+    part: list[str] = []
+    for name, spec in study_spec().get("screens", {}).items():
+        d = out / "diagnostics" / name
+        if d.is_dir():
+            part += screen_section(name, spec, d, out / spec["published_sweep"])
+    return ["## Diagnostics: screens before a rerun", "", *part] if part else []
 
 
 def _sweep_figures(p: Any, out: Path, figures_shown: dict[Path, str], data: StudyData,
