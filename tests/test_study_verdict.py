@@ -29,10 +29,18 @@ def test_row_verdicts():
     assert judge_row(0.75, [0.60, 0.62, 0.61], 0, 3, 0.05).status == "outside"
     # a seed that stopped is a miss even when the others are spot on
     v = judge_row(0.75, [0.75, 0.75], 1, 3, 0.05)
-    assert v.status == "stopped" and v.text == "miss: 1 of 3 seeds stopped" and v.judged
+    assert v.status == "stopped" and v.text == "miss: 1 of 3 seeds stopped (finished seeds within ±0.05)" and v.judged
+    # ... and says where its finished seeds lie, so a summary cannot hide a disagreement behind the stop
+    assert v.finished == "within"
+    assert judge_row(0.75, [0.60, 0.62], 1, 3, 0.05).finished == "outside"
+    assert judge_row(0.75, [], 3, 3, 0.05).finished == "none"
+    # a collapsed seed's value is in the mean but not among the finished seeds the split reads
+    assert judge_row(0.75, [0.75, 0.1], 0, 2, 0.05, collapsed=1, healthy=[0.75]).finished == "within"
+    # an accuracy's interval stays in [0, 1]
+    assert judge_row(0.99, [0.97, 0.999, 0.93], 0, 3, 0.05, bounded=True).in_spread.endswith("1.0000]")
     # so is a seed that ran to the end collapsed (its number is among the values)
-    v = judge_row(0.75, [0.75, 0.75, 0.11], 0, 3, 0.05, collapsed=1)
-    assert v.status == "stopped" and v.text == "miss: 1 of 3 seeds collapsed"
+    v = judge_row(0.75, [0.75, 0.75, 0.11], 0, 3, 0.05, collapsed=1, healthy=[0.75, 0.75])
+    assert v.status == "stopped" and v.text == "miss: 1 of 3 seeds collapsed (finished seeds within ±0.05)"
     # a point that never ran is counted, as a miss
     assert judge_row(0.75, [], 0, 3, 0.05).status == "not run" and judge_row(0.75, [], 0, 3, 0.05).judged
     # substitutes, rows without a band and repeats are shown, never counted

@@ -53,6 +53,12 @@ class Tally:
     stopped: int = 0
     not_run: int = 0
     substitutes: int = 0
+    # rows with stopped seeds, by where their finished seeds' mean lies (within / outside / none finished)
+    stopped_finished: dict[str, int] = field(default_factory=dict)
+    # the runs (sweep, point, seed) the judged rows read, and those of them that stopped or collapsed: seeds,
+    # not rows (Table 6's eight rows read the same three runs)
+    runs: set[tuple[str, str, int]] = field(default_factory=set)
+    stopped_runs: set[tuple[str, str, int]] = field(default_factory=set)
     unexplained: list[str] = field(default_factory=list)  # misses without a sentence in study.toml
     claims: dict[str, int] = field(default_factory=dict)
 
@@ -63,6 +69,10 @@ class Tally:
     def add(self, other: "Tally") -> None:
         for k in ("within", "outside", "stopped", "not_run", "substitutes"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
+        for k, v in other.stopped_finished.items():
+            self.stopped_finished[k] = self.stopped_finished.get(k, 0) + v
+        self.runs |= other.runs
+        self.stopped_runs |= other.stopped_runs
         self.unexplained += other.unexplained
         for k, v in other.claims.items():
             self.claims[k] = self.claims.get(k, 0) + v
@@ -71,11 +81,22 @@ class Tally:
         if not self.judged and not self.substitutes:
             return "—"
         parts = [f"{self.within}/{self.judged} within band"] if self.judged else []
-        parts += [f"{n} {what}" for n, what in ((self.outside, "outside"), (self.stopped, "stopped"),
+        parts += [f"{n} {what}" for n, what in ((self.outside, "outside"), (self.stopped, "with stopped seeds"),
                                                  (self.not_run, "not run")) if n]
+        if self.stopped:
+            parts[-1 if not self.not_run else -2] += f" ({self.stopped_text()})"
+        if self.stopped_runs:
+            parts.append(f"{len(self.stopped_runs)} of {len(self.runs)} seeds stopped")
         if self.substitutes:
             parts.append(f"substitutes: {self.substitutes} rows, not judged")
         return "; ".join(parts)
+
+    def stopped_text(self) -> str:
+        """Where the finished seeds of the rows with stopped seeds lie."""
+        f = self.stopped_finished
+        return ", ".join(f"{f[k]} {what}" for k, what in (("within", "whose finished seeds are within band"),
+                                                         ("outside", "outside"), ("none", "with no seed finished"))
+                         if f.get(k))
 
     def claims_text(self) -> str:
         if not self.claims:
@@ -83,6 +104,11 @@ class Tally:
         order = ("confirmed", "opposite sign", "differs", "not distinguishable", "too few seeds", "collapsed seeds",
                  "not run")
         return ", ".join(f"{self.claims[k]} {k}" for k in order if self.claims.get(k))
+
+
+def is_fraction(metric: str | None) -> bool:
+    """An accuracy (a fraction in [0, 1]), whose intervals are clipped to that range."""
+    return bool(metric) and metric.rsplit(".", 1)[-1].endswith(("acc", "accuracy", "rate"))
 
 
 def _row_cells(r: dict[str, Any], s: Any, v: RowVerdict, label: str, note: str) -> list[str]:
@@ -122,13 +148,20 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
                       "no verdict" + (" (losses: see the caption)" if "loss" in r["metric"] else ""))
         v = judge_row(r["value"] if isinstance(r["value"], float) else None, s.vals, len(s.stopped), s.planned,
                       band, substitute=plan.mode == "substitute", no_verdict=no_verdict,
-                      repeat_of=counted.get(key, "") if r["metric"] else "", collapsed=len(s.collapsed))
+                      repeat_of=counted.get(key, "") if r["metric"] else "", collapsed=len(s.collapsed),
+                      healthy=[x for k, x in sorted(s.values.items()) if k not in s.collapsed],
+                      bounded=is_fraction(r["metric"]))
         if v.judged:
             counted.setdefault(key, plan.entry.label)
             tally.within += v.status == "within"
             tally.outside += v.status == "outside"
             tally.stopped += v.status == "stopped"
             tally.not_run += v.status == "not run"
+            if v.finished:
+                tally.stopped_finished[v.finished] = tally.stopped_finished.get(v.finished, 0) + 1
+            seeds = {*s.values, *s.stopped, *s.missing}
+            tally.runs |= {(key[0], point, k) for k in seeds}
+            tally.stopped_runs |= {(key[0], point, k) for k in (*s.stopped, *s.collapsed)}
         tally.substitutes += v.status == "substitute"
         # an explanation is of a miss: once more seeds bring the row inside its band, it is no longer shown.
         # "row|column" explains one number, "row" every number of that row (one stopped seed misses them all)
@@ -159,7 +192,8 @@ def reading_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData, point_m
         point = point_map[r["point"]]
         s = data.seeds(plan, point, r["metric"])
         v = judge_row(r["value"], s.vals, len(s.stopped), s.planned, r["band"] if plan.judged else None,
-                      collapsed=len(s.collapsed))
+                      collapsed=len(s.collapsed), healthy=[x for k, x in sorted(s.values.items()) if k not in s.collapsed],
+                      bounded=is_fraction(r["metric"]))
         why = explain.get(point, "") if v.status in ("outside", "stopped") else ""
         rows.append(_row_cells(r, s, v, f"{r['row']} → `{point or 'base'}`",
                                "; ".join(x for x in ("alternative reading: not counted", why) if x)))
@@ -333,9 +367,12 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     if summary:
         share = f" ({100 * total.within / total.judged:.0f} %)" if total.judged else ""
         md += ['<div class="glance" markdown="1">', "", "## Summary", "",
-               f"**Rows**: {total.within} of {total.judged} judged rows within band{share}; {total.outside} outside, "
-               f"{total.stopped} with stopped or collapsed seeds, {total.not_run} not run; substitutes: "
-               f"{total.substitutes} rows, not judged. **Claims**: {total.claims_text()}.", ""]
+               f"**Rows**: {total.within} of {total.judged} judged rows within band{share}; {total.outside} outside; "
+               f"{total.stopped} with stopped or collapsed seeds" + (f" ({total.stopped_text()})" if total.stopped
+                                                                     else "") +
+               f"; {total.not_run} not run; substitutes: {total.substitutes} rows, not judged. **Seeds**: "
+               f"{len(total.stopped_runs)} of the {len(total.runs)} runs the judged rows read stopped or collapsed. "
+               f"**Claims**: {total.claims_text()}.", ""]
         if total.unexplained:
             md += [f"Misses not yet explained in `study.toml`: {len(total.unexplained)}.", ""]
         md += [markdown_table(["table", "rows", "claims", "how it ran"], summary), "", "</div>", ""]
@@ -350,7 +387,9 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     # carry megabytes of the same PNGs again
     atomic_write_text(html_path, md_to_html(text, out, inline_figures=False))
     return {"rows_judged": total.judged, "rows_within": total.within, "rows_outside": total.outside,
-            "rows_stopped": total.stopped, "rows_not_run": total.not_run, "substitute_rows": total.substitutes,
+            "rows_stopped": total.stopped, "rows_stopped_finished": dict(total.stopped_finished),
+            "runs_read": len(total.runs), "runs_stopped": len(total.stopped_runs),
+            "rows_not_run": total.not_run, "substitute_rows": total.substitutes,
             "claims": dict(total.claims), "report": str(md_path)}
 
 

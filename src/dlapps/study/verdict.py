@@ -98,6 +98,9 @@ class RowVerdict:
     status: RowStatus
     text: str                  # what the table's verdict column says
     in_spread: str = "—"       # whether the study's number lies in dlapps' 95 % prediction interval
+    # a row with stopped seeds: where its finished (not collapsed) seeds' mean lies, so a summary cannot hide a
+    # disagreement behind the stop: "within" | "outside" | "none" (no seed finished); "" for other rows
+    finished: Literal["within", "outside", "none", ""] = ""
 
     @property
     def judged(self) -> bool:
@@ -106,13 +109,17 @@ class RowVerdict:
 
 
 def judge_row(study: float | None, vals: list[float], stopped: int, planned: int, band: float | None,
-              substitute: bool = False, no_verdict: str = "", repeat_of: str = "", collapsed: int = 0) -> RowVerdict:
+              substitute: bool = False, no_verdict: str = "", repeat_of: str = "", collapsed: int = 0,
+              healthy: list[float] | None = None, bounded: bool = False) -> RowVerdict:
     """The verdict of one row. ``vals``: the finished seeds' values; ``stopped``: seeds that diverged or
     collapsed and stopped themselves; ``collapsed``: seeds that ran to the end collapsed (their values are in
-    ``vals``); ``planned``: seeds the point should have. ``repeat_of``: the table whose identical row (same
-    runs, same metric) was already counted."""
+    ``vals``; ``healthy`` are the others, default all of ``vals``); ``planned``: seeds the point should have.
+    ``repeat_of``: the table whose identical row (same runs, same metric) was already counted. ``bounded``: the
+    metric is a fraction, so its interval is clipped to [0, 1]."""
     spread = "—"
     pi = prediction_interval(vals)
+    if pi is not None and bounded:
+        pi = (max(0.0, pi[0]), min(1.0, pi[1]))
     if pi is not None and study is not None:
         spread = f"{'yes' if pi[0] <= study <= pi[1] else 'no'} [{pi[0]:.4f}, {pi[1]:.4f}]"
     if substitute:
@@ -124,7 +131,11 @@ def judge_row(study: float | None, vals: list[float], stopped: int, planned: int
     if stopped or collapsed:
         what = ", ".join(f"{n} of {planned} seeds {w}" for n, w in ((stopped, "stopped"), (collapsed, "collapsed"))
                          if n)
-        return RowVerdict("stopped", f"miss: {what}", spread)
+        ok = vals if healthy is None else healthy
+        where = "none" if not ok else "within" if abs(mean_sd(ok)[0] - study) <= band else "outside"
+        said = {"none": "no seed finished", "within": f"finished seeds within ±{band:g}",
+                "outside": f"finished seeds outside ±{band:g}"}[where]
+        return RowVerdict("stopped", f"miss: {what} ({said})", spread, where)
     if not vals:
         return RowVerdict("not run", "not run", spread)
     ok = abs(mean_sd(vals)[0] - study) <= band
