@@ -117,3 +117,31 @@ def test_stop_after_trains_the_schedules_first_epochs(tmp_path):
     assert m["history"][0]["lambda"] < one["history"][0]["lambda"]  # p runs over 4 epochs, not 1
     with pytest.raises(DlappsError, match="--stop-after 5 is past"):
         run_dann(DannConfig(epochs=4, stop_after=5, **QUICK), RunOptions(out=str(tmp_path / "x"), quiet=True))
+
+
+def test_diagnose_says_what_a_run_did_from_its_own_files():
+    from dlapps.adapt.diagnose import diagnose
+
+    row = lambda e, s, t, lam=0.5, lr=0.002, **k: {"epoch": e, "source_class_acc": s, "target_class_acc": t,
+                                                    "lambda": lam, "lr": lr, **k}
+    fine = diagnose({"history": [row(1, 0.9, 0.6), row(2, 0.95, 0.7), row(3, 0.97, 0.65)]})
+    assert fine.state == "finished" and fine.best == (2, 0.7)
+    assert fine.text() == "trained all 3 epochs; best target 0.700 (epoch 2), last 0.650"
+    # a NaN that older code recorded only in the log; λ·μ is the reversed gradient's step then
+    log = "error: loss became nan at epoch 4, step 709 (λ=0.557, lr=0.00503); run dir keeps epochs 1..3"
+    nan = diagnose({"history": [row(1, 0.9, 0.6)], "diverged": True}, log)
+    assert nan.state == "nan" and nan.nan == {"epoch": 4, "step": 709, "lambda": 0.557, "lr": 0.00503}
+    assert "loss NaN in epoch 4, step 709 (λ 0.56, μ 0.005, λ·μ 0.0028)" in nan.text()
+    # metrics.json's own record wins, and a multiplier on the domain loss scales the step
+    nan2 = diagnose({"history": [], "diverged": True, "diverged_at": {"epoch": 1, "step": 3, "lambda": 0.1,
+                                                                      "lr": 0.01}},
+                    options={"multiplier_on": "domain-loss", "lambda_multiplier": 3.0})
+    assert "3·λ·μ 0.003" in nan2.text()
+    # older code stopped a run after a collapsed epoch; newer code trains on and the run may recover
+    stopped = diagnose({"history": [row(1, 0.9, 0.6), row(2, 0.1, 0.1)], "diverged": True})
+    assert stopped.state == "stopped" and stopped.text().startswith("collapsed in epoch 2 (λ 0.50, μ 0.002, "
+                                                                    "λ·μ 0.001; source 0.10); stopped there")
+    back = diagnose({"history": [row(1, 0.9, 0.6, collapsed=0.0), row(2, 0.1, 0.1, collapsed=1.0),
+                                 row(3, 0.9, 0.5, collapsed=0.0)]})
+    assert [e["event"] for e in back.events] == ["collapsed", "recovered"] and "recovered in epoch 3" in back.text()
+    assert diagnose(None).text() == "not run yet"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import math
 
 import numpy as np
@@ -264,3 +265,31 @@ def test_a_point_that_stopped_itself_is_reported_as_such(tmp_path):
     s = point_seeds(tmp_path, spec, False, "lambda-multiplier=2.0", "target.class_acc")
     assert s.values == {} and s.stopped == {0: 5} and s.planned == 3  # not a value: a stopped seed
     assert point_seeds(tmp_path, spec, False, "", "target.class_acc").stopped == {}
+
+
+def test_study_toml_types_no_measured_number():
+    """Notes say what a run cannot know (why a reading was chosen, hypotheses); what happened to a seed comes
+    from its files (diagnose). So a note may cite a setting or a number the study reported, never a result: no
+    decimal that is not a setting of a preset or sweep, nor a study's number, and no 'epoch N' / 'seed N'."""
+    import re
+    import tomllib
+
+    src = Path(__file__).resolve().parents[1] / "src" / "dlapps"
+    spec = tomllib.loads((src / "study" / "study.toml").read_text())
+    allowed = set(re.findall(r"(?<![\w.])\d+\.\d+", (src / "presets.toml").read_text()))
+    for f in (src / "study" / "sweeps").glob("*.toml"):
+        allowed |= set(re.findall(r"(?<![\w.])\d+\.\d+", f.read_text()))
+    allowed |= set(re.findall(r"(?<![\w.])\d+\.\d+", (src / "study" / "reference.csv").read_text()))
+
+    def notes(x, key=""):
+        if isinstance(x, dict):
+            for k, v in x.items():
+                yield from notes(v, k if k in ("note", "explain", "explain_points", "not_run") else key)
+        elif isinstance(x, str) and key:
+            yield x
+
+    typed = [(n, d) for n in notes({k: spec[k] for k in ("tables", "figures")})
+             for d in re.findall(r"(?<![\w.])\d+\.\d+", n) if d not in allowed]
+    assert typed == []
+    runs = [n for n in notes({k: spec[k] for k in ("tables", "figures")}) if re.search(r"\b(epoch|seed)s? \d", n)]
+    assert runs == []

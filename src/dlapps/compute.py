@@ -63,4 +63,9 @@ def check_finite(value: float, what: str) -> None:
 
 
 class DivergenceError(DlappsError):
-    """Training diverged (NaN/inf loss or a collapsed model)."""
+    """Training diverged (NaN/inf loss or a collapsed model). ``at``: where, for the run's metrics.json (epoch,
+    step and what the step sizes were then), so a report can say it without reading the log."""
+
+    def __init__(self, message: str, at: dict[str, float] | None = None) -> None:
+        super().__init__(message)
+        self.at = at or {}

@@ -257,8 +257,10 @@ def train_epoch(model: DANN, optim: torch.optim.Optimizer, src: Domain, tgt: Dom
         sums["domain_acc"] += dcorrect.item() / (2 * half)
         if not torch.isfinite(loss):
             _save(run, model, optim, epoch, history)
+            lr = optim.param_groups[0]["lr"]
             raise DivergenceError(f"loss became {loss.item()} at epoch {epoch + 1}, step {i + 1} (λ={lam:.3g}, "
-                                  f"lr={optim.param_groups[0]['lr']:.3g}); run dir keeps epochs 1..{epoch}")
+                                  f"lr={lr:.3g}); run dir keeps epochs 1..{epoch}",
+                                  at={"epoch": epoch + 1, "step": i + 1, "lambda": lam, "lr": lr})
         if i % 50 == 0:
             bar.set_postfix(cls=f"{closs.item():.3f}", dom=f"{dloss.item():.3f}", lam=f"{lam:.2f}")
         run.tb.scalars("step", {"loss": loss.item(), "class_loss": closs.item(), "domain_loss": dloss.item(),
@@ -325,10 +327,10 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
     t0 = time.perf_counter()
     try:
         history = train_dann(model, src, tgt, cfg, run, opts, device)
-    except DivergenceError:
+    except DivergenceError as e:
         hist = (run.load_checkpoint() or {}).get("history", [])
         # the epochs before the divergence, and the fact itself: a sweep counts such a run as a result
-        run.write_metrics({**_metrics(hist, done=False), "diverged": True})
+        run.write_metrics({**_metrics(hist, done=False), "diverged": True, **({"diverged_at": e.at} if e.at else {})})
         raise
     sel = validator_name(cfg.stop_by) if cfg.stop_by else ""
     metrics = _metrics(history, stop_by=sel)

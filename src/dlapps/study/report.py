@@ -106,6 +106,60 @@ class Tally:
         return ", ".join(f"{self.claims[k]} {k}" for k in order if self.claims.get(k))
 
 
+class RunNotes:
+    """Each training point's run note, printed once in the report (under the first table that reads it) and
+    pointed to by every row that reads it: what each seed did, read from its own files by the app's
+    ``diagnose`` (never typed by hand), with study.toml's reason for a miss (a hypothesis, no number) after it."""
+
+    def __init__(self, data: StudyData) -> None:
+        self.data = data
+        self.refs: dict[tuple[str, str], str] = {}
+        self.why: dict[str, list[str]] = {}
+        self.pending: list[tuple[str, Any, str]] = []
+
+    def ref(self, plan: Any, point: str) -> str:
+        """The note's label ("R3") for a point of a DANN sweep, "" for other sweeps and plans without runs."""
+        if plan.file is None or plan.mode != "full" or self.data.spec(plan.file).command[:2] != ["adapt", "dann"]:
+            return ""
+        key = (plan.file.stem, point)
+        if key not in self.refs:
+            self.refs[key] = f"R{len(self.refs) + 1}"
+            self.pending.append((self.refs[key], plan, point))
+        return self.refs[key]
+
+    def add_why(self, ref: str, why: str) -> None:
+        if ref and why and why not in self.why.setdefault(ref, []):
+            self.why[ref].append(why)
+
+    def flush(self) -> list[str]:
+        """The notes first referenced since the last flush, as a list under the table."""
+        from dlapps.adapt.diagnose import diagnose
+        from dlapps.sweep import expand, read_metrics
+
+        if not self.pending:
+            return []
+        lines = ["**Run notes** (what each seed did, read from its own files):", ""]
+        for ref, plan, point in self.pending:
+            seeds = [p for p in expand(self.data.spec(plan.file), plan.quick) if p.name == point]
+            said = []
+            for p in seeds:
+                d = plan.sweep_dir / p.dirname if plan.sweep_dir else None
+                log = plan.sweep_dir / f"{p.dirname}.log" if plan.sweep_dir else None
+                m = read_metrics(d) if d is not None and (d / "metrics.json").exists() else None
+                text = log.read_text(errors="replace") if log is not None and log.exists() else ""
+                said.append(f"seed {p.seed}: {diagnose(m, text, p.options and _options(p.options)).text()}")
+            why = "".join(f" *Why:* {w}." for w in self.why.get(ref, []))
+            lines.append(f"- **{ref}** `{point or 'base'}` — " + "; ".join(said) + "." + why)
+        self.pending = []
+        self.why = {}
+        return lines + [""]
+
+
+def _options(cli: dict[str, Any]) -> dict[str, Any]:
+    """A sweep point's options (CLI names) as a run's config names them."""
+    return {k.replace("-", "_"): v for k, v in cli.items()}
+
+
 def is_fraction(metric: str | None) -> bool:
     """An accuracy (a fraction in [0, 1]), whose intervals are clipped to that range."""
     return bool(metric) and metric.rsplit(".", 1)[-1].endswith(("acc", "accuracy", "rate"))
@@ -129,7 +183,7 @@ def _row_cells(r: dict[str, Any], s: Any, v: RowVerdict, label: str, note: str) 
 
 
 def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
-               counted: dict[tuple[str, str, str], str]) -> tuple[list[list[str]], Tally]:
+               counted: dict[tuple[str, str, str], str], notes: RunNotes) -> tuple[list[list[str]], Tally]:
     """One table's rows and its tally. ``counted`` maps (sweep, point, metric) to the table that already
     judged those runs, so six tables reading Table 5's run count it once."""
     tally = Tally()
@@ -170,7 +224,10 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
         if v.status in ("outside", "stopped") and not why:
             tally.unexplained.append(f"{plan.entry.label} {r['row']} / {r['column']}")
         label = r["row"] + (f" → `{point}`" if plan.mode == "substitute" and point else "")
-        rows.append(_row_cells(r, s, v, label, "; ".join(x for x in (r.get("note") or "", why) if x)))
+        ref = notes.ref(plan, point) if r["metric"] else ""
+        notes.add_why(ref, why)
+        rows.append(_row_cells(r, s, v, label, "; ".join(x for x in (r.get("note") or "", ref, "" if ref else why)
+                                                         if x)))
     # rows the study did not run but a reader needs, e.g. λ = 0 under the same network and protocol
     for label, point in plan.entry.spec.get("extra_points", {}).items():
         for r in refs:
@@ -181,7 +238,8 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
     return rows, tally
 
 
-def reading_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData, point_map: dict[str, str]) -> list[list[str]]:
+def reading_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData, point_map: dict[str, str],
+                 notes: RunNotes) -> list[list[str]]:
     """An alternative reading of a table (Table 10's multiplier): its accuracy rows, shown beside the study's
     numbers with the verdict they would get, never counted."""
     rows = []
@@ -195,8 +253,11 @@ def reading_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData, point_m
                       collapsed=len(s.collapsed), healthy=[x for k, x in sorted(s.values.items()) if k not in s.collapsed],
                       bounded=is_fraction(r["metric"]))
         why = explain.get(point, "") if v.status in ("outside", "stopped") else ""
+        ref = notes.ref(plan, point)
+        notes.add_why(ref, why)
         rows.append(_row_cells(r, s, v, f"{r['row']} → `{point or 'base'}`",
-                               "; ".join(x for x in ("alternative reading: not counted", why) if x)))
+                               "; ".join(x for x in ("alternative reading: not counted", ref, "" if ref else why)
+                                         if x)))
     return rows
 
 
@@ -321,6 +382,7 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     summary, total = [], Tally()
     counted: dict[tuple[str, str, str], str] = {}
     figures_shown: dict[Path, str] = {}  # a sweep serving several tables shows its figures once
+    notes = RunNotes(data)
     for p in plans:
         e = p.entry
         part = [f"### {e.label}: {e.caption}" if e.is_table else f"### {e.caption}", ""]
@@ -329,11 +391,12 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
         if e.spec.get("note"):
             part += [e.spec["note"].strip(), ""]
         if e.is_table:
-            rows, tally = table_rows(p, refs, data, counted)
+            rows, tally = table_rows(p, refs, data, counted, notes)
             part += [markdown_table(ROW_HEADER, rows), ""]
             for name, point_map in e.spec.get("readings", {}).items():
-                part += [f"**Reading: {name}**", "", markdown_table(ROW_HEADER, reading_rows(p, refs, data, point_map)),
-                         ""]
+                part += [f"**Reading: {name}**", "",
+                         markdown_table(ROW_HEADER, reading_rows(p, refs, data, point_map, notes)), ""]
+            part += notes.flush()
             tally.claims = claims_part(p, by_key, refs, data, part)
             fig = epoch_figure(p, refs, data, out)
             if fig:
