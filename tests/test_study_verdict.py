@@ -163,12 +163,18 @@ def test_report_counts_misses_and_claims_and_never_a_substitute(tmp_path, monkey
     write_study_report(out, plans, reference_rows(), 3, False, [])
     md = (out / "report.md").read_text()
     rows = {tuple(c.strip() for c in ln.split("|")[1:3]): ln for ln in md.splitlines() if ln.startswith("| ")}
-    assert "stale note" not in md and "why x2 stops" in rows[("2", "Tgt G_y Acc")]
-    assert "the whole row" in rows[("2", "Src G_y Acc")] and "the whole row" not in rows[("2", "Tgt G_y Acc")]
+    # a miss's reason is printed once, in the run note of the point its rows read, which they point to
+    notes = {ln.split("**")[1]: ln for ln in md.splitlines() if ln.startswith("- **R")}
+    x2 = rows[("2", "Tgt G_y Acc")].split("|")[-2].strip()
+    assert "stale note" not in md and "why x2 stops" in notes[x2] and "the whole row" in notes[x2]
+    assert rows[("2", "Src G_y Acc")].split("|")[-2].strip() == x2 and md.count("why x2 stops") == 1
+    assert "seed 1: loss NaN in epoch 6" in notes[x2]  # what the run did, from its own files
     assert "yes (±0.05)" in rows[("Target MNIST-M", "Class Accuracy")]
     # an alternative reading's miss shows its own sentence, still not counted
     reading = rows[("2 → `lambda-update=per-epoch,lambda-multiplier=2.0`", "Tgt G_y Acc")]
-    assert "alternative reading: not counted; why per-epoch x2 stops" in reading and "miss" in reading
+    ref = reading.split("|")[-2].strip().split("; ")[-1]
+    assert "alternative reading: not counted" in reading and "miss" in reading
+    assert "why per-epoch x2 stops" in notes[ref]
     assert "never shown" not in md
     # a stop on one seed of three asks for a replacement seed (3) on both points of its claims: the stop stays
     # counted, out of 4 planned seeds now, and the seed not run yet is named

@@ -70,6 +70,9 @@ def diagnose(metrics: dict[str, Any] | None, log_text: str = "", options: dict[s
     o = options or {}
     scale = float(o.get("lambda_multiplier", 1.0)) if o.get("multiplier_on") == "domain-loss" else 1.0
     h = metrics.get("history") or []
+    need = ("epoch", "source_class_acc", "target_class_acc", "lambda", "lr")
+    if not all(isinstance(r, dict) and all(k in r for k in need) for r in h):
+        h = []  # a history without the per-epoch numbers (a hand-made or foreign file): its state only
     events: list[dict[str, Any]] = []
     down = False
     for k in range(1, len(h) + 1):  # runs before the 'collapsed' flag: the rule applied epoch by epoch
@@ -84,11 +87,12 @@ def diagnose(metrics: dict[str, Any] | None, log_text: str = "", options: dict[s
     best = max(tg, key=lambda t: t[1]) if tg else None
     last = float(h[-1]["target_class_acc"]) if h else None
     never = bool(h) and max(float(r["source_class_acc"]) for r in h) < COLLAPSED_SOURCE_ACC
+    n = len(h) or int(metrics.get("epochs_done", 0) or 0)
     if not metrics.get("diverged"):
-        return Diagnosis("finished", len(h), {}, events, best, last, never, scale)
+        return Diagnosis("finished", n, {}, events, best, last, never, scale)
     nan = dict(metrics.get("diverged_at") or {})
     if not nan and (m := NAN_LINE.search(log_text)):
         nan = {"epoch": int(m[1]), "step": int(m[2]), "lambda": float(m[3]), "lr": float(m[4])}
     if nan or not (events and events[-1]["event"] == "collapsed" and events[-1]["epoch"] == len(h)):
-        return Diagnosis("nan", len(h), nan, events, best, last, never, scale)
-    return Diagnosis("stopped", len(h), {}, events, best, last, never, scale)
+        return Diagnosis("nan", n, nan, events, best, last, never, scale)
+    return Diagnosis("stopped", n, {}, events, best, last, never, scale)
