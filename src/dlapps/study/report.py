@@ -102,7 +102,7 @@ class Tally:
         if not self.claims:
             return "—"
         order = ("confirmed", "opposite sign", "differs", "not distinguishable", "too few seeds", "collapsed seeds",
-                 "not run")
+                 "not run", "not testable here")
         return ", ".join(f"{self.claims[k]} {k}" for k in order if self.claims.get(k))
 
 
@@ -173,8 +173,7 @@ def _row_cells(r: dict[str, Any], s: Any, v: RowVerdict, label: str, note: str) 
         ours = "; ".join(([ours] if vals else []) + [f"seed {k} stopped after epoch {e}" for k, e in
                                                      sorted(s.stopped.items())])
     if s.collapsed:
-        ours += "; " + "; ".join(f"seed {k} collapsed (source accuracy {a:.4f}: chance)" for k, a in
-                                 sorted(s.collapsed.items()))
+        ours += "; " + "; ".join(f"seed {k} collapsed ({a})" for k, a in sorted(s.collapsed.items()))
     if s.damaged:
         ours += f"; damaged: seed {', '.join(map(str, s.damaged))}"
     if s.missing and (vals or s.stopped):  # a point under way, or a replacement seed (verdict.py) not run yet
@@ -262,7 +261,7 @@ def reading_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData, point_m
 
 
 def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], data: StudyData,
-               point_map: dict[str, str] | None = None) -> tuple[list[list[str]], dict[str, int]]:
+               point_map: dict[str, str] | None = None) -> tuple[list[list[str]], dict[str, int], list[str]]:
     """The claims of a table or figure group (study.toml [[claims]]): the study's a − b, dlapps' paired a − b,
     and a verdict. A table's claim takes the study's difference from reference.csv; a figure group's (the
     study shows pictures there, no numbers) takes only its sign, from the claim's ``direction`` and the words
@@ -276,18 +275,18 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
         return None
 
     key = plan.entry.key
-    rows, counts = [], {}
+    rows, counts, said = [], {}, []
     for c in study_spec().get("claims", []):
         if str(c.get("table", c.get("figure"))) != key:
             continue
         b_key = str(c.get("b_table", c.get("b_figure", key)))
         b_plan = plans.get(b_key)
+        b_metric = c.get("b_metric", c["metric"])  # a claim may set two numbers of one run against each other
         if "direction" in c:  # words, not a number: "more diverse", "seem more real"
             study_diff = {"higher": 1.0, "lower": -1.0, "none": 0.0}[c["direction"]]
-            study_text = (f"{'no difference' if c['direction'] == 'none' else c['direction']} "
-                          f"(pp. {c['pages']}: “{c['quote']}”)")
+            study_text = f"{'no difference' if c['direction'] == 'none' else c['direction']}"
         else:
-            ra, rb = ref_value(key, c["a"], c["metric"]), ref_value(b_key, c["b"], c["metric"])
+            ra, rb = ref_value(key, c["a"], c["metric"]), ref_value(b_key, c["b"], b_metric)
             if ra is None or rb is None:
                 raise ValueError(f"study.toml claim {c['text']!r}: no reference value for its points")
             study_diff = ra - rb
@@ -299,9 +298,16 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
             pa = point_map.get(pa, pa)
             pb = point_map.get(pb, pb) if b_key == key else pb
         judged = plan.judged and b_plan.judged
-        sa, sb = data.seeds(plan, pa, c["metric"]), data.seeds(b_plan, pb, c["metric"])
-        v: ClaimVerdict = judge_claim(study_diff, sa.values, sb.values, set(sa.stopped), set(sb.stopped),
+        sa, sb = data.seeds(plan, pa, c["metric"]), data.seeds(b_plan, pb, b_metric)
+        # a timing taken over part of a run (it resumed) is not that run's: such a seed is not paired
+        va = {k: x for k, x in sa.values.items() if k not in sa.untimed}
+        vb = {k: x for k, x in sb.values.items() if k not in sb.untimed}
+        v: ClaimVerdict = judge_claim(study_diff, va, vb, set(sa.stopped), set(sb.stopped),
                                       set(sa.collapsed) | set(sb.collapsed))
+        v.dropped += [f"seed {k}: {side} {why}" for side, u in (("a", sa.untimed), ("b", sb.untimed))
+                      for k, why in sorted(u.items())]
+        if c.get("by_construction"):  # what the method guarantees is no finding: shown, never counted
+            v = ClaimVerdict("not testable here", v.n, v.mean, v.sd, v.ci, v.dropped)
         text = v.text if judged else "not judged (" + (plan.mode if not plan.judged else b_plan.mode) + ")"
         if judged:
             counts[v.status] = counts.get(v.status, 0) + 1
@@ -310,11 +316,18 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
                                            + f" ({v.n} paired seed{'s' if v.n != 1 else ''})")
         ci = "—" if v.ci is None else f"[{v.ci[0]:+.{k}f}, {v.ci[1]:+.{k}f}]"
         names = f"`{pa or 'base'}` − `{pb or 'base'}`" + (f" ({b_plan.entry.label})" if b_key != key else "")
+        metric = c["metric"] + (f" − {b_metric}" if b_metric != c["metric"] else "")
         pending = sorted(set(sa.missing) | set(sb.missing)) if v.n else []  # a point under way, a replacement seed
-        rows.append([c["text"], names, c["metric"], study_text, ours, ci,
+        label = c["text"] + (" *(post hoc)*" if c.get("post_hoc") else "")
+        rows.append([label, names, metric, study_text, ours, ci,
                      text + (f"; {'; '.join(v.dropped)}" if v.dropped else "")
                      + (f"; seed {', '.join(map(str, pending))} not run yet" if pending else "")])
-    return rows, counts
+        said.append(f"- *{c['text']}*: the study said “{c['quote']}” (pp. {c['pages']}) → dlapps found "
+                    f"{text if v.mean is None else f'{ours}, {text}'}"
+                    + "".join(f". {w}: {c[k]}" for k, w in (("post_hoc", "Post hoc"),
+                                                            ("by_construction", "By construction")) if c.get(k))
+                    + ".")
+    return rows, counts, said
 
 
 CLAIM_HEADER = ["claim", "a − b", "metric", "study a − b", "dlapps a − b (mean ± sd over paired seeds)",
@@ -357,12 +370,12 @@ def claims_part(p: Any, by_key: dict[str, Any], refs: list[dict[str, Any]], data
     """Append an entry's claims tables (its own, then each alternative reading's, not counted) to ``part``;
     return the counted claims by verdict."""
     e = p.entry
-    claims, counts = claim_rows(p, by_key, refs, data)
+    claims, counts, said = claim_rows(p, by_key, refs, data)
     if claims:
         part += [f"**Claims of {e.label}** (paired seeds; a verdict from {MIN_CLAIM_SEEDS} seeds on: the "
-                 "paired t-test at 5 %)", "", markdown_table(CLAIM_HEADER, claims), ""]
+                 "paired t-test at 5 %)", "", markdown_table(CLAIM_HEADER, claims), "", *said, ""]
     for name, point_map in e.spec.get("readings", {}).items():
-        alt, _ = claim_rows(p, by_key, refs, data, point_map)
+        alt, _, _ = claim_rows(p, by_key, refs, data, point_map)
         if alt:
             part += [f"**Claims under the reading {name}** (not counted)", "", markdown_table(CLAIM_HEADER, alt), ""]
     return counts

@@ -35,10 +35,12 @@ class PointSeeds:
 
     values: dict[int, float] = field(default_factory=dict)
     stopped: dict[int, int] = field(default_factory=dict)   # seed -> epochs it finished before stopping
-    # seed -> its final source accuracy, for runs that trained to the end with the label classifier at chance
-    # on its own labelled domain (e.g. an explosion in epoch 1 left dead units): their numbers are real and
-    # stay in the mean, and the row is a miss like a stopped seed's
-    collapsed: dict[int, float] = field(default_factory=dict)
+    # seed -> how it collapsed, for runs that trained to the end collapsed (a DANN's label classifier at chance
+    # on its own labelled domain, a GAN's samples in a few classes): their numbers are real and stay in the
+    # mean, and the row is a miss like a stopped seed's
+    collapsed: dict[int, str] = field(default_factory=dict)
+    # seed -> why its timing cannot be compared (it was timed over part of its epochs: a resumed run)
+    untimed: dict[int, str] = field(default_factory=dict)
     damaged: list[int] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)       # planned seeds with no result yet (not run, running)
     planned: int = 0
@@ -48,14 +50,26 @@ class PointSeeds:
         return [self.values[s] for s in sorted(self.values)]
 
 
-def collapsed_source_acc(m: dict[str, Any]) -> float | None:
-    """The source accuracy of a finished run that went on at chance on its own labelled domain to its last
-    epoch (older code let it), else None: such a run is a failure for rows and for pairing alike."""
+def run_collapse(m: dict[str, Any]) -> str | None:
+    """How a finished run collapsed, or None: a DANN whose label classifier ended at chance on its own labelled
+    domain, or a run whose own metrics record a collapse (a GAN's mode or discriminator collapse). Such a run
+    is a failure for rows and for pairing alike."""
     from dlapps.adapt.dann import COLLAPSED_SOURCE_ACC
     from dlapps.runs import metric as dotted
 
     src = dotted(m, "source.class_acc")
-    return float(src) if isinstance(src, (int, float)) and src < COLLAPSED_SOURCE_ACC else None
+    if isinstance(src, (int, float)) and src < COLLAPSED_SOURCE_ACC:
+        return f"source accuracy {src:.4f}: chance"
+    said = [f for f in m.get("failures", []) if isinstance(f, str) and "collapse" in f]
+    return said[0].split(":")[0] if said else None
+
+
+def untimed(m: dict[str, Any]) -> str | None:
+    """Why a run's timing is not its whole run's (it resumed and timed fewer epochs than it trained), or None."""
+    t, done = m.get("timing") or {}, m.get("epochs_done")
+    if isinstance(t, dict) and "epochs_timed" in t and isinstance(done, int) and t["epochs_timed"] < done:
+        return f"timed over {t['epochs_timed']} of its {done} epochs (resumed)"
+    return None
 
 
 def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metric: str) -> PointSeeds:
@@ -85,9 +99,11 @@ def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metr
         v = dotted(m, metric)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             out.values[p.seed] = float(v)
-        src = collapsed_source_acc(m)
-        if src is not None:
-            out.collapsed[p.seed] = src
+        why = run_collapse(m)
+        if why is not None:
+            out.collapsed[p.seed] = why
+        if metric.startswith("timing.") and (t := untimed(m)):
+            out.untimed[p.seed] = t
     return out
 
 
@@ -119,7 +135,7 @@ def seed_outcome(run_dir: Path) -> SeedOutcome:
         return "failed"
     if st != "complete":
         return "pending"
-    return "failed" if collapsed_source_acc(read_metrics(run_dir) or {}) is not None else "ok"
+    return "failed" if run_collapse(read_metrics(run_dir) or {}) is not None else "ok"
 
 
 def claim_points(plans: list[Any]) -> list[tuple[Any, str, Any, str]]:

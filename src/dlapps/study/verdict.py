@@ -143,7 +143,7 @@ def judge_row(study: float | None, vals: list[float], stopped: int, planned: int
 
 
 ClaimStatus = Literal["confirmed", "opposite sign", "differs", "not distinguishable", "too few seeds",
-                      "collapsed seeds", "not run"]
+                      "collapsed seeds", "not run", "not testable here"]
 
 
 @dataclass
@@ -166,6 +166,8 @@ class ClaimVerdict:
             return f"not distinguishable at {self.n} seeds"
         if self.status == "differs":
             return f"differs at {self.n} seeds (the study saw no difference)"
+        if self.status == "not testable here":
+            return "not testable here (true by construction), not counted"
         if self.status == "collapsed seeds":
             return (f"no verdict: {self.collapsed} of {self.n} paired seeds collapsed (a network at chance says "
                     "nothing about the study's effect)")
