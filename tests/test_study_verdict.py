@@ -183,7 +183,9 @@ def test_report_counts_misses_and_claims_and_never_a_substitute(tmp_path, monkey
     standard = [ln for ln in md.splitlines() if ln.startswith("| Standard |") and "Target Class Acc" in ln][0]
     assert "miss: 1 of 4 seeds collapsed" in standard and "seed 2 collapsed (source accuracy 0.1135: chance)" in standard
     assert f"{(0.75 + 0.74 + 0.1129) / 3:.4f}" in standard  # the collapsed seed's real number stays in the mean
-    assert "substitute: not judged" in rows[("relu7 → `layer=pool`", "Test Accuracy")]
+    # a substitute row names both networks; a row whose network has no substitute never ran, and counts
+    assert "substitute: not judged" in rows[("VGG16 relu7 → mobilenet_v2 `layer=pool`", "Test Accuracy")]
+    assert "| not run |" in rows[("ResNet50 → no substitute here (not run)", "Test Accuracy")]
     # Table 6-10's base rows read Table 5's runs: counted once
     assert "same runs as Table 5" in rows[("20 epochs", "Tgt G_y Acc")]
     claims: dict[str, str] = {}

@@ -155,6 +155,21 @@ class RunNotes:
         return lines + [""]
 
 
+def substitute_label(plan: Any, data: StudyData, r: dict[str, Any], point: str) -> str:
+    """A substitute row names both networks: 'VGG16 relu7 → mobilenet_v2 `layer=pool`' (or 'not run here')."""
+    from dlapps.sweep import expand
+
+    need = str(plan.entry.spec.get("needs", "")).upper()
+    study = r["row"] if r["row"].upper().startswith(need) or "=" not in r["point"] and not need else \
+        (r["row"] if any(c.isupper() for c in r["row"][:1]) else f"{need} {r['row']}")
+    if r["point"] not in plan.point_map:
+        return f"{study} → no substitute here (not run)"
+    opts = next((p.options for p in expand(data.spec(plan.file), plan.quick) if p.name == point), {})
+    model = opts.get("model", "")
+    model = ", ".join(model) if isinstance(model, list) else str(model)
+    return f"{study} → {model} `{point}`" if model else f"{study} → `{point}`"
+
+
 def _options(cli: dict[str, Any]) -> dict[str, Any]:
     """A sweep point's options (CLI names) as a run's config names them."""
     return {k.replace("-", "_"): v for k, v in cli.items()}
@@ -193,14 +208,16 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
             continue
         point = plan.point_map.get(r["point"], r["point"])
         s = data.seeds(plan, point, r["metric"]) if r["metric"] else PointSeeds()
-        band = r["band"] if plan.judged else None
+        # a row of a substituted table whose network has no stand-in here never ran: a miss, counted as one
+        unsubstituted = plan.mode == "substitute" and bool(r["metric"]) and r["point"] not in plan.point_map
+        band = r["band"] if plan.judged or unsubstituted else None
         key = (plan.file.name if plan.file else "", point, r["metric"])
         no_verdict = ("not judged (quick)" if plan.mode == "quick" else
                       "not comparable (pipeline check)" if plan.mode == "pipeline-check" else
                       "not rebuilt" if plan.mode == "not-rebuilt" else
                       "no verdict" + (" (losses: see the caption)" if "loss" in r["metric"] else ""))
         v = judge_row(r["value"] if isinstance(r["value"], float) else None, s.vals, len(s.stopped), s.planned,
-                      band, substitute=plan.mode == "substitute", no_verdict=no_verdict,
+                      band, substitute=plan.mode == "substitute" and not unsubstituted, no_verdict=no_verdict,
                       repeat_of=counted.get(key, "") if r["metric"] else "", collapsed=len(s.collapsed),
                       healthy=[x for k, x in sorted(s.values.items()) if k not in s.collapsed],
                       bounded=is_fraction(r["metric"]))
@@ -222,7 +239,7 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
                if v.status in ("outside", "stopped") else "")
         if v.status in ("outside", "stopped") and not why:
             tally.unexplained.append(f"{plan.entry.label} {r['row']} / {r['column']}")
-        label = r["row"] + (f" → `{point}`" if plan.mode == "substitute" and point else "")
+        label = substitute_label(plan, data, r, point) if plan.mode == "substitute" else r["row"]
         ref = notes.ref(plan, point) if r["metric"] else ""
         notes.add_why(ref, why)
         rows.append(_row_cells(r, s, v, label, "; ".join(x for x in (r.get("note") or "", ref, "" if ref else why)
