@@ -400,3 +400,20 @@ def test_published_claims_are_earned():
     assert "(resumed)" in slower
     assert any(k.startswith("ImageNet statistics push the target domain accuracy past the source's") for k in rows)
     assert any(k.startswith("× 3 lowers the source domain accuracy against × 1") for k in rows)
+
+
+def test_findings_are_read_from_the_published_runs():
+    """The report's Findings type no number: each comes from the runs in the study dir (a missing diagnostic says
+    so instead)."""
+    from dlapps.study.findings import findings_section
+
+    study = ROOT / "study-results"
+    text = "\n".join(findings_section(study))
+    base = [json.loads((study / "diagnostics" / "momentum_zero" / f"base-s{s}" / "metrics.json").read_text())
+            for s in range(3)]
+    assert ", ".join(f"{m['target']['class_acc']:.3f}" for m in base) in text
+    peak = max(r["lambda"] * r["lr"] for s in range(5) for r in json.loads(
+        (study / "2c_dann" / f"base-s{s}" / "metrics.json").read_text())["history"])
+    assert f"largest reversed step is λ·μ = {peak:.2g}" in text
+    empty = "\n".join(findings_section(ROOT / "no-such-study"))
+    assert "is not in this study dir" in empty and "0." not in empty

@@ -15,6 +15,7 @@ from typing import Any
 from dlapps.report import md_to_html, markdown_table
 from dlapps.runs import atomic_write_text
 from dlapps.study.figures import epoch_figure, point_montage
+from dlapps.study.findings import findings_section
 from dlapps.study.results import PointSeeds, StudyData, study_extra_seeds
 from dlapps.study.verdict import MIN_CLAIM_SEEDS, ClaimVerdict, RowVerdict, judge_claim, judge_row, mean_sd
 
@@ -472,6 +473,8 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     for s in SECTION_ORDER:
         if sections[s]:
             md += [f"## {titles[s]['title']}", ""] + sections[s]
+    if not quick:
+        md += findings_section(out)
     md += screens_part(out)
     text = "\n".join(md)
     md_path, html_path = out / "report.md", out / "report.html"
