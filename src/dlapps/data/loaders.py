@@ -366,6 +366,33 @@ def resolve_imagenet_samples(path: Path | None, source: str) -> DataBundle:
     return _resolve("imagenet-samples", "imagenet_samples.npz", path, source, from_npz, None, None, None)
 
 
+IMAGENET_VAL_25 = ("imagenet_val_25.npz", "35141609d22457c791e8fbe10c2d3b09ed0d6a04b669173e9fbebb0b4915cd3c")
+
+
+@register_dataset("imagenet-val-25", "imagenet_val_25")
+def resolve_imagenet_val_25(path: Path | None, source: str) -> DataBundle:
+    """The RDFIA 2-b lab's (and CS231n's) 25 ImageNet validation images, 224x224, with ImageNet-1k labels: the
+    images of the study's Figures 8-15 and 22-23. Its pickled label map is never read (the class names are
+    torchvision's ImageNet list); the file's digest is checked."""
+    def from_npz(p: Path, tag: str) -> DataBundle:
+        digest = sha256_file(p)
+        if p.name == IMAGENET_VAL_25[0] and digest != IMAGENET_VAL_25[1]:
+            raise DlappsError(f"{p}: sha256 {digest} is not the lab's file ({IMAGENET_VAL_25[1]})")
+        try:
+            with np.load(p, allow_pickle=False) as z:  # X and y only: label_map is a pickle
+                x, y = z["X"], z["y"]
+        except Exception as e:
+            raise DlappsError(f"cannot read {p} as the lab's imagenet_val_25.npz ({e.__class__.__name__}: {e})") from None
+        from torchvision.models import SqueezeNet1_1_Weights
+
+        classes = list(SqueezeNet1_1_Weights.IMAGENET1K_V1.meta["categories"])  # torchvision's ImageNet-1k order
+        labels = torch.from_numpy(y.astype(np.int64))
+        s = ImageSet(nchw(x), labels, classes, [classes[int(c)] for c in y])
+        return DataBundle("imagenet-val-25", s, s, f"{tag}: {portable(p)}")
+
+    return _resolve("imagenet-val-25", IMAGENET_VAL_25[0], path, source, from_npz, None, None, None)
+
+
 Loader = Callable[[Path, str], DataBundle]
 
 

@@ -383,6 +383,42 @@ def point_table(p: Any, data: StudyData) -> str:
     return markdown_table(["point", *spec.metrics, "seeds"], rows)
 
 
+def _measured(m: dict[str, Any], metrics: list[str]) -> str:
+    """What a figure group's run measured, in words: its sweep's metrics, or what a saliency run looked at."""
+    from dlapps.runs import metric as dotted
+
+    names = {"success_rate": "success", "iterations": "iterations (median)", "l2": "L2", "linf": "L∞",
+             "change_in_salient": "share of the change inside the top-20 % salient pixels (0.2: even)"}
+    parts = []
+    for k in metrics:
+        v = dotted(m, k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            parts.append(f"{names.get(k, k)} {v:.3g}")
+    if "per_class" in m:
+        parts += [f"p({r['target']}) {r['target_prob']:.3f} after {r['iterations']} iterations" for r in m["per_class"]]
+    if "images" in m and "targets" in m:
+        parts.append("maps of " + ", ".join(m["images"]) + " (for the predicted classes: " + ", ".join(m["targets"]) + ")")
+    return "; ".join(parts) or "—"
+
+
+def beside_study(p: Any, data: StudyData) -> list[str]:
+    """A figure group's points beside what the study saw in its figures (study.toml [figures.X.study]): the
+    study's words, and what dlapps' run of that point measured (its first seed)."""
+    from dlapps.sweep import Point, read_metrics, status
+
+    said = p.entry.spec.get("study", {})
+    if not said or p.file is None or p.sweep_dir is None:
+        return []
+    spec = data.spec(p.file)
+    rows = []
+    for point, words in said.items():
+        d = p.sweep_dir / Point(point, {}, spec.seeds[0]).dirname
+        m = read_metrics(d) if status(d) == "complete" else None
+        rows.append([f"`{point or 'base'}`", words, _measured(m, spec.metrics) if m else "not run"])
+    return ["**Beside the study** (its words about its figure; dlapps' run of the same images and pairs):", "",
+            markdown_table(["point", "the study saw", "dlapps measured"], rows), ""]
+
+
 def claims_part(p: Any, by_key: dict[str, Any], refs: list[dict[str, Any]], data: StudyData,
                 part: list[str]) -> dict[str, int]:
     """Append an entry's claims tables (its own, then each alternative reading's, not counted) to ``part``;
@@ -435,6 +471,7 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
             total.add(tally)
             summary.append([e.label, tally.rows_text(), tally.claims_text(), p.note or p.mode])
         else:  # a figure group: the study's words about its pictures, tested as claims where they compare
+            part += beside_study(p, data)
             tally = Tally(claims=claims_part(p, by_key, refs, data, part))
             if tally.claims:
                 total.add(tally)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -39,11 +39,13 @@ class PixelModel(nn.Module):
 
 
 def load_pixels(lm: LoadedModel, images: Sequence[str | Path] = (), data: str | None = None, n: int = 0,
-                data_source: str = "auto", split: str = "test") -> tuple[torch.Tensor, list[str], torch.Tensor | None]:
+                data_source: str = "auto", split: str = "test",
+                pick: Sequence[str] = ()) -> tuple[torch.Tensor, list[str], torch.Tensor | None]:
     """Images as (B, C, H, W) in [0, 1] at the model's input size, their names, and labels if known.
 
     Either image files, or ``data`` (a registry name such as imagenet-samples or mnist: the first
-    ``n`` test images, one per class first where possible).
+    ``n`` test images, one per class first where possible; or the images ``pick`` names, by label name or
+    position, in that order).
     """
     tf = lm.pixel_transform()
     if images:
@@ -58,7 +60,7 @@ def load_pixels(lm: LoadedModel, images: Sequence[str | Path] = (), data: str | 
     for c in torch.unique(y).tolist():  # one per class first, so a handful of images covers the classes
         order.append(int(torch.nonzero(y == c)[0]))
     rest = [i for i in range(len(y)) if i not in set(order)]
-    idx = (order + rest)[: n or len(y)]
+    idx = [pick_index(s, b.class_names, p) for p in pick] if pick else (order + rest)[: n or len(y)]
     ch = lm.in_channels
     if not s.encoded and tuple(s.images.shape[1:]) == (ch, lm.input_size, lm.input_size):
         xs = [s.images[i].float() / 255 for i in idx]  # already at the model's input size: no re-crop
@@ -66,6 +68,22 @@ def load_pixels(lm: LoadedModel, images: Sequence[str | Path] = (), data: str | 
         xs = [tf(open_image(s.images[i]) if s.encoded else to_rgb(s.pil(i))) for i in idx]
     names = [s.names[i] if s.names else f"{b.name}[{i}] ({b.class_names[int(y[i])]})" for i in idx]
     return torch.stack(xs), names, y[idx]
+
+
+def pick_index(s: Any, class_names: list[str], key: str) -> int:
+    """The position of the image ``key`` names in a split: its position, or the first image of that label."""
+    from dlapps.models import resolve_class
+
+    if key.strip().isdigit():
+        i = int(key)
+        if not 0 <= i < len(s.labels):
+            raise DlappsError(f"--pick {key}: there are {len(s.labels)} images")
+        return i
+    c = resolve_class(key, class_names)
+    hit = torch.nonzero(s.labels == c)
+    if len(hit) == 0:
+        raise DlappsError(f"--pick {key!r}: no image of class {class_names[c]!r} in this dataset")
+    return int(hit[0])
 
 
 def to_255(d: torch.Tensor) -> tuple[float, float]:

@@ -19,6 +19,8 @@ class VisConfig:
                             default_factory=list)
     data: str = opt("", "Instead of files: a dataset (imagenet-samples, mnist, photos).")
     n: int = opt(0, "Images from --data (0 = all).", low=0)
+    pick: list[str] = opt(help="Images of --data by label name or position, in this order (repeatable), e.g. "
+                               "--pick daisy: the lab's figures name their images.", default_factory=list)
     data_source: DataSource = opt("auto", DATA_SOURCE_HELP)
     batch_size: int = opt(0, "Images per forward/backward pass (0 = chosen per model and device).", low=0)
 
@@ -55,7 +57,8 @@ class ClassVizConfig:
     targets: list[str] = opt(help="Class name or index; repeatable.", cli="--target", required=True,
                              default_factory=lambda: ["tarantula"])
     weights: str = opt("imagenet", WEIGHTS_HELP)
-    init: str = opt("noise", "noise, or an image file to start from.")
+    init: str = opt("noise", "noise, an image file to start from, or DATASET:IMAGE (an image of a dataset by label "
+                             "name or position, e.g. imagenet-val-25:hay, the study's Figure 22).")
     iters: int = opt(200, "Gradient-ascent steps.", low=1)
     lr: float = opt(0.01, "Mean step per pixel ([0, 1] units).", low=0, low_open=True)
     l2: float = opt(1e-3, "L2 regularisation weight.", low=0)

@@ -33,7 +33,9 @@ def _setup(cfg: VisConfig, command: str, opts: RunOptions):
     cfg.images = expand_image_args(cfg.images)  # folders -> their image files; one error for a missing path
     lm = build_model(cfg.model, cfg.weights)
     run, device = start_run("visualize", command, cfg, opts)
-    x, names, labels = load_pixels(lm, cfg.images, cfg.data or None, cfg.n, cfg.data_source)
+    if cfg.pick and not cfg.data:
+        raise DlappsError("--pick names images of --data: give --data NAME")
+    x, names, labels = load_pixels(lm, cfg.images, cfg.data or None, cfg.n, cfg.data_source, pick=cfg.pick)
     run.update_config(model={"name": lm.name, "weights": lm.weights})
     return lm, PixelModel(lm).to(device), run, x.to(device), names, labels
 
@@ -137,6 +139,9 @@ def _fool_targets(target: str, class_names: list[str], orig_pred: torch.Tensor, 
     return targets
 
 
+SALIENT_SHARE = 0.2  # the top share of pixels by saliency that counts as "what the network looks at"
+
+
 def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
     opts = opts or RunOptions()
     check_config(cfg)
@@ -151,12 +156,19 @@ def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
     else:
         attacks = pgd_linf_batch(model, x, t, cfg.eps / 255, cfg.max_iters, (cfg.alpha / 255) or None, bs,
                                  progress=not opts.quiet)
+    # where the change lies: the share of its energy inside the 20 % of pixels the original class's gradient
+    # saliency ranks highest (what the network looks at; 0.2 = spread evenly). The study reads its difference
+    # images against the saliency maps ("this part of the daisy was highlighted by the saliency maps").
+    sal = compute_map(make_method("gradient", model), x, orig_pred)
     x = x.cpu()
     model = model.cpu()
     results = []
     for i, (r, tgt) in enumerate(zip(attacks, targets)):
         x_adv = r.x_adv.cpu()
         l2, linf = to_255(x_adv - x[i])
+        energy = (x_adv - x[i]).pow(2).sum(0)                                  # (H, W)
+        top = sal[i] >= torch.quantile(sal[i].flatten().float(), 1 - SALIENT_SHARE)
+        in_salient = float(energy[top].sum() / energy.sum().clamp_min(1e-12))
         q = quantize(x_adv)
         with torch.no_grad():
             survives = int(model(q[None]).argmax(1)) == tgt
@@ -164,6 +176,7 @@ def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
         results.append({"image": names[i], "original": lm.class_names[int(orig_pred[i])],
                         "target": lm.class_names[tgt], "success": r.success, "iterations": r.iterations,
                         "l2": l2, "linf": linf, "target_prob": r.target_prob, "png_still_fools": survives,
+                        "change_in_salient": in_salient,
                         "png": str(png.relative_to(run.path))})
         if not opts.quiet:
             print(f"{names[i]}: {results[-1]['original']} -> {results[-1]['target']}: "
@@ -177,10 +190,12 @@ def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
     med = lambda k: statistics.median([r[k] for r in ok]) if ok else float("nan")
     metrics = {"success": all(r["success"] for r in results), "success_rate": len(ok) / len(results),
                "iterations": med("iterations"), "l2": med("l2"), "linf": med("linf"),
-               "target_prob": med("target_prob"), "png_still_fools_rate": float(np.mean([r["png_still_fools"] for r in results])),
+               "target_prob": med("target_prob"), "change_in_salient": med("change_in_salient"),
+               "png_still_fools_rate": float(np.mean([r["png_still_fools"] for r in results])),
                "per_image": results}
     if len(results) == 1:
-        metrics.update({k: results[0][k] for k in ("success", "iterations", "l2", "linf", "target_prob")})
+        metrics.update({k: results[0][k] for k in ("success", "iterations", "l2", "linf", "target_prob",
+                                                   "change_in_salient")})
     run.write_metrics(metrics)
     run.write_table("attacks", ["image", "original", "target", "success", "iterations", "L2 (0-255)", "L∞ (0-255)",
                                 "target prob", "PNG still fools"],
@@ -203,9 +218,14 @@ def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResu
     from dlapps.images import open_image
 
     opts = opts or RunOptions()
-    if cfg.init != "noise" and not Path(cfg.init).is_file():
-        raise DlappsError(f"--init must be 'noise' or an image file; {cfg.init} not found")
+    from_data = cfg.init != "noise" and not Path(cfg.init).is_file() and ":" in cfg.init
+    if cfg.init != "noise" and not Path(cfg.init).is_file() and not from_data:
+        raise DlappsError(f"--init must be 'noise', an image file or DATASET:IMAGE; {cfg.init} not found")
     lm = build_model(cfg.model, cfg.weights)
+    start = None
+    if from_data:  # an image of a dataset (the study's Figure 22 starts from the lab's hay)
+        data, key = cfg.init.split(":", 1)
+        start = load_pixels(lm, data=data, pick=[key])[0][0]
     targets = [resolve_class(t, lm.class_names) for t in cfg.targets]
     run, device = start_run("visualize", "classviz", cfg, opts)
     run.update_config(model={"name": lm.name, "weights": lm.weights})
@@ -217,6 +237,8 @@ def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResu
         if cfg.init == "noise":
             init = 0.5 + 0.1 * torch.randn(ch, lm.input_size, lm.input_size, generator=g)
             inits.append(init.clamp(0, 1))
+        elif start is not None:
+            inits.append(start.clone())
         else:
             inits.append(lm.pixel_transform()(open_image(Path(cfg.init))))
     bs = batch_size_for(lm.name, device, cfg.batch_size, task="gradient")
