@@ -120,3 +120,40 @@ def test_classviz_measures_probability_every_iteration_until_p90_then_at_frames(
             if i in frames:
                 assert abs(p - float(torch.softmax(model(frames[i][None]), 1)[0, 3])) < 1e-5
     assert r.target_prob == r.prob_curve[-1][1]
+
+
+def test_pick_names_images_of_a_dataset_by_label_or_position(mnist_cnn):
+    x, names, y = load_pixels(mnist_cnn, data="mnist", data_source="embedded", pick=["7", "3"])
+    assert y.tolist() == [7, 3] and len(x) == 2  # a digit's label name is its digit: the first image of each
+    with pytest.raises(DlappsError, match="unknown class 'zebra'"):
+        load_pixels(mnist_cnn, data="digits", pick=["zebra"])  # not a class of that dataset at all
+    assert load_pixels(mnist_cnn, data="photos", pick=["2"])[1] == ["chelsea"]  # no label named 2: a position
+
+
+def test_fool_measures_where_its_change_lies(tmp_path, mnist_cnn):
+    r = run_fool(FoolConfig(model="mnist_cnn", weights="dlapps", data="mnist", pick=["4"], target="9", lr=0.1,
+                            max_iters=200, data_source="embedded"), RunOptions(out=str(tmp_path / "f"), quiet=True))
+    share = r.metrics["change_in_salient"]
+    # the share of the change's energy inside the top-20 % salient pixels: a fraction, and a gradient attack puts
+    # more than an even share of its change where the gradient is large
+    assert 0.2 < share <= 1.0 and r.metrics["per_image"][0]["image"].endswith("(4)")
+
+
+def test_classviz_starts_from_an_image_of_a_dataset(tmp_path, mnist_cnn):
+    from dlapps.visualize.run import ClassVizConfig, run_classviz
+
+    cfg = ClassVizConfig(model="mnist_cnn", weights="dlapps", targets=["8"], init="mnist:3", iters=3, jitter=1)
+    r = run_classviz(cfg, RunOptions(out=str(tmp_path / "c"), quiet=True))
+    assert r.metrics["per_class"][0]["iterations"] == 3
+    with pytest.raises(DlappsError, match="DATASET:IMAGE"):
+        run_classviz(ClassVizConfig(model="mnist_cnn", weights="dlapps", targets=["8"], init="nofile.png"),
+                     RunOptions(out=str(tmp_path / "d"), quiet=True))
+
+
+@pytest.mark.shared
+def test_the_labs_25_images_load_by_name_with_their_digest(shared_env):
+    from dlapps.data import load_dataset
+
+    b = load_dataset("imagenet-val-25", verbose=False)
+    assert len(b.test) == 25 and b.test.names[:3] == ["hay", "quail", "Tibetan mastiff"]
+    assert "sha256 35141609" in b.source and "$DLAPPS_DATA/imagenet_val_25.npz" in b.source

@@ -71,10 +71,11 @@ def load_pixels(lm: LoadedModel, images: Sequence[str | Path] = (), data: str | 
 
 
 def pick_index(s: Any, class_names: list[str], key: str) -> int:
-    """The position of the image ``key`` names in a split: its position, or the first image of that label."""
+    """The position of the image ``key`` names in a split: the first image of that label (a digit dataset's labels
+    are digits, so a label name wins), else its position."""
     from dlapps.models import resolve_class
 
-    if key.strip().isdigit():
+    if key.strip().isdigit() and key.strip() not in class_names:
         i = int(key)
         if not 0 <= i < len(s.labels):
             raise DlappsError(f"--pick {key}: there are {len(s.labels)} images")
