@@ -26,6 +26,11 @@ REPO = Path(__file__).resolve().parents[1]
 MACHINE_PATH = re.compile(r'(^|[ "=:(])/(work|tmp|home|root|Users)/')
 
 
+# a source file of any checkout: the path up to .../src/dlapps/ (one path segment at a time, so a long line
+# without spaces, e.g. an inlined image, is scanned in linear time)
+SOURCE_PATH = re.compile(r"(?<![\w.-])(?:/[\w.@+-]+)+?/(src/dlapps/)")
+
+
 def path_rules(study: Path) -> list[tuple[re.Pattern[str], str]]:
     """(pattern, replacement) pairs that turn this machine's paths in a run's text files into portable names: a
     data or weights file -> ``$DLAPPS_DATA/<file> (sha256 ...)``, the study dir -> its path in the repo, a source
@@ -45,7 +50,7 @@ def path_rules(study: Path) -> list[tuple[re.Pattern[str], str]]:
     study_abs = study.resolve()
     rel = os.path.relpath(study_abs, REPO) if study_abs.is_relative_to(REPO) else study.name
     rules.append((re.compile(re.escape(str(study_abs)) + r"(?=[/\s\"',;)]|$)"), rel))
-    rules.append((re.compile(r"/[^\s\"'(),;:]*/(src/dlapps/)"), r"\1"))
+    rules.append((SOURCE_PATH, r"\1"))
     for sp in {*site.getsitepackages(), sysconfig.get_paths()["purelib"]}:
         rules.append((re.compile(re.escape(str(Path(sp).resolve())) + "/"), "<site-packages>/"))
     return rules
@@ -57,7 +62,7 @@ def scrub_machine_paths(paths: list[Path], study: Path) -> int:
     a path prefix only."""
     rules = path_rules(study)
     files = [f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*"))) if f.is_file()
-             and f.suffix in (".json", ".log", ".md", ".html", ".csv", ".txt", ".toml")]
+             and f.suffix in (".json", ".log", ".md", ".csv", ".txt", ".toml")]  # a run's HTML is not published
     changed = 0
     for f in files:
         text = f.read_text(errors="surrogateescape")
@@ -98,7 +103,7 @@ def main(argv: list[str]) -> int:
     paths = finished_paths(study)
     changed = scrub_machine_paths(paths, study)
     left = [str(f) for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()
-            and f.suffix != ".pt" and MACHINE_PATH.search(f.read_text(errors="ignore"))]
+            and f.suffix not in (".pt", ".html", ".png") and MACHINE_PATH.search(f.read_text(errors="ignore"))]
     if left:
         print(f"{len(left)} published files still hold a machine path (first: {left[0]}); name the data and "
               "weights folders with DLAPPS_DATA / DLAPPS_WEIGHTS and publish again", file=sys.stderr)

@@ -66,7 +66,10 @@ def test_scrub_names_data_files_portably_and_leaves_numbers(tmp_path, monkeypatc
 def test_published_study_holds_no_machine_path():
     """Published files name data as $DLAPPS_DATA/<file> with its digest and other files relative to the repo."""
     mod = _publish_module()
-    study = ROOT / "study-results"
-    hits = [str(f.relative_to(ROOT)) for f in study.rglob("*") if f.is_file() and f.suffix != ".pt"
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "study-results"], cwd=ROOT, capture_output=True, text=True).stdout
+    files = [ROOT / f for f in tracked.splitlines()] or [f for f in (ROOT / "study-results").rglob("*") if f.is_file()]
+    hits = [str(f.relative_to(ROOT)) for f in files if f.suffix not in (".pt", ".png")
             and mod.MACHINE_PATH.search(f.read_text(errors="ignore"))]
     assert hits == []
