@@ -88,7 +88,7 @@ def finished_paths(study: Path) -> list[Path]:
                 and not p.name.startswith(".")]
         out += [p for p in (sweep / "tables", sweep / "figures") if p.exists()]
         for point in sorted(d for d in sweep.iterdir() if d.is_dir() and d.name not in ("tables", "figures")):
-            if status(point) in ("complete", "diverged"):
+            if status(point).finished:
                 out.append(point)
                 log = sweep / f"{point.name}.log"
                 if log.exists():

@@ -43,7 +43,7 @@ def _finished() -> tuple[int, int, set[str], list[str]]:
         for point in expand(spec):
             planned += 1
             run = STUDY / file.stem / point.dirname
-            if status(run) not in ("complete", "diverged"):
+            if not status(run).finished:
                 continue
             done += 1
             cfg = json.loads((run / "config.json").read_text())

@@ -14,7 +14,7 @@ from dlapps.sweep import status
 src, dest = Path(sys.argv[1]), Path(sys.argv[2])
 n = 0
 for p in sorted(d for d in src.iterdir() if d.is_dir()):
-    if status(p) in ("complete", "diverged") and not (dest / p.name / "metrics.json").exists():
+    if status(p).finished and not (dest / p.name / "metrics.json").exists():
         shutil.copytree(p, dest / p.name, ignore=shutil.ignore_patterns("*.pt"), dirs_exist_ok=True)
         log = src / f"{p.name}.log"
         if log.exists():

@@ -30,6 +30,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -198,23 +199,37 @@ def read_metrics(run_dir: Path) -> dict[str, Any] | None:
     return m if isinstance(m, dict) else None
 
 
-def status(run_dir: Path) -> str:
-    """complete | diverged (stopped itself: NaN loss or a collapsed model; that is its result, and a rerun
-    would only repeat it) | damaged (a metrics.json that cannot be read) | partial (has a config: resume it)
-    | new. A config.json that cannot be read damages the point too (its report and resume need it)."""
+class RunState(StrEnum):
+    """Where a run dir stands; one enum read everywhere (a StrEnum: it compares equal to its name)."""
+
+    COMPLETE = "complete"   # trained to its end
+    DIVERGED = "diverged"   # stopped itself (a NaN loss): that is its result, and a rerun would only repeat it
+    DAMAGED = "damaged"     # a metrics.json or config.json that cannot be read
+    PARTIAL = "partial"     # has a config: running, or interrupted (resume it)
+    NEW = "new"             # nothing yet
+
+    @property
+    def finished(self) -> bool:
+        """A result to read (and never to run again): it completed or stopped itself."""
+        return self in (RunState.COMPLETE, RunState.DIVERGED)
+
+
+def status(run_dir: Path) -> RunState:
+    """The :class:`RunState` of a run dir. A config.json that cannot be read damages the point too (its report
+    and resume need it)."""
     if (run_dir / "config.json").exists() and not _readable_config(run_dir):
-        return "damaged"
+        return RunState.DAMAGED
     if (run_dir / "metrics.json").exists():
         m = read_metrics(run_dir)
         if m is None:
-            return "damaged"
+            return RunState.DAMAGED
         if m.get("diverged"):
-            return "diverged"
+            return RunState.DIVERGED
         if (run_dir / "report.md").exists() and m.get("complete", True):
-            return "complete"
+            return RunState.COMPLETE
     if (run_dir / "config.json").exists():
-        return "partial"
-    return "new"
+        return RunState.PARTIAL
+    return RunState.NEW
 
 
 def _readable_config(run_dir: Path) -> bool:
@@ -257,7 +272,7 @@ def _run_point(argv: list[str], log: Path) -> tuple[int, float]:
         return SKIPPED, 0.0
     try:
         st = status(run_dir)
-        if st in ("complete", "diverged"):  # finished elsewhere since this sweep looked
+        if st.finished:  # finished elsewhere since this sweep looked
             return 0, 0.0
         if st == "partial" and "--resume" not in argv:
             argv = [*argv, "--resume"]
@@ -325,7 +340,7 @@ def run_sweep(cfg: SweepConfig, opts: RunOptions | None = None) -> RunResult:
     for p in points:
         d = out / p.dirname
         st = status(d)
-        if st in ("complete", "diverged") or (select is not None and p.name not in select):
+        if st.finished or (select is not None and p.name not in select):
             continue
         if st == "damaged":
             bad = "metrics.json" if _readable_config(d) else "config.json"
@@ -477,7 +492,7 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | 
                             "deviation, n − 1; a seed that stopped itself is outside the mean and named)")
     summary_extra, sweep_metrics, select_error = _selection(run, finished, select_by)
     run.write_metrics({"points": agg, "stopped_seeds": stopped, "n_points": len(points), "complete": all(
-        status(out / p.dirname) in ("complete", "diverged") for p in points), **sweep_metrics})
+        status(out / p.dirname).finished for p in points), **sweep_metrics})
     if metrics_keys:
         k = metrics_keys[0]
         names = [n for n in agg if agg[n][k]["mean"] is not None]

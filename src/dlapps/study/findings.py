@@ -21,7 +21,7 @@ def _runs(sweep: Path) -> dict[str, dict[int, dict[str, Any]]]:
     if not sweep.is_dir():
         return out
     for d in sorted(p for p in sweep.iterdir() if p.is_dir() and "-s" in p.name):
-        if status(d) not in ("complete", "diverged"):
+        if not status(d).finished:
             continue
         name, _, seed = d.name.rpartition("-s")
         m = read_metrics(d)

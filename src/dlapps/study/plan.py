@@ -89,8 +89,8 @@ def sweep_left(sweep_dir: Path, spec: Any, quick: bool, select: list[str] | None
     todo = []
     for p in expand(spec, quick):
         d = sweep_dir / p.dirname
-        st = status(d) if d.exists() else "new"
-        m = read_metrics(d) if st in ("complete", "diverged") else None
+        st = status(d)
+        m = read_metrics(d) if st.finished else None
         cost = run_cost(m) if m else None
         if cost and cost[1]:
             rates.setdefault(_setting(p.options), []).append(cost[0] / cost[1])
@@ -100,7 +100,7 @@ def sweep_left(sweep_dir: Path, spec: Any, quick: bool, select: list[str] | None
             continue
         out.finished += st == "complete"
         out.stopped += st == "diverged"
-        if st not in ("complete", "diverged"):
+        if not st.finished:
             todo.append(p)
     default = int(statistics.median(finished_epochs)) if finished_epochs else None
     command = " ".join(spec.command)

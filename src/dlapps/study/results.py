@@ -89,7 +89,7 @@ def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metr
         if st == "damaged":
             out.damaged.append(p.seed)
             continue
-        m = read_metrics(d) if st in ("complete", "diverged") else None
+        m = read_metrics(d) if st.finished else None
         if m is None:
             out.missing.append(p.seed)
             continue
@@ -117,7 +117,7 @@ def point_histories(sweep_dir: Path | None, spec: Any, quick: bool, point: str,
     if sweep_dir is None:
         return out
     for p in expand(spec, quick):
-        if p.name == point and status(sweep_dir / p.dirname) in ("complete", "diverged"):
+        if p.name == point and status(sweep_dir / p.dirname).finished:
             m = read_metrics(sweep_dir / p.dirname)
             h = m.get("history") if m else None
             if isinstance(h, list) and h and isinstance(h[0], dict) and key in h[0]:
@@ -130,7 +130,7 @@ def seed_outcome(run_dir: Path) -> SeedOutcome:
     itself, or ran to the end collapsed) or ``pending`` (not run, running, interrupted or unreadable)."""
     from dlapps.sweep import read_metrics, status
 
-    st = status(run_dir) if run_dir.exists() else "new"
+    st = status(run_dir)
     if st == "diverged":
         return "failed"
     if st != "complete":

@@ -266,7 +266,7 @@ def _unfinished_extra(out: Path, todo: SweepRun) -> bool:
     """Whether a sweep has replacement seeds (of its selected points) that have not finished or stopped."""
     from dlapps.sweep import Point, status
 
-    return any(status(out / todo.file.stem / Point(pt, {}, s).dirname) not in ("complete", "diverged")
+    return any(not status(out / todo.file.stem / Point(pt, {}, s).dirname).finished
                for pt, seeds in todo.selected_extra.items() for s in seeds)
 
 

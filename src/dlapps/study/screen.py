@@ -40,8 +40,8 @@ def read_run(run_dir: Path, epochs: int, stopped_source_acc: float) -> tuple[str
     itself before it is ``nan`` (its loss became NaN in the epoch after its last row) or ``collapsed`` (the
     published runs' older code stopped a run after a collapsed epoch, its last row); one below
     ``stopped_source_acc`` on its own labelled domain at that epoch is ``at-chance``."""
-    st = status(run_dir) if run_dir.exists() else "new"
-    m = read_metrics(run_dir) if st in ("complete", "diverged") else None
+    st = status(run_dir)
+    m = read_metrics(run_dir) if st.finished else None
     if m is None:
         return "missing", 0, None, None
     h = m.get("history") or []
