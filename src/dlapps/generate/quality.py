@@ -40,11 +40,20 @@ def quality(G: Generator, cfg: GanConfig, x_test: torch.Tensor, y_test: torch.Te
 
     The judge is one cached classifier per dataset and source, trained on the dataset's whole training
     split whatever this run's --limit, so numbers of runs with different options stay comparable."""
-    x_full = images_32(bundle.train.images)
-    ref = M.reference_classifier(x_full, bundle.train.labels, x_test, y_test,
-                                 key=f"{cfg.data}|{bundle.source}", seed=0, quiet=opts.quiet)
-    ref_split = ("its test images (no training split is available here, so the judge has seen the images it is "
-                 "tested on)" if bundle.train is bundle.test else "its whole training split")
+    x_full, y_full = images_32(bundle.train.images), bundle.train.labels
+    single = bundle.train is bundle.test
+    if single:
+        # one split only (the CIFAR-10 test subset): the judge trains on one half and every score is taken on the
+        # other, so it is never scored on images it has seen
+        perm = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(2))
+        h = len(x_test) // 2
+        x_full, y_full = x_test[perm[:h]], y_test[perm[:h]]
+        x_test, y_test = x_test[perm[h:]], y_test[perm[h:]]
+    ref = M.reference_classifier(x_full, y_full, x_test, y_test,
+                                 key=f"{cfg.data}|{bundle.source}" + ("|judge-half" if single else ""), seed=0,
+                                 quiet=opts.quiet)
+    ref_split = (f"one half of its test images ({len(x_full):,}; no training split is available here), scored on "
+                 f"the other half ({len(x_test):,})" if single else "its whole training split")
     n = cfg.eval_samples
     fake, asked = generate(G, n, cfg.nz, n_classes, device, seed=opts.seed + 7)
     pred = M.predict(ref.model, fake).argmax(1)
@@ -54,14 +63,14 @@ def quality(G: Generator, cfg: GanConfig, x_test: torch.Tensor, y_test: torch.Te
     g = torch.Generator().manual_seed(1)
     f_test = M.features(ref.model, x_test[torch.randperm(len(x_test), generator=g)[:m]])
     out["classifier_fid"] = M.frechet_distance(M.features(ref.model, fake[:m]), f_test)
-    if bundle.train is bundle.test:
-        # one split only (the CIFAR-10 test subset): the set against itself would be 0 by construction, so the
-        # floor is two disjoint halves of it (fewer images each, so a little higher than a full-size floor)
+    if single:
+        # the scoring half against itself would be 0 by construction, so the floor is two disjoint halves of it
+        # (fewer images each, so a little higher than a full-size floor)
         h = len(x_test) // 2
         half = torch.randperm(len(x_test), generator=g)
         out["classifier_fid_floor"] = M.frechet_distance(M.features(ref.model, x_test[half[:h]]),
                                                          M.features(ref.model, x_test[half[h:2 * h]]))
-        out["classifier_fid_floor_from"] = f"two disjoint halves of the test images ({h:,} each)"
+        out["classifier_fid_floor_from"] = f"two disjoint halves of the scoring images ({h:,} each)"
     else:
         f_train = M.features(ref.model, x_full[torch.randperm(len(x_full), generator=g)[:m]])
         out["classifier_fid_floor"] = M.frechet_distance(f_train, f_test)
