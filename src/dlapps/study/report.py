@@ -243,6 +243,13 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
         label = substitute_label(plan, data, r, point) if plan.mode == "substitute" else r["row"]
         ref = notes.ref(plan, point) if r["metric"] else ""
         notes.add_why(ref, why)
+        # the runs of a point another table already shows (Table 5's, in Tables 6-10): one line for all its rows
+        shown = counted.setdefault((key[0], point, "*"), plan.entry.label) if r["metric"] and plan.judged else ""
+        if shown and shown != plan.entry.label:
+            if not any(row[0] == label and row[1] == "every column" for row in rows):
+                rows.append([label, "every column", "", "", "", f"same runs as {shown}: shown and counted there",
+                             "", r["pages"], ref])
+            continue
         rows.append(_row_cells(r, s, v, label, "; ".join(x for x in (r.get("note") or "", ref, "" if ref else why)
                                                          if x)))
     # rows the study did not run but a reader needs, e.g. λ = 0 under the same network and protocol
