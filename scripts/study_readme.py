@@ -23,9 +23,10 @@ START, END = "<!-- study:results -->", "<!-- /study:results -->"
 
 def _finished() -> tuple[int, int, set[str], list[str]]:
     """(finished points, points the whole study plans, commits that ran the finished ones, their dates)."""
-    from dlapps.study.results import study_extra_seeds, study_seeds
+    from dlapps.study.results import StudyData, study_extra_seeds
     from dlapps.study.run import study_plans
-    from dlapps.sweep import expand, load_spec, status
+    from dlapps.study.verdict import FIRST_SEEDS
+    from dlapps.sweep import expand, status
 
     done = planned = 0
     commits: set[str] = set()
@@ -34,13 +35,11 @@ def _finished() -> tuple[int, int, set[str], list[str]]:
     # VGG16's weights here: the probe would start a 528 MB download where there is a network, and count the
     # unrun VGG16 sweep as planned where the weights are present
     plans = study_plans(quick=False, ran_in=STUDY)
-    extra = study_extra_seeds(STUDY, plans, 3)  # replacement seeds asked for so far count as planned
+    # the study's seeds, and the replacement seeds asked for so far, resolved once by StudyData
+    data = StudyData(STUDY, FIRST_SEEDS, study_extra_seeds(STUDY, plans, FIRST_SEEDS))
     files = {p.file for p in plans if p.file is not None}
     for file in sorted(files):
-        spec = load_spec(file)
-        spec.seeds = study_seeds(spec, 3) or spec.seeds
-        spec.extra = extra.get(file.stem, {})
-        for point in expand(spec):
+        for point in expand(data.spec(file)):
             planned += 1
             run = STUDY / file.stem / point.dirname
             if not status(run).finished:
