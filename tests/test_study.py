@@ -293,3 +293,18 @@ def test_study_toml_types_no_measured_number():
     assert typed == []
     runs = [n for n in notes({k: spec[k] for k in ("tables", "figures")}) if re.search(r"\b(epoch|seed)s? \d", n)]
     assert runs == []
+
+
+def test_study_toml_is_checked_against_its_schema():
+    from dlapps.study.results import study_spec
+    from dlapps.study.schema import validate
+
+    spec = study_spec()  # the real file passes
+    bad = {**spec, "tables": {**spec["tables"], "5": {**spec["tables"]["5"], "explian": {"x": "y"}}}}
+    with pytest.raises(DlappsError, match="unknown key 'explian' \\(did you mean 'explain'\\?\\)"):
+        validate(bad)
+    claim = {k: v for k, v in spec["claims"][0].items() if k != "metric"}
+    with pytest.raises(DlappsError, match="missing metric"):
+        validate({**spec, "claims": [claim]})
+    with pytest.raises(DlappsError, match="exactly one of table or figure"):
+        validate({**spec, "claims": [{**spec["claims"][0], "figure": "dcgan"}]})

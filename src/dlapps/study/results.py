@@ -15,7 +15,10 @@ from dlapps.study.verdict import FIRST_SEEDS, MAX_SEEDS, SeedOutcome, replacemen
 
 @functools.lru_cache(maxsize=1)
 def study_spec() -> dict[str, Any]:
-    return tomllib.loads(package_file("study.toml").read_text(encoding="utf-8"))
+    """study.toml, its every entry checked against its schema (dlapps.study.schema) once, at load."""
+    from dlapps.study.schema import validate
+
+    return validate(tomllib.loads(package_file("study.toml").read_text(encoding="utf-8")))
 
 
 def package_file(name: str) -> Any:
