@@ -15,6 +15,7 @@ from dlapps import DlappsError
 from dlapps.adapt.data import Domain, DomainSpec, Fit, Normalization, load_domains, target_train_indices
 from dlapps.adapt.networks import ARCHS, DANN, build_dann, flops_per_sample
 from dlapps.adapt.schedules import LambdaSchedule, lambda_at, lr_at
+from dlapps.adapt.vat import conditional_entropy, vat_loss
 from dlapps.adapt.validators import (HIGHER_IS_BETTER, best_index, check_selection, should_stop, validator_name,
                                      validators_of)
 from dlapps.data.containers import DataSource
@@ -71,6 +72,14 @@ class DannConfig:
         "lambda", "What --lambda-multiplier scales: λ in the reversal layer (the features' reversed gradient only), or "
                   "the whole domain loss (the domain classifier's own gradient too); two readings of the study's "
                   "Table 10.")
+    # VADA (Shu et al. 2018): DANN plus the target's conditional entropy and virtual adversarial training
+    ent_target: float = opt(0.0, "Weight of the target's conditional entropy (VADA: 0.01; 0 = off).", low=0)
+    vat_source: float = opt(0.0, "Weight of virtual adversarial training on source images (VADA: 1; 0 = off).",
+                            low=0)
+    vat_target: float = opt(0.0, "Weight of virtual adversarial training on target images (VADA: 0.01; 0 = off).",
+                            low=0)
+    vat_eps: float = opt(1.0, "VAT's radius ε: the L2 norm of the perturbation, in normalised input units.",
+                         low=0, low_open=True)
     domain_loss: Literal["bce", "bce-prob", "ce"] = opt(
         "bce", "bce: one output, BCE on its logit; bce-prob: a sigmoid then BCE on the probability (PyTorch's "
                "BCELoss, its log clamped at −100: a saturated sigmoid passes no reversed gradient); ce: a 2-way "
@@ -125,16 +134,17 @@ def dann_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: to
     Returns (loss, class loss, domain loss, class logits, number of correct domain predictions).
     """
     half = len(xs)
+    ct = None
     if model.batchnorm and cfg.source_only:
         # the baseline must not adapt: target images neither update the batch-norm statistics
         # nor reach the features; the domain head alone learns on frozen target features
         cls, ds = model(xs, lam)
         dt = domain_logits_frozen(model, xt)
     elif model.batchnorm:  # one pass per domain: batch norm then normalises each domain with its own statistics
-        (cls, ds), (_, dt) = model(xs, lam), model(xt, lam)
+        (cls, ds), (ct, dt) = model(xs, lam), model(xt, lam)
     else:          # one joint pass: the same maths, faster
         cls, d = model(torch.cat([xs, xt]), lam)
-        cls, ds, dt = cls[:half], d[:half], d[half:]
+        cls, ct, ds, dt = cls[:half], cls[half:], d[:half], d[half:]
     closs = F.cross_entropy(cls, y)
     # 'mean': the mean over the whole (source + target) batch, as in the DANN paper; 'sum': the sum
     # of the two domain means, as fungtion/DANN and its descendants do (twice the adversarial push)
@@ -144,6 +154,14 @@ def dann_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: to
     if cfg.domain_reduction == "mean":
         dloss = dloss / 2
     loss = closs + dloss * domain_loss_scale(cfg)
+    if not cfg.source_only and ct is not None:  # VADA's terms (each 0 unless asked for)
+        classify = lambda x: model.classifier(model.features(x))
+        if cfg.ent_target:
+            loss = loss + cfg.ent_target * conditional_entropy(ct)
+        if cfg.vat_source:
+            loss = loss + cfg.vat_source * vat_loss(classify, xs, cls, cfg.vat_eps)
+        if cfg.vat_target:
+            loss = loss + cfg.vat_target * vat_loss(classify, xt, ct, cfg.vat_eps)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     optim.step()

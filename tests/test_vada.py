@@ -1,0 +1,74 @@
+"""VADA's losses (conditional entropy, virtual adversarial training) and label-free selection that never reads the
+target's test labels."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from dlapps.adapt import DannConfig, run_dann
+from dlapps.adapt.vat import conditional_entropy, vat_loss, vat_perturbation
+from dlapps.runs import RunOptions
+
+
+def _toy(seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 4)), torch.randn(8, 3, 2, 2)
+
+
+def test_vat_perturbation_has_the_requested_norm_and_raises_the_kl():
+    model, x = _toy()
+    logits = model(x)
+    r = vat_perturbation(model, x, logits, eps=0.5, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(r.flatten(1).norm(dim=1), torch.full((8,), 0.5), atol=1e-5)
+    p = F.softmax(logits.detach(), 1)
+    kl = lambda d: F.kl_div(F.log_softmax(model(x + d), 1), p, reduction="none").sum(1)
+    rand = torch.randn(x.shape, generator=torch.Generator().manual_seed(2))
+    rand = 0.5 * rand / rand.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    # the adversarial direction changes the prediction more than a random one of the same norm, image by image
+    assert (kl(r) > kl(rand)).float().mean() >= 0.75 and kl(r).mean() > 0
+    loss = vat_loss(model, x, logits, eps=0.5, generator=torch.Generator().manual_seed(1))
+    assert loss.item() == pytest.approx(kl(r).mean().item(), rel=1e-4)
+
+
+def test_conditional_entropy_gradient_lowers_the_entropy():
+    model, x = _toy(3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    before = conditional_entropy(model(x)).item()
+    for _ in range(20):
+        opt.zero_grad()
+        conditional_entropy(model(x)).backward()
+        opt.step()
+    assert conditional_entropy(model(x)).item() < before * 0.8
+    assert conditional_entropy(torch.zeros(2, 4)).item() == pytest.approx(torch.log(torch.tensor(4.0)).item())
+
+
+def test_vada_terms_change_the_step_and_train(tmp_path):
+    quick = dict(data_source="embedded", limit=640, tsne_points=0, batch_size=64, epochs=1)
+    plain = run_dann(DannConfig(**quick), RunOptions(out=str(tmp_path / "d"), quiet=True)).metrics
+    vada = run_dann(DannConfig(**quick, ent_target=0.01, vat_source=1.0, vat_target=0.01, vat_eps=3.5),
+                    RunOptions(out=str(tmp_path / "v"), quiet=True)).metrics
+    assert vada["source"]["class_acc"] > 0.3 and vada["history"][0]["train_class_loss"] != \
+        plain["history"][0]["train_class_loss"]
+
+
+def test_selection_never_reads_the_target_test_labels(tmp_path, monkeypatch):
+    """A validator picks an epoch from unlabelled target images: poisoning the target's test labels changes the
+    reported accuracy, never the choice."""
+    from dlapps.adapt import dann as dann_mod
+
+    cfg = DannConfig(data_source="embedded", limit=640, tsne_points=0, batch_size=64, epochs=3, stop_by="im")
+    clean = run_dann(cfg, RunOptions(out=str(tmp_path / "clean"), quiet=True)).metrics
+    real = dann_mod.load_domains
+
+    def poisoned(spec, seed=0):
+        src, tgt, stats = real(spec, seed)
+        tgt.y_test = (tgt.y_test + 1) % 10  # every target test label wrong
+        return src, tgt, stats
+
+    monkeypatch.setattr(dann_mod, "load_domains", poisoned)
+    bad = run_dann(cfg, RunOptions(out=str(tmp_path / "bad"), quiet=True)).metrics
+    assert bad["selected"]["epoch"] == clean["selected"]["epoch"] and bad["selected"]["by"] == "im"
+    assert bad["target"]["class_acc"] != clean["target"]["class_acc"]  # the labels were read, to report only
