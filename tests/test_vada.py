@@ -72,3 +72,27 @@ def test_selection_never_reads_the_target_test_labels(tmp_path, monkeypatch):
     bad = run_dann(cfg, RunOptions(out=str(tmp_path / "bad"), quiet=True)).metrics
     assert bad["selected"]["epoch"] == clean["selected"]["epoch"] and bad["selected"]["by"] == "im"
     assert bad["target"]["class_acc"] != clean["target"]["class_acc"]  # the labels were read, to report only
+
+
+def test_dirtt_refinement_with_an_infinite_trust_region_leaves_the_model_unchanged():
+    import copy
+
+    from dlapps.adapt.vat import dirtt_loss
+
+    model, x = _toy(5)
+    teacher = copy.deepcopy(model)
+    before = [p.detach().clone() for p in model.parameters()]
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)  # (Adam would blow a rounding-size gradient up to lr)
+    for _ in range(5):
+        opt.zero_grad()
+        loss = dirtt_loss(model, teacher(x), x, beta=float("inf"), target_weight=0.01, eps=0.5)
+        loss.backward()
+        opt.step()
+    assert loss.item() == pytest.approx(0.0, abs=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(before, model.parameters()))
+    # a finite trust region lets the entropy and VAT terms move the student away from its teacher
+    for _ in range(5):
+        opt.zero_grad()
+        dirtt_loss(model, teacher(x), x, beta=0.01, target_weight=1.0, eps=0.5).backward()
+        opt.step()
+    assert not all(torch.allclose(a, b) for a, b in zip(before, model.parameters()))

@@ -42,3 +42,17 @@ def vat_loss(classify: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, 
     the perturbed pass only; p(y|x) is a fixed target)."""
     r = vat_perturbation(classify, x, logits, eps, generator=generator)
     return F.kl_div(F.log_softmax(classify(x + r), 1), F.softmax(logits.detach(), 1), reduction="batchmean")
+
+
+def dirtt_loss(student: Callable[[torch.Tensor], torch.Tensor], teacher_logits: torch.Tensor, xt: torch.Tensor,
+               beta: float, target_weight: float, eps: float,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """DIRT-T's refinement objective on a target batch: ``target_weight`` · (conditional entropy + VAT) of the
+    student, plus ``beta`` · KL(teacher ‖ student), the trust region that keeps each refinement near the model it
+    started from (the teacher: the previous round's weights). ``beta`` = inf is the limit where only the trust
+    region counts: the student stays the teacher."""
+    logits = student(xt)
+    trust = F.kl_div(F.log_softmax(logits, 1), F.softmax(teacher_logits.detach(), 1), reduction="batchmean")
+    if beta == float("inf"):
+        return trust
+    return target_weight * (conditional_entropy(logits) + vat_loss(student, xt, logits, eps, generator)) + beta * trust
