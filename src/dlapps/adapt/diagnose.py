@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from dlapps.adapt.dann import COLLAPSED_SOURCE_ACC, collapse
+from dlapps.adapt.dann import COLLAPSED_SOURCE_ACC, collapse, collapse_events
 
 # the line dann.py prints when a loss becomes NaN (runs older than metrics.json's "diverged_at" say it only there)
 NAN_LINE = re.compile(r"loss became (?:nan|inf|-inf) at epoch (\d+), step (\d+) \(λ=([-+.\deE]+), lr=([-+.\deE]+)\)")
@@ -73,17 +73,10 @@ def diagnose(metrics: dict[str, Any] | None, log_text: str = "", options: dict[s
     need = ("epoch", "source_class_acc", "target_class_acc", "lambda", "lr")
     if not all(isinstance(r, dict) and all(k in r for k in need) for r in h):
         h = []  # a history without the per-epoch numbers (a hand-made or foreign file): its state only
-    events: list[dict[str, Any]] = []
-    down = False
-    for k in range(1, len(h) + 1):  # runs before the 'collapsed' flag: the rule applied epoch by epoch
-        r = h[k - 1]
-        now = bool(r["collapsed"]) if "collapsed" in r else bool(collapse(h[:k]))
-        if now != down and (now or r["source_class_acc"] >= 0.5):
-            events.append({"event": "collapsed" if now else "recovered", "epoch": int(r["epoch"]),
-                           "lambda": float(r["lambda"]), "lr": float(r["lr"]),
-                           "source_class_acc": float(r["source_class_acc"])})
-            down = now
-    tg = [(int(r["epoch"]), float(r["target_class_acc"])) for r in h if not collapse(h[:int(r["epoch"])])]
+    # runs from before the per-epoch 'collapsed' flag: the same rule, applied epoch by epoch
+    h = [r if "collapsed" in r else {**r, "collapsed": float(bool(collapse(h[:k])))} for k, r in enumerate(h, 1)]
+    events = collapse_events(h)
+    tg = [(int(r["epoch"]), float(r["target_class_acc"])) for r in h if not r["collapsed"]]
     best = max(tg, key=lambda t: t[1]) if tg else None
     last = float(h[-1]["target_class_acc"]) if h else None
     never = bool(h) and max(float(r["source_class_acc"]) for r in h) < COLLAPSED_SOURCE_ACC
