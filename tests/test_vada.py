@@ -96,3 +96,23 @@ def test_dirtt_refinement_with_an_infinite_trust_region_leaves_the_model_unchang
         dirtt_loss(model, teacher(x), x, beta=0.01, target_weight=1.0, eps=0.5).backward()
         opt.step()
     assert not all(torch.allclose(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_dirt_t_refines_a_run_on_the_target_and_an_infinite_trust_region_keeps_it(tmp_path):
+    import json
+
+    quick = dict(data_source="embedded", limit=640, tsne_points=0, batch_size=64, epochs=1)
+    start = run_dann(DannConfig(**quick, ent_target=0.01, vat_target=0.01), RunOptions(out=str(tmp_path / "v"),
+                                                                                        quiet=True))
+    # the start run's network and data settings apply, whatever this config says
+    kept = run_dann(DannConfig(init=str(start.run_dir), epochs=1, arch="dann", limit=0, optimizer="sgd", momentum=0.0,
+                               lr=0.1, dirtt_beta=float("inf"), vat_target=1.0, tsne_points=0),
+                    RunOptions(out=str(tmp_path / "k"), quiet=True))
+    cfg = json.loads((kept.run_dir / "config.json").read_text())
+    assert cfg["command"] == "dirt-t" and cfg["options"]["arch"] == "dann-bn" and cfg["options"]["limit"] == 640
+    # an infinite trust region only pulls the student (in training mode: batch statistics, dropout) towards the
+    # teacher as evaluated on the target: the model stays where it was, up to that difference
+    assert kept.metrics["target"]["class_acc"] == pytest.approx(start.metrics["target"]["class_acc"], abs=0.02)
+    moved = run_dann(DannConfig(init=str(start.run_dir), epochs=1, optimizer="adam", lr=1e-3, dirtt_beta=0.01,
+                                vat_target=1.0, tsne_points=0), RunOptions(out=str(tmp_path / "m"), quiet=True))
+    assert moved.metrics["target"]["class_acc"] != start.metrics["target"]["class_acc"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from dlapps.adapt.dann import DannConfig, run_dann
+from dlapps.adapt.dann import DIRTT_DEFAULTS, DannConfig, run_dann
 from dlapps.adapt.pseudo_label import PseudoLabelConfig, run_pseudo_label
 from dlapps.cli_options import finish, run_options
 from dlapps.options import cli_options, to_config
@@ -32,10 +32,20 @@ def source_only(opts: RunOptions, **kw: Any) -> None:
 
 
 @adapt.command("dann")
-@cli_options(DannConfig)
+@cli_options(DannConfig, exclude=("dirtt_beta",))
 @run_options
 def dann(opts: RunOptions, **kw: Any) -> None:
     """DANN: adversarial domain classifier through a gradient reversal layer."""
+    finish(run_dann(to_config(DannConfig, kw), opts))
+
+
+@adapt.command("dirt-t", context_settings={"default_map": DIRTT_DEFAULTS})
+@cli_options(DannConfig, exclude=ADVERSARIAL)
+@click.option("--init", "init", required=True, type=click.Path(exists=True, file_okay=False),
+              help="The adapt run (VADA: --preset vada) whose model DIRT-T refines on the target alone.")
+@run_options
+def dirt_t(opts: RunOptions, **kw: Any) -> None:
+    """DIRT-T: refine a trained model on the target (entropy + VAT) within a trust region to its last epoch."""
     finish(run_dann(to_config(DannConfig, kw), opts))
 
 

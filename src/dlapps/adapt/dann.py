@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,7 +15,7 @@ from dlapps import DlappsError
 from dlapps.adapt.data import Domain, DomainSpec, Fit, Normalization, load_domains, target_train_indices
 from dlapps.adapt.networks import ARCHS, DANN, build_dann, flops_per_sample
 from dlapps.adapt.schedules import LambdaSchedule, lambda_at, lr_at
-from dlapps.adapt.vat import conditional_entropy, vat_loss
+from dlapps.adapt.vat import conditional_entropy, dirtt_loss, vat_loss
 from dlapps.adapt.validators import (HIGHER_IS_BETTER, best_index, check_selection, should_stop, validator_name,
                                      validators_of)
 from dlapps.data.containers import DataSource
@@ -26,7 +26,7 @@ from dlapps.runs import RunDir, RunOptions, start_run
 
 
 from dlapps.adapt.evaluation import (CL, bn_eval_mode, domain_logits_frozen, domain_loss_fn, domain_outputs,
-                                     evaluate_domains)
+                                     evaluate_domains, with_domain_statistics)
 
 
 @dataclass
@@ -80,6 +80,11 @@ class DannConfig:
                             low=0)
     vat_eps: float = opt(1.0, "VAT's radius ε: the L2 norm of the perturbation, in normalised input units.",
                          low=0, low_open=True)
+    # DIRT-T (Shu et al. 2018): refine a trained model on the target alone (`adapt dirt-t --init RUN`)
+    init: str = opt("", "DIRT-T: the adapt run whose model is refined on the target alone (its network and data "
+                        "settings apply); empty = an ordinary run.", metavar="RUN_DIR", cli=False)
+    dirtt_beta: float = opt(0.01, "DIRT-T: weight β of the trust region KL(teacher ‖ student); the teacher is the "
+                                  "model as it was at the start of each epoch.", low=0)
     domain_loss: Literal["bce", "bce-prob", "ce"] = opt(
         "bce", "bce: one output, BCE on its logit; bce-prob: a sigmoid then BCE on the probability (PyTorch's "
                "BCELoss, its log clamped at −100: a saturated sigmoid passes no reversed gradient); ce: a 2-way "
@@ -128,11 +133,14 @@ def domain_loss_scale(cfg: DannConfig) -> float:
 
 
 def dann_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: torch.Tensor, xt: torch.Tensor,
-              lam: float, cfg: DannConfig) -> tuple[torch.Tensor, ...]:
-    """One update on a source batch (xs, y) and an unlabelled target batch xt of the same size.
+              lam: float, cfg: DannConfig, teacher: DANN | None = None) -> tuple[torch.Tensor, ...]:
+    """One update on a source batch (xs, y) and an unlabelled target batch xt of the same size; with a
+    ``teacher``, DIRT-T's refinement step on the target batch alone.
 
     Returns (loss, class loss, domain loss, class logits, number of correct domain predictions).
     """
+    if teacher is not None:
+        return dirtt_step(model, teacher, optim, xs, xt, cfg)
     half = len(xs)
     ct = None
     if model.batchnorm and cfg.source_only:
@@ -168,6 +176,29 @@ def dann_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: to
     return loss, closs, dloss, cls, dcorrect
 
 
+# DIRT-T's defaults where they differ from DANN's (`adapt dirt-t` starts from them): the authors' code's Adam at
+# 1e-3, constant, target weight 1e-2, VAT ball 3.5, trust-region weight 1e-2 (RuiShu/dirt-t run_dirtt.py)
+DIRTT_DEFAULTS = {"optimizer": "adam", "lr": 0.001, "lr_alpha": 0.0, "vat_target": 0.01, "vat_eps": 3.5,
+                  "dirtt_beta": 0.01, "epochs": 10}
+
+
+def dirtt_step(model: DANN, teacher: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, xt: torch.Tensor,
+               cfg: DannConfig) -> tuple[torch.Tensor, ...]:
+    """DIRT-T: the target's entropy and VAT (weight ``vat_target``) within the trust region β·KL(teacher ‖ student);
+    the source batch is only scored (no gradient), so the epoch's train accuracy still reads the source."""
+    classify = lambda x: model.classifier(model.features(x))
+    with torch.no_grad():
+        t_logits = teacher(xt)[0]
+    loss = dirtt_loss(classify, t_logits, xt, cfg.dirtt_beta, cfg.vat_target, cfg.vat_eps)
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    optim.step()
+    with torch.no_grad():
+        cls = classify(xs)
+    zero = torch.zeros((), device=xt.device)
+    return loss, loss.detach(), zero, cls, zero
+
+
 def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunDir, opts: RunOptions,
                device: torch.device) -> list[dict[str, float]]:
     """The training loop, readable top to bottom. One checkpoint per epoch; resumes from the last one."""
@@ -188,7 +219,9 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
         if should_stop(history, sel, cfg.patience):  # also when resuming a run that had stopped itself
             break
         t0 = time.perf_counter()
-        sums, lam = train_epoch(model, optim, src, tgt, cfg, run, epoch, opts, device, history)
+        # DIRT-T's teacher: the model as the epoch starts, evaluated as on the target (its own BN statistics)
+        teacher = with_domain_statistics(model, tgt.x_train, device) if cfg.init else None
+        sums, lam = train_epoch(model, optim, src, tgt, cfg, run, epoch, opts, device, history, teacher)
         train_s = time.perf_counter() - t0
         row: dict[str, float] = {"epoch": epoch + 1, "lr": optim.param_groups[0]["lr"], "lambda": lam,
                                  "train_s": train_s, "ms_per_step": 1000 * train_s / steps}
@@ -236,8 +269,8 @@ def collapse(history: list[dict[str, float]]) -> str:
 
 
 def train_epoch(model: DANN, optim: torch.optim.Optimizer, src: Domain, tgt: Domain, cfg: DannConfig, run: RunDir,
-                epoch: int, opts: RunOptions, device: torch.device,
-                history: list[dict[str, float]]) -> tuple[dict[str, float], float]:
+                epoch: int, opts: RunOptions, device: torch.device, history: list[dict[str, float]],
+                teacher: DANN | None = None) -> tuple[dict[str, float], float]:
     """One pass over the source set, each step on a source and a target batch; seeded by the epoch, so a
     resumed run repeats it exactly. Returns the summed step losses/accuracies and the last λ. A non-finite
     loss saves the finished epochs (``history``) and raises DivergenceError."""
@@ -268,7 +301,7 @@ def train_epoch(model: DANN, optim: torch.optim.Optimizer, src: Domain, tgt: Dom
         xs = src.x_train[bs].to(device, memory_format=CL)               # (B/2, 3, 28, 28)
         xt = tgt.x_train[bt].to(device, memory_format=CL)               # (B/2, 3, 28, 28)
         y = src.y_train[bs].to(device)                                   # (B/2,)
-        loss, closs, dloss, cls, dcorrect = dann_step(model, optim, xs, y, xt, lam, cfg)
+        loss, closs, dloss, cls, dcorrect = dann_step(model, optim, xs, y, xt, lam, cfg, teacher)
         sums["class_loss"] += closs.item()
         sums["domain_loss"] += dloss.item()
         sums["class_acc"] += (cls.argmax(1) == y).float().mean().item()
@@ -334,7 +367,13 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
 
     opts = opts or RunOptions()
     _check(cfg)
-    command = "source-only" if cfg.source_only else "dann"
+    start = None
+    if cfg.init:  # DIRT-T: the start run's network and data settings, recorded in this run's config
+        start, start_cfg, _ = load_dann_checkpoint(Path(cfg.init))
+        so = start_cfg["options"]
+        cfg = replace(cfg, **{k: so[k] for k in (*(f.name for f in fields(DomainSpec)), "arch", "domain_loss",
+                                                 "bn_eval") if k in so})
+    command = "source-only" if cfg.source_only else "dirt-t" if cfg.init else "dann"
     run, device = start_run("adapt", command, cfg, opts)
     src, tgt, stats = load_domains(DomainSpec.of(cfg), opts.seed)
     run.update_config(data_sources={"source": src.source, "target": tgt.source}, normalization=stats,
@@ -342,6 +381,9 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
                               "target_train_unlabelled": len(tgt.x_train), "target_val_labelled": len(tgt.x_val)})
     model = build_dann(cfg.arch, n_classes=int(src.y_train.max()) + 1,
                        domain_outputs=domain_outputs(cfg.domain_loss)).to(device, memory_format=CL)
+    if start is not None:
+        model.load_state_dict(start.state_dict())
+        run.update_config(start_run=str(cfg.init))
     t0 = time.perf_counter()
     try:
         history = train_dann(model, src, tgt, cfg, run, opts, device)
