@@ -169,7 +169,7 @@ class ClaimVerdict:
         if self.status == "not testable here":
             return "not testable here (true by construction), not counted"
         if self.status == "collapsed seeds":
-            return (f"no verdict: {self.collapsed} of {self.n} paired seeds collapsed (a network at chance says "
+            return (f"no verdict: {self.collapsed} of {self.n} paired seeds collapsed (a collapsed run says "
                     "nothing about the study's effect)")
         return self.status
 
