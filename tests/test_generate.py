@@ -215,7 +215,13 @@ def test_floor_of_a_one_split_dataset_compares_two_halves_not_the_set_with_itsel
 
     torch.manual_seed(0)
     judge = M.RefClassifier(nc=1).eval()  # an untrained judge: its features still tell two image sets apart
-    monkeypatch.setattr(M, "reference_classifier", lambda *a, **k: M.Reference(judge, 0.5, None))
+    trained_on: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def reference(x_train, y_train, x_test, y_test, **k):
+        trained_on.append((x_train, x_test))
+        return M.Reference(judge, 0.5, None)
+
+    monkeypatch.setattr(M, "reference_classifier", reference)
     imgs = (torch.rand(400, 1, 28, 28) * 255).byte()
     split = ImageSet(imgs, torch.arange(400) % 10, [str(i) for i in range(10)])
     G = Generator(16, 8, 1, 0)
@@ -224,7 +230,11 @@ def test_floor_of_a_one_split_dataset_compares_two_halves_not_the_set_with_itsel
     one = quality(G.eval(), cfg, x, split.labels, 10, DataBundle("toy", split, split, "toy"), torch.device("cpu"),
                   RunOptions(quiet=True))
     assert one["classifier_fid_floor"] > 0.01 and one["classifier_fid_floor_from"].startswith("two disjoint halves")
+    # one split only: the judge trains on one half and is scored on the other, never on an image it has seen
+    xa, xb = trained_on[0]
+    assert len(xa) == len(xb) == 200 and not (xa[:, None] == xb[None]).flatten(2).all(2).any()
+    assert one["reference_classifier_trained_on"].startswith("one half of its test images")
     two = quality(G.eval(), cfg, x, split.labels, 10, DataBundle("toy", ImageSet(imgs.flip(0), split.labels.flip(0),
                   split.class_names), split, "toy"), torch.device("cpu"), RunOptions(quiet=True))
-    assert two["classifier_fid"] == one["classifier_fid"]  # the same samples against the same test images
+    assert len(trained_on[1][0]) == len(trained_on[1][1]) == 400  # two splits: the whole of each
     assert two["classifier_fid_floor_from"] == "real training vs real test images (200 each)"

@@ -60,9 +60,9 @@ def test_notebook_order_pairs_step_k_with_images_k_of_both_domains_every_epoch(t
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
     real = dann_mod.dann_step
 
-    def spy(model, optim, xs, y, xt, lam, cfg):
+    def spy(model, optim, xs, y, xt, *rest):
         seen.append((xs.clone(), xt.clone()))
-        return real(model, optim, xs, y, xt, lam, cfg)
+        return real(model, optim, xs, y, xt, *rest)
 
     monkeypatch.setattr(dann_mod, "dann_step", spy)
     cfg = DannConfig(epochs=2, order="notebook", **QUICK)

@@ -71,7 +71,7 @@ def test_help_shows_the_dataclass_defaults():
              "visualize classviz": [ClassVizConfig, RunOptions], "study": [StudyConfig], "sweep": [SweepConfig]}
     skipped = {"adapt source-only": {"lambda_schedule", "lambda_start", "lambda_end", "lambda_gamma",
                                      "lambda_multiplier", "lambda_update", "multiplier_on"},
-               "generate dcgan": {"label_in_d", "d_label", "g_label"}}
+               "generate dcgan": {"label_in_d", "d_label", "g_label"}, "adapt dann": {"dirtt_beta"}}
     commands = dict(_commands())
     assert set(built) <= set(commands)
     for path, classes in built.items():
@@ -116,6 +116,7 @@ def test_every_numeric_option_out_of_range_exits_2_before_a_run_dir(tmp_path, ca
         "visualize saliency-eval": ["mnist_cnn"], "visualize fool": ["mnist_cnn", "--target", "3"],
         "visualize classviz": ["mnist_cnn", "--target", "3"], "generate sample": [str(tmp_path)],
         "generate evaluate": [str(tmp_path)], "sweep": [__file__], "adapt pseudo-label": ["--from", str(tmp_path)],
+        "adapt dirt-t": ["--init", str(tmp_path)],
     }
     walked = 0
     for path, cmd in _commands():
