@@ -147,10 +147,10 @@ BSDS500_HELP = (f"the 200 BSDS500 train photos: place {BSDS500_NPZ[0]} (the shar
                 "http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/BSR/) in $DLAPPS_DATA")
 
 
-def _bsds500_photos() -> tuple[list[np.ndarray], str]:
-    """The BSDS500 train photos (RGB uint8, upright) and where they came from: the pinned npz (its portrait
-    photos stored rotated are turned back), else the archive's train folder in the archive's own member order
-    (the order the lab's script reads)."""
+def _bsds500_photos() -> tuple[Callable[[], list[np.ndarray]], str]:
+    """Where the BSDS500 train photos are, and a function that decodes them (RGB uint8, upright): the pinned npz
+    (its portrait photos stored rotated are turned back), else the archive's train folder in the archive's own
+    member order (the order the lab's script reads). Decoding waits until the lab's MNIST-M is built."""
     import io
     import tarfile
 
@@ -164,20 +164,23 @@ def _bsds500_photos() -> tuple[list[np.ndarray], str]:
         if digest != BSDS500_NPZ[1]:
             raise DlappsError(f"{npz}: sha256 {digest} is not the pinned {BSDS500_NPZ[1]} (a different copy of "
                               "the photos would build a different MNIST-M)")
-        d = load_npz(npz)
-        off = d["jpeg_offsets"]
-        photos = [decode(d["jpeg_data"][off[i]:off[i + 1]].tobytes()) for i in range(len(off) - 1)]
-        photos = [np.ascontiguousarray(np.rot90(p, 1)) if r else p for p, r in zip(photos, d["stored_rotated_cw"])]
-        return photos, f"{portable(npz)}, ids in ascending order"
+
+        def from_npz() -> list[np.ndarray]:
+            d = load_npz(npz)
+            off = d["jpeg_offsets"]
+            photos = [decode(d["jpeg_data"][off[i]:off[i + 1]].tobytes()) for i in range(len(off) - 1)]
+            return [np.ascontiguousarray(np.rot90(p, 1)) if r else p for p, r in zip(photos, d["stored_rotated_cw"])]
+
+        return from_npz, f"{portable(npz)}, ids in ascending order"
     for root in (dd, cache_dir() / "bsds500"):
         tgz = root / BSDS500_ARCHIVE if root else None
         if tgz is not None and tgz.is_file():
-            photos = []
-            with tarfile.open(tgz) as t:
-                for m in t.getmembers():
-                    if m.isfile() and m.name.startswith(BSDS500_TRAIN) and m.name.endswith(".jpg"):
-                        photos.append(decode(t.extractfile(m).read()))  # type: ignore[union-attr]
-            return photos, f"{portable(tgz)}, its train folder in archive order"
+            def from_archive(tgz: Path = tgz) -> list[np.ndarray]:
+                with tarfile.open(tgz) as t:
+                    return [decode(t.extractfile(m).read()) for m in t.getmembers()  # type: ignore[union-attr]
+                            if m.isfile() and m.name.startswith(BSDS500_TRAIN) and m.name.endswith(".jpg")]
+
+            return from_archive, f"{portable(tgz)}, its train folder in archive order"
     raise DlappsError(f"mnistm-lab needs {BSDS500_HELP}")
 
 
@@ -198,18 +201,18 @@ def resolve_mnistm_lab(path: Path | None, source: str) -> DataBundle:
     if len(mnist.train) != 60000 or len(mnist.test) != 10000:
         raise DlappsError(f"mnistm-lab needs the full MNIST (60,000 / 10,000; place mnist.npz in $DLAPPS_DATA), "
                           f"not {mnist.source}")
-    key = f"mnistm-lab-v1 {mnist.source} | {where} | {len(photos)} photos"
+    key = f"mnistm-lab-v1 {mnist.source} | {where}"
 
     def build() -> dict[str, np.ndarray]:
         print("building the lab's MNIST-M (70,000 blends, once) ...", flush=True)
-        train, test = lab_mnistm(mnist, photos)
+        train, test = lab_mnistm(mnist, photos())
         return {"train": train, "test": test}
 
     d = cached_arrays("mnistm-lab", key, build)
     mk = lambda x, s: ImageSet(nchw(x), s.labels, DIGIT_NAMES)
     return DataBundle("mnistm-lab", mk(d["train"], mnist.train), mk(d["test"], mnist.test),
                       f"built: the RDFIA lab's MNIST-M recipe (seed {LAB_MNISTM_SEED}) on MNIST ({mnist.source}) "
-                      f"and {len(photos)} BSDS500 train photos ({where})")
+                      f"and the BSDS500 train photos ({where})")
 
 
 # The Ponce group's page (UIUC) serves the archive over http only; the Internet Archive's copy of that page is https.
