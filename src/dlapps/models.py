@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import torch.nn.functional as F
 import torchvision
 from torchvision import transforms as T
 
-from dlapps import DlappsError
+from dlapps import DlappsError, did_you_mean
 from dlapps.data.downloads import portable
 from dlapps.zoo import MNIST_MEAN, MNIST_STD
 
@@ -117,8 +116,7 @@ def list_models() -> list[str]:
 def _check_name(name: str) -> str:
     names = list_models()
     if name not in names:
-        close = difflib.get_close_matches(name.lower(), names, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        hint = did_you_mean(name.lower(), names, n=3, quote=False)
         raise DlappsError(f"unknown model {name!r}{hint}; any torchvision classifier works, e.g. vgg16, alexnet, "
                           "resnet50, mobilenet_v2, squeezenet1_1")
     return name
@@ -308,8 +306,7 @@ def resolve_class(name_or_index: str | int, classes: list[str]) -> int:
     table = {norm(c): i for i, c in reversed(list(enumerate(classes)))}
     if norm(s) in table:
         return table[norm(s)]
-    close = difflib.get_close_matches(norm(s), list(table), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(repr(classes[table[c]]) for c in close)}?" if close else ""
+    hint = did_you_mean(norm(s), table, n=3, show=lambda c: classes[table[c]])
     raise DlappsError(f"unknown class {s!r}{hint}")
 
 
@@ -322,8 +319,7 @@ def resolve_layer(model_name: str, layer: str, nodes: list[str]) -> str:
     inside = [n for n in nodes if n.startswith(layer + ".")]
     if inside:  # a module name (e.g. a residual block "features.13"): its output is its last node
         return inside[-1]
-    close = difflib.get_close_matches(layer, list(alias) + nodes, n=3)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    hint = did_you_mean(layer, list(alias) + nodes, n=3, quote=False)
     shown = ", ".join(list(alias)[:12]) + ("; nodes: " if alias else "") + ", ".join(nodes[:8]) + ", ..."
     raise DlappsError(f"unknown layer {layer!r} for {model_name}{hint}; valid: {shown} "
                       f"(`dlapps transfer layers {model_name}` lists all)")

@@ -7,12 +7,11 @@ A preset fills the options a user did not give; explicit options win. The same t
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 from importlib import resources
 from typing import Any, TypeVar
 
-from dlapps import DlappsError
+from dlapps import DlappsError, did_you_mean
 
 try:  # Python >= 3.11
     import tomllib
@@ -36,8 +35,7 @@ def preset_options(name: str, command: str) -> dict[str, Any]:
     """The options preset ``name`` sets for ``command`` ("adapt dann"); {} if it sets none there."""
     table = presets()
     if name not in table:
-        close = difflib.get_close_matches(name, list(table), n=2)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        hint = did_you_mean(name, table, n=2, quote=False)
         raise DlappsError(f"unknown preset {name!r}{hint}; presets: {', '.join(preset_names())}")
     return dict(table[name].get(command, {}))
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from dlapps import DlappsError
+from dlapps import DlappsError, did_you_mean
 from dlapps.compute import available_cores
 from dlapps.report import build_report
 from dlapps.options import check_config
@@ -160,11 +160,8 @@ def validate_points(spec: SweepSpec, points: list[Point], out: Path) -> None:
     from dlapps.cli_options import APP_COMMANDS, app_command
 
     if not spec.command or spec.command[0] not in APP_COMMANDS:
-        import difflib
-
         word = spec.command[0] if spec.command else ""
-        close = difflib.get_close_matches(word, list(APP_COMMANDS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(word, APP_COMMANDS)
         raise DlappsError(f"sweep command `{' '.join(spec.command)}`: unknown command {word!r}{hint}")
     cmd: Any = app_command(spec.command[0])
     rest = spec.command[1:]
@@ -173,10 +170,7 @@ def validate_points(spec: SweepSpec, points: list[Point], out: Path) -> None:
             break
         sub = cmd.get_command(click.Context(cmd), word)
         if sub is None:
-            import difflib
-
-            close = difflib.get_close_matches(word, list(cmd.commands), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(word, cmd.commands)
             raise DlappsError(f"sweep command `{' '.join(spec.command)}`: unknown command {word!r}{hint}")
         cmd, rest = sub, spec.command[i + 1:]
     for p in points:

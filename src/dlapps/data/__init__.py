@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-from dlapps import DlappsError
+from dlapps import DlappsError, did_you_mean
 from dlapps.data.containers import CIFAR10_NAMES, DIGIT_NAMES, IMG_EXTS, DataBundle, ImageSet  # noqa: F401
 from dlapps.data.downloads import cache_dir, data_dir, download, sha256_file  # noqa: F401
 from dlapps.data.loaders import image_folder, npz_any  # importing loaders registers its datasets
@@ -39,10 +39,7 @@ def load_dataset(name: str, source: str = "auto", path: str | Path | None = None
         elif p.is_file() and p.suffix == ".npz":
             bundle = npz_any(p)
         else:
-            import difflib
-
-            close = difflib.get_close_matches(key, list(REGISTRY), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(key, REGISTRY)
             raise DlappsError(f"unknown dataset {name!r}{hint}: use one of {', '.join(REGISTRY)} or a folder/.npz path")
     else:
         bundle = REGISTRY[key](Path(path) if path else None, source)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
-from dlapps import DlappsError
+from dlapps import DlappsError, did_you_mean
 
 
 @dataclass
@@ -84,11 +84,8 @@ def _check(kind: type, where: str, raw: Any) -> None:
     known = {f.name for f in fields(kind)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], known, n=1)
-        raise DlappsError(f"study.toml {where}: unknown key {unknown[0]!r}" +
-                          (f" (did you mean {close[0]!r}?)" if close else "") + f"; known: {', '.join(sorted(known))}")
+        raise DlappsError(f"study.toml {where}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], known)}; known: "
+                          f"{', '.join(sorted(known))}")
     missing = [f.name for f in fields(kind) if f.name not in raw and f.default is MISSING
                and f.default_factory is MISSING]
     if missing:
