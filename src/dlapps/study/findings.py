@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dlapps.report import markdown_table
-from dlapps.study.verdict import mean_sd, t_quantile
+from dlapps.study.verdict import mean_sd
 from dlapps.sweep import read_metrics, status
 
 EDGE_BAND = 0.00125  # λ·μ at or above which an epoch counts as 'near the base run's peak' (its peak: ~0.0013)
