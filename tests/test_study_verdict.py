@@ -418,3 +418,35 @@ def test_findings_are_read_from_the_published_runs():
     assert f"largest reversed step is λ·μ = {peak:.2g}" in text
     empty = "\n".join(findings_section(ROOT / "no-such-study"))
     assert "is not in this study dir" in empty and "0." not in empty
+
+
+def test_a_run_trained_to_its_end_collapsed_is_read_at_its_last_epoch(tmp_path):
+    """Runs that record a collapse and train on (the study's way) are read like any seed in a row: one that never
+    recovered is simply far outside the band. A claim still does not pair it. Older runs stopped at a collapse,
+    or ran on without the per-epoch flag, stay misses."""
+    from dlapps.study.results import point_seeds
+    from dlapps.sweep import SweepSpec
+
+    def run(name: str, target: float, source: float, flagged: bool) -> None:
+        d = tmp_path / name
+        d.mkdir()
+        (d / "config.json").write_text("{}")
+        (d / "report.md").write_text("done")
+        row = {"epoch": 1, "target_class_acc": target, "source_class_acc": source, **({"collapsed": 1.0} if flagged
+                                                                                       else {})}
+        (d / "metrics.json").write_text(json.dumps({"source": {"class_acc": source}, "target": {"class_acc": target},
+                                                    "history": [row], "complete": True}))
+
+    run("base-s0", 0.75, 0.98, True)
+    run("base-s1", 0.76, 0.98, True)
+    run("base-s2", 0.11, 0.11, True)   # collapsed and never recovered, trained to its end
+    spec = SweepSpec(command=["adapt", "dann"], seeds=[0, 1, 2])
+    s = point_seeds(tmp_path, spec, False, "", "target.class_acc")
+    assert s.collapsed == {} and list(s.collapsed_at_end) == [2] and len(s.vals) == 3
+    v = judge_row(0.75, s.vals, len(s.stopped), s.planned, 0.05, collapsed=len(s.collapsed))
+    assert v.status == "outside"  # the mean of all three last epochs, far from the band
+    (tmp_path / "base-s2" / "metrics.json").write_text(json.dumps({"source": {"class_acc": 0.11}, "target": {
+        "class_acc": 0.11}, "history": [{"epoch": 1, "target_class_acc": 0.11, "source_class_acc": 0.11}]}))
+    old = point_seeds(tmp_path, spec, False, "", "target.class_acc")
+    assert list(old.collapsed) == [2]  # no per-epoch flag: an older run, still a miss
+    assert judge_row(0.75, old.vals, 0, 3, 0.05, collapsed=1).status == "stopped"

@@ -190,6 +190,9 @@ def _row_cells(r: dict[str, Any], s: Any, v: RowVerdict, label: str, note: str) 
                                                      sorted(s.stopped.items())])
     if s.collapsed:
         ours += "; " + "; ".join(f"seed {k} collapsed ({a})" for k, a in sorted(s.collapsed.items()))
+    if s.collapsed_at_end:
+        ours += "; " + "; ".join(f"seed {k} ended collapsed ({a}), trained to its end" for k, a in
+                                 sorted(s.collapsed_at_end.items()))
     if s.damaged:
         ours += f"; damaged: seed {', '.join(map(str, s.damaged))}"
     if s.missing and (vals or s.stopped):  # a point under way, or a replacement seed (verdict.py) not run yet
@@ -232,7 +235,7 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
                 tally.stopped_finished[v.finished] = tally.stopped_finished.get(v.finished, 0) + 1
             seeds = {*s.values, *s.stopped, *s.missing}
             tally.runs |= {(key[0], point, k) for k in seeds}
-            tally.stopped_runs |= {(key[0], point, k) for k in (*s.stopped, *s.collapsed)}
+            tally.stopped_runs |= {(key[0], point, k) for k in (*s.stopped, *s.collapsed, *s.collapsed_at_end)}
         tally.substitutes += v.status == "substitute"
         # an explanation is of a miss: once more seeds bring the row inside its band, it is no longer shown.
         # "row|column" explains one number, "row" every number of that row (one stopped seed misses them all)
@@ -328,7 +331,7 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
         va = {k: x for k, x in sa.values.items() if k not in sa.untimed}
         vb = {k: x for k, x in sb.values.items() if k not in sb.untimed}
         v: ClaimVerdict = judge_claim(study_diff, va, vb, set(sa.stopped), set(sb.stopped),
-                                      set(sa.collapsed) | set(sb.collapsed))
+                                      {*sa.collapsed, *sb.collapsed, *sa.collapsed_at_end, *sb.collapsed_at_end})
         v.dropped += [f"seed {k}: {side} {why}" for side, u in (("a", sa.untimed), ("b", sb.untimed))
                       for k, why in sorted(u.items())]
         if c.get("by_construction"):  # what the method guarantees is no finding: shown, never counted

@@ -42,6 +42,10 @@ class PointSeeds:
     # on its own labelled domain, a GAN's samples in a few classes): their numbers are real and stay in the
     # mean, and the row is a miss like a stopped seed's
     collapsed: dict[int, str] = field(default_factory=dict)
+    # seed -> how it collapsed, for runs that train to their end by design (they record a collapse per epoch and go
+    # on, as the study's runs did): a row reads their last epoch like any seed's, so one that never recovered is
+    # simply far from the band; a claim still does not pair them (a collapse is not the study's effect)
+    collapsed_at_end: dict[int, str] = field(default_factory=dict)
     # seed -> why its timing cannot be compared (it was timed over part of its epochs: a resumed run)
     untimed: dict[int, str] = field(default_factory=dict)
     damaged: list[int] = field(default_factory=list)
@@ -104,7 +108,8 @@ def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metr
             out.values[p.seed] = float(v)
         why = run_collapse(m)
         if why is not None:
-            out.collapsed[p.seed] = why
+            trained_on = any("collapsed" in r for r in m.get("history") or [] if isinstance(r, dict))
+            (out.collapsed_at_end if trained_on else out.collapsed)[p.seed] = why
         if metric.startswith("timing.") and (t := untimed(m)):
             out.untimed[p.seed] = t
     return out
