@@ -1,8 +1,8 @@
 """Datasets by name -> images + labels, and the source that was actually used. Each loader registers itself
 where it is defined (``@register_dataset`` in ``loaders.py``; a new dataset is one decorated function).
 
-Names: ``mnist``, ``mnistm``, ``scene15``, ``cifar10``, ``digits``, ``photos``,
-``imagenet-samples``, or a path (an ``.npz`` in the shared/data format, or an image folder with one
+Names: ``mnist``, ``mnistm``, ``mnistm-lab``, ``scene15``, ``cifar10``, ``digits``, ``photos``,
+``imagenet-samples``, ``imagenet-val-25``, or a path (an ``.npz`` in the shared/data format, or an image folder with one
 sub-folder per class). Sources are tried in order (``source="auto"``):
 
 1. an explicit path;
