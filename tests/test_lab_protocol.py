@@ -145,3 +145,17 @@ def test_diagnose_says_what_a_run_did_from_its_own_files():
                                  row(3, 0.9, 0.5, collapsed=0.0)]})
     assert [e["event"] for e in back.events] == ["collapsed", "recovered"] and "recovered in epoch 3" in back.text()
     assert diagnose(None).text() == "not run yet"
+
+
+def test_a_screened_prefix_resumes_into_the_whole_run_with_the_same_numbers(tmp_path):
+    cfg = dict(data_source="embedded", limit=640, tsne_points=0, batch_size=64, epochs=3)
+    run_dann(DannConfig(**cfg, stop_after=1), RunOptions(out=str(tmp_path / "p"), quiet=True))
+    whole = run_dann(DannConfig(**cfg), RunOptions(out=str(tmp_path / "p"), quiet=True, resume=True)).metrics
+    straight = run_dann(DannConfig(**cfg), RunOptions(out=str(tmp_path / "s"), quiet=True)).metrics
+    assert whole["epochs_done"] == 3 and whole["history"] == [
+        {**h, "train_s": whole["history"][i]["train_s"], "ms_per_step": whole["history"][i]["ms_per_step"],
+         "val_s": whole["history"][i]["val_s"]} for i, h in enumerate(straight["history"])]
+    import json
+    assert json.loads((tmp_path / "p" / "config.json").read_text())["options"]["stop_after"] == 0
+    with pytest.raises(DlappsError, match="options differ.*epochs"):  # what is trained may not change
+        run_dann(DannConfig(**{**cfg, "epochs": 4}), RunOptions(out=str(tmp_path / "p"), quiet=True, resume=True))

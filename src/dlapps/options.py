@@ -39,14 +39,16 @@ WEIGHTS_HELP = "imagenet (torchvision / $DLAPPS_WEIGHTS), random, dlapps (mnist_
 def opt(default: Any = dataclasses.MISSING, help: str = "", *, low: float | None = None,
         high: float | None = None, low_open: bool = False, high_open: bool = False, cli: bool | str = True,
         default_factory: Any = dataclasses.MISSING, metavar: str | None = None,
-        choices: tuple[str, ...] | None = None, required: bool = False, csv: bool = False) -> Any:
+        choices: tuple[str, ...] | None = None, required: bool = False, csv: bool = False,
+        on_resume: bool = False) -> Any:
     """A Config field with its command-line facts. ``low``/``high``: the allowed range (``low_open``: strictly
     above ``low``, e.g. a learning rate); ``cli``: False keeps it off the command line (set by the command
     itself), a string names its flag (``"--from"``); ``choices``: the allowed names of a str or list field whose
     names come from a registry (a ``Literal`` type says it for the others); ``required``: the command line
-    insists on it; ``csv``: a list field written as one comma-separated value (``--c-grid 0.1,1,10``)."""
+    insists on it; ``csv``: a list field written as one comma-separated value (``--c-grid 0.1,1,10``);
+    ``on_resume``: it may change when a run resumes (how far to train, not what is trained)."""
     meta = {"help": help, "low": low, "high": high, "low_open": low_open, "high_open": high_open, "cli": cli,
-            "metavar": metavar, "choices": choices, "required": required, "csv": csv}
+            "metavar": metavar, "choices": choices, "required": required, "csv": csv, "on_resume": on_resume}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)

@@ -177,12 +177,15 @@ class RunDir:
     # ----------------------------------------------------------------- creation / resume
     @classmethod
     def create(cls, path: Path | str | None, app: str, command: str, config: Any,
-               resume: bool = False, extra: dict[str, Any] | None = None) -> "RunDir":
+               resume: bool = False, extra: dict[str, Any] | None = None,
+               may_change: set[str] | None = None) -> "RunDir":
         """Make a new run dir (or reopen one with ``resume``) and write ``config.json``.
 
         An existing run dir is never overwritten: without ``resume`` it is an error, and with it the
-        stored options must match the new ones (apart from the seed-independent run controls).
+        stored options must match the new ones (apart from the seed-independent run controls and the options
+        ``may_change`` names, those a Config declares ``on_resume``).
         """
+        may_change = may_change if may_change is not None else _may_change(config)
         path = Path(path) if path else default_out(app, command)
         run = cls(path)
         cfg = {"app": app, "command": command, "options": to_jsonable(config)}
@@ -202,7 +205,7 @@ class RunDir:
                 old = run.read_json("config.json")
                 if old.get("app") != app or old.get("command") != command:
                     raise DlappsError(f"{path} holds a '{old.get('app')} {old.get('command')}' run, not '{app} {command}'")
-                changed = _changed_options(old.get("options", {}), cfg["options"], _defaults(config))
+                changed = _changed_options(old.get("options", {}), cfg["options"], _defaults(config), may_change)
                 if changed:
                     raise DlappsError(f"cannot resume {path}: options differ from the stored run ({', '.join(changed)})")
         elif resume and not path.exists():
@@ -220,8 +223,11 @@ class RunDir:
         cfg["environment"] = environment_info()
         cfg["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         if resume and (path / "config.json").exists():
-            cfg = {**run.read_json("config.json"), "environment": cfg["environment"],
-                   "resumed": cfg["created"], **(extra or {})}
+            old = run.read_json("config.json")
+            # the options a resume may change (how far to train) are recorded as this sitting set them
+            options = {**old.get("options", {}), **{k: v for k, v in cfg["options"].items() if k in may_change}}
+            cfg = {**old, "options": options, "environment": cfg["environment"], "resumed": cfg["created"],
+                   **(extra or {})}
         run.write_json("config.json", cfg)
         return run
 
@@ -343,16 +349,25 @@ class RunDir:
             raise DlappsError(f"cannot read checkpoint {p}: {e.__class__.__name__}") from None
 
 
-def _changed_options(old: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any] | None = None) -> list[str]:
-    """Option names whose values differ; run controls (threads, quiet, device) may change on resume.
+def _changed_options(old: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any] | None = None,
+                     may_change: set[str] | None = None) -> list[str]:
+    """Option names whose values differ; run controls (threads, quiet, device) and the options a Config marks
+    ``on_resume`` (``may_change``) may change on resume.
 
     ``defaults``: an option added after the run was made is absent from its config; at its default it is
     what that run did (a new knob defaults to the old behaviour), so the run still resumes."""
-    ignore = {"threads", "quiet", "device", "resume", "out"}
+    ignore = {"threads", "quiet", "device", "resume", "out", *(may_change or ())}
     defaults = defaults or {}
     keys = (set(old) | set(new)) - ignore
     return sorted(k for k in keys if old.get(k) != new.get(k)
                   and not (k not in old and k in defaults and new.get(k) == defaults[k]))
+
+
+def _may_change(config: Any) -> set[str]:
+    """The fields of a Config dataclass declared ``opt(..., on_resume=True)``."""
+    if not dataclasses.is_dataclass(config):
+        return set()
+    return {f.name for f in dataclasses.fields(config) if f.metadata.get("on_resume")}
 
 
 def _defaults(config: Any) -> dict[str, Any]:
@@ -410,7 +425,7 @@ def start_run(app: str, command: str, config: Any, opts: RunOptions,
     seed_everything(opts.seed)
     info = {"seed": opts.seed, "device": str(device), "threads": threads, "preset": opts.preset, **(extra or {})}
     run = RunDir.create(opts.out, app, command, {**to_jsonable(config), "seed": opts.seed},
-                        resume=opts.resume, extra=info)
+                        resume=opts.resume, extra=info, may_change=_may_change(config))
     from dlapps.tensorboard import TBLog, tensorboard_wanted
 
     run.tb = TBLog(run.path, tensorboard_wanted(opts.tensorboard))

@@ -51,7 +51,8 @@ class DannConfig:
                    "zipped, step k = images k·B/2 … (k+1)·B/2 − 1 of both domains, the same every epoch (with "
                    "mnistm-lab each source digit meets its own blended twin).")
     stop_after: int = opt(0, "Train only the first N epochs of the --epochs schedule (0 = all): a screen reads a "
-                             "schedule's early epochs at their cost; resuming with a larger N goes on.", low=0)
+                             "schedule's early epochs at their cost; --resume with a larger N (or 0) goes on.",
+                          low=0, on_resume=True)
     optimizer: Literal["sgd", "adam"] = opt("sgd", "sgd (with --momentum) or adam.")
     momentum: float = opt(0.9, "SGD momentum: a steady gradient's step grows by 1/(1 − momentum), the reversed "
                                "one's too.", low=0, high=1, high_open=True)
