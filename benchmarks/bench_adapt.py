@@ -32,7 +32,7 @@ from dlapps.adapt.dann import dann_step
 from dlapps.adapt.evaluation import CL
 from dlapps.adapt.data import DomainSpec, load_domains
 from dlapps.adapt.networks import DANN, flops_per_sample
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 
 
 class PilDigits(Dataset):

@@ -28,7 +28,7 @@ from dlapps.generate import GanConfig, run_gan
 from dlapps.generate.config import build_nets, load_gan_data
 from dlapps.generate.train import gan_step
 from dlapps.generate.networks import Discriminator, Generator, dcgan_init
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 
 
 class PilMnist(Dataset):

@@ -29,9 +29,9 @@ from PIL import Image
 
 from common import matmul_peak_gflops, shared_dir, write_results
 
-from dlapps.data import DataBundle, load_dataset
-from dlapps.inference import Inference, fuse_for_inference
-from dlapps.models import build_model
+from dlapps.core.data import DataBundle, load_dataset
+from dlapps.core.inference import Inference, fuse_for_inference
+from dlapps.core.models import build_model
 from dlapps.transfer.features import prepare_image, extract
 from dlapps.transfer.inspect import model_flops
 from dlapps.transfer.probe import ProbeConfig, fit_probe
@@ -53,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     shared_dir()
     os.environ["DLAPPS_CACHE"] = tempfile.mkdtemp(prefix="dlapps-bench-cache-")  # nothing cached from before
-    from dlapps.compute import set_threads
+    from dlapps.core.compute import set_threads
 
     threads = set_threads(args.threads)
     device = torch.device("cpu")

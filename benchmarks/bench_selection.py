@@ -29,7 +29,7 @@ import numpy as np
 from common import fresh_out, shared_dir, write_results
 
 from dlapps.sweep_config import SweepConfig
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 from dlapps.sweep import Point, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]

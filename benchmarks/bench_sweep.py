@@ -15,7 +15,7 @@ from pathlib import Path
 from common import write_results
 
 from dlapps.sweep_config import SweepConfig
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 from dlapps.sweep import run_sweep
 
 SWEEP = """command = "adapt dann"

@@ -24,7 +24,7 @@ import torchvision
 
 from common import fresh_out, matmul_peak_gflops, shared_dir, write_results
 
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 from dlapps.transfer import ProbeConfig, inspect_model, run_probe
 from dlapps.transfer.inspect import model_flops
 
@@ -88,8 +88,8 @@ def main() -> None:
     from sklearn.svm import LinearSVC
 
     import dlapps.transfer.features as F
-    from dlapps.data import load_dataset
-    from dlapps.models import build_model
+    from dlapps.core.data import load_dataset
+    from dlapps.core.models import build_model
 
     lm = build_model("mobilenet_v2", "imagenet", verbose=False)
     b = load_dataset("scene15", verbose=False)

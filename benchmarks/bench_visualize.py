@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common import fresh_out, shared_dir, write_results
 
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 from dlapps.visualize.run import (ClassVizConfig, FoolConfig, SaliencyEvalConfig, run_classviz, run_fool,
                                   run_saliency_eval)
 

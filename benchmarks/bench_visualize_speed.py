@@ -24,8 +24,8 @@ import torchvision.transforms.functional as TF
 
 from common import shared_dir, write_results
 
-from dlapps.inference import batch_size_for
-from dlapps.models import build_model, resolve_class
+from dlapps.core.inference import batch_size_for
+from dlapps.core.models import build_model, resolve_class
 from dlapps.visualize.attacks import fool_gradient_ascent_batch, pgd_linf_batch
 from dlapps.visualize.classviz import class_visualization_batch
 from dlapps.visualize.common import PixelModel, load_pixels
@@ -111,7 +111,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     shared_dir()
-    from dlapps.compute import set_threads
+    from dlapps.core.compute import set_threads
 
     threads = set_threads(args.threads)
     lm = build_model(args.model, "imagenet", verbose=False)

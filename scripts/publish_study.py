@@ -18,7 +18,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from dlapps.data.downloads import sha256_file
+from dlapps.core.data.downloads import sha256_file
 from dlapps.sweep import status
 
 REPO = Path(__file__).resolve().parents[1]

@@ -57,6 +57,6 @@ def shared_env(monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def mnist_cnn():
     """dlapps' MNIST CNN trained on the embedded digits (cached for the session)."""
-    from dlapps.models import build_model
+    from dlapps.core.models import build_model
 
     return build_model("mnist_cnn", "dlapps", verbose=False)

@@ -13,8 +13,8 @@ from dlapps.adapt.data import target_train_indices
 from dlapps.adapt.networks import DANN, grad_reverse
 from dlapps.adapt.pseudo_label import random_affine, round_threshold, select_pseudo_labels, strong_augment
 from dlapps.adapt.schedules import lambda_at, lr_at
-from dlapps.compute import DivergenceError
-from dlapps.runs import RunOptions
+from dlapps.core.compute import DivergenceError
+from dlapps.runner.runs import RunOptions
 
 QUICK = dict(data_source="embedded", limit=1000, tsne_points=0, batch_size=64)  # behaviour checks
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed 
 
 def test_report_loads_decodes_every_figure_and_shows_the_summary_first(tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
-    from dlapps.report import build_report
+    from dlapps.runner.report import build_report
     from dlapps.visualize import ClassVizConfig, FoolConfig, run_classviz, run_fool
 
     runs = [run_fool(FoolConfig(model="mnist_cnn", weights="random", data="mnist", n=4, target="3", max_iters=5,

@@ -64,7 +64,7 @@ def test_help_lists_every_app_and_defaults():
 
 def test_a_misspelt_command_gets_a_suggestion_though_apps_load_lazily():
     from dlapps.cli import LazyGroup, cli
-    from dlapps.cli_options import APP_COMMANDS
+    from dlapps.runner.cli_options import APP_COMMANDS
 
     assert isinstance(cli, LazyGroup)
     # the group as a fresh process has it: no application registered yet
@@ -158,7 +158,7 @@ def test_folder_passed_as_an_image(tmp_path):
 def test_nan_weights_are_refused_naming_file_and_tensor(tmp_path):
     import torch
 
-    from dlapps.zoo import MnistCNN
+    from dlapps.core.zoo import MnistCNN
 
     sd = MnistCNN().state_dict()
     sd["classifier.0.weight"][0, 0] = float("nan")

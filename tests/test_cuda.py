@@ -13,7 +13,7 @@ import json
 import pytest
 import torch
 
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here (the GPU paths are "
@@ -41,7 +41,7 @@ def _recorded_device(run_dir) -> str:
 
 
 def test_features_and_saliency_on_cuda_equal_the_cpu_ones(mnist_cnn, full_fp32):
-    from dlapps.data import load_dataset
+    from dlapps.core.data import load_dataset
     from dlapps.transfer import extract
     from dlapps.visualize import PixelModel
     from dlapps.visualize.saliency import compute_map, make_method

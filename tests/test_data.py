@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from dlapps import DlappsError
-from dlapps.data import load_dataset, make_mnistm
+from dlapps.core.data import load_dataset, make_mnistm
 
 
 def test_embedded_mnist_shapes_and_ranges():
@@ -66,7 +66,7 @@ def test_image_folder_seeded_split(tmp_path):
             Image.new("L", (10, 12), i * 20).save(tmp_path / c / f"{i}.png")
     b1 = load_dataset(str(tmp_path), verbose=False)
     assert b1.class_names == ["a", "b"]
-    from dlapps.data import image_folder
+    from dlapps.core.data import image_folder
 
     b = image_folder(tmp_path, "x", per_class_train=3, seed=1)
     assert len(b.train) == 6 and len(b.test) == 4
@@ -109,7 +109,7 @@ def test_a_cached_artefact_is_built_once_while_others_wait(tmp_path, monkeypatch
 
     import numpy as np
 
-    from dlapps.data.downloads import cached_arrays
+    from dlapps.core.data.downloads import cached_arrays
 
     monkeypatch.setenv("DLAPPS_CACHE", str(tmp_path))
     calls, got = [], []

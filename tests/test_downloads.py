@@ -19,9 +19,9 @@ import torch
 from PIL import Image
 
 from dlapps import DlappsError
-from dlapps.data import load_dataset
-from dlapps.data import loaders
-from dlapps.data.fetch import REMOTES, Remote, extract, fetch
+from dlapps.core.data import load_dataset
+from dlapps.core.data import loaders
+from dlapps.core.data.fetch import REMOTES, Remote, extract, fetch
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "dlapps"
 

@@ -9,7 +9,7 @@ from dlapps.generate import GanConfig, run_gan, sample
 from dlapps.generate.config import images_32
 from dlapps.generate.metrics import class_coverage, frechet_distance, speck_rate
 from dlapps.generate.networks import Discriminator, Generator, dcgan_init
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 
 
 @pytest.mark.parametrize("nc", [1, 3])
@@ -209,7 +209,7 @@ def test_flop_count_feeds_its_probe_inputs_to_the_model_where_it_is():
 
 def test_floor_of_a_one_split_dataset_compares_two_halves_not_the_set_with_itself(monkeypatch):
     # the CIFAR-10 test subset trains and judges alike: its real-vs-real floor was 0 by construction
-    from dlapps.data.containers import DataBundle, ImageSet
+    from dlapps.core.data.containers import DataBundle, ImageSet
     from dlapps.generate import metrics as M
     from dlapps.generate.quality import quality
 

@@ -13,9 +13,9 @@ import torchvision
 from PIL import Image
 
 from dlapps import DlappsError
-from dlapps.images import decode_side, open_image
-from dlapps.inference import Inference, decoded_batches, fuse_for_inference
-from dlapps.runs import RunOptions
+from dlapps.core.images import decode_side, open_image
+from dlapps.core.inference import Inference, decoded_batches, fuse_for_inference
+from dlapps.runner.runs import RunOptions
 
 
 def test_bn_folding_keeps_the_function_and_the_layer_names():
@@ -76,7 +76,7 @@ def test_split_preprocess_gives_the_torchvision_pipelines_numbers_in_channels_la
     Resize + CenterCrop + ToTensor + Normalize (a grey image broadcast to three channels), NHWC memory."""
     import torchvision.transforms as T
 
-    from dlapps.inference import split_preprocess
+    from dlapps.core.inference import split_preprocess
 
     tf = T.Compose([T.Resize(40), T.CenterCrop(32), T.ToTensor(), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
     rng = np.random.default_rng(0)
@@ -126,8 +126,8 @@ def test_inference_settings_refuse_what_they_cannot_do():
 
 
 def test_extraction_default_equals_the_plain_path_and_bf16_is_another_cache_key():
-    from dlapps.data import load_dataset
-    from dlapps.models import build_model
+    from dlapps.core.data import load_dataset
+    from dlapps.core.models import build_model
     from dlapps.transfer.features import cache_key, extract
 
     torch.manual_seed(0)

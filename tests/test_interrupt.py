@@ -16,7 +16,7 @@ from typing import Callable
 import pytest
 import torch
 
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="SIGKILL is POSIX")
 

@@ -12,9 +12,9 @@ from dlapps.adapt import DannConfig, run_dann
 from dlapps.adapt import dann as dann_mod
 from dlapps.adapt.dann import collapse_events
 from dlapps.adapt.evaluation import domain_loss_fn
-from dlapps.data import load_dataset
-from dlapps.data.synthesis import LAB_MNISTM_SEED, blend_lab_mnistm
-from dlapps.runs import RunOptions
+from dlapps.core.data import load_dataset
+from dlapps.core.data.synthesis import LAB_MNISTM_SEED, blend_lab_mnistm
+from dlapps.runner.runs import RunOptions
 
 QUICK = dict(data_source="embedded", limit=640, tsne_points=0, batch_size=64, source_val=0)
 

@@ -5,7 +5,7 @@ import torch
 import torchvision
 
 from dlapps import DlappsError
-from dlapps.models import build_model, imagenet_classes, resolve_class
+from dlapps.core.models import build_model, imagenet_classes, resolve_class
 
 
 def test_class_names_by_index_name_and_suggestion():
@@ -54,7 +54,7 @@ def test_shared_mobilenet_predicts_real_photos(shared_env):
 
 
 def test_one_registry_record_per_model():
-    from dlapps.models import KNOWN_WEIGHT_FILES, LAYER_ALIASES, REGISTRY, build_model, model_spec
+    from dlapps.core.models import KNOWN_WEIGHT_FILES, LAYER_ALIASES, REGISTRY, build_model, model_spec
 
     assert model_spec("mnist_cnn").in_channels == 1 and model_spec("mnist_cnn").input_size == 28
     other = model_spec("resnet18")  # any torchvision classifier: ImageNet defaults

@@ -1,4 +1,4 @@
-"""Each option declared once (dlapps.options): every command's options come from Config fields, --help shows
+"""Each option declared once (dlapps.runner.options): every command's options come from Config fields, --help shows
 the dataclass defaults, and every bounded number is refused out of range before a run dir exists."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from dlapps import DlappsError
 from dlapps.cli import _register_apps, cli, main
-from dlapps.options import check_config, flag_name, in_range, opt, to_config
+from dlapps.runner.options import check_config, flag_name, in_range, opt, to_config
 
 
 def _commands() -> list[tuple[str, click.Command]]:
@@ -33,7 +33,7 @@ def _commands() -> list[tuple[str, click.Command]]:
 def _configs() -> list[type]:
     from dlapps.adapt import DannConfig, PseudoLabelConfig
     from dlapps.generate import GanConfig
-    from dlapps.runs import RunOptions
+    from dlapps.runner.runs import RunOptions
     from dlapps.study.run import StudyConfig
     from dlapps.transfer.inspect import InspectConfig
     from dlapps.transfer.predict import ActivationsConfig, PredictConfig
@@ -56,7 +56,7 @@ def test_help_shows_the_dataclass_defaults():
     with the dataclass's default, under its one flag name, and the run options are there too."""
     from dlapps.adapt import DannConfig, PseudoLabelConfig
     from dlapps.generate import GanConfig
-    from dlapps.runs import RunOptions
+    from dlapps.runner.runs import RunOptions
     from dlapps.study.run import StudyConfig
     from dlapps.sweep_config import SweepConfig
     from dlapps.transfer.config import ActivationsConfig, InspectConfig, PredictConfig, ProbeConfig
@@ -140,7 +140,7 @@ def test_every_numeric_option_out_of_range_exits_2_before_a_run_dir(tmp_path, ca
 
 def test_the_python_api_checks_the_same_ranges_before_anything_is_made(tmp_path):
     from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann
-    from dlapps.runs import RunOptions
+    from dlapps.runner.runs import RunOptions
 
     for kw, msg in (({"lr": -0.1}, "--lr must be 0 < --lr"), ({"epochs": 0}, "--epochs must be 1 ≤ --epochs"),
                     ({"batch_size": 3}, "even"), ({"lambda_multiplier": math.nan}, "--lambda-multiplier")):
@@ -169,8 +169,8 @@ def test_a_new_dataset_is_one_decorated_function(tmp_path):
     it takes to run `adapt source-only` on it, by name, from the command line."""
     import torch.nn.functional as F
 
-    from dlapps.data import REGISTRY, load_dataset, register_dataset
-    from dlapps.data.containers import DataBundle, ImageSet
+    from dlapps.core.data import REGISTRY, load_dataset, register_dataset
+    from dlapps.core.data.containers import DataBundle, ImageSet
 
     @register_dataset("grey-digits", "grey_digits")
     def grey_digits(path, source):  # noqa: ANN001 - the loader signature

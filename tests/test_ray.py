@@ -16,7 +16,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'dlapps[ray]')")
 
 from dlapps.sweep_config import SweepConfig
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 from dlapps.sweep import run_sweep  # noqa: E402
 
 SPEC = ('command = "adapt dann"\nseeds = [0, 1]\nmetrics = ["target.class_acc"]\n[base]\ndata-source = "embedded"\n'

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dlapps import DlappsError
-from dlapps.runs import RunDir, atomic_write_text
+from dlapps.runner.runs import RunDir, atomic_write_text
 
 
 def test_atomic_write_leaves_no_temp_and_keeps_old_on_failure(tmp_path, monkeypatch):
@@ -108,7 +108,7 @@ def test_checkpoint_roundtrip_weights_only(tmp_path):
 
 
 def test_tables_and_report(tmp_path):
-    from dlapps.report import build_report
+    from dlapps.runner.report import build_report
 
     run = RunDir.create(tmp_path / "r", "x", "y", {"a": 1})
     run.write_table("t", ["name", "value"], [["a", 0.123456], ["b", 1234567]])
@@ -126,7 +126,7 @@ def test_tables_and_report(tmp_path):
 
 
 def test_device_is_honoured_or_refused_never_misrecorded(tmp_path, monkeypatch):
-    from dlapps.runs import RunOptions, start_run
+    from dlapps.runner.runs import RunOptions, start_run
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine, as far as dlapps can tell
     # a CPU-only command: auto means cpu, and the record says so; an explicit cuda is refused with one line

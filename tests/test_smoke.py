@@ -50,7 +50,7 @@ def test_classviz_command(tmp_path, mnist_cnn):
 
 
 def test_predict_and_activations_commands(tmp_path, mnist_cnn):
-    from dlapps.data import load_dataset
+    from dlapps.core.data import load_dataset
 
     b = load_dataset("mnist", source="embedded", verbose=False)
     files = []

@@ -41,7 +41,7 @@ def test_one_run_result_class_for_every_app():
     import dlapps.transfer.predict
     import dlapps.transfer.probe
     import dlapps.visualize.run
-    from dlapps.results import RunResult
+    from dlapps.runner.results import RunResult
 
     for mod in (dlapps.adapt.dann, dlapps.adapt.pseudo_label, dlapps.generate.train, dlapps.transfer.inspect,
                 dlapps.transfer.predict, dlapps.transfer.probe, dlapps.visualize.run):
@@ -53,7 +53,7 @@ def test_every_computing_command_has_a_python_entry_point():
     import dlapps.generate as generate
     import dlapps.transfer as transfer
     import dlapps.visualize as visualize
-    from dlapps.results import RunResult
+    from dlapps.runner.results import RunResult
 
     for mod, names in ((transfer, ["run_inspect", "run_predict", "run_activations", "run_probe"]),
                        (visualize, ["run_saliency", "run_saliency_eval", "run_fool", "run_classviz"]),
@@ -104,9 +104,9 @@ def test_cli_options_match_their_config_fields():
 
     import click
 
-    from dlapps.choices import choices, literal_values
-    from dlapps.cli_options import app_command
-    from dlapps.runs import RunOptions
+    from dlapps.runner.choices import choices, literal_values
+    from dlapps.runner.cli_options import app_command
+    from dlapps.runner.runs import RunOptions
 
     problems = []
     for (app, name), (module, cls_name, renamed) in COMMANDS.items():
@@ -153,7 +153,7 @@ def test_a_config_built_in_python_is_checked_against_its_literal_choices():
 def test_every_run_refuses_a_choice_outside_its_literal_before_making_a_run_dir(tmp_path):
     """start_run checks the Config and the RunOptions of every command built from Python."""
     from dlapps import DlappsError
-    from dlapps.runs import RunOptions
+    from dlapps.runner.runs import RunOptions
     from dlapps.transfer import ProbeConfig, run_probe
     from dlapps.transfer.predict import PredictConfig, run_predict
 

@@ -20,8 +20,8 @@ from dlapps.adapt.data import _to_rgb28
 from dlapps.adapt.networks import build_dann
 from dlapps.adapt.schedules import lambda_at, lr_at
 from dlapps.cli import main
-from dlapps.presets import preset_config, preset_options
-from dlapps.runs import RunOptions
+from dlapps.runner.presets import preset_config, preset_options
+from dlapps.runner.runs import RunOptions
 from dlapps.study.run import StudyConfig, entries, reference_rows, run_study, sweep_path
 
 
@@ -100,7 +100,7 @@ def test_preset_fills_defaults_and_explicit_options_win():
 
 def test_every_preset_key_is_an_option_of_its_command():
     from dlapps.cli import _register_apps, cli
-    from dlapps.presets import presets
+    from dlapps.runner.presets import presets
 
     _register_apps()
     for name, table in presets().items():
@@ -145,7 +145,7 @@ def test_crop_keeps_mnistm_digits_at_the_source_size():
 
 
 def test_generated_mnistm_pads_digits_like_the_release():
-    from dlapps.data import make_mnistm
+    from dlapps.core.data import make_mnistm
 
     digit = torch.zeros(1, 1, 28, 28, dtype=torch.uint8)
     digit[0, 0, 10:18, 10:18] = 255
@@ -230,7 +230,7 @@ def test_study_rejects_unknown_sections_and_tables(tmp_path):
 # ------------------------------------------------------------------- the study's visualization network
 @pytest.mark.shared
 def test_imagenet_weights_resolve_squeezenet_from_dlapps_weights(shared_env):
-    from dlapps.models import build_model
+    from dlapps.core.models import build_model
 
     lm = build_model("squeezenet1_1", "imagenet", verbose=False)
     assert "squeezenet1_1_imagenet1k_from_openvino_fp16.pt" in lm.weights
@@ -243,7 +243,7 @@ def test_imagenet_weights_resolve_squeezenet_from_dlapps_weights(shared_env):
 
 
 def test_missing_weights_message_names_both_places(monkeypatch, tmp_path):
-    from dlapps.models import build_model
+    from dlapps.core.models import build_model
 
     monkeypatch.setenv("DLAPPS_WEIGHTS", str(tmp_path))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))

@@ -63,7 +63,7 @@ def test_epochs_done_counts_a_gans_progress_grids(tmp_path):
 
 
 def test_plan_writes_nothing_and_prints_the_table(tmp_path, capsys):
-    from dlapps.runs import RunOptions
+    from dlapps.runner.runs import RunOptions
     from dlapps.study.run import StudyConfig, run_study
 
     out = tmp_path / "study"
@@ -76,7 +76,7 @@ def test_plan_writes_nothing_and_prints_the_table(tmp_path, capsys):
 def test_plan_and_report_count_the_replacement_seeds_a_failed_run_asks_for(tmp_path, capsys):
     """Table 8 with one stopped seed: its claims ask for seed 3 on both points of each claim the stop broke
     (verdict.py's rule); the plan lists those runs, and once they finish the claim is judged on 3 pairs."""
-    from dlapps.runs import RunOptions
+    from dlapps.runner.runs import RunOptions
     from dlapps.study.run import StudyConfig, run_study
 
     out = tmp_path / "study"

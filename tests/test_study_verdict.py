@@ -341,7 +341,7 @@ def test_the_published_report_rebuilds_identically_from_the_published_results(tm
     shutil.copytree(PUBLISHED, copy, ignore=shutil.ignore_patterns("checkpoints", "tb"))
     for f in ("report.md", "report.html"):  # the study's own report goes; the runs' reports stay (they mark done)
         (copy / f).unlink()
-    from dlapps.runs import RunOptions
+    from dlapps.runner.runs import RunOptions
 
     run_study(StudyConfig(report_only=True), RunOptions(out=str(copy), quiet=True))
     assert (copy / "report.md").read_text(encoding="utf-8") == (PUBLISHED / "report.md").read_text(encoding="utf-8")
@@ -362,7 +362,7 @@ def test_the_readme_study_block_is_generated_from_the_published_results():
 
 
 def test_report_only_lists_a_damaged_point_instead_of_raising(tmp_path):
-    from dlapps.runs import RunOptions
+    from dlapps.runner.runs import RunOptions
     from dlapps.study.run import StudyConfig, run_study
 
     out = tmp_path / "study"

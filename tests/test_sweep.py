@@ -8,7 +8,7 @@ import pytest
 
 from dlapps import DlappsError
 from dlapps.sweep_config import SweepConfig
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 from dlapps.sweep import Point, SweepSpec, aggregate, argv_for, expand, load_spec, run_sweep, status
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"

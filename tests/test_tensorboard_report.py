@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 
 
 def _events(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -59,7 +59,7 @@ def test_run_result_for_notebooks(tmp_path):
 
 
 def test_report_opens_with_a_summary_box_and_has_lazy_figures_and_a_toc(tmp_path):
-    from dlapps.report import build_report
+    from dlapps.runner.report import build_report
     from dlapps.visualize import FoolConfig, run_fool
 
     runs = []
@@ -80,7 +80,7 @@ def test_report_opens_with_a_summary_box_and_has_lazy_figures_and_a_toc(tmp_path
 def test_gan_headlines_name_the_fid_floor_and_the_speck_rate_where_it_is_measured():
     """A GAN run's summary box shows what its floor compared and, for single-channel data, the speck rate
     beside the real images' own rate; CIFAR-10 (3 channels) has no speck rate to show."""
-    from dlapps.report import headlines
+    from dlapps.runner.report import headlines
 
     published = Path(__file__).resolve().parents[1] / "study-results"
     mnist = dict((label, (value, ctx)) for label, value, ctx in headlines(published / "2de_dcgan" / "base-s0"))

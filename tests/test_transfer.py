@@ -8,10 +8,10 @@ import torchvision
 from PIL import Image
 
 from dlapps import DlappsError
-from dlapps.data import load_dataset
-from dlapps.images import open_image
-from dlapps.models import build_model
-from dlapps.runs import RunOptions
+from dlapps.core.data import load_dataset
+from dlapps.core.images import open_image
+from dlapps.core.models import build_model
+from dlapps.runner.runs import RunOptions
 from dlapps.transfer import ProbeConfig, inspect_model, run_probe
 from dlapps.transfer.features import extract, layer_output_shapes, resolve_layers
 

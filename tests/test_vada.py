@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from dlapps.adapt import DannConfig, run_dann
 from dlapps.adapt.vat import conditional_entropy, vat_loss, vat_perturbation
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 
 
 def _toy(seed: int = 0) -> tuple[nn.Module, torch.Tensor]:

@@ -70,7 +70,7 @@ def test_dann_records_validators_every_epoch_and_stop_by_reports_the_epoch_it_pi
     --target-val split); --stop-by reports the epoch the validator scores best, with that epoch's weights."""
     from dlapps.adapt import DannConfig, run_dann
     from dlapps.adapt.dann import load_dann_checkpoint
-    from dlapps.runs import RunOptions
+    from dlapps.runner.runs import RunOptions
 
     r = run_dann(DannConfig(epochs=3, data_source="embedded", limit=600, tsne_points=0, batch_size=64,
                             target_val=100, stop_by="entropy"),
@@ -96,7 +96,7 @@ def test_dann_records_validators_every_epoch_and_stop_by_reports_the_epoch_it_pi
 def test_target_val_split_is_carved_from_train_never_overlaps_test_and_never_enters_training(tmp_path, monkeypatch):
     from dlapps.adapt import DannConfig, dann, run_dann
     from dlapps.adapt.data import DomainSpec, load_domains
-    from dlapps.runs import RunOptions
+    from dlapps.runner.runs import RunOptions
 
     full_s, full_t, _ = load_domains(DomainSpec(data_source="embedded", limit=800))
     src, tgt, _ = load_domains(DomainSpec(data_source="embedded", limit=800, source_val=1000, target_val=150))

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from dlapps import DlappsError
-from dlapps.models import resolve_class
-from dlapps.runs import RunOptions
+from dlapps.core.models import resolve_class
+from dlapps.runner.runs import RunOptions
 from dlapps.visualize.attacks import fool_gradient_ascent, pgd_linf
 from dlapps.visualize.classviz import class_visualization
 from dlapps.visualize.common import PixelModel, load_pixels
@@ -57,7 +57,7 @@ def test_classviz_raises_target_probability_in_range(digits):
 
 
 def test_class_names_resolve_and_suggest():
-    from dlapps.models import imagenet_classes
+    from dlapps.core.models import imagenet_classes
 
     assert resolve_class("tarantula", imagenet_classes()) == 76
     with pytest.raises(DlappsError, match="did you mean"):
@@ -152,7 +152,7 @@ def test_classviz_starts_from_an_image_of_a_dataset(tmp_path, mnist_cnn):
 
 @pytest.mark.shared
 def test_the_labs_25_images_load_by_name_with_their_digest(shared_env):
-    from dlapps.data import load_dataset
+    from dlapps.core.data import load_dataset
 
     b = load_dataset("imagenet-val-25", verbose=False)
     assert len(b.test) == 25 and b.test.names[:3] == ["hay", "quail", "Tibetan mastiff"]

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from dlapps import DlappsError, __version__
-from dlapps.options import cli_options, to_config
+from dlapps.runner.options import cli_options, to_config
 from dlapps.sweep_config import SweepConfig
 
 EXIT_USER_ERROR = 2
@@ -34,12 +34,12 @@ class LazyGroup(click.Group):
     the other applications at start-up (about 3 s of imports on a 2-core machine)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        from dlapps.cli_options import APP_COMMANDS
+        from dlapps.runner.cli_options import APP_COMMANDS
 
         return sorted({*super().list_commands(ctx), *APP_COMMANDS})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        from dlapps.cli_options import APP_COMMANDS, app_command
+        from dlapps.runner.cli_options import APP_COMMANDS, app_command
 
         if name not in self.commands and name in APP_COMMANDS:
             self.add_command(app_command(name), name)
@@ -49,7 +49,7 @@ class LazyGroup(click.Group):
                                                                             list[str]]:
         """A misspelt command (``dlapps adpt``) gets click's "did you mean": click draws its suggestions
         from the registered commands, so register them all first (only on this error path)."""
-        from dlapps.cli_options import APP_COMMANDS
+        from dlapps.runner.cli_options import APP_COMMANDS
 
         if args and args[0] not in self.commands and args[0] not in APP_COMMANDS and not args[0].startswith("-"):
             for name in APP_COMMANDS:
@@ -75,7 +75,7 @@ def cli() -> None:
 @click.option("--title", default=None, help="[default: a single run's own title, else 'dlapps report'].")
 def report(runs: tuple[str, ...], out: str | None, title: str | None) -> None:
     """Rebuild report.md and report.html from one or more run dirs (or sweep dirs)."""
-    from dlapps.report import build_report, expand_runs
+    from dlapps.runner.report import build_report, expand_runs
 
     md, html = build_report(expand_runs([Path(r) for r in runs]), Path(out) if out else None, title=title)
     click.echo(f"wrote {md} and {html}")
@@ -84,7 +84,7 @@ def report(runs: tuple[str, ...], out: str | None, title: str | None) -> None:
 def _register_apps() -> None:
     """Import every application's command group now (tests and tools that walk ``cli.commands``);
     the command line itself imports one lazily, when it is invoked."""
-    from dlapps.cli_options import APP_COMMANDS
+    from dlapps.runner.cli_options import APP_COMMANDS
 
     for name in APP_COMMANDS:
         cli.get_command(click.Context(cli), name)
@@ -99,7 +99,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def _stopped_line(signame: str) -> str:
-    from dlapps.runs import LAST_CHECKPOINT
+    from dlapps.runner.runs import LAST_CHECKPOINT
 
     if LAST_CHECKPOINT:
         return (f"{signame}: stopped at {LAST_CHECKPOINT['progress']} (checkpointed in {LAST_CHECKPOINT['run']}); "
@@ -109,7 +109,7 @@ def _stopped_line(signame: str) -> str:
 
 def _discard_empty_runs() -> None:
     """A command that stopped before its first result leaves no run dir behind (results are always kept)."""
-    runs = sys.modules.get("dlapps.runs")  # no run dir can exist before a command imported runs
+    runs = sys.modules.get("dlapps.runner.runs")  # no run dir can exist before a command imported runs
     if runs is not None:
         runs.discard_empty_runs()
 
@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> None:
         _discard_empty_runs()
         sys.exit(EXIT_USER_ERROR)
     finally:
-        if "dlapps.runs" in sys.modules:  # main() called again in one process (tests, notebooks): its own dirs only
-            sys.modules["dlapps.runs"].STARTED_EMPTY.clear()
+        if "dlapps.runner.runs" in sys.modules:  # main() called again in one process (tests, notebooks): its own dirs only
+            sys.modules["dlapps.runner.runs"].STARTED_EMPTY.clear()
         if previous is not None:  # main() called in-process (tests, notebooks) leaves the handler as it was
             signal.signal(signal.SIGTERM, previous)
 
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
 @cli_options(SweepConfig)
 def sweep(file: str, out: str | None, quiet: bool, **kw: Any) -> None:
     """Run a grid of experiments from a TOML/YAML file; rerunning skips finished points."""
-    from dlapps.runs import RunOptions
+    from dlapps.runner.runs import RunOptions
     from dlapps.sweep import run_sweep
 
     r = run_sweep(to_config(SweepConfig, kw, file=file), RunOptions(out=out, quiet=quiet))

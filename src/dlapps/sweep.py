@@ -37,12 +37,12 @@ from typing import Any
 import numpy as np
 
 from dlapps import DlappsError, did_you_mean
-from dlapps.compute import available_cores
-from dlapps.report import build_report
-from dlapps.options import check_config
+from dlapps.core.compute import available_cores
+from dlapps.runner.report import build_report
+from dlapps.runner.options import check_config
 from dlapps.sweep_config import SweepConfig
-from dlapps.results import RunResult
-from dlapps.runs import RunDir, RunOptions, atomic_write_text, metric
+from dlapps.runner.results import RunResult
+from dlapps.runner.runs import RunDir, RunOptions, atomic_write_text, metric
 
 
 @dataclass
@@ -85,7 +85,7 @@ def load_spec(path: Path) -> SweepSpec:
 
             d = yaml.safe_load(path.read_text())
         else:
-            from dlapps.presets import tomllib  # the standard library's, or tomli on Python 3.10
+            from dlapps.runner.presets import tomllib  # the standard library's, or tomli on Python 3.10
 
             d = tomllib.loads(path.read_text())
     except ImportError:
@@ -157,7 +157,7 @@ def validate_points(spec: SweepSpec, points: list[Point], out: Path) -> None:
     suggestion, instead of after the first points have run."""
     import click
 
-    from dlapps.cli_options import APP_COMMANDS, app_command
+    from dlapps.runner.cli_options import APP_COMMANDS, app_command
 
     if not spec.command or spec.command[0] not in APP_COMMANDS:
         word = spec.command[0] if spec.command else ""
@@ -453,7 +453,7 @@ def _run_ray(todo: list, address: str | None, threads: int, out: Path) -> list[s
 def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | None = None) -> dict[str, Any]:
     """Mean ± std over seeds per point for the chosen metrics; table, figure, metrics.json, report; for runs
     that record validators (adapt), the selection table of every validator (and the ``select_by`` pick)."""
-    from dlapps.figures import plt
+    from dlapps.runner.figures import plt
 
     run = RunDir(out)
     groups: dict[str, list[Point]] = {}
@@ -560,7 +560,7 @@ def _selection_figure(run: RunDir, finished: dict[str, list[dict[str, Any]]], pi
     titled with the pick's rank correlation."""
     from dlapps.adapt.selection import point_scores
     from dlapps.adapt.validators import HIGHER_IS_BETTER
-    from dlapps.figures import plt
+    from dlapps.runner.figures import plt
 
     acc, scores = point_scores(finished)
     ranked = [p for p in picks if p.validator != "oracle"]
@@ -604,7 +604,7 @@ def _default_metrics(out: Path, points: list[Point]) -> list[str]:
 
 def _overlay_histories(run: RunDir, groups: dict[str, list[Point]], out: Path) -> None:
     """adapt sweeps: target accuracy per epoch of every point (first seed), overlaid."""
-    from dlapps.figures import curves
+    from dlapps.runner.figures import curves
 
     series = {}
     for name, ps in groups.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dlapps.options import Parallel, opt
+from dlapps.runner.options import Parallel, opt
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """``dlapps adapt ...`` commands: source-only, dann, pseudo-label. Every option is a field of the command's
-Config (dlapps.options): this module only names the commands."""
+Config (dlapps.runner.options): this module only names the commands."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import click
 
 from dlapps.adapt.dann import DIRTT_DEFAULTS, DannConfig, run_dann
 from dlapps.adapt.pseudo_label import PseudoLabelConfig, run_pseudo_label
-from dlapps.cli_options import finish, run_options
-from dlapps.options import cli_options, to_config
-from dlapps.runs import RunOptions
+from dlapps.runner.cli_options import finish, run_options
+from dlapps.runner.options import cli_options, to_config
+from dlapps.runner.runs import RunOptions
 
 # the λ options mean nothing for the baseline, which fixes λ = 0
 ADVERSARIAL = ("lambda_schedule", "lambda_start", "lambda_end", "lambda_gamma", "lambda_multiplier", "lambda_update",

@@ -18,11 +18,11 @@ from dlapps.adapt.schedules import LambdaSchedule, lambda_at, lr_at
 from dlapps.adapt.vat import conditional_entropy, dirtt_loss, vat_loss
 from dlapps.adapt.validators import (HIGHER_IS_BETTER, best_index, check_selection, should_stop, validator_name,
                                      validators_of)
-from dlapps.data.containers import DataSource
-from dlapps.compute import DivergenceError, check_finite
-from dlapps.results import RunResult
-from dlapps.options import DATA_SOURCE_HELP, check_config, opt
-from dlapps.runs import RunDir, RunOptions, start_run
+from dlapps.core.data.containers import DataSource
+from dlapps.core.compute import DivergenceError, check_finite
+from dlapps.runner.results import RunResult
+from dlapps.runner.options import DATA_SOURCE_HELP, check_config, opt
+from dlapps.runner.runs import RunDir, RunOptions, start_run
 
 
 from dlapps.adapt.evaluation import (CL, bn_eval_mode, domain_logits_frozen, domain_loss_fn, domain_outputs,

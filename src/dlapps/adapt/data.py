@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from dlapps import DlappsError
-from dlapps.data import load_dataset
+from dlapps.core.data import load_dataset
 
 Normalization = Literal["mnist", "mean", "standard", "imagenet", "per-domain", "random", "none"]
 Fit = Literal["crop", "resize"]

@@ -19,12 +19,12 @@ from dlapps.adapt.validators import best_index, check_selection, should_stop, va
 from dlapps.adapt.networks import DANN
 from dlapps.adapt.report import validators_table_and_figure
 from dlapps.adapt.schedules import lr_at
-from dlapps.options import check_config, opt
-from dlapps.compute import DivergenceError
-from dlapps.figures import curves
-from dlapps.report import build_report
-from dlapps.results import RunResult
-from dlapps.runs import RunDir, RunOptions, start_run
+from dlapps.runner.options import check_config, opt
+from dlapps.core.compute import DivergenceError
+from dlapps.runner.figures import curves
+from dlapps.runner.report import build_report
+from dlapps.runner.results import RunResult
+from dlapps.runner.runs import RunDir, RunOptions, start_run
 
 
 @dataclass

@@ -10,9 +10,9 @@ import torch
 from dlapps.adapt.evaluation import CL, with_domain_statistics
 from dlapps.adapt.data import Domain
 from dlapps.adapt.networks import DANN
-from dlapps.figures import curves, plt
-from dlapps.report import build_report
-from dlapps.runs import RunDir
+from dlapps.runner.figures import curves, plt
+from dlapps.runner.report import build_report
+from dlapps.runner.runs import RunDir
 
 
 def table5(run: RunDir, metrics: dict[str, Any], name: str = "evaluation") -> None:

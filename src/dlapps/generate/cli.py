@@ -6,10 +6,10 @@ from typing import Any
 
 import click
 
-from dlapps.cli_options import compute_options, finish, run_options
-from dlapps.options import cli_options, to_config
+from dlapps.runner.cli_options import compute_options, finish, run_options
+from dlapps.runner.options import cli_options, to_config
 from dlapps.generate import GanConfig, evaluate_run, run_gan, sample as sample_fn
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 
 @click.group()
 def generate() -> None:

@@ -7,10 +7,10 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from dlapps import DlappsError
-from dlapps.data.containers import DataSource
-from dlapps.data import load_dataset
+from dlapps.core.data.containers import DataSource
+from dlapps.core.data import load_dataset
 from dlapps.generate.networks import Discriminator, Generator, dcgan_init
-from dlapps.options import DATA_SOURCE_HELP, opt
+from dlapps.runner.options import DATA_SOURCE_HELP, opt
 
 
 @dataclass

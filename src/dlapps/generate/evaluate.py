@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import torch
 from dlapps import DlappsError
-from dlapps.figures import image_grid
+from dlapps.runner.figures import image_grid
 from dlapps.generate.networks import Generator
-from dlapps.report import build_report
-from dlapps.runs import RunDir, RunOptions, atomic_write_bytes, read_run_json, source_commit
+from dlapps.runner.report import build_report
+from dlapps.runner.runs import RunDir, RunOptions, atomic_write_bytes, read_run_json, source_commit
 from dlapps.generate.config import GanConfig, load_gan_data
 from dlapps.generate.quality import coverage_failure, generate, quality
 from dlapps.generate.report import write_summary
@@ -77,7 +77,7 @@ def sample(run_dir: Path, n: int = 100, seed: int = 0, label: int | None = None,
     out = run.path / "samples" / f"{stem}.png"
     if out.exists():
         raise DlappsError(f"{out} exists already; choose another --seed")
-    from dlapps.figures import plt
+    from dlapps.runner.figures import plt
 
     fig = image_grid(imgs[:min(n, 400)], nrow=min(20, int(np.ceil(np.sqrt(min(n, 400))))), title=stem)
     buf = io.BytesIO()

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from dlapps.generate import metrics as M
 from dlapps.generate.networks import Generator
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 from dlapps.generate.config import GanConfig, images_32
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 from typing import Any
 import torch
-from dlapps.figures import curves, image_grid
+from dlapps.runner.figures import curves, image_grid
 from dlapps.generate.networks import Generator
-from dlapps.runs import RunDir, atomic_write_bytes
+from dlapps.runner.runs import RunDir, atomic_write_bytes
 from dlapps.generate.config import GanConfig
 from dlapps.generate.quality import generate
 

@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from dlapps import DlappsError
-from dlapps.compute import DivergenceError
+from dlapps.core.compute import DivergenceError
 from dlapps.generate.networks import Discriminator, Generator, conv_flops
-from dlapps.report import build_report
-from dlapps.results import RunResult
-from dlapps.runs import RunDir, RunOptions, start_run
+from dlapps.runner.report import build_report
+from dlapps.runner.results import RunResult
+from dlapps.runner.runs import RunDir, RunOptions, start_run
 from dlapps.generate.config import GanConfig, build_nets, load_gan_data
 from dlapps.generate.quality import coverage_failure, quality
 from dlapps.generate.report import write_figures, progress_grid, write_summary

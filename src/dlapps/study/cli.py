@@ -1,5 +1,5 @@
 """``dlapps study``: the study's experiments with its own settings, and its tables beside ours. The options
-are StudyConfig's fields (dlapps.options)."""
+are StudyConfig's fields (dlapps.runner.options)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from dlapps.options import cli_options, to_config
-from dlapps.runs import RunOptions
+from dlapps.runner.options import cli_options, to_config
+from dlapps.runner.runs import RunOptions
 from dlapps.study.run import StudyConfig, run_study
 
 

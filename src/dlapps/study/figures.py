@@ -13,7 +13,7 @@ from dlapps.study.results import StudyData
 def epoch_figure(plan: Any, refs: list[dict[str, Any]], data: StudyData, out: Path) -> str | None:
     """Target accuracy per epoch, one line per seed, one panel per point of the table, with the study's
     number as a dashed line: how much the reported last epoch depends on where a run stopped."""
-    from dlapps.figures import plt
+    from dlapps.runner.figures import plt
     from dlapps.study.results import point_histories
 
     if plan.file is None or not plan.judged or plan.sweep_dir is None or not plan.sweep_dir.exists():
@@ -50,7 +50,7 @@ def epoch_figure(plan: Any, refs: list[dict[str, Any]], data: StudyData, out: Pa
     fig.suptitle(f"{plan.entry.label}: target accuracy per epoch, every seed (dashed: the study's number)",
                  fontsize=9)
     fig.tight_layout()
-    from dlapps.runs import RunDir
+    from dlapps.runner.runs import RunDir
 
     return RunDir(out).save_figure(fig, f"table{plan.entry.key}_epochs").relative_to(out).as_posix()
 
@@ -58,8 +58,8 @@ def epoch_figure(plan: Any, refs: list[dict[str, Any]], data: StudyData, out: Pa
 def point_montage(p: Any, data: StudyData, out: Path, figure: str) -> str | None:
     """One figure of every point's seed-0 ``figures/<figure>.png`` side by side, titled by point: the study's
     figures compare settings this way (e.g. its Figure 38, nz = 10 beside nz = 1000). None if none ran."""
-    from dlapps.figures import plt
-    from dlapps.runs import RunDir
+    from dlapps.runner.figures import plt
+    from dlapps.runner.runs import RunDir
     from dlapps.sweep import expand, status
 
     if p.sweep_dir is None or not p.sweep_dir.exists():

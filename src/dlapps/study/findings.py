@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from dlapps.report import markdown_table
+from dlapps.runner.report import markdown_table
 from dlapps.study.verdict import mean_sd
 from dlapps.sweep import read_metrics, status
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlapps.report import markdown_table
+from dlapps.runner.report import markdown_table
 
 
 def run_cost(m: dict[str, Any]) -> tuple[float, int] | None:
@@ -61,7 +61,7 @@ class SweepLeft:
 
 
 def _planned_epochs(options: dict[str, Any], command: str, default: int | None) -> int | None:
-    from dlapps.presets import preset_options
+    from dlapps.runner.presets import preset_options
 
     if "epochs" in options:
         return int(options["epochs"])

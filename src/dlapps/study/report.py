@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlapps.report import md_to_html, markdown_table
-from dlapps.runs import atomic_write_text
+from dlapps.runner.report import md_to_html, markdown_table
+from dlapps.runner.runs import atomic_write_text
 from dlapps.study.figures import epoch_figure, point_montage
 from dlapps.study.findings import findings_section
 from dlapps.study.results import PointSeeds, StudyData, study_extra_seeds
@@ -395,7 +395,7 @@ def point_table(p: Any, data: StudyData) -> str:
 
 def _measured(m: dict[str, Any], metrics: list[str]) -> str:
     """What a figure group's run measured, in words: its sweep's metrics, or what a saliency run looked at."""
-    from dlapps.runs import metric as dotted
+    from dlapps.runner.runs import metric as dotted
 
     names = {"success_rate": "success", "iterations": "iterations (median)", "l2": "L2", "linf": "L∞",
              "change_in_salient": "share of the change inside the top-20 % salient pixels (0.2: even)"}

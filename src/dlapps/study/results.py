@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dlapps.presets import tomllib
+from dlapps.runner.presets import tomllib
 from dlapps.study.verdict import FIRST_SEEDS, MAX_SEEDS, SeedOutcome, replacement_seeds
 
 
@@ -62,7 +62,7 @@ def run_collapse(m: dict[str, Any]) -> str | None:
     domain, or a run whose own metrics record a collapse (a GAN's mode or discriminator collapse). Such a run
     is a failure for rows and for pairing alike."""
     from dlapps.adapt.dann import COLLAPSED_SOURCE_ACC
-    from dlapps.runs import metric as dotted
+    from dlapps.runner.runs import metric as dotted
 
     src = dotted(m, "source.class_acc")
     if isinstance(src, (int, float)) and src < COLLAPSED_SOURCE_ACC:
@@ -81,7 +81,7 @@ def untimed(m: dict[str, Any]) -> str | None:
 
 def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metric: str) -> PointSeeds:
     """The metric of one sweep point, seed by seed (see :class:`PointSeeds`)."""
-    from dlapps.runs import metric as dotted
+    from dlapps.runner.runs import metric as dotted
     from dlapps.sweep import expand, read_metrics, status
 
     out = PointSeeds()

@@ -17,9 +17,9 @@ from typing import Any, Literal
 from dlapps import DlappsError
 from dlapps.study.results import package_file, study_seeds, study_spec
 from dlapps.study.verdict import FIRST_SEEDS, MAX_SEEDS
-from dlapps.options import Parallel, check_config, opt
-from dlapps.results import RunResult
-from dlapps.runs import RunDir, RunOptions, to_jsonable
+from dlapps.runner.options import Parallel, check_config, opt
+from dlapps.runner.results import RunResult
+from dlapps.runner.runs import RunDir, RunOptions, to_jsonable
 
 SECTIONS = ("2a", "2b", "2c", "2de")
 
@@ -82,7 +82,7 @@ def reference_rows() -> list[dict[str, Any]]:
 
 def weights_available(model: str) -> bool:
     """Whether ``model``'s ImageNet weights load here (torchvision's cache, $DLAPPS_WEIGHTS or a download)."""
-    from dlapps.models import build_model
+    from dlapps.core.models import build_model
 
     try:
         build_model(model, "imagenet", verbose=False)
@@ -193,7 +193,7 @@ def _open_study_dir(cfg: StudyConfig, out: Path | None) -> Path:
                               "--out") from None
         if old.get("quick") != cfg.quick or old.get("seeds") != cfg.seeds:
             raise DlappsError(f"{out} holds a study run with other --quick/--seeds; choose another --out")
-    from dlapps.runs import environment_info
+    from dlapps.runner.runs import environment_info
 
     run.write_json("config.json", {"app": "study", "command": "study", "options": to_jsonable(cfg),
                                    "versions": environment_info(),

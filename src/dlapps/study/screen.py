@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dlapps.sweep import read_metrics, status
-from dlapps.tables import markdown_table
+from dlapps.runner.tables import markdown_table
 
 
 @dataclass

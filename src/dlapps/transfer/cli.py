@@ -1,5 +1,5 @@
 """``dlapps transfer ...`` commands: inspect, layers, predict, activations, probe. Every option is a field of
-the command's Config (dlapps.options); models, images and layers of a single image are arguments."""
+the command's Config (dlapps.runner.options); models, images and layers of a single image are arguments."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from dlapps.cli_options import finish, run_options
-from dlapps.options import WEIGHTS_HELP, cli_options, to_config
-from dlapps.runs import RunOptions
+from dlapps.runner.cli_options import finish, run_options
+from dlapps.runner.options import WEIGHTS_HELP, cli_options, to_config
+from dlapps.runner.runs import RunOptions
 from dlapps.transfer.config import ActivationsConfig, InspectConfig, PredictConfig, ProbeConfig
 from dlapps.transfer.probe import run_probe
 
@@ -41,7 +41,7 @@ def inspect(opts: RunOptions, **kw: Any) -> None:
 @click.option("--weights", default="random", show_default=True, help=WEIGHTS_HELP)
 def layers(model: str, weights: str) -> None:
     """List the layer aliases and every graph node usable as --layer."""
-    from dlapps.models import LAYER_ALIASES, build_model
+    from dlapps.core.models import LAYER_ALIASES, build_model
     from dlapps.transfer.features import graph_nodes
 
     lm = build_model(model, weights, verbose=False)

@@ -1,14 +1,14 @@
-"""The transfer commands' settings: one dataclass per command, every option declared once (dlapps.options)."""
+"""The transfer commands' settings: one dataclass per command, every option declared once (dlapps.runner.options)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-from dlapps.data.containers import DataSource
-from dlapps.images import GrayMode
-from dlapps.inference import Engine, Precision
-from dlapps.options import DATA_SOURCE_HELP, WEIGHTS_HELP, opt
+from dlapps.core.data.containers import DataSource
+from dlapps.core.images import GrayMode
+from dlapps.core.inference import Engine, Precision
+from dlapps.runner.options import DATA_SOURCE_HELP, WEIGHTS_HELP, opt
 from dlapps.transfer.features import Pool
 
 

@@ -21,12 +21,12 @@ from torchvision.models.feature_extraction import create_feature_extractor, get_
 from tqdm.auto import tqdm
 
 from dlapps import DlappsError
-from dlapps.data import DataBundle, ImageSet, cache_dir
-from dlapps.images import decode_side, open_image, to_rgb
-from dlapps.inference import (Inference, SplitPreprocess, decoded_batches, fuse_for_inference,
+from dlapps.core.data import DataBundle, ImageSet, cache_dir
+from dlapps.core.images import decode_side, open_image, to_rgb
+from dlapps.core.inference import (Inference, SplitPreprocess, decoded_batches, fuse_for_inference,
                               split_preprocess)
-from dlapps.models import LAYER_ALIASES, LoadedModel, check_finite_output, resolve_layer
-from dlapps.runs import atomic_write_bytes
+from dlapps.core.models import LAYER_ALIASES, LoadedModel, check_finite_output, resolve_layer
+from dlapps.runner.runs import atomic_write_bytes
 
 Pool = Literal["avg", "max", "none"]  # conv layers: global average / max pooling, or flatten
 POOLS: tuple[str, ...] = get_args(Pool)

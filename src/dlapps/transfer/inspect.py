@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from dlapps.results import RunResult
+from dlapps.runner.results import RunResult
 from dlapps.transfer.config import InspectConfig
-from dlapps.runs import RunOptions
+from dlapps.runner.runs import RunOptions
 
 
 @dataclass
@@ -72,8 +72,8 @@ def model_flops(model: nn.Module, input_size: int = 224, in_ch: int = 3) -> floa
 def run_inspect(cfg: InspectConfig, opts: RunOptions | None = None) -> RunResult:
     """The per-layer table of a model as a run: table, metrics (total parameters, FLOPs), report.
     Counting runs on the CPU (one input), so ``--device cuda`` is refused rather than recorded."""
-    from dlapps.models import build_model
-    from dlapps.runs import start_run
+    from dlapps.core.models import build_model
+    from dlapps.runner.runs import start_run
 
     opts = opts or RunOptions()
     run, _ = start_run("transfer", "inspect", cfg, opts, devices=("cpu",))

@@ -10,12 +10,12 @@ import torch
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from dlapps import DlappsError
-from dlapps.images import decode_side, expand_image_args, open_image
-from dlapps.inference import Inference, decoded_batches, fuse_for_inference, split_preprocess
-from dlapps.models import LoadedModel, build_model, check_finite_output, resolve_layer
-from dlapps.results import RunResult
+from dlapps.core.images import decode_side, expand_image_args, open_image
+from dlapps.core.inference import Inference, decoded_batches, fuse_for_inference, split_preprocess
+from dlapps.core.models import LoadedModel, build_model, check_finite_output, resolve_layer
+from dlapps.runner.results import RunResult
 from dlapps.transfer.config import ActivationsConfig, PredictConfig
-from dlapps.runs import RunOptions, start_run
+from dlapps.runner.runs import RunOptions, start_run
 from dlapps.transfer.features import graph_nodes
 
 

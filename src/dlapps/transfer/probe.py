@@ -9,11 +9,11 @@ import numpy as np
 import torch
 
 from dlapps import DlappsError
-from dlapps.data import DataBundle, load_dataset
-from dlapps.models import build_model
-from dlapps.results import RunResult
-from dlapps.runs import RunOptions, start_run
-from dlapps.inference import Inference
+from dlapps.core.data import DataBundle, load_dataset
+from dlapps.core.models import build_model
+from dlapps.runner.results import RunResult
+from dlapps.runner.runs import RunOptions, start_run
+from dlapps.core.inference import Inference
 from dlapps.transfer.config import Classifier, ProbeConfig
 from dlapps.transfer.features import extract, layer_output_shapes
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dlapps.figures import confusion, plt, to_numpy_image
-from dlapps.report import build_report
-from dlapps.runs import RunDir
+from dlapps.runner.figures import confusion, plt, to_numpy_image
+from dlapps.runner.report import build_report
+from dlapps.runner.runs import RunDir
 
 
 def write_inspect_outputs(run: RunDir, cfg: Any, rows: list[Any], total: int, flops: float,
@@ -91,7 +91,7 @@ def predictions_figure(lm: Any, preds: list[dict[str, Any]], gray: str = "replic
     """Each image beside a bar chart of its top-k classes."""
     from pathlib import Path
 
-    from dlapps.images import open_image
+    from dlapps.core.images import open_image
 
     n = len(preds)
     fig, axes = plt.subplots(n, 2, figsize=(8, 2.6 * n), squeeze=False)

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from dlapps.cli_options import finish, run_options
-from dlapps.options import cli_options, to_config
-from dlapps.runs import RunOptions
+from dlapps.runner.cli_options import finish, run_options
+from dlapps.runner.options import cli_options, to_config
+from dlapps.runner.runs import RunOptions
 from dlapps.visualize.run import (ClassVizConfig, FoolConfig, SaliencyConfig, SaliencyEvalConfig, run_classviz,
                                   run_fool, run_saliency, run_saliency_eval)
 

@@ -9,9 +9,9 @@ import torch
 import torch.nn as nn
 
 from dlapps import DlappsError
-from dlapps.data import load_dataset
-from dlapps.images import open_image, to_rgb
-from dlapps.models import LoadedModel, check_finite_output
+from dlapps.core.data import load_dataset
+from dlapps.core.images import open_image, to_rgb
+from dlapps.core.models import LoadedModel, check_finite_output
 
 
 class PixelModel(nn.Module):
@@ -73,7 +73,7 @@ def load_pixels(lm: LoadedModel, images: Sequence[str | Path] = (), data: str | 
 def pick_index(s: Any, class_names: list[str], key: str) -> int:
     """The position of the image ``key`` names in a split: the first image of that label (a digit dataset's labels
     are digits, so a label name wins), else its position."""
-    from dlapps.models import resolve_class
+    from dlapps.core.models import resolve_class
 
     if key.strip().isdigit() and key.strip() not in class_names:
         i = int(key)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from dlapps.data.containers import DataSource
-from dlapps.options import DATA_SOURCE_HELP, WEIGHTS_HELP, opt
+from dlapps.core.data.containers import DataSource
+from dlapps.runner.options import DATA_SOURCE_HELP, WEIGHTS_HELP, opt
 from dlapps.visualize.saliency import METHODS
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlapps.figures import plt, to_numpy_image
-from dlapps.runs import RunDir, atomic_write_bytes
+from dlapps.runner.figures import plt, to_numpy_image
+from dlapps.runner.runs import RunDir, atomic_write_bytes
 
 
 def _norm_map(m: torch.Tensor) -> np.ndarray:

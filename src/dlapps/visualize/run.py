@@ -10,14 +10,14 @@ import numpy as np
 import torch
 
 from dlapps import DlappsError
-from dlapps.options import check_config
-from dlapps.figures import plt
-from dlapps.models import build_model, resolve_class
-from dlapps.report import build_report
-from dlapps.images import expand_image_args
-from dlapps.results import RunResult
-from dlapps.runs import RunOptions, start_run
-from dlapps.inference import batch_size_for
+from dlapps.runner.options import check_config
+from dlapps.runner.figures import plt
+from dlapps.core.models import build_model, resolve_class
+from dlapps.runner.report import build_report
+from dlapps.core.images import expand_image_args
+from dlapps.runner.results import RunResult
+from dlapps.runner.runs import RunOptions, start_run
+from dlapps.core.inference import batch_size_for
 from dlapps.visualize.attacks import fool_gradient_ascent_batch, pgd_linf_batch, quantize
 from dlapps.visualize.classviz import class_visualization_batch
 from dlapps.visualize.common import PixelModel, load_pixels, to_255
@@ -215,7 +215,7 @@ def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
 
 
 def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResult:
-    from dlapps.images import open_image
+    from dlapps.core.images import open_image
 
     opts = opts or RunOptions()
     from_data = cfg.init != "noise" and not Path(cfg.init).is_file() and ":" in cfg.init

@@ -22,11 +22,11 @@ from pathlib import Path
 
 
 from dlapps import DlappsError, did_you_mean
-from dlapps.data.containers import CIFAR10_NAMES, DIGIT_NAMES, IMG_EXTS, DataBundle, ImageSet  # noqa: F401
-from dlapps.data.downloads import cache_dir, data_dir, download, sha256_file  # noqa: F401
-from dlapps.data.loaders import image_folder, npz_any  # importing loaders registers its datasets
-from dlapps.data.registry import ALIASES, REGISTRY, canonical, register_dataset  # noqa: F401
-from dlapps.data.synthesis import PHOTO_NAMES, generate_mnistm, make_mnistm, photo_pool, photos  # noqa: F401
+from dlapps.core.data.containers import CIFAR10_NAMES, DIGIT_NAMES, IMG_EXTS, DataBundle, ImageSet  # noqa: F401
+from dlapps.core.data.downloads import cache_dir, data_dir, download, sha256_file  # noqa: F401
+from dlapps.core.data.loaders import image_folder, npz_any  # importing loaders registers its datasets
+from dlapps.core.data.registry import ALIASES, REGISTRY, canonical, register_dataset  # noqa: F401
+from dlapps.core.data.synthesis import PHOTO_NAMES, generate_mnistm, make_mnistm, photo_pool, photos  # noqa: F401
 
 
 def load_dataset(name: str, source: str = "auto", path: str | Path | None = None, verbose: bool = True) -> DataBundle:

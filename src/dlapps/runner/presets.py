@@ -45,7 +45,7 @@ def preset_config(cls: type[T], command: str, name: str, **overrides: Any) -> T:
 
     >>> preset_config(DannConfig, "adapt dann", "study", epochs=5)   # doctest: +SKIP
     """
-    from dlapps.options import option_fields, to_config
+    from dlapps.runner.options import option_fields, to_config
 
     by_flag = option_fields(cls)  # a preset's keys are the command's option names: --model -> models
     values = {}

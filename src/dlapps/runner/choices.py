@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args, get_origin
 from dlapps import DlappsError
 
 # where a sweep's points run: local processes, or a Ray cluster (the extra dlapps[ray]); shared by `sweep`
-# and `study` (dlapps.options.Parallel), and kept here so the top-level command line imports no torch
+# and `study` (dlapps.runner.options.Parallel), and kept here so the top-level command line imports no torch
 Backend = Literal["local", "ray"]
 
 

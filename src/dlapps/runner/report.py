@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dlapps import DlappsError
-from dlapps.runs import atomic_write_text, metric, read_run_json
-from dlapps.tables import fmt, markdown_table  # noqa: F401  (re-exported: report.markdown_table)
+from dlapps.runner.runs import atomic_write_text, metric, read_run_json
+from dlapps.runner.tables import fmt, markdown_table  # noqa: F401  (re-exported: report.markdown_table)
 
 
 def _scalar_metrics(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

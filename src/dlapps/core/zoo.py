@@ -16,9 +16,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dlapps.data import cache_dir, load_dataset
-from dlapps.data.downloads import load_or_build
-from dlapps.runs import atomic_write_bytes
+from dlapps.core.data import cache_dir, load_dataset
+from dlapps.core.data.downloads import load_or_build
+from dlapps.runner.runs import atomic_write_bytes
 
 ZOO = ("mnist_cnn",)
 

@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 import click
 
-from dlapps.options import cli_options
-from dlapps.runs import RunOptions
+from dlapps.runner.options import cli_options
+from dlapps.runner.runs import RunOptions
 
 # top-level command -> "module:attribute" of its click group/command (imported when first used)
 APP_COMMANDS: dict[str, str] = {
@@ -43,7 +43,7 @@ def run_options(f: Callable) -> Callable:
     @cli_options(RunOptions)
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from dlapps.presets import apply_to_click
+        from dlapps.runner.presets import apply_to_click
 
         run = {k: kwargs.pop(k) for k in RUN_FIELDS}
         kwargs = apply_to_click(click.get_current_context(), run["preset"], kwargs)
@@ -58,7 +58,7 @@ def compute_options(f: Callable) -> Callable:
     @cli_options(RunOptions, only=COMPUTE_FIELDS)
     @functools.wraps(f)
     def wrapper(*args: Any, threads: int, device: str, **kwargs: Any) -> Any:
-        from dlapps.compute import resolve_device, set_threads
+        from dlapps.core.compute import resolve_device, set_threads
 
         set_threads(threads)
         return f(*args, device=resolve_device(device), **kwargs)

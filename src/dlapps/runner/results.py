@@ -45,6 +45,6 @@ class RunResult:
         return pd.read_csv(Path(self.run_dir) / "tables" / f"{name}.csv")
 
     def _repr_html_(self) -> str:
-        from dlapps.report import run_summary_html
+        from dlapps.runner.report import run_summary_html
 
         return run_summary_html(Path(self.run_dir))

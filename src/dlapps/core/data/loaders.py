@@ -11,11 +11,11 @@ import numpy as np
 import torch
 
 from dlapps import DlappsError
-from dlapps.data.containers import CIFAR10_NAMES, DIGIT_NAMES, IMG_EXTS, DataBundle, ImageSet, load_npz, nchw, npz_xy
-from dlapps.data.downloads import Offline, cache_dir, cached_arrays, data_dir, portable, sha256_file
-from dlapps.data.fetch import NetworkUnavailable, fetch_and_extract, remote
-from dlapps.data.registry import register_dataset
-from dlapps.data.synthesis import LAB_MNISTM_SEED, generate_mnistm, generated_bundle, lab_mnistm, photos
+from dlapps.core.data.containers import CIFAR10_NAMES, DIGIT_NAMES, IMG_EXTS, DataBundle, ImageSet, load_npz, nchw, npz_xy
+from dlapps.core.data.downloads import Offline, cache_dir, cached_arrays, data_dir, portable, sha256_file
+from dlapps.core.data.fetch import NetworkUnavailable, fetch_and_extract, remote
+from dlapps.core.data.registry import register_dataset
+from dlapps.core.data.synthesis import LAB_MNISTM_SEED, generate_mnistm, generated_bundle, lab_mnistm, photos
 
 
 @functools.lru_cache(maxsize=1)  # built once per process (the demo and tests ask for it repeatedly)

@@ -20,8 +20,8 @@ import torchvision
 from torchvision import transforms as T
 
 from dlapps import DlappsError, did_you_mean
-from dlapps.data.downloads import portable
-from dlapps.zoo import MNIST_MEAN, MNIST_STD
+from dlapps.core.data.downloads import portable
+from dlapps.core.zoo import MNIST_MEAN, MNIST_STD
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -108,7 +108,7 @@ class LoadedModel:
 
 
 def list_models() -> list[str]:
-    from dlapps.zoo import ZOO
+    from dlapps.core.zoo import ZOO
 
     return sorted(torchvision.models.list_models(module=torchvision.models)) + list(ZOO)
 
@@ -233,7 +233,7 @@ def build_model(name: str, weights: str = "imagenet", num_classes: int | None = 
 @register_model("mnist_cnn")
 def build_mnist_cnn(weights: str, verbose: bool) -> LoadedModel:
     """dlapps' own MNIST CNN: ``dlapps``/``imagenet`` (trained here, cached), ``random`` or a file."""
-    from dlapps import zoo
+    from dlapps.core import zoo
 
     if weights in ("dlapps", "imagenet", "pretrained", None, ""):
         model, desc = zoo.train_mnist_cnn(verbose=verbose)
@@ -279,7 +279,7 @@ def _imagenet_weights(name: str) -> tuple[nn.Module, str, Callable]:
         if tf:
             use_tf_same_padding(model)
         return model, f"imagenet (file: {portable(path)})", imagenet_transform()
-    from dlapps.data import download
+    from dlapps.core.data import download
 
     try:
         model = download(lambda: torchvision.models.get_model(name, weights=enum), f"{name} weights")

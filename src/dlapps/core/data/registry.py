@@ -5,14 +5,14 @@ where it is defined, with :func:`register_dataset`, as timm's models do with ``@
     def resolve_mnistm(path: Path | None, source: str) -> DataBundle: ...
 
 A loader takes an explicit path (or None) and a source (auto | local | download | embedded) and returns a
-:class:`~dlapps.data.containers.DataBundle` naming the source it used."""
+:class:`~dlapps.core.data.containers.DataBundle` naming the source it used."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable
 
-from dlapps.data.containers import DataBundle
+from dlapps.core.data.containers import DataBundle
 
 Loader = Callable[[Path | None, str], DataBundle]
 REGISTRY: dict[str, Loader] = {}

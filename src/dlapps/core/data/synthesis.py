@@ -8,7 +8,7 @@ import io
 import numpy as np
 import torch
 
-from dlapps.data.containers import DIGIT_NAMES, DataBundle, ImageSet
+from dlapps.core.data.containers import DIGIT_NAMES, DataBundle, ImageSet
 
 
 def _skimage_photo(name: str) -> np.ndarray:
