@@ -63,12 +63,11 @@ def test_help_lists_every_app_and_defaults():
 
 
 def test_a_misspelt_command_gets_a_suggestion_though_apps_load_lazily():
-    from dlapps.cli import LazyGroup, cli
-    from dlapps.runner.cli_options import APP_COMMANDS
+    from dlapps.cli import LAZY_COMMANDS, LazyGroup, cli
 
     assert isinstance(cli, LazyGroup)
     # the group as a fresh process has it: no application registered yet
-    fresh = LazyGroup("dlapps", commands={k: v for k, v in cli.commands.items() if k not in APP_COMMANDS})
+    fresh = LazyGroup("dlapps", commands={k: v for k, v in cli.commands.items() if k not in LAZY_COMMANDS})
     r = CliRunner().invoke(fresh, ["adpt", "dann"])
     assert r.exit_code != 0 and "Did you mean 'adapt'?" in r.output
     assert CliRunner().invoke(fresh, ["adapt", "dann", "--help"]).exit_code == 0 and "adapt" in fresh.commands

@@ -28,6 +28,36 @@ def test_the_checker_finds_a_cycle_even_through_a_function_level_import(tmp_path
     assert cycles(graph) == [["pkg.a", "pkg.sub.b"]]
 
 
+def test_the_checker_finds_an_upward_import_a_lazy_command_and_one_app_importing_another(tmp_path):
+    from dlapps.tools.check_structure import upward
+
+    pkg = tmp_path / "dlapps"
+    for d in ("core", "runner", "adapt", "generate"):
+        (pkg / d).mkdir(parents=True)
+        (pkg / d / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "core" / "m.py").write_text("def f():\n    from dlapps.runner import r\n")     # core -> runner
+    (pkg / "runner" / "r.py").write_text("X_COMMANDS = {'a': 'dlapps.adapt.cli:adapt'}\n")  # runner -> an app
+    (pkg / "adapt" / "cli.py").write_text("from dlapps.generate import g\n")               # app -> app
+    (pkg / "generate" / "g.py").write_text("from dlapps.core import m\n")                   # down: fine
+    found = upward(import_graph(pkg))
+    assert found == ["one app imports another: dlapps.adapt.cli -> dlapps.generate.g",
+                     "upward import: dlapps.core.m (core) -> dlapps.runner.r (runner)",
+                     "upward import: dlapps.runner.r (runner) -> dlapps.adapt.cli (an app)"], found
+
+
+def test_no_module_of_core_runner_sweep_or_study_names_an_app():
+    """The generic layers ask an app's registered hooks; only the app list (dlapps.apps), the demo and the
+    command line name the apps."""
+    graph = import_graph()
+    apps = ("dlapps.transfer", "dlapps.visualize", "dlapps.adapt", "dlapps.generate")
+    generic = [m for m in graph if m.split(".")[1:2] and m.split(".")[1] in ("core", "runner", "sweep", "study",
+                                                                              "sweep_config")]
+    assert generic
+    bad = [(m, t) for m in generic for t in graph[m] if t.startswith(apps)]
+    assert not bad, bad
+
+
 def test_dlapps_has_no_import_cycles():
     p = subprocess.run([sys.executable, "-m", "dlapps.tools.check_structure"], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout
@@ -104,8 +134,8 @@ def test_cli_options_match_their_config_fields():
 
     import click
 
-    from dlapps.runner.choices import choices, literal_values
-    from dlapps.runner.cli_options import app_command
+    from dlapps.core.choices import choices, literal_values
+    from dlapps.apps import app_command
     from dlapps.runner.runs import RunOptions
 
     problems = []

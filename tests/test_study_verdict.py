@@ -379,9 +379,10 @@ def test_a_gan_that_records_mode_collapse_counts_as_collapsed_and_resumed_timing
     from dlapps.study.results import run_collapse, untimed
 
     assert run_collapse({"failures": ["class coverage collapse: only 6 of 10 classes have >= 2 % (mode "
-                                      "collapse)"]}) == "class coverage collapse"
-    assert run_collapse({"source": {"class_acc": 0.11}}) == "source accuracy 0.1100: chance"
-    assert run_collapse({"source": {"class_acc": 0.98}, "failures": []}) is None
+                                      "collapse)"]}, "generate") == "class coverage collapse"
+    assert run_collapse({"source": {"class_acc": 0.11}}, "adapt") == "source accuracy 0.1100: chance"
+    assert run_collapse({"source": {"class_acc": 0.98}, "failures": []}, "adapt") is None
+    assert run_collapse({"source": {"class_acc": 0.11}}, "generate") is None  # each app reads its own metrics
     assert untimed({"epochs_done": 30, "timing": {"epochs_timed": 2}}) == "timed over 2 of its 30 epochs (resumed)"
     assert untimed({"epochs_done": 30, "timing": {"epochs_timed": 30}}) is None
 

@@ -6,6 +6,7 @@ stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,12 @@ from typing import Any
 import click
 
 from dlapps import DlappsError, __version__
+from dlapps.apps import APP_COMMANDS
 from dlapps.runner.options import cli_options, to_config
 from dlapps.sweep_config import SweepConfig
+
+# the commands imported when first invoked: the four apps (dlapps.apps), the demo and the study
+LAZY_COMMANDS: dict[str, str] = {**APP_COMMANDS, "demo": "dlapps.demo:demo", "study": "dlapps.study.cli:study"}
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
@@ -34,25 +39,20 @@ class LazyGroup(click.Group):
     the other applications at start-up (about 3 s of imports on a 2-core machine)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        from dlapps.runner.cli_options import APP_COMMANDS
-
-        return sorted({*super().list_commands(ctx), *APP_COMMANDS})
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        from dlapps.runner.cli_options import APP_COMMANDS, app_command
-
-        if name not in self.commands and name in APP_COMMANDS:
-            self.add_command(app_command(name), name)
+        if name not in self.commands and name in LAZY_COMMANDS:
+            module, _, attr = LAZY_COMMANDS[name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
         return super().get_command(ctx, name)
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
                                                                             list[str]]:
         """A misspelt command (``dlapps adpt``) gets click's "did you mean": click draws its suggestions
         from the registered commands, so register them all first (only on this error path)."""
-        from dlapps.runner.cli_options import APP_COMMANDS
-
-        if args and args[0] not in self.commands and args[0] not in APP_COMMANDS and not args[0].startswith("-"):
-            for name in APP_COMMANDS:
+        if args and args[0] not in self.commands and args[0] not in LAZY_COMMANDS and not args[0].startswith("-"):
+            for name in LAZY_COMMANDS:
                 self.get_command(ctx, name)
         return super().resolve_command(ctx, args)
 
@@ -75,7 +75,10 @@ def cli() -> None:
 @click.option("--title", default=None, help="[default: a single run's own title, else 'dlapps report'].")
 def report(runs: tuple[str, ...], out: str | None, title: str | None) -> None:
     """Rebuild report.md and report.html from one or more run dirs (or sweep dirs)."""
+    from dlapps.apps import load_apps
     from dlapps.runner.report import build_report, expand_runs
+
+    load_apps()  # each app's headline numbers for the runs' summary boxes
 
     md, html = build_report(expand_runs([Path(r) for r in runs]), Path(out) if out else None, title=title)
     click.echo(f"wrote {md} and {html}")
@@ -84,9 +87,7 @@ def report(runs: tuple[str, ...], out: str | None, title: str | None) -> None:
 def _register_apps() -> None:
     """Import every application's command group now (tests and tools that walk ``cli.commands``);
     the command line itself imports one lazily, when it is invoked."""
-    from dlapps.runner.cli_options import APP_COMMANDS
-
-    for name in APP_COMMANDS:
+    for name in LAZY_COMMANDS:
         cli.get_command(click.Context(cli), name)
 
 

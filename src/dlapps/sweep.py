@@ -37,7 +37,9 @@ from typing import Any
 import numpy as np
 
 from dlapps import DlappsError, did_you_mean
+from dlapps.apps import APP_COMMANDS, app_command, load_app
 from dlapps.core.compute import available_cores
+from dlapps.runner.hooks import hooks_of
 from dlapps.runner.report import build_report
 from dlapps.runner.options import check_config
 from dlapps.sweep_config import SweepConfig
@@ -156,8 +158,6 @@ def validate_points(spec: SweepSpec, points: list[Point], out: Path) -> None:
     option (``adapt dannn``, ``epochz = 2``) or a bad choice fails at once, naming the point, with click's
     suggestion, instead of after the first points have run."""
     import click
-
-    from dlapps.runner.cli_options import APP_COMMANDS, app_command
 
     if not spec.command or spec.command[0] not in APP_COMMANDS:
         word = spec.command[0] if spec.command else ""
@@ -312,10 +312,12 @@ def run_sweep(cfg: SweepConfig, opts: RunOptions | None = None) -> RunResult:
     seeds, select_by = cfg.seeds, cfg.select_by
     select = set(cfg.select) if cfg.select is not None else None
     out = Path(opts.out) if opts.out else None
-    from dlapps.adapt.validators import validator_name
-
-    select_by = validator_name(select_by) if select_by else None
     spec = load_spec(file)
+    hooks = load_app(spec.command[0]) if spec.command else hooks_of(None)  # the app this sweep runs
+    if select_by:
+        if hooks.select_by is None:
+            raise DlappsError(f"--select-by {select_by}: `{' '.join(spec.command)}` runs record no validators")
+        select_by = hooks.select_by(select_by)
     if seeds is not None:
         spec.seeds = list(seeds)
     spec.extra = {k: list(v) for k, v in (cfg.extra_seeds or {}).items()}
@@ -484,7 +486,11 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | 
     run.write_table("comparison", ["point"] + metrics_keys, rows,
                     caption=f"{' '.join(spec.command)}: mean ± sd over seeds {spec.seeds} (sd: sample standard "
                             "deviation, n − 1; a seed that stopped itself is outside the mean and named)")
-    summary_extra, sweep_metrics, select_error = _selection(run, finished, select_by)
+    hooks = load_app(spec.command[0]) if spec.command else hooks_of(None)
+    if hooks.aggregate is not None:  # the app's own tables over the points (adapt: the validators' picks)
+        summary_extra, sweep_metrics, select_error = hooks.aggregate(run, finished, select_by)
+    else:
+        summary_extra, sweep_metrics, select_error = "", {}, None
     run.write_metrics({"points": agg, "stopped_seeds": stopped, "n_points": len(points), "complete": all(
         status(out / p.dirname).finished for p in points), **sweep_metrics})
     if metrics_keys:
@@ -499,7 +505,8 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | 
             ax.set_ylabel(k)
             ax.set_title(f"{k} per point (mean ± sd over seeds)")
             run.save_figure(fig, "comparison")
-    _overlay_histories(run, groups, out)
+    if hooks.history_curve is not None:
+        _overlay_histories(run, groups, out, *hooks.history_curve)
     damaged = [p.dirname for p in points if status(out / p.dirname) == "damaged"]
     if damaged:
         summary_extra += (f"\n**Damaged** (a results file cannot be read; not in the table, and the next run of the "
@@ -513,71 +520,6 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | 
     if select_error:  # after the table and report: the sweep's results are kept, the bad option still fails
         raise DlappsError(select_error)
     return agg
-
-
-def _selection(run: RunDir, finished: dict[str, list[dict[str, Any]]],
-               select_by: str | None) -> tuple[str, dict[str, Any], str | None]:
-    """adapt sweeps: the validators' picks (table ``selection``, figure ``selection``); the summary lines,
-    the metrics.json entries, and the error of a --select-by validator the runs did not record. Nothing for
-    sweeps whose runs record no validators."""
-    from dataclasses import asdict
-
-    from dlapps.adapt.selection import require_validator, selection, selection_rows
-
-    if not any(m.get("validators") for ms in finished.values() for m in ms):
-        if select_by:
-            raise DlappsError(f"--select-by {select_by}: this sweep's runs record no validators (adapt dann, "
-                              "source-only and pseudo-label runs do)")
-        return "", {}, None
-    picks = selection(finished)
-    if not picks:
-        return "", {}, None
-    run.write_table("selection", ["validator", "picks", "target test acc", "gap to oracle", "Spearman ρ"],
-                    selection_rows(picks, select_by),
-                    caption="Model selection: the point each validator picks (mean over seeds), its target test "
-                            "accuracy, the gap to the oracle (the best point by target test accuracy, which reads "
-                            "the test labels) and the rank correlation of the validator with target accuracy over "
-                            "the points (+1: ranks them exactly as accuracy does)")
-    _selection_figure(run, finished, picks)
-    best = max((p for p in picks if p.validator not in ("oracle", "target_val")), key=lambda p: -p.gap, default=None)
-    text = (f"\nOracle (best target test accuracy, reads test labels): `{picks[0].point}` at {picks[0].target_acc:.4f}. "
-            + (f"Best label-free validator: **{best.validator}** picks `{best.point}` at {best.target_acc:.4f} "
-               f"(gap {best.gap:.4f}, ρ {best.rho:+.2f}).\n" if best else "\n"))
-    out: dict[str, Any] = {"selection": [asdict(p) for p in picks]}
-    if select_by:
-        try:
-            pick = require_validator(picks, select_by)
-        except DlappsError as e:
-            return text, out, str(e)
-        text += (f"\nSelected by **{select_by}**: `{pick.point}`, target test accuracy {pick.target_acc:.4f} "
-                 f"({pick.gap:.4f} below the oracle's pick).\n")
-        out.update({"selected_by": select_by, "selected_point": pick.point, "selected_target_acc": pick.target_acc})
-    return text, out, None
-
-
-def _selection_figure(run: RunDir, finished: dict[str, list[dict[str, Any]]], picks: list[Any]) -> None:
-    """One panel per validator that picked: its mean score against mean target accuracy, one dot per point,
-    titled with the pick's rank correlation."""
-    from dlapps.adapt.selection import point_scores
-    from dlapps.adapt.validators import HIGHER_IS_BETTER
-    from dlapps.runner.figures import plt
-
-    acc, scores = point_scores(finished)
-    ranked = [p for p in picks if p.validator != "oracle"]
-    if not ranked:
-        return
-    fig, axes = plt.subplots(1, len(ranked), figsize=(2.6 * len(ranked), 2.8), squeeze=False)
-    for ax, p in zip(axes[0], ranked):
-        v = p.validator
-        ax.scatter([scores[v][n] for n in acc], list(acc.values()), s=12)
-        ax.set_title(f"ρ = {p.rho:+.2f}", fontsize=9)
-        ax.set_xlabel(f"{v} ({'higher' if HIGHER_IS_BETTER[v] else 'lower'} is better)", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[0][0].set_ylabel("target test accuracy", fontsize=8)
-    fig.suptitle("Validators against target accuracy, one dot per sweep point (mean over seeds); ρ: rank "
-                 "correlation, signed so that + means the validator ranks like accuracy", fontsize=9)
-    fig.tight_layout()
-    run.save_figure(fig, "selection")
 
 
 def _pm(s: dict[str, Any]) -> str:
@@ -602,8 +544,8 @@ def _default_metrics(out: Path, points: list[Point]) -> list[str]:
     return []
 
 
-def _overlay_histories(run: RunDir, groups: dict[str, list[Point]], out: Path) -> None:
-    """adapt sweeps: target accuracy per epoch of every point (first seed), overlaid."""
+def _overlay_histories(run: RunDir, groups: dict[str, list[Point]], out: Path, key: str, label: str) -> None:
+    """The app's per-epoch curve (``key`` of each history row) of every point (first seed), overlaid."""
     from dlapps.runner.figures import curves
 
     series = {}
@@ -611,7 +553,7 @@ def _overlay_histories(run: RunDir, groups: dict[str, list[Point]], out: Path) -
         m = read_metrics(out / ps[0].dirname)
         if m is not None:
             h = m.get("history")
-            if isinstance(h, list) and h and "target_class_acc" in h[0]:
-                series[name] = [r["target_class_acc"] for r in h]
+            if isinstance(h, list) and h and isinstance(h[0], dict) and key in h[0]:
+                series[name] = [r[key] for r in h]
     if series:
-        run.save_figure(curves(series, "epoch", "target test accuracy", "Target accuracy per epoch"), "histories")
+        run.save_figure(curves(series, "epoch", label, f"{label[0].upper()}{label[1:]} per epoch"), "histories")

@@ -8,16 +8,14 @@ the reported epoch or round); its accuracy the mean of ``target.class_acc``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from dlapps import DlappsError
+from dlapps.runner.runs import RunDir
 from dlapps.adapt.validators import HIGHER_IS_BETTER, LABEL_FREE, select_by, spearman
-
-ACC_KEY = "target.class_acc"
-
 
 @dataclass
 class Pick:
@@ -87,3 +85,62 @@ def require_validator(picks: list[Pick], selected: str) -> Pick:
     recorded = ", ".join(p.validator for p in picks if p.validator != "oracle") or "none"
     raise DlappsError(f"--select-by {selected}: not recorded by every point of this sweep (recorded: {recorded}); "
                       "source_acc/dev need --source-val, target_val needs --target-val")
+
+
+def sweep_selection(run: RunDir, finished: dict[str, list[dict[str, Any]]],
+                    select_by: str | None) -> tuple[str, dict[str, Any], str | None]:
+    """A sweep of adapt runs: the validators' picks (table ``selection``, figure ``selection``); the summary lines,
+    the metrics.json entries, and the error of a --select-by validator the runs did not record. Nothing for
+    sweeps whose runs record no validators."""
+    if not any(m.get("validators") for ms in finished.values() for m in ms):
+        if select_by:
+            raise DlappsError(f"--select-by {select_by}: this sweep's runs record no validators (adapt dann, "
+                              "source-only and pseudo-label runs do)")
+        return "", {}, None
+    picks = selection(finished)
+    if not picks:
+        return "", {}, None
+    run.write_table("selection", ["validator", "picks", "target test acc", "gap to oracle", "Spearman ρ"],
+                    selection_rows(picks, select_by),
+                    caption="Model selection: the point each validator picks (mean over seeds), its target test "
+                            "accuracy, the gap to the oracle (the best point by target test accuracy, which reads "
+                            "the test labels) and the rank correlation of the validator with target accuracy over "
+                            "the points (+1: ranks them exactly as accuracy does)")
+    selection_figure(run, finished, picks)
+    best = max((p for p in picks if p.validator not in ("oracle", "target_val")), key=lambda p: -p.gap, default=None)
+    text = (f"\nOracle (best target test accuracy, reads test labels): `{picks[0].point}` at {picks[0].target_acc:.4f}. "
+            + (f"Best label-free validator: **{best.validator}** picks `{best.point}` at {best.target_acc:.4f} "
+               f"(gap {best.gap:.4f}, ρ {best.rho:+.2f}).\n" if best else "\n"))
+    out: dict[str, Any] = {"selection": [asdict(p) for p in picks]}
+    if select_by:
+        try:
+            pick = require_validator(picks, select_by)
+        except DlappsError as e:
+            return text, out, str(e)
+        text += (f"\nSelected by **{select_by}**: `{pick.point}`, target test accuracy {pick.target_acc:.4f} "
+                 f"({pick.gap:.4f} below the oracle's pick).\n")
+        out.update({"selected_by": select_by, "selected_point": pick.point, "selected_target_acc": pick.target_acc})
+    return text, out, None
+
+
+def selection_figure(run: RunDir, finished: dict[str, list[dict[str, Any]]], picks: list[Any]) -> None:
+    """One panel per validator that picked: its mean score against mean target accuracy, one dot per point,
+    titled with the pick's rank correlation."""
+    from dlapps.runner.figures import plt  # matplotlib: only when a sweep draws
+
+    acc, scores = point_scores(finished)
+    ranked = [p for p in picks if p.validator != "oracle"]
+    if not ranked:
+        return
+    fig, axes = plt.subplots(1, len(ranked), figsize=(2.6 * len(ranked), 2.8), squeeze=False)
+    for ax, p in zip(axes[0], ranked):
+        v = p.validator
+        ax.scatter([scores[v][n] for n in acc], list(acc.values()), s=12)
+        ax.set_title(f"ρ = {p.rho:+.2f}", fontsize=9)
+        ax.set_xlabel(f"{v} ({'higher' if HIGHER_IS_BETTER[v] else 'lower'} is better)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("target test accuracy", fontsize=8)
+    fig.suptitle("Validators against target accuracy, one dot per sweep point (mean over seeds); ρ: rank "
+                 "correlation, signed so that + means the validator ranks like accuracy", fontsize=9)
+    fig.tight_layout()
+    run.save_figure(fig, "selection")

@@ -36,7 +36,7 @@ class Inference:
     engine: Engine = "torch"       # torch | onnxruntime (CPU, float32; the optional extra dlapps[onnx])
 
     def __post_init__(self) -> None:
-        from dlapps.runner.choices import check_choices
+        from dlapps.core.choices import check_choices
 
         check_choices(self)
         if self.engine == "onnxruntime" and (self.device.type != "cpu" or self.precision != "fp32"):

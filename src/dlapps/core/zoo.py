@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from dlapps.core.data import cache_dir, load_dataset
 from dlapps.core.data.downloads import load_or_build
-from dlapps.runner.runs import atomic_write_bytes
+from dlapps.core.files import atomic_write_bytes
 
 ZOO = ("mnist_cnn",)
 

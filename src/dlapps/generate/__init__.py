@@ -8,3 +8,8 @@ measured quality), ``report`` (figures, summary), ``evaluate`` (commands on a fi
 from dlapps.generate.config import GanConfig  # noqa: F401
 from dlapps.generate.evaluate import evaluate_run, sample  # noqa: F401
 from dlapps.generate.train import run_gan  # noqa: F401
+
+from dlapps.generate.hooks import HOOKS  # noqa: E402
+from dlapps.runner.hooks import register_app  # noqa: E402
+
+register_app("generate", HOOKS)

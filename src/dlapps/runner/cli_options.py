@@ -1,36 +1,18 @@
-"""Options shared by every command (run controls, compute controls, data source), the list of the
-application command groups, and small parsing helpers. The top-level ``dlapps.cli`` and every app's
-``cli`` import from here, never from each other, so the command line has no import cycle.
+"""Options shared by every command (run controls, compute controls, data source) and small parsing helpers.
+The top-level ``dlapps.cli`` and every app's ``cli`` import from here, never from each other, so the command
+line has no import cycle. The list of the apps lives in ``dlapps.apps``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 from typing import Any, Callable
 
 import click
 
 from dlapps.runner.options import cli_options
 from dlapps.runner.runs import RunOptions
-
-# top-level command -> "module:attribute" of its click group/command (imported when first used)
-APP_COMMANDS: dict[str, str] = {
-    "transfer": "dlapps.transfer.cli:transfer",
-    "visualize": "dlapps.visualize.cli:visualize",
-    "adapt": "dlapps.adapt.cli:adapt",
-    "generate": "dlapps.generate.cli:generate",
-    "demo": "dlapps.demo:demo",
-    "study": "dlapps.study.cli:study",
-}
-
-
-def app_command(name: str) -> click.Command:
-    """The click group (or command) of one application, by its top-level name."""
-    module, _, attr = APP_COMMANDS[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
-
 
 RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunOptions))
 COMPUTE_FIELDS = ("threads", "device", "quiet")  # for commands that compute inside an existing run dir

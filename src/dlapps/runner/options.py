@@ -26,7 +26,7 @@ from typing import Any, Callable
 import click
 
 from dlapps import DlappsError
-from dlapps.runner.choices import Backend, check_choices, literal_values
+from dlapps.core.choices import Backend, check_choices, literal_values
 
 
 DATA_SOURCE_HELP = ("Where datasets come from: auto tries a path, $DLAPPS_DATA, the cache, a download, then the "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dlapps import DlappsError
+from dlapps.runner.hooks import hooks_of
 from dlapps.runner.runs import atomic_write_text, metric, read_run_json
 from dlapps.runner.tables import fmt, markdown_table  # noqa: F401  (re-exported: report.markdown_table)
 
@@ -30,44 +31,7 @@ def _scalar_metrics(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str
     return out
 
 
-def _pct(v: Any) -> str:
-    return f"{100 * v:.1f} %" if isinstance(v, (int, float)) and not isinstance(v, bool) else "—"
-
-
-def _fid_floor(m: dict[str, Any]) -> str:
-    return f"floor {fmt(m.get('classifier_fid_floor'))} ({m.get('classifier_fid_floor_from', 'real vs real')})"
-
-
-def _speck_real(m: dict[str, Any]) -> str:
-    # single-channel data only; the real images' own rate is the reference (broken strokes count too)
-    return f"samples with a stray dot of ink; real test images {fmt(m.get('speck_rate_real'))}"
-
-
-# The headline numbers of each command, with what each is compared against (a reader's first question).
 Headline = tuple[str, str, str]  # (label, value, what it compares against)
-HEADLINES: dict[str, list[tuple[str, str, Any]]] = {
-    "adapt dann": [("target accuracy", "target.class_acc", lambda m: f"source {_pct(metric(m, 'source.class_acc'))}"),
-                   ("domain accuracy", "target.domain_acc", lambda m: "0.5 = the features hide the domain")],
-    "adapt source-only": [("target accuracy", "target.class_acc",
-                           lambda m: f"source {_pct(metric(m, 'source.class_acc'))}; no adaptation")],
-    "adapt pseudo-label": [("target accuracy", "target.class_acc",
-                            lambda m: f"source {_pct(metric(m, 'source.class_acc'))}")],
-    "transfer probe": [("test accuracy", "test_acc", lambda m: f"{m.get('model')} {m.get('layer')}, best by CV"),
-                       ("best C", "best_C", lambda m: "chosen by cross-validation on the training split")],
-    "transfer inspect": [("parameters", "total_params", lambda m: f"{m.get('layers')} layers"),
-                         ("FLOPs per image", "flops", lambda m: f"{m.get('input_size')} px input")],
-    "visualize fool": [("success rate", "success_rate", lambda m: "targeted, within the iteration budget"),
-                       ("median iterations", "iterations", lambda m: "over successful images"),
-                       ("median L2 (0-255)", "l2", lambda m: f"L∞ {fmt(m.get('linf'))}")],
-    "visualize classviz": [("lowest class probability", "target_prob", lambda m: "over the visualized classes")],
-    "generate dcgan": [("classifier-FID", "classifier_fid", _fid_floor),
-                       ("class coverage", "class_coverage", lambda m: "classes with ≥ 2 % of samples"),
-                       ("speck rate", "speck_rate", _speck_real)],
-    "generate cgan": [("conditional accuracy", "conditional_accuracy", lambda m: "a judge classifier agrees with the "
-                                                                               "requested class"),
-                      ("classifier-FID", "classifier_fid", _fid_floor),
-                      ("speck rate", "speck_rate", _speck_real)],
-}
 
 
 def headlines(run: Path) -> list[Headline]:
@@ -78,7 +42,8 @@ def headlines(run: Path) -> list[Headline]:
     cfg = read_run_json(run / "config.json")
     m = read_run_json(run / "metrics.json")
     out = []
-    for label, key, context in HEADLINES.get(f"{cfg.get('app')} {cfg.get('command')}", []):
+    # each app declares its commands' headline numbers (runner.hooks); a run of an app not imported shows none
+    for label, key, context in hooks_of(cfg.get("app")).headlines.get(cfg.get("command"), []):
         v = metric(m, key)
         if v is not None:
             out.append((label, fmt(v), context(m)))

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from dlapps.apps import load_app
 from dlapps.runner.report import markdown_table
 from dlapps.study.verdict import mean_sd
 from dlapps.sweep import read_metrics, status
@@ -69,8 +70,7 @@ def reversed_step_table(out: Path) -> list[str]:
 
 def edge_facts(out: Path) -> list[str]:
     """Where the published 2-c runs stopped, set against the base run's largest reversed step."""
-    from dlapps.adapt.diagnose import diagnose
-
+    diagnose = load_app("adapt").note  # the 2-c runs are adapt's: it reads where each stopped
     runs = _runs(out / "2c_dann")
     base = {s: m for s, m in runs.get("", {}).items() if m.get("history")}
     if not base:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dlapps.apps import load_app
 from dlapps.runner.report import md_to_html, markdown_table
 from dlapps.runner.runs import atomic_write_text
 from dlapps.study.figures import epoch_figure, point_montage
@@ -134,21 +135,24 @@ class RunNotes:
 
     def flush(self) -> list[str]:
         """The notes first referenced since the last flush, as a list under the table."""
-        from dlapps.adapt.diagnose import diagnose
         from dlapps.sweep import expand, read_metrics
 
         if not self.pending:
             return []
         lines = ["**Run notes** (what each seed did, read from its own files):", ""]
         for ref, plan, point in self.pending:
-            seeds = [p for p in expand(self.data.spec(plan.file), plan.quick) if p.name == point]
+            spec = self.data.spec(plan.file)
+            note = load_app(spec.command[0]).note  # the app reads its own runs (adapt: NaN, collapse, recovery)
+            if note is None:
+                continue
+            seeds = [p for p in expand(spec, plan.quick) if p.name == point]
             said = []
             for p in seeds:
                 d = plan.sweep_dir / p.dirname if plan.sweep_dir else None
                 log = plan.sweep_dir / f"{p.dirname}.log" if plan.sweep_dir else None
                 m = read_metrics(d) if d is not None and (d / "metrics.json").exists() else None
                 text = log.read_text(errors="replace") if log is not None and log.exists() else ""
-                said.append(f"seed {p.seed}: {diagnose(m, text, p.options and _options(p.options)).text()}")
+                said.append(f"seed {p.seed}: {note(m, text, p.options and _options(p.options)).text()}")
             why = "".join(f" *Why:* {w}." for w in self.why.get(ref, []))
             lines.append(f"- **{ref}** `{point or 'base'}` — " + "; ".join(said) + "." + why)
         self.pending = []

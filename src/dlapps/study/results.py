@@ -9,6 +9,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from dlapps.apps import load_app
+from dlapps.runner.hooks import app_of
 from dlapps.runner.presets import tomllib
 from dlapps.study.verdict import FIRST_SEEDS, MAX_SEEDS, SeedOutcome, replacement_seeds
 
@@ -57,18 +59,11 @@ class PointSeeds:
         return [self.values[s] for s in sorted(self.values)]
 
 
-def run_collapse(m: dict[str, Any]) -> str | None:
-    """How a finished run collapsed, or None: a DANN whose label classifier ended at chance on its own labelled
-    domain, or a run whose own metrics record a collapse (a GAN's mode or discriminator collapse). Such a run
-    is a failure for rows and for pairing alike."""
-    from dlapps.adapt.dann import COLLAPSED_SOURCE_ACC
-    from dlapps.runner.runs import metric as dotted
-
-    src = dotted(m, "source.class_acc")
-    if isinstance(src, (int, float)) and src < COLLAPSED_SOURCE_ACC:
-        return f"source accuracy {src:.4f}: chance"
-    said = [f for f in m.get("failures", []) if isinstance(f, str) and "collapse" in f]
-    return said[0].split(":")[0] if said else None
+def run_collapse(m: dict[str, Any], app: str | None) -> str | None:
+    """How a finished run of ``app`` failed though it trained to its end, or None, as the app tells it (adapt: a
+    label classifier at chance on its own labelled domain; generate: a recorded mode or discriminator collapse).
+    Such a run is a failure for rows and for pairing alike."""
+    return load_app(app).failure(m) if app else None
 
 
 def untimed(m: dict[str, Any]) -> str | None:
@@ -106,7 +101,7 @@ def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metr
         v = dotted(m, metric)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             out.values[p.seed] = float(v)
-        why = run_collapse(m)
+        why = run_collapse(m, spec.command[0] if spec.command else None)
         if why is not None:
             trained_on = any("collapsed" in r for r in m.get("history") or [] if isinstance(r, dict))
             (out.collapsed_at_end if trained_on else out.collapsed)[p.seed] = why
@@ -133,7 +128,7 @@ def point_histories(sweep_dir: Path | None, spec: Any, quick: bool, point: str,
     return out
 
 
-def seed_outcome(run_dir: Path) -> SeedOutcome:
+def seed_outcome(run_dir: Path, app: str | None = None) -> SeedOutcome:
     """What one run of a point says for pairing: ``ok`` (finished, not at chance), ``failed`` (it stopped
     itself, or ran to the end collapsed) or ``pending`` (not run, running, interrupted or unreadable)."""
     from dlapps.sweep import read_metrics, status
@@ -143,7 +138,7 @@ def seed_outcome(run_dir: Path) -> SeedOutcome:
         return "failed"
     if st != "complete":
         return "pending"
-    return "failed" if run_collapse(read_metrics(run_dir) or {}) is not None else "ok"
+    return "failed" if run_collapse(read_metrics(run_dir) or {}, app or app_of(run_dir)) is not None else "ok"
 
 
 def claim_points(plans: list[Any]) -> list[tuple[Any, str, Any, str]]:
@@ -163,7 +158,7 @@ def study_extra_seeds(out: Path, plans: list[Any], n_seeds: int) -> dict[str, di
     """The replacement seeds the study's rule (:func:`dlapps.study.verdict.replacement_seeds`) asks for, given
     what the study dir ``out`` holds now: sweep file stem -> point -> seeds beyond the first ``n_seeds``.
     Only with the study's own 3 seeds: a study run with other --seeds keeps them."""
-    from dlapps.sweep import Point
+    from dlapps.sweep import Point, load_spec
 
     extra: dict[str, dict[str, set[int]]] = {}
     if n_seeds != FIRST_SEEDS:
@@ -173,7 +168,9 @@ def study_extra_seeds(out: Path, plans: list[Any], n_seeds: int) -> dict[str, di
     def outcomes(plan: Any, point: str) -> dict[int, SeedOutcome]:
         key = (plan.file.stem, point)
         if key not in known:
-            known[key] = {s: seed_outcome(out / key[0] / Point(point, {}, s).dirname) for s in range(MAX_SEEDS)}
+            command = load_spec(plan.file).command  # its app reads whether a finished run failed
+            known[key] = {s: seed_outcome(out / key[0] / Point(point, {}, s).dirname, command[0] if command else None)
+                          for s in range(MAX_SEEDS)}
         return known[key]
 
     for pa, a, pb, b in claim_points(plans):

@@ -1,10 +1,18 @@
-"""Fail on an import cycle inside ``src/dlapps``: ``python -m dlapps.tools.check_structure``.
+"""Fail on an import cycle or an upward import inside ``src/dlapps``: ``python -m dlapps.tools.check_structure``.
+
+The layers, each importing only the ones below it (and itself):
+  0 ``dlapps`` (its ``__init__``: the error type)
+  1 ``dlapps.core`` (models, data, inference, compute)
+  2 ``dlapps.runner`` (runs, options, reports, the training loop, the app hooks)
+  3 the apps: ``dlapps.transfer``, ``visualize``, ``adapt``, ``generate`` (none imports another)
+  4 the orchestration that runs apps by name: ``dlapps.apps``, ``sweep``, ``study``, ``demo``, ``cli``, ``tools``
 
 Every import counts, at module level or inside a function: a function-level import only postpones a
-cycle to run time, it does not remove the tangle a maintainer has to hold in their head.
+cycle to run time, it does not remove the tangle a maintainer has to hold in their head. So does every
+entry of a ``*_COMMANDS`` table ("module:attribute" strings the command line imports lazily).
 ``from pkg import name`` points at ``pkg.name`` when that is a module, else at ``pkg`` (its
 ``__init__``). A package's ``__init__`` is not counted as imported by its own submodules (Python runs it
-first, but only to re-export them). Exit status 1 with one line per cycle; 0 with a summary otherwise.
+first, but only to re-export them). Exit status 1 with one line per cycle or upward import; 0 with a summary.
 """
 
 from __future__ import annotations
@@ -14,6 +22,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]  # src/dlapps
+APPS = ("transfer", "visualize", "adapt", "generate")
+LAYERS = {"core": 1, "runner": 2, **{a: 3 for a in APPS}}  # any other first-level name: 4, the orchestration
+LAYER_NAMES = {0: "the package root", 1: "core", 2: "runner", 3: "an app", 4: "the orchestration"}
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -29,7 +40,9 @@ def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
         is_pkg = path.name == "__init__.py"
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             targets: list[str] = []
-            if isinstance(node, ast.Import):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and _is_commands_table(node):
+                targets = [v.value for v in node.value.values if isinstance(v, ast.Constant)]  # type: ignore[union-attr]
+            elif isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 if node.level:  # relative import
@@ -40,11 +53,42 @@ def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
                     src = node.module or ""
                 targets = [f"{src}.{a.name}" if f"{src}.{a.name}" in files else src for a in node.names]
             for t in targets:
+                t = t.partition(":")[0]
                 while t and t not in files:  # `import dlapps.x.y` of a name inside a module
                     t = t.rpartition(".")[0]
                 if t and t != mod and not mod.startswith(t + "."):
                     graph[mod].add(t)
     return graph
+
+
+def _is_commands_table(node: ast.Assign | ast.AnnAssign) -> bool:
+    """``NAME_COMMANDS = {"name": "module:attribute", ...}``: a registry of lazily imported commands."""
+    names = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return (isinstance(node.value, ast.Dict) and any(isinstance(n, ast.Name) and n.id.endswith("COMMANDS")
+                                                     for n in names))
+
+
+def layer(module: str) -> int:
+    """The layer of a module of dlapps (see the module docstring)."""
+    parts = module.split(".")
+    return 0 if len(parts) == 1 else LAYERS.get(parts[1], 4)
+
+
+def app_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in APPS else None
+
+
+def upward(graph: dict[str, set[str]]) -> list[str]:
+    """One line per import that points up the layers, or from one app into another."""
+    out = []
+    for a in sorted(graph):
+        for b in sorted(graph[a]):
+            if layer(b) > layer(a):
+                out.append(f"upward import: {a} ({LAYER_NAMES[layer(a)]}) -> {b} ({LAYER_NAMES[layer(b)]})")
+            elif layer(a) == layer(b) == 3 and app_of(a) != app_of(b):
+                out.append(f"one app imports another: {a} -> {b}")
+    return out
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -92,9 +136,12 @@ def main() -> int:
         members = set(comp)
         edges = ", ".join(f"{a} -> {b}" for a in comp for b in sorted(graph[a] & members))
         print(f"import cycle among {len(comp)} modules: {edges}")
-    if found:
+    ups = upward(graph)
+    for line in ups:
+        print(line)
+    if found or ups:
         return 1
-    print(f"no import cycles among {len(graph)} modules of dlapps")
+    print(f"no import cycles and no upward imports among {len(graph)} modules of dlapps")
     return 0
 
 
