@@ -190,7 +190,7 @@ def test_pseudo_label_rounds(tmp_path):
     # the learning rate anneals over all rounds, DANN's schedule: the last step ran at lr_at(p ~ 1)
     ck = torch.load(r.run_dir / "checkpoints" / "last.pt", weights_only=True)
     steps = 2 * (1350 // 64)  # 1,500 source training images less the 150 (10 %) held out for validation
-    assert ck["optimizer"]["param_groups"][0]["lr"] == pytest.approx(lr_at((steps - 1) / steps, 0.01))
+    assert ck["parts"]["optimizer"]["param_groups"][0]["lr"] == pytest.approx(lr_at((steps - 1) / steps, 0.01))
     orc = run_pseudo_label(PseudoLabelConfig(start=str(base.run_dir), rounds=1, oracle_labels=True),
                            RunOptions(out=str(tmp_path / "o"), quiet=True))
     assert orc.metrics["rounds"][0]["label_acc"] == 1.0 and orc.metrics["oracle_labels"] is True

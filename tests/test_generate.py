@@ -92,10 +92,10 @@ def test_one_step_changes_both_networks_sample_and_resume(tmp_path):
     torch.manual_seed(0)
     r = run_gan(cfg, RunOptions(out=str(tmp_path / "g"), quiet=True, seed=3))
     ck = torch.load(r.run_dir / "checkpoints" / "last.pt", weights_only=True)
-    assert ck["epoch"] == 1 and len(ck["hist"]["loss_d"]) == 4
+    assert ck["epoch"] == 1 and len(ck["state"]["hist"]["loss_d"]) == 4 and ck["history"][0]["epoch"] == 1
     # both networks trained: parameters that start at exactly zero (G's batch-norm shift, D's
     # projection embedding) have moved
-    assert ck["G"]["net.1.bias"].abs().sum() > 0 and ck["D"]["embed.weight"].abs().sum() > 0
+    assert ck["parts"]["G"]["net.1.bias"].abs().sum() > 0 and ck["parts"]["D"]["embed.weight"].abs().sum() > 0
     m = r.metrics
     assert m["class_coverage"] == sum(h >= 0.02 for h in m["class_hist"]) >= 1
     assert m["classifier_fid"] > m["classifier_fid_floor"] >= 0  # one epoch on 256 images: far from real

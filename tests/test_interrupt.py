@@ -90,8 +90,9 @@ def test_pseudo_label_killed_between_rounds_resumes_to_identical_metrics(tmp_pat
     cfg = PseudoLabelConfig(start=str(base.run_dir), rounds=2, threshold=0.3, threshold_end=0.2, batch_size=64)
     out = tmp_path / "killed"
     start_and_kill(["adapt", "pseudo-label", "--from", str(base.run_dir), "--rounds", "2", "--threshold", "0.3",
-                    "--threshold-end", "0.2", "--batch-size", "64", "--out", str(out)], checkpoint_after(out, "rounds"))
-    assert len(torch.load(out / "checkpoints" / "last.pt", weights_only=True)["rounds"]) == 1  # killed between rounds
+                    "--threshold-end", "0.2", "--batch-size", "64", "--out", str(out)], checkpoint_after(out, "epoch"))
+    ck = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert ck["unit"] == "round" and ck["epoch"] == len(ck["history"]) == 1  # killed between rounds
     resumed = run_pseudo_label(cfg, RunOptions(out=str(out), resume=True, quiet=True, threads=1)).metrics
     full = run_pseudo_label(cfg, RunOptions(out=str(tmp_path / "full"), quiet=True, threads=1)).metrics
     assert len(resumed["rounds"]) == 2 and without_timing(resumed) == without_timing(full)

@@ -88,7 +88,7 @@ def test_dann_records_validators_every_epoch_and_stop_by_reports_the_epoch_it_pi
     model, _, _ = load_dann_checkpoint(r.run_dir)
     sel = torch.load(r.run_dir / "checkpoints" / "selected.pt", weights_only=True)
     assert sel["epoch"] == best + 1
-    assert all(torch.equal(model.state_dict()[k], t) for k, t in sel["model"].items())
+    assert all(torch.equal(model.state_dict()[k], t) for k, t in sel["parts"]["model"].items())
     assert (r.run_dir / "figures" / "validators.png").exists() and (r.run_dir / "tables" / "validators.md").exists()
     assert r.metrics["timing"]["validators_share"] < 0.5
 

@@ -22,6 +22,7 @@ from dlapps.core.data.containers import DataSource
 from dlapps.core.compute import DivergenceError, check_finite
 from dlapps.runner.results import RunResult
 from dlapps.runner.options import DATA_SOURCE_HELP, check_config, opt
+from dlapps.runner.fit import Loop, fit, parts_of
 from dlapps.runner.runs import RunDir, RunOptions, start_run
 
 
@@ -202,48 +203,40 @@ def dirtt_step(model: DANN, teacher: DANN, optim: torch.optim.Optimizer, xs: tor
 
 def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunDir, opts: RunOptions,
                device: torch.device) -> list[dict[str, float]]:
-    """The training loop, readable top to bottom. One checkpoint per epoch; resumes from the last one."""
+    """DANN's epoch, readable top to bottom, run by the one loop (``runner.fit``: checkpoints, resume, history)."""
     steps = len(src.x_train) // (cfg.batch_size // 2)
     params = model.parameters()
     optim = (torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum) if cfg.optimizer == "sgd"
              else torch.optim.Adam(params, lr=cfg.lr))
-    history: list[dict[str, float]] = []
-    start_epoch = 0
-    ckpt = run.load_checkpoint() if opts.resume else None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optim.load_state_dict(ckpt["optimizer"])
-        history, start_epoch = ckpt["history"], ckpt["epoch"]
-        print(f"resuming after epoch {start_epoch}", flush=True)
     sel = validator_name(cfg.stop_by) if cfg.stop_by else ""
-    for epoch in range(start_epoch, cfg.stop_after or cfg.epochs):
-        if should_stop(history, sel, cfg.patience):  # also when resuming a run that had stopped itself
-            break
+
+    def epoch(e: int, history: list[dict[str, float]]) -> dict[str, float]:
         t0 = time.perf_counter()
         # DIRT-T's teacher: the model as the epoch starts, evaluated as on the target (its own BN statistics)
         teacher = with_domain_statistics(model, tgt.x_train, device) if cfg.init else None
-        sums, lam = train_epoch(model, optim, src, tgt, cfg, run, epoch, opts, device, history, teacher)
+        sums, lam = train_epoch(model, optim, src, tgt, cfg, run, e, opts, device, teacher)
         train_s = time.perf_counter() - t0
-        row: dict[str, float] = {"epoch": epoch + 1, "lr": optim.param_groups[0]["lr"], "lambda": lam,
+        row: dict[str, float] = {"epoch": e + 1, "lr": optim.param_groups[0]["lr"], "lambda": lam,
                                  "train_s": train_s, "ms_per_step": 1000 * train_s / steps}
         row.update({f"train_{k}": v / steps for k, v in sums.items()})
         row.update(evaluate_domains(model, src, tgt, cfg, device))
-        history.append(row)
-        why = collapse(history)
-        row["collapsed"] = float(bool(why))  # recorded, and training goes on: whether it recovers is measured
-        run.tb.scalars("epoch", row, epoch + 1)
-        if sel and best_index(history, sel) == len(history) - 1:  # the best so far: keep its weights
-            run.save_checkpoint({"model": model.state_dict(), "epoch": epoch + 1}, "selected.pt")
-        _save(run, model, optim, epoch + 1, history)
-        run.write_metrics(_metrics(history, done=False))
-        if not opts.quiet:
-            print(f"epoch {epoch + 1}: source acc {row['source_class_acc']:.4f}, target acc "
-                  f"{row['target_class_acc']:.4f}, domain acc (target) {row['target_domain_acc']:.3f}, "
-                  f"{row['ms_per_step']:.1f} ms/step", flush=True)
-        if why and not opts.quiet:
-            print(f"epoch {epoch + 1}: the label classifier collapsed ({why}); training goes on", flush=True)
-        check_finite(row["source_class_loss"], "source test loss")
-    return history
+        # recorded, and training goes on: whether it recovers is measured
+        row["collapsed"] = float(bool(collapse([*history, row])))
+        return row
+
+    def say(history: list[dict[str, float]]) -> str:
+        row, why = history[-1], collapse(history)
+        return (f"epoch {row['epoch']}: source acc {row['source_class_acc']:.4f}, target acc "
+                f"{row['target_class_acc']:.4f}, domain acc (target) {row['target_domain_acc']:.3f}, "
+                f"{row['ms_per_step']:.1f} ms/step"
+                + (f"\nepoch {row['epoch']}: the label classifier collapsed ({why}); training goes on" if why else ""))
+
+    loop = Loop({"model": model, "optimizer": optim}, epoch, cfg.stop_after or cfg.epochs,
+                best=(lambda h: best_index(h, sel) == len(h) - 1) if sel else None,  # keep the best epoch's weights
+                stop=(lambda h: should_stop(h, sel, cfg.patience)) if sel else None,
+                progress=lambda h: _metrics(h, done=False), say=say,
+                after=lambda h: check_finite(h[-1]["source_class_loss"], "source test loss"))
+    return fit(run, opts, loop)
 
 
 # a source test accuracy below this (10 classes whose labels the network trains on) is a collapsed classifier
@@ -270,11 +263,11 @@ def collapse(history: list[dict[str, float]]) -> str:
 
 
 def train_epoch(model: DANN, optim: torch.optim.Optimizer, src: Domain, tgt: Domain, cfg: DannConfig, run: RunDir,
-                epoch: int, opts: RunOptions, device: torch.device, history: list[dict[str, float]],
+                epoch: int, opts: RunOptions, device: torch.device,
                 teacher: DANN | None = None) -> tuple[dict[str, float], float]:
     """One pass over the source set, each step on a source and a target batch; seeded by the epoch, so a
     resumed run repeats it exactly. Returns the summed step losses/accuracies and the last λ. A non-finite
-    loss saves the finished epochs (``history``) and raises DivergenceError."""
+    loss raises DivergenceError (``fit`` keeps the finished epochs)."""
     half = cfg.batch_size // 2
     steps = len(src.x_train) // half
     total = steps * cfg.epochs
@@ -308,7 +301,6 @@ def train_epoch(model: DANN, optim: torch.optim.Optimizer, src: Domain, tgt: Dom
         sums["class_acc"] += (cls.argmax(1) == y).float().mean().item()
         sums["domain_acc"] += dcorrect.item() / (2 * half)
         if not torch.isfinite(loss):
-            _save(run, model, optim, epoch, history)
             lr = optim.param_groups[0]["lr"]
             raise DivergenceError(f"loss became {loss.item()} at epoch {epoch + 1}, step {i + 1} (λ={lam:.3g}, "
                                   f"lr={lr:.3g}); run dir keeps epochs 1..{epoch}",
@@ -318,11 +310,6 @@ def train_epoch(model: DANN, optim: torch.optim.Optimizer, src: Domain, tgt: Dom
         run.tb.scalars("step", {"loss": loss.item(), "class_loss": closs.item(), "domain_loss": dloss.item(),
                                 "lambda": lam, "lr": optim.param_groups[0]["lr"]}, epoch * steps + i)
     return sums, lam
-
-
-def _save(run: RunDir, model: DANN, optim: torch.optim.Optimizer, epoch: int, history: list[dict[str, float]]) -> None:
-    run.save_checkpoint({"model": model.state_dict(), "optimizer": optim.state_dict(), "epoch": epoch,
-                         "history": history})
 
 
 def collapse_events(history: list[dict[str, float]]) -> list[dict[str, Any]]:
@@ -396,7 +383,7 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
     sel = validator_name(cfg.stop_by) if cfg.stop_by else ""
     metrics = _metrics(history, stop_by=sel)
     if sel:  # report (and hand on to pseudo-labelling) the selected epoch's model
-        model.load_state_dict(run.load_checkpoint("selected.pt")["model"])
+        model.load_state_dict(parts_of(run.load_checkpoint("selected.pt"))["model"])
     metrics["bn_eval"] = bn_eval_mode(cfg)
     steps = len(src.x_train) // (cfg.batch_size // 2)
     ms = [h["ms_per_step"] for h in history]
@@ -416,6 +403,6 @@ def load_dann_checkpoint(run_dir: Path) -> tuple[DANN, dict[str, Any], dict[str,
     opts = cfg["options"]
     ckpt = run.load_checkpoint("selected.pt") or ckpt  # a --stop-by run hands on the epoch it selected
     model = build_dann(opts.get("arch", "dann"), domain_outputs=domain_outputs(opts.get("domain_loss", "bce")))
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(parts_of(ckpt)["model"])
     return model, cfg, ckpt
 

@@ -24,6 +24,7 @@ from dlapps.core.compute import DivergenceError
 from dlapps.runner.figures import curves
 from dlapps.runner.report import build_report
 from dlapps.runner.results import RunResult
+from dlapps.runner.fit import Loop, fit, parts_of
 from dlapps.runner.runs import RunDir, RunOptions, start_run
 
 
@@ -173,29 +174,30 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     run.update_config(data_sources={"source": src.source, "target": tgt.source}, start_run=str(cfg.start))
     sc = _Scorer(model.to(device, memory_format=CL), src, tgt, so.get("domain_loss", "bce"), device)
     optim = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
-    rounds: list[dict[str, Any]] = []
     # the model as evaluated on the target: it scores the target and (same weights) picks the next labels
     on_target = sc.on(tgt)
     initial = sc.test(on_target, tgt)["class_acc"]  # the start run's model: scored before a resumed state loads
     initial_validators = validators(sc.on(src), on_target, src, tgt, sc.kind, device)
-    ckpt = run.load_checkpoint() if opts.resume else None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optim.load_state_dict(ckpt["optimizer"])
-        rounds = ckpt["rounds"]
+    # carried from round to round in this process: the on-target model and the last round's test numbers
+    cur: dict[str, Any] = {"on_target": on_target, "after": 0, "ev_t": None, "ev_s": None}
+
+    def one_round(r: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+        if cur["after"] != r:  # resumed: the loaded weights, as evaluated on the target
+            cur["on_target"] = sc.on(tgt)
+        row, cur["on_target"], cur["ev_t"], cur["ev_s"] = _round(sc, optim, cur["on_target"], r, cfg, opts)
+        cur["after"] = r + 1
+        return row
+
+    loop = Loop({"model": model, "optimizer": optim}, one_round, cfg.rounds, unit="round",
+                best=(lambda h: best_index(h, sel) == len(h) - 1) if sel else None,  # keep the best round's weights
+                stop=(lambda h: should_stop(h, sel, cfg.patience)) if sel else None,
+                progress=lambda h: {"rounds": h, "initial_target_acc": initial, "complete": False})
+    rounds = fit(run, opts, loop)
+    on_target, ev_t, ev_s = cur["on_target"], cur["ev_t"], cur["ev_s"]
+    if cur["after"] != len(rounds):  # resumed with no round left to train: the loaded weights
         on_target = sc.on(tgt)
-    ev_t = ev_s = None
-    for r in range(len(rounds), cfg.rounds):
-        if should_stop(rounds, sel, cfg.patience):  # also when resuming a run that had stopped itself
-            break
-        row, on_target, ev_t, ev_s = _round(sc, optim, on_target, r, cfg, opts)
-        rounds.append(row)
-        if sel and best_index(rounds, sel) == len(rounds) - 1:  # the best round so far: keep its weights
-            run.save_checkpoint({"model": model.state_dict(), "round": r + 1}, "selected.pt")
-        run.save_checkpoint({"model": model.state_dict(), "optimizer": optim.state_dict(), "rounds": rounds})
-        run.write_metrics({"rounds": rounds, "initial_target_acc": initial, "complete": False})
     if sel:  # report the round the validator selected, not the last one
-        model.load_state_dict(run.load_checkpoint("selected.pt")["model"])
+        model.load_state_dict(parts_of(run.load_checkpoint("selected.pt"))["model"])
         on_target, ev_t = sc.on(tgt), None
     if ev_t is None:  # resumed after the last round, or a selected round: evaluate the model reported
         ev_t, ev_s = sc.test(on_target, tgt), sc.test(sc.on(src), src)

@@ -10,6 +10,7 @@ import torch
 from dlapps import DlappsError
 from dlapps.runner.figures import image_grid
 from dlapps.generate.networks import Generator
+from dlapps.runner.fit import parts_of
 from dlapps.runner.report import build_report
 from dlapps.runner.runs import RunDir, RunOptions, atomic_write_bytes, read_run_json, source_commit
 from dlapps.generate.config import GanConfig, load_gan_data
@@ -19,7 +20,7 @@ from dlapps.generate.report import write_summary
 
 def _saved_generator(ckpt: dict[str, Any], o: dict[str, Any]) -> tuple[Generator, int]:
     """Rebuild the generator of a checkpoint; label count and channels are read off its weights."""
-    sd = ckpt["G"]
+    sd = parts_of(ckpt)["G"]
     n_classes = sd["net.0.weight"].shape[0] - o["nz"]
     nc = sd["net.9.weight"].shape[1]  # last ConvTranspose2d: (ngf, nc, 4, 4)
     G = Generator(o["nz"], o["ngf"], nc, n_classes, label_bn=any(k.startswith("label_bn.") for k in sd))

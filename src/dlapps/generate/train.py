@@ -13,6 +13,7 @@ from dlapps.core.compute import DivergenceError
 from dlapps.generate.networks import Discriminator, Generator, conv_flops
 from dlapps.runner.report import build_report
 from dlapps.runner.results import RunResult
+from dlapps.runner.fit import Loop, fit
 from dlapps.runner.runs import RunDir, RunOptions, start_run
 from dlapps.generate.config import GanConfig, build_nets, load_gan_data
 from dlapps.generate.quality import coverage_failure, quality
@@ -59,7 +60,7 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
 def train_gan(G: Generator, D: Discriminator, x: torch.Tensor, y: torch.Tensor, n_classes: int, cfg: GanConfig,
               run: RunDir, opts: RunOptions, device: torch.device) -> tuple[dict[str, list[float]], list[str], float,
                                                                             int, int]:
-    """The training loop, readable top to bottom; one checkpoint per epoch, resumes from the last one.
+    """The GAN's epoch, readable top to bottom, run by the one loop (``runner.fit``: checkpoints, resume).
     Returns the per-step history, the failures seen, the training seconds, the epochs trained by this call
     and the steps per epoch."""
     optG = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
@@ -68,18 +69,20 @@ def train_gan(G: Generator, D: Discriminator, x: torch.Tensor, y: torch.Tensor, 
     g = torch.Generator().manual_seed(opts.seed + 99)
     fixed_z = torch.randn(100, cfg.nz, generator=g).to(device)
     fixed_y = torch.arange(10).repeat_interleave(10).remainder(n_classes).to(device)
-    hist, start_epoch, failures = _resume(run, G, D, optG, optD) if opts.resume else (_new_history(), 0, [])
-    low_d = 0
     steps = len(x) // cfg.batch_size
     if steps == 0:
         raise DlappsError(f"--batch-size {cfg.batch_size} is larger than the {len(x)} training images")
-    t_train = 0.0
-    for epoch in range(start_epoch, cfg.epochs):
-        torch.manual_seed(opts.seed * 1000 + epoch)  # per-epoch seeding: identical numbers after --resume
+    # resumable: the per-step losses (D, G, D(x), D(G(z))) and the failures seen so far
+    state: dict[str, Any] = {"hist": {"loss_d": [], "loss_g": [], "d_x": [], "d_g_z": []}, "failures": []}
+    timed = {"s": 0.0, "epochs": 0, "low_d": 0}  # this process only: a resumed run times its own part
+
+    def epoch(e: int, history: list[dict[str, float]]) -> dict[str, float]:
+        hist, failures = state["hist"], state["failures"]
+        torch.manual_seed(opts.seed * 1000 + e)  # per-epoch seeding: identical numbers after --resume
         perm = torch.randperm(len(x))
         G.train(); D.train()  # noqa: E702
         t0 = time.perf_counter()
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=opts.quiet or None, leave=False)
+        bar = tqdm(range(steps), desc=f"epoch {e + 1}/{cfg.epochs}", disable=opts.quiet or None, leave=False)
         for i in bar:
             idx = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             real = x[idx].to(device, memory_format=torch.channels_last)     # (B, C, 32, 32)
@@ -94,46 +97,28 @@ def train_gan(G: Generator, D: Discriminator, x: torch.Tensor, y: torch.Tensor, 
             hist["d_x"].append(torch.sigmoid(out_real).mean().item())
             hist["d_g_z"].append(torch.sigmoid(out_fake).mean().item())
             if not (np.isfinite(ld) and np.isfinite(lg)):
-                _save(run, G, D, optG, optD, epoch, hist, failures, fixed_z, fixed_y)
-                raise DivergenceError(f"loss became NaN/inf at epoch {epoch + 1}, step {i + 1}; "
-                                      f"checkpoint of epoch {epoch} kept in {run.path / 'checkpoints'}")
-            low_d = low_d + 1 if ld < 1e-3 else 0
-            if low_d == cfg.collapse_steps:
-                msg = f"discriminator collapse: D loss < 1e-3 for {cfg.collapse_steps} steps (epoch {epoch + 1})"
+                raise DivergenceError(f"loss became NaN/inf at epoch {e + 1}, step {i + 1}; "
+                                      f"checkpoint of epoch {e} kept in {run.path / 'checkpoints'}")
+            timed["low_d"] = timed["low_d"] + 1 if ld < 1e-3 else 0
+            if timed["low_d"] == cfg.collapse_steps:
+                msg = f"discriminator collapse: D loss < 1e-3 for {cfg.collapse_steps} steps (epoch {e + 1})"
                 failures.append(msg)
                 print("warning: " + msg, flush=True)
             if i % 25 == 0:
                 bar.set_postfix(D=f"{ld:.3f}", G=f"{lg:.3f}")
-            run.tb.scalars("step", {k: v[-1] for k, v in hist.items()}, epoch * steps + i)
-        t_train += time.perf_counter() - t0
-        m = {k: float(np.mean(v[-steps:])) for k, v in hist.items()}  # this epoch's means
-        run.tb.scalars("epoch", m, epoch + 1)
-        progress_grid(run, G, fixed_z, fixed_y, epoch + 1, cfg.conditional)
-        _save(run, G, D, optG, optD, epoch + 1, hist, failures, fixed_z, fixed_y)
-        if not opts.quiet:
-            print(f"epoch {epoch + 1}: loss D {m['loss_d']:.3f}, G {m['loss_g']:.3f}, D(x) {m['d_x']:.3f}, "
-                  f"D(G(z)) {m['d_g_z']:.3f}", flush=True)
-    return hist, failures, t_train, cfg.epochs - start_epoch, steps
+            run.tb.scalars("step", {k: v[-1] for k, v in hist.items()}, e * steps + i)
+        timed["s"] += time.perf_counter() - t0
+        timed["epochs"] += 1
+        progress_grid(run, G, fixed_z, fixed_y, e + 1, cfg.conditional)
+        return {"epoch": e + 1, **{k: float(np.mean(v[-steps:])) for k, v in hist.items()}}  # this epoch's means
 
+    def say(history: list[dict[str, float]]) -> str:
+        m = history[-1]
+        return (f"epoch {m['epoch']}: loss D {m['loss_d']:.3f}, G {m['loss_g']:.3f}, D(x) {m['d_x']:.3f}, "
+                f"D(G(z)) {m['d_g_z']:.3f}")
 
-def _new_history() -> dict[str, list[float]]:
-    """Per-step losses of D and G, and D's mean output on real and generated images."""
-    return {"loss_d": [], "loss_g": [], "d_x": [], "d_g_z": []}
-
-
-def _resume(run: RunDir, G: Generator, D: Discriminator, optG: torch.optim.Optimizer,
-            optD: torch.optim.Optimizer) -> tuple[dict[str, list[float]], int, list[str]]:
-    """Networks and optimisers from the last checkpoint; its history, epoch and failures (fresh ones if
-    there is none)."""
-    ckpt = run.load_checkpoint()
-    if ckpt is None:
-        return _new_history(), 0, []
-    G.load_state_dict(ckpt["G"])
-    D.load_state_dict(ckpt["D"])
-    optG.load_state_dict(ckpt["optG"])
-    optD.load_state_dict(ckpt["optD"])
-    print(f"resuming after epoch {ckpt['epoch']}", flush=True)
-    return ckpt["hist"], ckpt["epoch"], ckpt["failures"]
+    fit(run, opts, Loop({"G": G, "D": D, "optG": optG, "optD": optD}, epoch, cfg.epochs, state=state, say=say))
+    return state["hist"], state["failures"], timed["s"], timed["epochs"], steps
 
 
 def gan_step(G: Generator, D: Discriminator, optG: torch.optim.Optimizer, optD: torch.optim.Optimizer,
@@ -170,13 +155,6 @@ def gan_step(G: Generator, D: Discriminator, optG: torch.optim.Optimizer, optD: 
     finally:
         D.requires_grad_(True)
     return loss_d.detach(), loss_g.detach(), out_real.detach(), out_fake.detach()
-
-
-def _save(run: RunDir, G: Generator, D: Discriminator, optG: Any, optD: Any, epoch: int, hist: dict,
-          failures: list[str], fixed_z: torch.Tensor, fixed_y: torch.Tensor) -> None:
-    run.save_checkpoint({"G": G.state_dict(), "D": D.state_dict(), "optG": optG.state_dict(),
-                         "optD": optD.state_dict(), "epoch": epoch, "hist": hist, "failures": failures,
-                         "fixed_z": fixed_z.cpu(), "fixed_y": fixed_y.cpu()})
 
 
 def _step_flops(G: Generator, D: Discriminator, cfg: GanConfig, nc: int, k: int) -> float:

@@ -126,10 +126,8 @@ STARTED_EMPTY: dict[Path, bool] = {}
 
 
 def _progress_of(state: dict[str, Any]) -> str:
-    if "rounds" in state and isinstance(state["rounds"], list):
-        return f"round {len(state['rounds'])}"
-    if "epoch" in state:
-        return f"epoch {state['epoch']}"
+    if "epoch" in state:  # runner.fit's checkpoints: units done, and whether they are epochs or rounds
+        return f"{state.get('unit', 'epoch')} {state['epoch']}"
     return "its last checkpoint"
 
 
