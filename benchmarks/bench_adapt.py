@@ -75,7 +75,7 @@ def reference_step(batch: int) -> Callable[[], None]:
 
 def dlapps_step(cfg: DannConfig) -> Callable[[], None]:
     """One step as ``dlapps adapt dann`` takes it: batches indexed from the in-memory tensors, then dann_step."""
-    src, tgt, _ = load_domains(DomainSpec(cfg.source, cfg.target, cfg.normalize))
+    src, tgt, _ = load_domains(DomainSpec(source=cfg.source, target=cfg.target, normalize=cfg.normalize))
     model = DANN(batchnorm=cfg.arch == "dann-bn").to(memory_format=CL)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
     gen = torch.Generator().manual_seed(0)

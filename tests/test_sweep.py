@@ -49,12 +49,18 @@ def test_argv_repeats_lists_and_handles_flags(tmp_path):
     assert argv[argv.index("--seed") + 1] == "1"
 
 
-def test_every_shipped_experiment_file_parses():
-    files = sorted(EXPERIMENTS.glob("*.toml"))
-    assert len(files) >= 6
-    for f in files:
-        spec = load_spec(f)
-        assert expand(spec) and expand(spec, quick=True)
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.toml")) + sorted(
+    (EXPERIMENTS.parent / "src" / "dlapps" / "study" / "sweeps").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_sweep_file_passes_its_plan_and_the_readme_names_each_experiment(path, tmp_path):
+    """--plan parses every point's command line with the command itself: a renamed or removed option fails here."""
+    from dlapps.sweep import run_sweep
+    from dlapps.sweep_config import SweepConfig
+    from dlapps.runner.runs import RunOptions
+
+    r = run_sweep(SweepConfig(file=str(path), plan=True), RunOptions(out=str(tmp_path / "s"), quiet=True))
+    assert r.metrics["plan"] and set(r.metrics["plan"].values()) == {"new"} and not (tmp_path / "s").exists()
+    if path.parent == EXPERIMENTS:
+        assert f"`{path.name}`" in (EXPERIMENTS.parent / "README.md").read_text(), f"README names no {path.name}"
 
 
 def test_bad_sweep_file_is_one_clear_error(tmp_path):

@@ -98,7 +98,7 @@ def test_target_val_split_is_carved_from_train_never_overlaps_test_and_never_ent
     from dlapps.adapt.data import DomainSpec, load_domains
     from dlapps.runner.runs import RunOptions
 
-    full_s, full_t, _ = load_domains(DomainSpec(data_source="embedded", limit=800))
+    full_s, full_t, _ = load_domains(DomainSpec(data_source="embedded", limit=800, source_val=0))
     src, tgt, _ = load_domains(DomainSpec(data_source="embedded", limit=800, source_val=1000, target_val=150))
     assert len(tgt.x_val) == 150 and len(tgt.x_train) + 150 == len(full_t.x_train)
     assert len(src.x_val) == 80 and len(src.x_train) + 80 == len(full_s.x_train)   # capped at 10 %

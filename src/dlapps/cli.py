@@ -162,4 +162,7 @@ def sweep(file: str, out: str | None, quiet: bool, **kw: Any) -> None:
     from dlapps.sweep import run_sweep
 
     r = run_sweep(to_config(SweepConfig, kw, file=file), RunOptions(out=out, quiet=quiet))
-    click.echo(f"done: {r.run_dir}/report.html")
+    if "plan" in r.metrics:
+        click.echo(f"plan: {len(r.metrics['plan'])} points checked, nothing run (sweep dir {r.run_dir})")
+    else:
+        click.echo(f"done: {r.run_dir}/report.html")

@@ -12,6 +12,8 @@ from dlapps.runner.options import Parallel, opt
 class SweepConfig(Parallel):
     file: str = opt("", "The sweep file (TOML, or YAML with PyYAML).", cli=False)
     quick: bool = opt(False, "Apply the file's [quick] overrides (a small machine).")
+    plan: bool = opt(False, "Run nothing: parse every point's command line (a misspelt option fails) and list the "
+                            "points with their state (new, partial, complete, diverged, damaged).")
     select_by: str | None = opt(None, "adapt sweeps: report the point this validator picks (source_acc|entropy|im|"
                                       "snd|bnm|dev|target-val); every validator's pick, gap to the oracle and rank "
                                       "correlation are tabled anyway.", metavar="VALIDATOR")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,16 +12,15 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from dlapps import DlappsError
-from dlapps.adapt.data import Domain, DomainSpec, Fit, Normalization, load_domains, target_train_indices
+from dlapps.adapt.data import Domain, DomainSpec, load_domains, target_train_indices
 from dlapps.adapt.networks import ARCHS, DANN, build_dann, flops_per_sample
 from dlapps.adapt.schedules import LambdaSchedule, lambda_at, lr_at
 from dlapps.adapt.vat import conditional_entropy, dirtt_loss, vat_loss
 from dlapps.adapt.validators import (HIGHER_IS_BETTER, best_index, check_selection, should_stop, validator_name,
                                      validators_of)
-from dlapps.core.data.containers import DataSource
 from dlapps.core.compute import DivergenceError, check_finite
 from dlapps.runner.results import RunResult
-from dlapps.runner.options import DATA_SOURCE_HELP, check_config, opt
+from dlapps.runner.options import check_config, opt
 from dlapps.runner.fit import Loop, fit, parts_of
 from dlapps.runner.runs import RunDir, RunOptions, start_run
 
@@ -31,19 +30,9 @@ from dlapps.adapt.evaluation import (CL, bn_eval_mode, domain_logits_frozen, dom
 
 
 @dataclass
-class DannConfig:
-    # data
-    source: str = opt("mnist", "Source dataset (labels used).")
-    target: str = opt("mnistm", "Target dataset (labels for evaluation only).")
-    data_source: DataSource = opt("auto", DATA_SOURCE_HELP)
-    fit: Fit = opt("crop", "32x32 digits (MNIST-M) to 28x28: crop the centre (the release pads MNIST's digits by 2 "
-                           "px, so this keeps their size) or resize (shrinks them by 1/8: a geometric domain shift "
-                           "of its own).")
-    normalize: Normalization = opt("standard", "(x-0.5)/0.5, or MNIST's / the pixel mean's / ImageNet's statistics, "
-                                               "each domain's own, a random map (a control), or none.")
-    limit: int = opt(0, "Use the first N training images per domain (0 = all).", low=0)
-    target_limit: int = opt(0, "Use the first N target training images only (0 = all): how much unlabelled target "
-                               "data matters.", low=0)
+class DannConfig(DomainSpec):
+    """The settings of one adapt run: its data (inherited from DomainSpec), training, λ, network, selection."""
+
     # training
     epochs: int = opt(20, "Passes over the source training set.", low=1)
     batch_size: int = opt(128, "Per step; half source, half target (even).", low=2)
@@ -102,26 +91,20 @@ class DannConfig:
                 "unlabelled train images); auto = domain for both commands (one protocol); the other protocol's "
                 "accuracy is reported beside it.")
     source_only: bool = opt(False, "The baseline: λ = 0 throughout (set by `adapt source-only`).", cli=False)
-    # model selection without target labels
-    source_val: int = opt(1000, "Labelled source training images held out for the validators (capped at 10 %; "
-                                "0 = none, then source_acc and dev are not recorded).", low=0)
-    target_val: int = opt(0, "Labelled target *training* images carved out for selection (never trained on; a "
-                             "separate protocol: N target labels used). 0 = none.", low=0)
+    # model selection without target labels (the held-out splits: DomainSpec's source_val, target_val)
     stop_by: str = opt("", "Report the epoch this validator scores best: " + "|".join(HIGHER_IS_BETTER) + ".",
                        metavar="VALIDATOR")
     patience: int = opt(0, "With --stop-by: stop after N epochs without improvement (0 = train every epoch).", low=0)
     # outputs
     tsne_points: int = opt(500, "Per domain, for the t-SNE figure (0 skips t-SNE).", low=0)
 
-
-def _check(cfg: DannConfig) -> None:
-    """What the option ranges cannot say (checked with them, before the run dir exists)."""
-    check_config(cfg)
-    if cfg.batch_size % 2:
-        raise DlappsError("--batch-size must be even (half source, half target)")
-    if cfg.stop_after > cfg.epochs:
-        raise DlappsError(f"--stop-after {cfg.stop_after} is past the schedule's --epochs {cfg.epochs}")
-    check_selection(cfg.stop_by, cfg.patience, cfg.source_val, cfg.target_val)
+    def check(self) -> None:
+        """What the option ranges cannot say (``check_config`` asks it after the ranges, before a run dir exists)."""
+        if self.batch_size % 2:
+            raise DlappsError("--batch-size must be even (half source, half target)")
+        if self.stop_after > self.epochs:
+            raise DlappsError(f"--stop-after {self.stop_after} is past the schedule's --epochs {self.epochs}")
+        check_selection(self.stop_by, self.patience, self.source_val, self.target_val)
 
 
 def lambda_scale(cfg: DannConfig) -> float:
@@ -354,13 +337,12 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
     from dlapps.adapt.report import write_outputs
 
     opts = opts or RunOptions()
-    _check(cfg)
+    check_config(cfg)  # before a DIRT-T start run is read (start_run checks the same Config again, at no cost)
     start = None
     if cfg.init:  # DIRT-T: the start run's network and data settings, recorded in this run's config
         start, start_cfg, _ = load_dann_checkpoint(Path(cfg.init))
         so = start_cfg["options"]
-        cfg = replace(cfg, **{k: so[k] for k in (*(f.name for f in fields(DomainSpec)), "arch", "domain_loss",
-                                                 "bn_eval") if k in so})
+        cfg = replace(cfg, **asdict(DomainSpec.of(so)), **{k: so[k] for k in ("arch", "domain_loss", "bn_eval") if k in so})
     command = "source-only" if cfg.source_only else "dirt-t" if cfg.init else "dann"
     run, device = start_run("adapt", command, cfg, opts)
     src, tgt, stats = load_domains(DomainSpec.of(cfg), opts.seed)

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 
 from dlapps import DlappsError
 from dlapps.core.data import load_dataset
+from dlapps.core.data.containers import DataSource
+from dlapps.runner.options import DATA_SOURCE_HELP, opt
 
 Normalization = Literal["mnist", "mean", "standard", "imagenet", "per-domain", "random", "none"]
 Fit = Literal["crop", "resize"]
@@ -102,26 +104,39 @@ def _stats(norm: str, x_train: torch.Tensor, seed: int) -> tuple[torch.Tensor, t
     raise DlappsError(f"unknown normalisation {norm!r}; use one of {', '.join(NORMALIZATIONS)}")
 
 
-@dataclass(frozen=True)
+@dataclass
 class DomainSpec:
-    """Which data an adapt run trains and tests on (the data fields of DannConfig, see there)."""
+    """Which data an adapt run trains and tests on: the data fields of every adapt Config, declared once here
+    (DannConfig inherits them; a pseudo-labelling run reads them from its start run's config.json)."""
 
-    source: str = "mnist"
-    target: str = "mnistm"
-    normalize: str = "standard"
-    data_source: str = "auto"
-    limit: int = 0
-    fit: str = "crop"
-    target_limit: int = 0
-    source_val: int = 0
-    target_val: int = 0
+    source: str = opt("mnist", "Source dataset (labels used).")
+    target: str = opt("mnistm", "Target dataset (labels for evaluation only).")
+    data_source: DataSource = opt("auto", DATA_SOURCE_HELP)
+    fit: Fit = opt("crop", "32x32 digits (MNIST-M) to 28x28: crop the centre (the release pads MNIST's digits by 2 "
+                           "px, so this keeps their size) or resize (shrinks them by 1/8: a geometric domain shift "
+                           "of its own).")
+    normalize: Normalization = opt("standard", "(x-0.5)/0.5, or MNIST's / the pixel mean's / ImageNet's statistics, "
+                                               "each domain's own, a random map (a control), or none.")
+    limit: int = opt(0, "Use the first N training images per domain (0 = all).", low=0)
+    target_limit: int = opt(0, "Use the first N target training images only (0 = all): how much unlabelled target "
+                               "data matters.", low=0)
+    # the labelled splits held out of training, for model selection without target labels
+    source_val: int = opt(1000, "Labelled source training images held out for the validators (capped at 10 %; "
+                                "0 = none, then source_acc and dev are not recorded).", low=0)
+    target_val: int = opt(0, "Labelled target *training* images carved out for selection (never trained on; a "
+                             "separate protocol: N target labels used). 0 = none.", low=0)
 
     @classmethod
-    def of(cls, options: Any) -> "DomainSpec":
-        """From a DannConfig, or the options dict a run stored in its config.json (missing keys: defaults)."""
-        get = options.get if isinstance(options, dict) else (lambda k, d=None: getattr(options, k, d))
-        defaults = cls()
-        return cls(**{f.name: get(f.name, getattr(defaults, f.name)) for f in fields(cls)})
+    def of(cls, options: "DomainSpec | dict[str, Any]") -> "DomainSpec":
+        """From a Config, or the options dict a run stored in its config.json: a key that run did not store
+        means what dlapps did before the option existed (``OLD_RUNS``), else the default."""
+        if isinstance(options, DomainSpec):
+            return cls(**{f.name: getattr(options, f.name) for f in fields(cls)})
+        return cls(**{f.name: options.get(f.name, OLD_RUNS.get(f.name, f.default)) for f in fields(cls)})
+
+
+# what a config.json written before an option existed means: no held-out splits, digits resized
+OLD_RUNS: dict[str, Any] = {"source_val": 0, "target_val": 0, "fit": "resize"}
 
 
 def load_domains(spec: DomainSpec, seed: int = 0) -> tuple[Domain, Domain, dict[str, list[float]]]:

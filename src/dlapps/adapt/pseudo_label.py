@@ -58,6 +58,11 @@ class PseudoLabelConfig:
     oracle_labels: bool = opt(False, "Diagnostic: train on the TRUE target labels instead, to measure the loop's "
                                      "ceiling (the DANN paper's 'train on target' row).")
 
+    def check(self) -> None:
+        """What the option ranges cannot say (``check_config`` asks it, before a run dir exists)."""
+        if not self.start:
+            raise DlappsError("pseudo-label needs --from RUN_DIR (an adapt dann or source-only run)")
+
 
 @torch.no_grad()
 def predict(model: DANN, x: torch.Tensor, device: torch.device, batch: int = 2000) -> torch.Tensor:
@@ -133,13 +138,6 @@ def strong_augment(x: torch.Tensor, gen: torch.Generator, cut: int = 7) -> torch
 AUGMENTATIONS = {"none": lambda x, gen: x, "jitter": random_affine, "strong": strong_augment}  # PseudoLabelConfig.augment
 
 
-def _check(cfg: PseudoLabelConfig) -> None:
-    """One clear error for an option out of range, before any run dir exists."""
-    check_config(cfg)
-    if not cfg.start:
-        raise DlappsError("pseudo-label needs --from RUN_DIR (an adapt dann or source-only run)")
-
-
 @dataclass
 class _Scorer:
     """The model as it is evaluated on each domain (batch-norm networks: that domain's own statistics, as
@@ -162,15 +160,14 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
     """Self-training rounds from a DANN or source-only run: select confident target pseudo-labels, train on
     source + them, repeat; each round checkpointed, so an interrupted run resumes at its next round."""
     opts = opts or RunOptions()
-    _check(cfg)
+    check_config(cfg)  # before the start run is read (start_run checks the same Config again, at no cost)
     model, start_cfg, _ = load_dann_checkpoint(Path(cfg.start))
     run, device = start_run("adapt", "pseudo-label", cfg, opts)
     so = start_cfg["options"]
     # the start run's data and splits: its held-out source images and target labels stay out of training here too
     check_selection(cfg.stop_by, cfg.patience, so.get("source_val", 0), so.get("target_val", 0))
     sel = validator_name(cfg.stop_by) if cfg.stop_by else ""
-    # runs from before --fit existed resized
-    src, tgt, _ = load_domains(DomainSpec.of({"fit": "resize", **so}), start_cfg.get("seed", 0))
+    src, tgt, _ = load_domains(DomainSpec.of(so), start_cfg.get("seed", 0))
     run.update_config(data_sources={"source": src.source, "target": tgt.source}, start_run=str(cfg.start))
     sc = _Scorer(model.to(device, memory_format=CL), src, tgt, so.get("domain_loss", "bce"), device)
     optim = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)

@@ -29,7 +29,7 @@ class GanConfig:
     ngf: int = opt(32, "Generator width.", low=1)
     ndf: int = opt(32, "Discriminator width.", low=1)
     epochs: int = opt(5, "Passes over the training images.", low=1)
-    batch_size: int = opt(128, "Images per step.", low=1)
+    batch_size: int = opt(128, "Images per step.", low=2)
     lr: float = opt(2e-4, "Adam learning rate (both networks).", low=0, low_open=True)
     beta1: float = opt(0.5, "Adam β1.", low=0, high=1, high_open=True)
     init: Literal["dcgan", "default"] = opt("dcgan", "dcgan: N(0, 0.02) convs, N(1, 0.02) batch-norm; default: "
@@ -41,6 +41,11 @@ class GanConfig:
     precision: Literal["fp32", "bf16"] = opt(
         "fp32", "bf16: bfloat16 autocast for the training step's convolutions (weights, optimiser state and the "
                 "metrics stay float32; faster on CPUs with AMX/AVX512-BF16).")
+
+    def check(self) -> None:
+        """What the option ranges cannot say (``check_config`` asks it, before a run dir exists)."""
+        if not self.conditional and not self.label_in_d:
+            raise DlappsError("--no-label-in-d only applies to the conditional GAN (generate cgan)")
 
 
 def images_32(x: torch.Tensor) -> torch.Tensor:

@@ -23,11 +23,8 @@ from dlapps.generate.report import write_figures, progress_grid, write_summary
 def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
     """Train a DCGAN or cGAN; write losses, progress grids, samples, quality metrics and the report."""
     opts = opts or RunOptions()
-    if cfg.epochs < 1 or cfg.batch_size < 2:
-        raise DlappsError("--epochs must be >= 1 and --batch-size >= 2")
-    if not cfg.conditional and not cfg.label_in_d:
-        raise DlappsError("--no-label-in-d only applies to the conditional GAN (generate cgan)")
-    run, device = start_run("generate", "cgan" if cfg.conditional else "dcgan", cfg, opts)
+    run, device = start_run(  # checks the Config (ranges, GanConfig.check) before the run dir exists
+        "generate", "cgan" if cfg.conditional else "dcgan", cfg, opts)
     x, y, x_test, y_test, bundle = load_gan_data(cfg)
     run.update_config(data_source=bundle.source + (f" [{bundle.note}]" if bundle.note else ""))
     n_classes, nc = len(bundle.class_names), x.shape[1]

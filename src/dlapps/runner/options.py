@@ -94,6 +94,8 @@ def check_config(cfg: Any) -> None:
             raise DlappsError(f"{flag_name(f)} must be one of {', '.join(names)} (got {value!r})")
         if not in_range(f, value):
             raise DlappsError(f"{flag_name(f)} must be {range_text(f).replace('x', flag_name(f), 1)} (got {value!r})")
+    if callable(getattr(cfg, "check", None)):  # what the ranges cannot say (one field against another), declared
+        cfg.check()                            # on the Config itself, so Python and the command line share it
 
 
 def _unwrap_optional(tp: Any) -> Any:

@@ -1,0 +1,25 @@
+"""Sweeps: a grid (and/or list) of runs of one dlapps command, repeated over seeds, run locally in
+parallel processes or as Ray tasks, aggregated into one comparison table and report.
+
+A sweep file (TOML, or YAML if PyYAML is installed)::
+
+    command = "adapt dann"              # any dlapps command that writes a run dir
+    seeds = [0, 1]                      # repeats of every point
+    metrics = ["target.class_acc", "source.class_acc"]   # table columns (dotted metrics.json keys)
+    [base]                              # options of every point (CLI names without '--')
+    epochs = 20
+    [grid]                              # cartesian product
+    lambda-schedule = ["exp", "linear"]
+    [[points]]                          # and/or explicit points
+    lambda-multiplier = 0.1
+    [quick]                             # overrides for `dlapps sweep FILE --quick` (a small machine)
+    epochs = 2
+
+Each point is a normal run dir ``SWEEP/<point>-s<seed>``. Points already complete are skipped,
+interrupted ones are resumed, so rerunning a killed sweep finishes only what is missing.
+"""
+
+from dlapps.sweep.aggregate import aggregate  # noqa: F401
+from dlapps.sweep.execute import run_sweep  # noqa: F401
+from dlapps.sweep.spec import Point, SweepSpec, argv_for, expand, load_spec, validate_points  # noqa: F401
+from dlapps.sweep.state import RunState, read_metrics, status  # noqa: F401
