@@ -46,6 +46,17 @@ def test_the_checker_finds_an_upward_import_a_lazy_command_and_one_app_importing
                      "upward import: dlapps.runner.r (runner) -> dlapps.adapt.cli (an app)"], found
 
 
+def test_the_checker_wants_a_reason_for_each_lazy_import(tmp_path):
+    from dlapps.tools.check_structure import unexplained_lazy_imports
+
+    pkg = tmp_path / "dlapps"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("import json\n\ndef f():\n    import math\n    from dlapps import b\n"
+                              "    from dlapps import c  # torch: only when f runs\n")
+    assert unexplained_lazy_imports(pkg) == ["lazy import with no reason: dlapps.a line 5: from dlapps import b"]
+
+
 def test_no_module_of_core_runner_sweep_or_study_names_an_app():
     """The generic layers ask an app's registered hooks; only the app list (dlapps.apps), the demo and the
     command line name the apps."""

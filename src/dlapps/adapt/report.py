@@ -13,6 +13,7 @@ from dlapps.adapt.networks import DANN
 from dlapps.runner.figures import curves, plt
 from dlapps.runner.report import build_report
 from dlapps.runner.runs import RunDir
+from dlapps.adapt.validators import HIGHER_IS_BETTER, spearman
 
 
 def table5(run: RunDir, metrics: dict[str, Any], name: str = "evaluation") -> None:
@@ -45,16 +46,12 @@ def history_table(run: RunDir, history: list[dict[str, float]]) -> None:
 
 def validator_keys(rows: list[dict[str, Any]]) -> list[str]:
     """The validators recorded in a history (epochs or rounds), in dlapps.adapt.validators' order."""
-    from dlapps.adapt.validators import HIGHER_IS_BETTER
-
     return [v for v in HIGHER_IS_BETTER if rows and f"val_{v}" in rows[0]]
 
 
 def validators_table_and_figure(run: RunDir, rows: list[dict[str, Any]], step: str, acc_key: str) -> None:
     """Per epoch (or round) every validator beside the target test accuracy it should track, and one panel
     per validator: its score against target accuracy, with the Spearman correlation over the entries."""
-    from dlapps.adapt.validators import HIGHER_IS_BETTER, spearman
-
     names = validator_keys(rows)
     if not names:
         return

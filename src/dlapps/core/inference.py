@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from dlapps import DlappsError
+from dlapps.core.choices import check_choices
 
 Precision = Literal["fp32", "bf16"]      # bf16: CPU autocast / CUDA AMP
 Engine = Literal["torch", "onnxruntime"]  # onnxruntime: CPU float32, the optional extra dlapps[onnx]
@@ -36,8 +37,6 @@ class Inference:
     engine: Engine = "torch"       # torch | onnxruntime (CPU, float32; the optional extra dlapps[onnx])
 
     def __post_init__(self) -> None:
-        from dlapps.core.choices import check_choices
-
         check_choices(self)
         if self.engine == "onnxruntime" and (self.device.type != "cpu" or self.precision != "fp32"):
             raise DlappsError("--engine onnxruntime runs float32 on the CPU here; use --device cpu --precision fp32, "

@@ -21,7 +21,9 @@ from torchvision import transforms as T
 
 from dlapps import DlappsError, did_you_mean
 from dlapps.core.data.downloads import portable
-from dlapps.core.zoo import MNIST_MEAN, MNIST_STD
+from dlapps.core.zoo import MNIST_MEAN, MNIST_STD, ZOO
+from dlapps.core import zoo
+from dlapps.core.data import download
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -108,8 +110,6 @@ class LoadedModel:
 
 
 def list_models() -> list[str]:
-    from dlapps.core.zoo import ZOO
-
     return sorted(torchvision.models.list_models(module=torchvision.models)) + list(ZOO)
 
 
@@ -233,8 +233,6 @@ def build_model(name: str, weights: str = "imagenet", num_classes: int | None = 
 @register_model("mnist_cnn")
 def build_mnist_cnn(weights: str, verbose: bool) -> LoadedModel:
     """dlapps' own MNIST CNN: ``dlapps``/``imagenet`` (trained here, cached), ``random`` or a file."""
-    from dlapps.core import zoo
-
     if weights in ("dlapps", "imagenet", "pretrained", None, ""):
         model, desc = zoo.train_mnist_cnn(verbose=verbose)
     elif weights == "random":
@@ -279,8 +277,6 @@ def _imagenet_weights(name: str) -> tuple[nn.Module, str, Callable]:
         if tf:
             use_tf_same_padding(model)
         return model, f"imagenet (file: {portable(path)})", imagenet_transform()
-    from dlapps.core.data import download
-
     try:
         model = download(lambda: torchvision.models.get_model(name, weights=enum), f"{name} weights")
     except Exception as e:

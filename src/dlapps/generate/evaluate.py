@@ -78,7 +78,7 @@ def sample(run_dir: Path, n: int = 100, seed: int = 0, label: int | None = None,
     out = run.path / "samples" / f"{stem}.png"
     if out.exists():
         raise DlappsError(f"{out} exists already; choose another --seed")
-    from dlapps.runner.figures import plt
+    from dlapps.runner.figures import plt  # matplotlib: only when a figure is drawn
 
     fig = image_grid(imgs[:min(n, 400)], nrow=min(20, int(np.ceil(np.sqrt(min(n, 400))))), title=stem)
     buf = io.BytesIO()

@@ -23,6 +23,7 @@ from scipy import linalg, ndimage
 
 from dlapps.core.data import cache_dir
 from dlapps.core.data.downloads import load_or_build
+from dlapps.runner.runs import atomic_write_bytes
 
 
 class RefClassifier(nn.Module):
@@ -99,7 +100,6 @@ def _train_reference(model: RefClassifier, x_train: torch.Tensor, y_train: torch
     # back to the default layout: a judge just trained and one loaded from the cache compute identically
     model = model.to(memory_format=torch.contiguous_format).eval()
     acc = (predict(model, x_test).argmax(1) == y_test).float().mean().item()
-    from dlapps.runner.runs import atomic_write_bytes
     import io
 
     buf = io.BytesIO()

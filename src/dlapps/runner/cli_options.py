@@ -13,6 +13,7 @@ import click
 
 from dlapps.runner.options import cli_options
 from dlapps.runner.runs import RunOptions
+from dlapps.runner.presets import apply_to_click
 
 RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunOptions))
 COMPUTE_FIELDS = ("threads", "device", "quiet")  # for commands that compute inside an existing run dir
@@ -25,8 +26,6 @@ def run_options(f: Callable) -> Callable:
     @cli_options(RunOptions)
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from dlapps.runner.presets import apply_to_click
-
         run = {k: kwargs.pop(k) for k in RUN_FIELDS}
         kwargs = apply_to_click(click.get_current_context(), run["preset"], kwargs)
         return f(*args, opts=RunOptions(**run), **kwargs)
@@ -40,7 +39,7 @@ def compute_options(f: Callable) -> Callable:
     @cli_options(RunOptions, only=COMPUTE_FIELDS)
     @functools.wraps(f)
     def wrapper(*args: Any, threads: int, device: str, **kwargs: Any) -> Any:
-        from dlapps.core.compute import resolve_device, set_threads
+        from dlapps.core.compute import resolve_device, set_threads  # torch: only when the command runs, not for --help
 
         set_threads(threads)
         return f(*args, device=resolve_device(device), **kwargs)

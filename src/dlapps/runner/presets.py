@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from dlapps import DlappsError, did_you_mean
+from dlapps.runner.options import option_fields, to_config
 
 try:  # Python >= 3.11
     import tomllib
@@ -45,8 +46,6 @@ def preset_config(cls: type[T], command: str, name: str, **overrides: Any) -> T:
 
     >>> preset_config(DannConfig, "adapt dann", "study", epochs=5)   # doctest: +SKIP
     """
-    from dlapps.runner.options import option_fields, to_config
-
     by_flag = option_fields(cls)  # a preset's keys are the command's option names: --model -> models
     values = {}
     for k, v in preset_options(name, command).items():

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dlapps import DlappsError
+from dlapps.runner.report import run_summary_html
 
 
 @dataclass
@@ -45,6 +46,4 @@ class RunResult:
         return pd.read_csv(Path(self.run_dir) / "tables" / f"{name}.csv")
 
     def _repr_html_(self) -> str:
-        from dlapps.runner.report import run_summary_html
-
         return run_summary_html(Path(self.run_dir))

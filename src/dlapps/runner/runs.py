@@ -27,7 +27,10 @@ import torch
 
 from dlapps import DlappsError, __version__
 from dlapps.core.files import atomic_write_bytes, atomic_write_text  # noqa: F401  (runs' writers)
-from dlapps.runner.options import opt
+from dlapps.runner.options import opt, check_config
+from dlapps.core.compute import resolve_device, seed_everything, set_threads
+from dlapps.runner.tensorboard import TBLog, tensorboard_wanted
+from dlapps.runner.tables import markdown_table
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
 
@@ -135,8 +138,6 @@ class RunDir:
     """One run's folder. Create it with :meth:`create`; everything is written atomically."""
 
     def __init__(self, path: Path):
-        from dlapps.runner.tensorboard import TBLog
-
         self.path = Path(path)
         self.tb = TBLog(None, False)  # TensorBoard view of the run; enabled by start_run(--tensorboard)
 
@@ -270,8 +271,6 @@ class RunDir:
     def write_table(self, name: str, header: Sequence[str], rows: Iterable[Sequence[Any]],
                     caption: str = "") -> Path:
         """Write ``tables/<name>.md`` and ``tables/<name>.csv`` from the same rows."""
-        from dlapps.runner.tables import markdown_table
-
         rows = [list(r) for r in rows]
         md = (f"**{caption}**\n\n" if caption else "") + markdown_table(header, rows) + "\n"
         atomic_write_text(self.path / "tables" / f"{name}.md", md)
@@ -374,9 +373,6 @@ def start_run(app: str, command: str, config: Any, opts: RunOptions,
     explicit device the command cannot use is refused, so config.json never records a device a run did
     not use. A choice field (``Literal``) of the config or the options outside its choices is refused first,
     before anything is created."""
-    from dlapps.runner.options import check_config
-    from dlapps.core.compute import resolve_device, seed_everything, set_threads
-
     if dataclasses.is_dataclass(config):  # a Config built in Python gets the checks click gives the CLI
         check_config(config)
     check_config(opts)
@@ -392,8 +388,6 @@ def start_run(app: str, command: str, config: Any, opts: RunOptions,
     info = {"seed": opts.seed, "device": str(device), "threads": threads, "preset": opts.preset, **(extra or {})}
     run = RunDir.create(opts.out, app, command, {**to_jsonable(config), "seed": opts.seed},
                         resume=opts.resume, extra=info, may_change=_may_change(config))
-    from dlapps.runner.tensorboard import TBLog, tensorboard_wanted
-
     run.tb = TBLog(run.path, tensorboard_wanted(opts.tensorboard))
     run.tb.hparams({"app": app, "command": command, **to_jsonable(config), **info}, {})
     if not opts.quiet:

@@ -7,15 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dlapps.study.results import StudyData
+from dlapps.study.results import StudyData, point_histories
+from dlapps.runner.runs import RunDir
+from dlapps.sweep import expand, status
 
 
 def epoch_figure(plan: Any, refs: list[dict[str, Any]], data: StudyData, out: Path) -> str | None:
     """Target accuracy per epoch, one line per seed, one panel per point of the table, with the study's
     number as a dashed line: how much the reported last epoch depends on where a run stopped."""
-    from dlapps.runner.figures import plt
-    from dlapps.study.results import point_histories
-
+    from dlapps.runner.figures import plt  # matplotlib: only when a figure is drawn
     if plan.file is None or not plan.judged or plan.sweep_dir is None or not plan.sweep_dir.exists():
         return None
     spec = data.spec(plan.file)
@@ -50,18 +50,13 @@ def epoch_figure(plan: Any, refs: list[dict[str, Any]], data: StudyData, out: Pa
     fig.suptitle(f"{plan.entry.label}: target accuracy per epoch, every seed (dashed: the study's number)",
                  fontsize=9)
     fig.tight_layout()
-    from dlapps.runner.runs import RunDir
-
     return RunDir(out).save_figure(fig, f"table{plan.entry.key}_epochs").relative_to(out).as_posix()
 
 
 def point_montage(p: Any, data: StudyData, out: Path, figure: str) -> str | None:
     """One figure of every point's seed-0 ``figures/<figure>.png`` side by side, titled by point: the study's
     figures compare settings this way (e.g. its Figure 38, nz = 10 beside nz = 1000). None if none ran."""
-    from dlapps.runner.figures import plt
-    from dlapps.runner.runs import RunDir
-    from dlapps.sweep import expand, status
-
+    from dlapps.runner.figures import plt  # matplotlib: only when a figure is drawn
     if p.sweep_dir is None or not p.sweep_dir.exists():
         return None
     spec = data.spec(p.file)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from dlapps.runner.report import markdown_table
+from dlapps.runner.presets import preset_options
+from dlapps.sweep import expand, read_metrics, status, load_spec
 
 
 def run_cost(m: dict[str, Any]) -> tuple[float, int] | None:
@@ -61,8 +63,6 @@ class SweepLeft:
 
 
 def _planned_epochs(options: dict[str, Any], command: str, default: int | None) -> int | None:
-    from dlapps.runner.presets import preset_options
-
     if "epochs" in options:
         return int(options["epochs"])
     if options.get("preset"):
@@ -81,8 +81,6 @@ def _setting(options: dict[str, Any]) -> str:
 def sweep_left(sweep_dir: Path, spec: Any, quick: bool, select: list[str] | None) -> SweepLeft:
     """Walk a sweep's planned points (``select``: only these names) against its dir; costs are measured on
     every finished run of the sweep, selected or not."""
-    from dlapps.sweep import expand, read_metrics, status
-
     out = SweepLeft(sweep_dir.name)
     rates: dict[str, list[float]] = {}
     finished_epochs: list[int] = []
@@ -120,8 +118,6 @@ def _hours(s: float | None) -> str:
 
 def plan_text(out: Path, todo: list[Any], jobs: int) -> tuple[str, dict[str, Any]]:
     """The plan of one study dir as a Markdown table and its totals. ``todo``: run.sweeps_to_run's list."""
-    from dlapps.sweep import load_spec
-
     rows, total_s, unknown, left = [], 0.0, False, 0
     for t in todo:
         spec = load_spec(t.file)

@@ -14,11 +14,13 @@ from typing import Any
 
 from dlapps.apps import load_app
 from dlapps.runner.report import md_to_html, markdown_table
-from dlapps.runner.runs import atomic_write_text
+from dlapps.runner.runs import atomic_write_text, metric as dotted
 from dlapps.study.figures import epoch_figure, point_montage
 from dlapps.study.findings import findings_section
-from dlapps.study.results import PointSeeds, StudyData, study_extra_seeds
+from dlapps.study.results import PointSeeds, StudyData, study_extra_seeds, study_spec, study_seeds
 from dlapps.study.verdict import MIN_CLAIM_SEEDS, ClaimVerdict, RowVerdict, judge_claim, judge_row, mean_sd
+from dlapps.sweep import expand, Point, read_metrics, status
+from dlapps.study.screen import screen_section
 
 SECTION_ORDER = ("2a", "2b", "2c", "2de")
 SHOWN_FIRST = ("samples", "losses", "classviz", "saliency", "fool", "tsne")  # a figure group's, in this order
@@ -135,8 +137,6 @@ class RunNotes:
 
     def flush(self) -> list[str]:
         """The notes first referenced since the last flush, as a list under the table."""
-        from dlapps.sweep import expand, read_metrics
-
         if not self.pending:
             return []
         lines = ["**Run notes** (what each seed did, read from its own files):", ""]
@@ -162,8 +162,6 @@ class RunNotes:
 
 def substitute_label(plan: Any, data: StudyData, r: dict[str, Any], point: str) -> str:
     """A substitute row names both networks: 'VGG16 relu7 → mobilenet_v2 `layer=pool`' (or 'not run here')."""
-    from dlapps.sweep import expand
-
     need = str(plan.entry.spec.get("needs", "")).upper()
     study = r["row"] if r["row"].upper().startswith(need) or "=" not in r["point"] and not need else \
         (r["row"] if any(c.isupper() for c in r["row"][:1]) else f"{need} {r['row']}")
@@ -298,8 +296,6 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
     and a verdict. A table's claim takes the study's difference from reference.csv; a figure group's (the
     study shows pictures there, no numbers) takes only its sign, from the claim's ``direction`` and the words
     it quotes, and is judged on that sign alone."""
-    from dlapps.study.results import study_spec
-
     def ref_value(table: str, point: str, metric: str) -> float | None:
         for r in refs:
             if r["table"] == table and r["point"] == point and r["metric"] == metric and isinstance(r["value"], float):
@@ -369,9 +365,6 @@ CLAIM_HEADER = ["claim", "a − b", "metric", "study a − b", "dlapps a − b (
 def point_table(p: Any, data: StudyData) -> str:
     """A training figure group's points (GANs: 3 seeds each), every metric of its sweep as mean ± sd over the
     finished seeds, with the seeds that stopped or have not run named; "" for a sweep that does not train."""
-    from dlapps.study.results import study_seeds
-    from dlapps.sweep import expand
-
     if p.file is None or p.mode == "pipeline-check":
         return ""
     spec = data.spec(p.file)
@@ -399,8 +392,6 @@ def point_table(p: Any, data: StudyData) -> str:
 
 def _measured(m: dict[str, Any], metrics: list[str]) -> str:
     """What a figure group's run measured, in words: its sweep's metrics, or what a saliency run looked at."""
-    from dlapps.runner.runs import metric as dotted
-
     names = {"success_rate": "success", "iterations": "iterations (median)", "l2": "L2", "linf": "L∞",
              "change_in_salient": "share of the change inside the top-20 % salient pixels (0.2: even)"}
     parts = []
@@ -418,8 +409,6 @@ def _measured(m: dict[str, Any], metrics: list[str]) -> str:
 def beside_study(p: Any, data: StudyData) -> list[str]:
     """A figure group's points beside what the study saw in its figures (study.toml [figures.X.study]): the
     study's words, and what dlapps' run of that point measured (its first seed)."""
-    from dlapps.sweep import Point, read_metrics, status
-
     said = p.entry.spec.get("study", {})
     if not said or p.file is None or p.sweep_dir is None:
         return []
@@ -453,8 +442,6 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
                        failures: list[str]) -> dict[str, Any]:
     """report.md/.html in ``out``: a summary box, then each section's tables, claims and figures. Returns the
     summary's counts (rows within band, misses, claims by verdict)."""
-    from dlapps.study.results import study_spec
-
     for p in plans:
         p.sweep_dir = out / p.file.stem if p.file is not None else None
     data = StudyData(out, n_seeds, study_extra_seeds(out, plans, n_seeds))
@@ -542,9 +529,6 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
 
 def screens_part(out: Path) -> list[str]:
     """The screens published in ``out/diagnostics`` (a screen not yet started is not shown)."""
-    from dlapps.study.results import study_spec
-    from dlapps.study.screen import screen_section
-
     part: list[str] = []
     for name, spec in study_spec().get("screens", {}).items():
         d = out / "diagnostics" / name
@@ -582,8 +566,6 @@ def _sweep_figures(p: Any, out: Path, figures_shown: dict[Path, str], data: Stud
             if montage:
                 part += [f"![{e.label} {figure}]({montage})", ""]
     elif not e.is_table:  # other figure groups: the figures of each point's first seed
-        from dlapps.sweep import status
-
         for run_dir in sorted(d for d in p.sweep_dir.iterdir() if d.is_dir() and d.name.endswith("-s0")
                               and status(d) == "complete"):
             figs = sorted((run_dir / "figures").glob("*.png"),

@@ -13,13 +13,14 @@ from dlapps.apps import load_app
 from dlapps.runner.hooks import app_of
 from dlapps.runner.presets import tomllib
 from dlapps.study.verdict import FIRST_SEEDS, MAX_SEEDS, SeedOutcome, replacement_seeds
+from dlapps.study.schema import validate
+from dlapps.runner.runs import metric as dotted
+from dlapps.sweep import expand, read_metrics, status, Point, load_spec
 
 
 @functools.lru_cache(maxsize=1)
 def study_spec() -> dict[str, Any]:
     """study.toml, its every entry checked against its schema (dlapps.study.schema) once, at load."""
-    from dlapps.study.schema import validate
-
     return validate(tomllib.loads(package_file("study.toml").read_text(encoding="utf-8")))
 
 
@@ -76,9 +77,6 @@ def untimed(m: dict[str, Any]) -> str | None:
 
 def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metric: str) -> PointSeeds:
     """The metric of one sweep point, seed by seed (see :class:`PointSeeds`)."""
-    from dlapps.runner.runs import metric as dotted
-    from dlapps.sweep import expand, read_metrics, status
-
     out = PointSeeds()
     for p in expand(spec, quick):
         if p.name != point:
@@ -114,8 +112,6 @@ def point_histories(sweep_dir: Path | None, spec: Any, quick: bool, point: str,
                     key: str = "target_class_acc") -> dict[int, list[float]]:
     """Seed -> the per-epoch values of ``key`` of one point (finished and stopped runs alike; a run still going
     is not shown, so the figure is a function of the published results)."""
-    from dlapps.sweep import expand, read_metrics, status
-
     out: dict[int, list[float]] = {}
     if sweep_dir is None:
         return out
@@ -131,8 +127,6 @@ def point_histories(sweep_dir: Path | None, spec: Any, quick: bool, point: str,
 def seed_outcome(run_dir: Path, app: str | None = None) -> SeedOutcome:
     """What one run of a point says for pairing: ``ok`` (finished, not at chance), ``failed`` (it stopped
     itself, or ran to the end collapsed) or ``pending`` (not run, running, interrupted or unreadable)."""
-    from dlapps.sweep import read_metrics, status
-
     st = status(run_dir)
     if st == "diverged":
         return "failed"
@@ -158,8 +152,6 @@ def study_extra_seeds(out: Path, plans: list[Any], n_seeds: int) -> dict[str, di
     """The replacement seeds the study's rule (:func:`dlapps.study.verdict.replacement_seeds`) asks for, given
     what the study dir ``out`` holds now: sweep file stem -> point -> seeds beyond the first ``n_seeds``.
     Only with the study's own 3 seeds: a study run with other --seeds keeps them."""
-    from dlapps.sweep import Point, load_spec
-
     extra: dict[str, dict[str, set[int]]] = {}
     if n_seeds != FIRST_SEEDS:
         return {}
@@ -190,8 +182,6 @@ class StudyData:
         self._specs: dict[Path, Any] = {}
 
     def spec(self, file: Path) -> Any:
-        from dlapps.sweep import load_spec
-
         if file not in self._specs:
             spec = load_spec(file)
             spec.seeds = study_seeds(spec, self.n_seeds) or spec.seeds

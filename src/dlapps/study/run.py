@@ -15,11 +15,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dlapps import DlappsError
-from dlapps.study.results import package_file, study_seeds, study_spec
+from dlapps.study.results import package_file, study_seeds, study_spec, study_extra_seeds
 from dlapps.study.verdict import FIRST_SEEDS, MAX_SEEDS
 from dlapps.runner.options import Parallel, check_config, opt
 from dlapps.runner.results import RunResult
-from dlapps.runner.runs import RunDir, RunOptions, to_jsonable
+from dlapps.runner.runs import RunDir, RunOptions, to_jsonable, environment_info
+from dlapps.core.models import build_model
+from dlapps.sweep import load_spec, expand, Point, status, run_sweep
+from dlapps.study.report import write_study_report
+from dlapps.sweep_config import SweepConfig
+from dlapps.study.plan import plan_text
 
 SECTIONS = ("2a", "2b", "2c", "2de")
 
@@ -82,8 +87,6 @@ def reference_rows() -> list[dict[str, Any]]:
 
 def weights_available(model: str) -> bool:
     """Whether ``model``'s ImageNet weights load here (torchvision's cache, $DLAPPS_WEIGHTS or a download)."""
-    from dlapps.core.models import build_model
-
     try:
         build_model(model, "imagenet", verbose=False)
         return True
@@ -129,8 +132,6 @@ def plan_entry(e: Entry, quick: bool, availability: dict[str, bool]) -> Plan:
         if e.spec.get("quick"):
             return Plan(e, sweep_path(e.spec["quick"]), "pipeline-check",
                         note="quick: a pipeline check on embedded data, not comparable with the study")
-        from dlapps.sweep import load_spec
-
         if load_spec(sweep_path(e.sweep)).quick:
             return Plan(e, sweep_path(e.sweep), "quick", note="quick: embedded data and shortened runs")
         return Plan(e, None, "not-rebuilt", note="needs ImageNet weights and real data: not run with --quick")
@@ -193,8 +194,6 @@ def _open_study_dir(cfg: StudyConfig, out: Path | None) -> Path:
                               "--out") from None
         if old.get("quick") != cfg.quick or old.get("seeds") != cfg.seeds:
             raise DlappsError(f"{out} holds a study run with other --quick/--seeds; choose another --out")
-    from dlapps.runner.runs import environment_info
-
     run.write_json("config.json", {"app": "study", "command": "study", "options": to_jsonable(cfg),
                                    "versions": environment_info(),
                                    "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
@@ -238,9 +237,6 @@ def sweeps_to_run(cfg: StudyConfig, plans: list[Plan], refs: list[dict[str, Any]
     """The sweeps --only/--tables select. One sweep file can serve several tables (Tables 5-10 share the DANN
     sweep): it runs once, with the union of the points its tables need. ``out``: the study dir, whose finished
     runs decide the replacement seeds its claims ask for."""
-    from dlapps.study.results import study_extra_seeds
-    from dlapps.sweep import expand, load_spec
-
     extra = study_extra_seeds(out, plans, n_seeds) if out is not None else {}
 
     selected = [p for p in plans if (not cfg.only or p.entry.section in cfg.only)
@@ -264,8 +260,6 @@ def sweeps_to_run(cfg: StudyConfig, plans: list[Plan], refs: list[dict[str, Any]
 
 def _unfinished_extra(out: Path, todo: SweepRun) -> bool:
     """Whether a sweep has replacement seeds (of its selected points) that have not finished or stopped."""
-    from dlapps.sweep import Point, status
-
     return any(not status(out / todo.file.stem / Point(pt, {}, s).dirname).finished
                for pt, seeds in todo.selected_extra.items() for s in seeds)
 
@@ -273,17 +267,11 @@ def _unfinished_extra(out: Path, todo: SweepRun) -> bool:
 def run_study(cfg: StudyConfig, opts: RunOptions | None = None) -> RunResult:
     """Run (or finish) every selected sweep of the study, then write its report. ``opts.out`` is the study dir
     (default runs/study or runs/study-quick); the result's metrics are the summary's counts."""
-    from dlapps.study.report import write_study_report
-    from dlapps.sweep import run_sweep
-    from dlapps.sweep_config import SweepConfig
-
     opts = opts or RunOptions()
     quiet = opts.quiet
     check_config(cfg)
     _check_selection(cfg)
     if cfg.plan:  # reads the dir, writes nothing
-        from dlapps.study.plan import plan_text
-
         out = Path(opts.out) if opts.out else _default_dir(cfg)
         cfg = _dir_protocol(cfg, out)
         n_seeds = _n_seeds(cfg)

@@ -115,7 +115,7 @@ def _default_metrics(out: Path, points: list[Point]) -> list[str]:
 
 def _overlay_histories(run: RunDir, groups: dict[str, list[Point]], out: Path, key: str, label: str) -> None:
     """The app's per-epoch curve (``key`` of each history row) of every point (first seed), overlaid."""
-    from dlapps.runner.figures import curves
+    from dlapps.runner.figures import curves  # matplotlib: only when a sweep draws
 
     series = {}
     for name, ps in groups.items():

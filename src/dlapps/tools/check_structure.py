@@ -12,7 +12,9 @@ cycle to run time, it does not remove the tangle a maintainer has to hold in the
 entry of a ``*_COMMANDS`` table ("module:attribute" strings the command line imports lazily).
 ``from pkg import name`` points at ``pkg.name`` when that is a module, else at ``pkg`` (its
 ``__init__``). A package's ``__init__`` is not counted as imported by its own submodules (Python runs it
-first, but only to re-export them). Exit status 1 with one line per cycle or upward import; 0 with a summary.
+first, but only to re-export them). An import of a dlapps module inside a function says why on its line (a
+comment): a lazy import buys start-up time, else it belongs at the top. Exit status 1 with one line per
+problem; 0 with a summary.
 """
 
 from __future__ import annotations
@@ -91,6 +93,28 @@ def upward(graph: dict[str, set[str]]) -> list[str]:
     return out
 
 
+def unexplained_lazy_imports(root: Path = ROOT) -> list[str]:
+    """One line per import of a dlapps module inside a function that does not say why it waits (a comment on
+    its line, e.g. "# matplotlib: only when a figure is drawn"): a lazy import should buy start-up time, and
+    one with no stated reason belongs at the top of its module."""
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        lines = path.read_text().splitlines()
+        tree = ast.parse("\n".join(lines), str(path))
+        seen: set[int] = set()
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == root.name
+                        and node.lineno not in seen):
+                    seen.add(node.lineno)
+                    if not any("#" in ln for ln in lines[node.lineno - 1:node.end_lineno]):
+                        out.append(f"lazy import with no reason: {module_name(path, root)} line {node.lineno}: "
+                                   f"{lines[node.lineno - 1].strip()}")
+    return out
+
+
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """Strongly connected components with more than one module (Tarjan), each sorted."""
     index: dict[str, int] = {}
@@ -136,12 +160,12 @@ def main() -> int:
         members = set(comp)
         edges = ", ".join(f"{a} -> {b}" for a in comp for b in sorted(graph[a] & members))
         print(f"import cycle among {len(comp)} modules: {edges}")
-    ups = upward(graph)
-    for line in ups:
+    problems = upward(graph) + unexplained_lazy_imports()
+    for line in problems:
         print(line)
-    if found or ups:
+    if found or problems:
         return 1
-    print(f"no import cycles and no upward imports among {len(graph)} modules of dlapps")
+    print(f"no import cycles, no upward imports and no unexplained lazy imports among {len(graph)} modules of dlapps")
     return 0
 
 

@@ -25,7 +25,7 @@ def transfer() -> None:
 @run_options
 def inspect(opts: RunOptions, **kw: Any) -> None:
     """Per-layer table: output shape, parameters, cumulative parameters, share; the total."""
-    from dlapps.transfer.inspect import run_inspect
+    from dlapps.transfer.inspect import run_inspect  # torchvision: only when the command runs, not for --help
 
     r = run_inspect(to_config(InspectConfig, kw), opts)
     if not opts.quiet:
@@ -41,8 +41,8 @@ def inspect(opts: RunOptions, **kw: Any) -> None:
 @click.option("--weights", default="random", show_default=True, help=WEIGHTS_HELP)
 def layers(model: str, weights: str) -> None:
     """List the layer aliases and every graph node usable as --layer."""
-    from dlapps.core.models import LAYER_ALIASES, build_model
-    from dlapps.transfer.features import graph_nodes
+    from dlapps.core.models import LAYER_ALIASES, build_model  # torchvision: only when the command runs, not for --help
+    from dlapps.transfer.features import graph_nodes  # torchvision: only when the command runs, not for --help
 
     lm = build_model(model, weights, verbose=False)
     for a, n in LAYER_ALIASES.get(lm.name, {}).items():
@@ -57,7 +57,7 @@ def layers(model: str, weights: str) -> None:
 @run_options
 def predict(opts: RunOptions, **kw: Any) -> None:
     """Top-k ImageNet classes for image files (any format, mode and size)."""
-    from dlapps.transfer.predict import run_predict
+    from dlapps.transfer.predict import run_predict  # torchvision: only when the command runs, not for --help
 
     r = run_predict(to_config(PredictConfig, kw), opts)
     for p in r.metrics["predictions"]:
@@ -72,7 +72,7 @@ def predict(opts: RunOptions, **kw: Any) -> None:
 @run_options
 def activations(opts: RunOptions, **kw: Any) -> None:
     """Grid of feature maps of one image at one or more layers."""
-    from dlapps.transfer.predict import run_activations
+    from dlapps.transfer.predict import run_activations  # torchvision: only when the command runs, not for --help
 
     finish(run_activations(to_config(ActivationsConfig, kw), opts))
 

@@ -9,7 +9,9 @@ import torch.nn as nn
 
 from dlapps.runner.results import RunResult
 from dlapps.transfer.config import InspectConfig
-from dlapps.runner.runs import RunOptions
+from dlapps.runner.runs import RunOptions, start_run
+from dlapps.core.models import build_model
+from dlapps.transfer.report import write_inspect_outputs
 
 
 @dataclass
@@ -72,9 +74,6 @@ def model_flops(model: nn.Module, input_size: int = 224, in_ch: int = 3) -> floa
 def run_inspect(cfg: InspectConfig, opts: RunOptions | None = None) -> RunResult:
     """The per-layer table of a model as a run: table, metrics (total parameters, FLOPs), report.
     Counting runs on the CPU (one input), so ``--device cuda`` is refused rather than recorded."""
-    from dlapps.core.models import build_model
-    from dlapps.runner.runs import start_run
-
     opts = opts or RunOptions()
     run, _ = start_run("transfer", "inspect", cfg, opts, devices=("cpu",))
     lm = build_model(cfg.model, cfg.weights)
@@ -82,7 +81,5 @@ def run_inspect(cfg: InspectConfig, opts: RunOptions | None = None) -> RunResult
     ch = lm.in_channels
     rows, total = inspect_model(lm.model, size, ch)
     flops = model_flops(lm.model, size, ch)
-    from dlapps.transfer.report import write_inspect_outputs
-
     metrics, table = write_inspect_outputs(run, cfg, rows, total, flops, size)
     return RunResult(run.path, {**metrics, "rows": table})

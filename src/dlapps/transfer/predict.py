@@ -17,6 +17,7 @@ from dlapps.runner.results import RunResult
 from dlapps.transfer.config import ActivationsConfig, PredictConfig
 from dlapps.runner.runs import RunOptions, start_run
 from dlapps.transfer.features import graph_nodes
+from dlapps.transfer.report import write_predict_outputs, write_activations_outputs
 
 
 def topk(lm: LoadedModel, paths: Sequence[str | Path], k: int = 5, gray: str = "replicate",
@@ -79,8 +80,6 @@ def run_predict(cfg: PredictConfig, opts: RunOptions | None = None) -> RunResult
     run.update_config(inference=inference.describe())
     lm = build_model(cfg.model, cfg.weights)
     preds = topk(lm, cfg.images, cfg.top, cfg.gray, inference, cfg.batch_size)
-    from dlapps.transfer.report import write_predict_outputs
-
     return RunResult(run.path, write_predict_outputs(run, cfg, lm, preds))
 
 
@@ -96,6 +95,4 @@ def run_activations(cfg: ActivationsConfig, opts: RunOptions | None = None) -> R
     maps = activation_maps(lm, cfg.image, cfg.layers, cfg.channels, cfg.gray, device)
     if not maps:
         raise DlappsError("none of the given layers has spatial feature maps (choose conv layers)")
-    from dlapps.transfer.report import write_activations_outputs
-
     return RunResult(run.path, write_activations_outputs(run, cfg, maps, img))

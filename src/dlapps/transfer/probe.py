@@ -15,7 +15,8 @@ from dlapps.runner.results import RunResult
 from dlapps.runner.runs import RunOptions, start_run
 from dlapps.core.inference import Inference
 from dlapps.transfer.config import Classifier, ProbeConfig
-from dlapps.transfer.features import extract, layer_output_shapes
+from dlapps.transfer.features import extract, layer_output_shapes, prepare_image
+from dlapps.transfer.report import write_probe_outputs
 
 
 CLASSIFIERS: tuple[str, ...] = get_args(Classifier)
@@ -115,8 +116,6 @@ def limit_per_class(bundle: DataBundle, n: int, seed: int, train_n: int = 0) -> 
 
 def run_probe(cfg: ProbeConfig, opts: RunOptions | None = None) -> RunResult:
     """Extract features for every (model, layer), fit the SVMs, write tables, figures and report."""
-    from dlapps.transfer.report import write_probe_outputs
-
     opts = opts or RunOptions()
     if not cfg.c_grid or any(c <= 0 for c in cfg.c_grid):
         raise DlappsError("--c-grid needs positive values, e.g. 0.01,0.1,1,10")
@@ -162,8 +161,6 @@ def run_probe(cfg: ProbeConfig, opts: RunOptions | None = None) -> RunResult:
 def _time_one_image(lm, bundle: DataBundle, device: torch.device) -> float:
     """Seconds to preprocess and run one image through the whole network (the single-image latency),
     after one warm-up call so that one-off kernel set-up is not counted."""
-    from dlapps.transfer.features import prepare_image
-
     model = lm.model.to(device)
     model(prepare_image(bundle.test, 0, lm, "replicate")[None].to(device))
     t0 = time.perf_counter()

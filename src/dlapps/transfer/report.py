@@ -9,6 +9,7 @@ from typing import Any
 from dlapps.runner.figures import confusion, plt, to_numpy_image
 from dlapps.runner.report import build_report
 from dlapps.runner.runs import RunDir
+from dlapps.core.images import open_image
 
 
 def write_inspect_outputs(run: RunDir, cfg: Any, rows: list[Any], total: int, flops: float,
@@ -90,8 +91,6 @@ def write_probe_outputs(run: RunDir, cfg: Any, bundle: Any, results: list[dict[s
 def predictions_figure(lm: Any, preds: list[dict[str, Any]], gray: str = "replicate") -> Any:
     """Each image beside a bar chart of its top-k classes."""
     from pathlib import Path
-
-    from dlapps.core.images import open_image
 
     n = len(preds)
     fig, axes = plt.subplots(n, 2, figsize=(8, 2.6 * n), squeeze=False)

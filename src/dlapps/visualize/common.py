@@ -11,7 +11,7 @@ import torch.nn as nn
 from dlapps import DlappsError
 from dlapps.core.data import load_dataset
 from dlapps.core.images import open_image, to_rgb
-from dlapps.core.models import LoadedModel, check_finite_output
+from dlapps.core.models import LoadedModel, check_finite_output, resolve_class
 
 
 class PixelModel(nn.Module):
@@ -73,8 +73,6 @@ def load_pixels(lm: LoadedModel, images: Sequence[str | Path] = (), data: str | 
 def pick_index(s: Any, class_names: list[str], key: str) -> int:
     """The position of the image ``key`` names in a split: the first image of that label (a digit dataset's labels
     are digits, so a label name wins), else its position."""
-    from dlapps.core.models import resolve_class
-
     if key.strip().isdigit() and key.strip() not in class_names:
         i = int(key)
         if not 0 <= i < len(s.labels):

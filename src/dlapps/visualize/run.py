@@ -14,7 +14,7 @@ from dlapps.runner.options import check_config
 from dlapps.runner.figures import plt
 from dlapps.core.models import build_model, resolve_class
 from dlapps.runner.report import build_report
-from dlapps.core.images import expand_image_args
+from dlapps.core.images import expand_image_args, open_image
 from dlapps.runner.results import RunResult
 from dlapps.runner.runs import RunOptions, start_run
 from dlapps.core.inference import batch_size_for
@@ -215,8 +215,6 @@ def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
 
 
 def run_classviz(cfg: ClassVizConfig, opts: RunOptions | None = None) -> RunResult:
-    from dlapps.core.images import open_image
-
     opts = opts or RunOptions()
     from_data = cfg.init != "noise" and not Path(cfg.init).is_file() and ":" in cfg.init
     if cfg.init != "noise" and not Path(cfg.init).is_file() and not from_data:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from dlapps import DlappsError
 
 
 METHODS: dict[str, type] = {}  # --method NAME -> the class; each registers itself with @register_method
@@ -99,8 +100,6 @@ def last_conv(model: nn.Module) -> nn.Module:
 
 
 def make_method(name: str, model: nn.Module) -> VanillaGradient:
-    from dlapps import DlappsError
-
     if name not in METHODS:
         raise DlappsError(f"unknown saliency method {name!r}; use {', '.join(METHODS)}")
     return METHODS[name](model)
