@@ -212,3 +212,14 @@ def test_every_run_refuses_a_choice_outside_its_literal_before_making_a_run_dir(
     with pytest.raises(DlappsError, match="--gray must be one of replicate, colormap"):
         run_predict(PredictConfig(images=[str(img)], gray="sepia"), RunOptions(out=str(out)))  # type: ignore[arg-type]
     assert not out.exists()
+
+
+def test_no_function_is_longer_than_sixty_lines():
+    """A function that does not fit on a screen does several things: split it by what it does."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "src" / "dlapps"
+    long = [f"{p.relative_to(root)}:{n.lineno} {n.name} ({n.end_lineno - n.lineno + 1} lines)"
+            for p in root.rglob("*.py") for n in ast.walk(ast.parse(p.read_text()))
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > 60]
+    assert not long, long

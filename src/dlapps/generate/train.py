@@ -54,6 +54,13 @@ def run_gan(cfg: GanConfig, opts: RunOptions | None = None) -> RunResult:
     return RunResult(run.path, metrics)
 
 
+def fixed_noise(nz: int, n_classes: int, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The progress grids' fixed noise, the same every epoch: 100 z (10 per class row for the cGAN)."""
+    g = torch.Generator().manual_seed(seed + 99)
+    return (torch.randn(100, nz, generator=g).to(device),
+            torch.arange(10).repeat_interleave(10).remainder(n_classes).to(device))
+
+
 def train_gan(G: Generator, D: Discriminator, x: torch.Tensor, y: torch.Tensor, n_classes: int, cfg: GanConfig,
               run: RunDir, opts: RunOptions, device: torch.device) -> tuple[dict[str, list[float]], list[str], float,
                                                                             int, int]:
@@ -62,10 +69,7 @@ def train_gan(G: Generator, D: Discriminator, x: torch.Tensor, y: torch.Tensor, 
     and the steps per epoch."""
     optG = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     optD = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    # fixed noise for the progress grids: 10 z per class row for the cGAN, 100 z otherwise
-    g = torch.Generator().manual_seed(opts.seed + 99)
-    fixed_z = torch.randn(100, cfg.nz, generator=g).to(device)
-    fixed_y = torch.arange(10).repeat_interleave(10).remainder(n_classes).to(device)
+    fixed_z, fixed_y = fixed_noise(cfg.nz, n_classes, opts.seed, device)
     steps = len(x) // cfg.batch_size
     if steps == 0:
         raise DlappsError(f"--batch-size {cfg.batch_size} is larger than the {len(x)} training images")

@@ -70,6 +70,20 @@ class Tally:
     def judged(self) -> int:
         return self.within + self.outside + self.stopped + self.not_run
 
+    def count(self, v: RowVerdict, s: PointSeeds, sweep: str, point: str) -> None:
+        """Count one row's verdict (and, for a judged row, the runs it read: sweep, point, seed)."""
+        self.substitutes += v.status == "substitute"
+        if not v.judged:
+            return
+        self.within += v.status == "within"
+        self.outside += v.status == "outside"
+        self.stopped += v.status == "stopped"
+        self.not_run += v.status == "not run"
+        if v.finished:
+            self.stopped_finished[v.finished] = self.stopped_finished.get(v.finished, 0) + 1
+        self.runs |= {(sweep, point, k) for k in {*s.values, *s.stopped, *s.missing}}
+        self.stopped_runs |= {(sweep, point, k) for k in (*s.stopped, *s.collapsed, *s.collapsed_at_end)}
+
     def add(self, other: "Tally") -> None:
         for k in ("within", "outside", "stopped", "not_run", "substitutes"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
@@ -229,16 +243,7 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
                       bounded=is_fraction(r["metric"]))
         if v.judged:
             counted.setdefault(key, plan.entry.label)
-            tally.within += v.status == "within"
-            tally.outside += v.status == "outside"
-            tally.stopped += v.status == "stopped"
-            tally.not_run += v.status == "not run"
-            if v.finished:
-                tally.stopped_finished[v.finished] = tally.stopped_finished.get(v.finished, 0) + 1
-            seeds = {*s.values, *s.stopped, *s.missing}
-            tally.runs |= {(key[0], point, k) for k in seeds}
-            tally.stopped_runs |= {(key[0], point, k) for k in (*s.stopped, *s.collapsed, *s.collapsed_at_end)}
-        tally.substitutes += v.status == "substitute"
+        tally.count(v, s, key[0], point)
         # an explanation is of a miss: once more seeds bring the row inside its band, it is no longer shown.
         # "row|column" explains one number, "row" every number of that row (one stopped seed misses them all)
         why = (explain.get(f"{r['row']}|{r['column']}") or explain.get(r["row"], "")
@@ -296,12 +301,6 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
     and a verdict. A table's claim takes the study's difference from reference.csv; a figure group's (the
     study shows pictures there, no numbers) takes only its sign, from the claim's ``direction`` and the words
     it quotes, and is judged on that sign alone."""
-    def ref_value(table: str, point: str, metric: str) -> float | None:
-        for r in refs:
-            if r["table"] == table and r["point"] == point and r["metric"] == metric and isinstance(r["value"], float):
-                return r["value"]
-        return None
-
     key = plan.entry.key
     rows, counts, said = [], {}, []
     for c in study_spec().get("claims", []):
@@ -310,15 +309,7 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
         b_key = str(c.get("b_table", c.get("b_figure", key)))
         b_plan = plans.get(b_key)
         b_metric = c.get("b_metric", c["metric"])  # a claim may set two numbers of one run against each other
-        if "direction" in c:  # words, not a number: "more diverse", "seem more real"
-            study_diff = {"higher": 1.0, "lower": -1.0, "none": 0.0}[c["direction"]]
-            study_text = f"{'no difference' if c['direction'] == 'none' else c['direction']}"
-        else:
-            ra, rb = ref_value(key, c["a"], c["metric"]), ref_value(b_key, c["b"], b_metric)
-            if ra is None or rb is None:
-                raise ValueError(f"study.toml claim {c['text']!r}: no reference value for its points")
-            study_diff = ra - rb
-            study_text = f"{study_diff:+.4f}"
+        study_diff, study_text = _study_difference(c, refs, key, b_key, b_metric)
         if b_plan is None:
             raise ValueError(f"study.toml claim {c['text']!r}: no table or figure group {b_key!r}")
         pa, pb = c["a"], c["b"]
@@ -339,10 +330,7 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
         text = v.text if judged else "not judged (" + (plan.mode if not plan.judged else b_plan.mode) + ")"
         if judged:
             counts[v.status] = counts.get(v.status, 0) + 1
-        k = 4 if v.mean is None or abs(v.mean) < 10 else 1  # FID differences to 0.1, accuracies to 4 decimals
-        ours = "—" if v.mean is None else (f"{v.mean:+.{k}f}" + (f" ± {v.sd:.{k}f}" if v.sd is not None else "")
-                                           + f" ({v.n} paired seed{'s' if v.n != 1 else ''})")
-        ci = "—" if v.ci is None else f"[{v.ci[0]:+.{k}f}, {v.ci[1]:+.{k}f}]"
+        ours, ci = _paired_text(v)
         names = f"`{pa or 'base'}` − `{pb or 'base'}`" + (f" ({b_plan.entry.label})" if b_key != key else "")
         metric = c["metric"] + (f" − {b_metric}" if b_metric != c["metric"] else "")
         pending = sorted(set(sa.missing) | set(sb.missing)) if v.n else []  # a point under way, a replacement seed
@@ -356,6 +344,33 @@ def claim_rows(plan: Any, plans: dict[str, Any], refs: list[dict[str, Any]], dat
                                                             ("by_construction", "By construction")) if c.get(k))
                     + ".")
     return rows, counts, said
+
+
+def _study_difference(c: dict[str, Any], refs: list[dict[str, Any]], key: str, b_key: str,
+                      b_metric: str) -> tuple[float, str]:
+    """The study's a − b of one claim and how it reads: from reference.csv, or a sign from its words."""
+    if "direction" in c:  # words, not a number: "more diverse", "seem more real"
+        return ({"higher": 1.0, "lower": -1.0, "none": 0.0}[c["direction"]],
+                "no difference" if c["direction"] == "none" else c["direction"])
+
+    def ref_value(table: str, point: str, metric: str) -> float | None:
+        for r in refs:
+            if r["table"] == table and r["point"] == point and r["metric"] == metric and isinstance(r["value"], float):
+                return r["value"]
+        return None
+
+    ra, rb = ref_value(key, c["a"], c["metric"]), ref_value(b_key, c["b"], b_metric)
+    if ra is None or rb is None:
+        raise ValueError(f"study.toml claim {c['text']!r}: no reference value for its points")
+    return ra - rb, f"{ra - rb:+.4f}"
+
+
+def _paired_text(v: ClaimVerdict) -> tuple[str, str]:
+    """dlapps' paired difference (mean ± sd, n) and its 95 % CI as the claim table prints them."""
+    k = 4 if v.mean is None or abs(v.mean) < 10 else 1  # FID differences to 0.1, accuracies to 4 decimals
+    ours = "—" if v.mean is None else (f"{v.mean:+.{k}f}" + (f" ± {v.sd:.{k}f}" if v.sd is not None else "")
+                                       + f" ({v.n} paired seed{'s' if v.n != 1 else ''})")
+    return ours, "—" if v.ci is None else f"[{v.ci[0]:+.{k}f}, {v.ci[1]:+.{k}f}]"
 
 
 CLAIM_HEADER = ["claim", "a − b", "metric", "study a − b", "dlapps a − b (mean ± sd over paired seeds)",
@@ -445,69 +460,18 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     for p in plans:
         p.sweep_dir = out / p.file.stem if p.file is not None else None
     data = StudyData(out, n_seeds, study_extra_seeds(out, plans, n_seeds))
-    by_key = {p.entry.key: p for p in plans}  # tables ("5") and figure groups ("dcgan")
+    ctx = _Context(out, data, refs, {p.entry.key: p for p in plans}, RunNotes(data))
     sections: dict[str, list[str]] = {s: [] for s in SECTION_ORDER}
     summary, total = [], Tally()
-    counted: dict[tuple[str, str, str], str] = {}
-    figures_shown: dict[Path, str] = {}  # a sweep serving several tables shows its figures once
-    notes = RunNotes(data)
     for p in plans:
-        e = p.entry
-        part = [f"### {e.label}: {e.caption}" if e.is_table else f"### {e.caption}", ""]
-        if p.note:
-            part += [f"*{p.note}.*", ""]
-        if e.spec.get("note"):
-            part += [e.spec["note"].strip(), ""]
-        if e.is_table:
-            rows, tally = table_rows(p, refs, data, counted, notes)
-            part += [markdown_table(ROW_HEADER, rows), ""]
-            for name, point_map in e.spec.get("readings", {}).items():
-                part += [f"**Reading: {name}**", "",
-                         markdown_table(ROW_HEADER, reading_rows(p, refs, data, point_map, notes)), ""]
-            part += notes.flush()
-            tally.claims = claims_part(p, by_key, refs, data, part)
-            fig = epoch_figure(p, refs, data, out)
-            if fig:
-                part += [f"![{e.label} per-epoch target accuracy]({fig})", ""]
+        part, tally = _plan_part(p, ctx)
+        if tally is not None:
             total.add(tally)
-            summary.append([e.label, tally.rows_text(), tally.claims_text(), p.note or p.mode])
-        else:  # a figure group: the study's words about its pictures, tested as claims where they compare
-            part += beside_study(p, data)
-            tally = Tally(claims=claims_part(p, by_key, refs, data, part))
-            if tally.claims:
-                total.add(tally)
-                summary.append([e.label, "—", tally.claims_text(), p.note or p.mode])
-        part += _sweep_figures(p, out, figures_shown, data, "" if e.is_table else point_table(p, data))
-        sections[e.section] += part
+            summary.append([p.entry.label, tally.rows_text() if p.entry.is_table else "—", tally.claims_text(),
+                            p.note or p.mode])
+        sections[p.entry.section] += part
     titles = study_spec()["sections"]
-    md = ["# The study, reproduced: RDFIA Section 2, Report 2", "",
-          f"`dlapps study{' --quick' if quick else ''}`, {n_seeds} seed(s) per training point. *Study reported*: the "
-          "report's own numbers (`src/dlapps/study/reference.csv`); *dlapps*: mean ± sd over seeds with `--preset "
-          f"study` ({SD_NOTE}); *verdict*: |difference| within the row's fixed tolerance (accuracies ± 0.05, domain "
-          "accuracies ± 0.10), a seed that diverged or collapsed and a point that never ran count as misses; the "
-          "last column says whether the study's number lies inside dlapps' 95 % prediction interval over seeds "
-          "(where one more seed would land). Losses are shown without a verdict: a loss is unbounded and its "
-          "spread over seeds is wide (Table 5's target class loss moves by ±0.3 between seeds), so a fixed band would "
-          "be arbitrary; the accuracies carry the verdict. A row that reads the same runs as an earlier table is "
-          "counted once. Substitute rows (another network) are shown and never counted. Accuracies are fractions.",
-          ""]
-    if quick:
-        md += ["**Quick mode**: embedded data and shortened runs; the numbers check the pipeline and are "
-               "**not comparable** with the study's.", ""]
-    if failures:
-        md += ["**Unfinished**: " + "; ".join(failures), ""]
-    if summary:
-        share = f" ({100 * total.within / total.judged:.0f} %)" if total.judged else ""
-        md += ['<div class="glance" markdown="1">', "", "## Summary", "",
-               f"**Rows**: {total.within} of {total.judged} judged rows within band{share}; {total.outside} outside; "
-               f"{total.stopped} with stopped or collapsed seeds" + (f" ({total.stopped_text()})" if total.stopped
-                                                                     else "") +
-               f"; {total.not_run} not run; substitutes: {total.substitutes} rows, not judged. **Seeds**: "
-               f"{len(total.stopped_runs)} of the {len(total.runs)} runs the judged rows read stopped or collapsed. "
-               f"**Claims**: {total.claims_text()}.", ""]
-        if total.unexplained:
-            md += [f"Misses not yet explained in `study.toml`: {len(total.unexplained)}.", ""]
-        md += [markdown_table(["table", "rows", "claims", "how it ran"], summary), "", "</div>", ""]
+    md = _header(n_seeds, quick, failures) + _summary_box(summary, total)
     for s in SECTION_ORDER:
         if sections[s]:
             md += [f"## {titles[s]['title']}", ""] + sections[s]
@@ -525,6 +489,85 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
             "runs_read": len(total.runs), "runs_stopped": len(total.stopped_runs),
             "rows_not_run": total.not_run, "substitute_rows": total.substitutes,
             "claims": dict(total.claims), "report": str(md_path)}
+
+
+@dataclass
+class _Context:
+    """What every plan's part of the report reads, and what the parts share as they are written in order."""
+
+    out: Path
+    data: StudyData
+    refs: list[dict[str, Any]]
+    by_key: dict[str, Any]                                  # tables ("5") and figure groups ("dcgan")
+    notes: RunNotes
+    counted: dict[tuple[str, str, str], str] = field(default_factory=dict)  # a row read once is counted once
+    figures_shown: dict[Path, str] = field(default_factory=dict)  # a sweep serving several tables: figures once
+
+
+def _plan_part(p: Any, ctx: _Context) -> tuple[list[str], Tally | None]:
+    """One table's (or figure group's) part of its section, and its tally (None: a figure group with no claim)."""
+    e, data, refs = p.entry, ctx.data, ctx.refs
+    part = [f"### {e.label}: {e.caption}" if e.is_table else f"### {e.caption}", ""]
+    if p.note:
+        part += [f"*{p.note}.*", ""]
+    if e.spec.get("note"):
+        part += [e.spec["note"].strip(), ""]
+    tally: Tally | None
+    if e.is_table:
+        rows, tally = table_rows(p, refs, data, ctx.counted, ctx.notes)
+        part += [markdown_table(ROW_HEADER, rows), ""]
+        for name, point_map in e.spec.get("readings", {}).items():
+            part += [f"**Reading: {name}**", "",
+                     markdown_table(ROW_HEADER, reading_rows(p, refs, data, point_map, ctx.notes)), ""]
+        part += ctx.notes.flush()
+        tally.claims = claims_part(p, ctx.by_key, refs, data, part)
+        fig = epoch_figure(p, refs, data, ctx.out)
+        if fig:
+            part += [f"![{e.label} per-epoch target accuracy]({fig})", ""]
+    else:  # a figure group: the study's words about its pictures, tested as claims where they compare
+        part += beside_study(p, data)
+        tally = Tally(claims=claims_part(p, ctx.by_key, refs, data, part))
+        tally = tally if tally.claims else None
+    part += _sweep_figures(p, ctx.out, ctx.figures_shown, data, "" if e.is_table else point_table(p, data))
+    return part, tally
+
+
+def _header(n_seeds: int, quick: bool, failures: list[str]) -> list[str]:
+    """The report's title and how to read it."""
+    md = ["# The study, reproduced: RDFIA Section 2, Report 2", "",
+          f"`dlapps study{' --quick' if quick else ''}`, {n_seeds} seed(s) per training point. *Study reported*: the "
+          "report's own numbers (`src/dlapps/study/reference.csv`); *dlapps*: mean ± sd over seeds with `--preset "
+          f"study` ({SD_NOTE}); *verdict*: |difference| within the row's fixed tolerance (accuracies ± 0.05, domain "
+          "accuracies ± 0.10), a seed that diverged or collapsed and a point that never ran count as misses; the "
+          "last column says whether the study's number lies inside dlapps' 95 % prediction interval over seeds "
+          "(where one more seed would land). Losses are shown without a verdict: a loss is unbounded and its "
+          "spread over seeds is wide (Table 5's target class loss moves by ±0.3 between seeds), so a fixed band would "
+          "be arbitrary; the accuracies carry the verdict. A row that reads the same runs as an earlier table is "
+          "counted once. Substitute rows (another network) are shown and never counted. Accuracies are fractions.",
+          ""]
+    if quick:
+        md += ["**Quick mode**: embedded data and shortened runs; the numbers check the pipeline and are "
+               "**not comparable** with the study's.", ""]
+    if failures:
+        md += ["**Unfinished**: " + "; ".join(failures), ""]
+    return md
+
+
+def _summary_box(summary: list[list[str]], total: Tally) -> list[str]:
+    """The summary that opens the report: rows within band, stopped seeds, claims by verdict, one line per table."""
+    if not summary:
+        return []
+    share = f" ({100 * total.within / total.judged:.0f} %)" if total.judged else ""
+    md = ['<div class="glance" markdown="1">', "", "## Summary", "",
+          f"**Rows**: {total.within} of {total.judged} judged rows within band{share}; {total.outside} outside; "
+          f"{total.stopped} with stopped or collapsed seeds" + (f" ({total.stopped_text()})" if total.stopped
+                                                                else "") +
+          f"; {total.not_run} not run; substitutes: {total.substitutes} rows, not judged. **Seeds**: "
+          f"{len(total.stopped_runs)} of the {len(total.runs)} runs the judged rows read stopped or collapsed. "
+          f"**Claims**: {total.claims_text()}.", ""]
+    if total.unexplained:
+        md += [f"Misses not yet explained in `study.toml`: {len(total.unexplained)}.", ""]
+    return md + [markdown_table(["table", "rows", "claims", "how it ran"], summary), "", "</div>", ""]
 
 
 def screens_part(out: Path) -> list[str]:

@@ -32,6 +32,24 @@ class ClassVizResult:
     first_p90: int | None = None         # the first iteration with target probability >= 0.9
 
 
+def _jittered_ascent_step(model: nn.Module, x: torch.Tensor, active: list[int], t: torch.Tensor,
+                          gens: list[torch.Generator], jitter: int, lr: float, l2: float) -> torch.Tensor:
+    """One normalised gradient-ascent step of the ``active`` images, each shifted by its own random jitter and
+    shifted back; returns them (A, C, H, W) clamped to [0, 1]."""
+    shifts = [torch.randint(-jitter, jitter + 1, (2,), generator=gens[i]).tolist() if jitter else [0, 0]
+              for i in active]
+    xj = torch.stack([torch.roll(x[i], shifts=tuple(s), dims=(1, 2)) for i, s in zip(active, shifts)])
+    xj.requires_grad_(True)                                             # (A, C, H, W)
+    logits = model(xj)                                                  # (A, classes)
+    obj = logits.gather(1, t[:, None]).sum() - l2 * ((xj - 0.5) ** 2).sum()
+    grad, = torch.autograd.grad(obj, xj)
+    with torch.no_grad():
+        scale = grad.abs().flatten(1).mean(1).view(-1, 1, 1, 1) + 1e-12  # mean step per pixel = lr
+        xj = xj + lr * grad / scale
+        return torch.stack([torch.roll(xj[k], shifts=(-s[0], -s[1]), dims=(1, 2))
+                            for k, s in enumerate(shifts)]).clamp(0, 1)
+
+
 def class_visualization_batch(model: nn.Module, targets: Sequence[int], inits: torch.Tensor,
                               seeds: Sequence[int], iters: int = 200, lr: float = 0.01, l2: float = 1e-3,
                               jitter: int = 8, blur_every: int = 10, blur_sigma: float = 0.5,
@@ -54,19 +72,9 @@ def class_visualization_batch(model: nn.Module, targets: Sequence[int], inits: t
     last = [0] * n
     active = list(range(n))
     for it in tqdm(range(1, iters + 1), desc="classviz", disable=(not progress) or None, leave=False):
-        shifts = [torch.randint(-jitter, jitter + 1, (2,), generator=gens[i]).tolist() if jitter else [0, 0]
-                  for i in active]
-        xj = torch.stack([torch.roll(x[i], shifts=tuple(s), dims=(1, 2)) for i, s in zip(active, shifts)])
-        xj.requires_grad_(True)                                         # (A, C, H, W)
         t = t_all[active]
-        logits = model(xj)                                              # (A, classes)
-        obj = logits.gather(1, t[:, None]).sum() - l2 * ((xj - 0.5) ** 2).sum()
-        grad, = torch.autograd.grad(obj, xj)
+        xs = _jittered_ascent_step(model, x, active, t, gens, jitter, lr, l2)  # (A, C, H, W)
         with torch.no_grad():
-            scale = grad.abs().flatten(1).mean(1).view(-1, 1, 1, 1) + 1e-12  # mean step per pixel = lr
-            xj = xj + lr * grad / scale
-            xs = torch.stack([torch.roll(xj[k], shifts=(-s[0], -s[1]), dims=(1, 2))
-                              for k, s in enumerate(shifts)]).clamp(0, 1)
             if blur_every and it % blur_every == 0:
                 xs = TF.gaussian_blur(xs, kernel_size=[3, 3], sigma=blur_sigma)
             x[active] = xs

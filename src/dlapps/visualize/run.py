@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from typing import Any
 from pathlib import Path
 
 
@@ -142,7 +143,40 @@ def _fool_targets(target: str, class_names: list[str], orig_pred: torch.Tensor, 
 SALIENT_SHARE = 0.2  # the top share of pixels by saliency that counts as "what the network looks at"
 
 
+def _fool_metrics(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Success rate and medians over the successful attacks (a single image: its own numbers)."""
+    ok = [r for r in results if r["success"]]
+    med = lambda k: statistics.median([r[k] for r in ok]) if ok else float("nan")  # noqa: E731
+    metrics = {"success": all(r["success"] for r in results), "success_rate": len(ok) / len(results),
+               "iterations": med("iterations"), "l2": med("l2"), "linf": med("linf"),
+               "target_prob": med("target_prob"), "change_in_salient": med("change_in_salient"),
+               "png_still_fools_rate": float(np.mean([r["png_still_fools"] for r in results])),
+               "per_image": results}
+    if len(results) == 1:
+        metrics.update({k: results[0][k] for k in ("success", "iterations", "l2", "linf", "target_prob",
+                                                   "change_in_salient")})
+    return metrics
+
+
+def _write_fool_outputs(run: Any, cfg: FoolConfig, lm: Any, results: list[dict[str, Any]],
+                        metrics: dict[str, Any]) -> None:
+    """metrics.json, the attacks table and the summary."""
+    ok = [r for r in results if r["success"]]
+    run.write_metrics(metrics)
+    run.write_table("attacks", ["image", "original", "target", "success", "iterations", "L2 (0-255)", "L∞ (0-255)",
+                                "target prob", "PNG still fools"],
+                    [[r["image"], r["original"], r["target"], r["success"], r["iterations"], r["l2"], r["linf"],
+                      r["target_prob"], r["png_still_fools"]] for r in results],
+                    caption=f"Targeted attacks ({cfg.method})")
+    run.write_text("summary.md", (
+        f"**Fooling images** ({'the lab’s normalised gradient ascent' if cfg.method == 'gradient' else f'PGD-L∞, ε = {cfg.eps}/255'}) "
+        f"on {lm.name} ({lm.weights}): success on {len(ok)}/{len(results)} images; medians over successes: "
+        f"{metrics['iterations']} iterations, L2 {metrics['l2']:.2f}, L∞ {metrics['linf']:.2f} (0-255 units). "
+        f"Saved as lossless PNG, {100 * metrics['png_still_fools_rate']:.0f}% still fool the model after reloading.\n"))
+
+
 def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
+    """Targeted adversarial ("fooling") images: each image pushed to its target class; where the change lies."""
     opts = opts or RunOptions()
     check_config(cfg)
     lm, model, run, x, names, _ = _setup(cfg, "fool", opts)
@@ -186,27 +220,8 @@ def run_fool(cfg: FoolConfig, opts: RunOptions | None = None) -> RunResult:
     fool_figure(run, x, results, lm)
     run.tb.images("fool/original", x, nrow=min(len(x), 8))
     run.tb.images("fool/adversarial", torch.stack([a.x_adv.cpu() for a in attacks]), nrow=min(len(x), 8))
-    ok = [r for r in results if r["success"]]
-    med = lambda k: statistics.median([r[k] for r in ok]) if ok else float("nan")
-    metrics = {"success": all(r["success"] for r in results), "success_rate": len(ok) / len(results),
-               "iterations": med("iterations"), "l2": med("l2"), "linf": med("linf"),
-               "target_prob": med("target_prob"), "change_in_salient": med("change_in_salient"),
-               "png_still_fools_rate": float(np.mean([r["png_still_fools"] for r in results])),
-               "per_image": results}
-    if len(results) == 1:
-        metrics.update({k: results[0][k] for k in ("success", "iterations", "l2", "linf", "target_prob",
-                                                   "change_in_salient")})
-    run.write_metrics(metrics)
-    run.write_table("attacks", ["image", "original", "target", "success", "iterations", "L2 (0-255)", "L∞ (0-255)",
-                                "target prob", "PNG still fools"],
-                    [[r["image"], r["original"], r["target"], r["success"], r["iterations"], r["l2"], r["linf"],
-                      r["target_prob"], r["png_still_fools"]] for r in results],
-                    caption=f"Targeted attacks ({cfg.method})")
-    run.write_text("summary.md", (
-        f"**Fooling images** ({'the lab’s normalised gradient ascent' if cfg.method == 'gradient' else f'PGD-L∞, ε = {cfg.eps}/255'}) "
-        f"on {lm.name} ({lm.weights}): success on {len(ok)}/{len(results)} images; medians over successes: "
-        f"{metrics['iterations']} iterations, L2 {metrics['l2']:.2f}, L∞ {metrics['linf']:.2f} (0-255 units). "
-        f"Saved as lossless PNG, {100 * metrics['png_still_fools_rate']:.0f}% still fool the model after reloading.\n"))
+    metrics = _fool_metrics(results)
+    _write_fool_outputs(run, cfg, lm, results, metrics)
     build_report([run.path], title="visualize fool")
     return RunResult(run.path, metrics)
 
