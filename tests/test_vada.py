@@ -116,3 +116,20 @@ def test_dirt_t_refines_a_run_on_the_target_and_an_infinite_trust_region_keeps_i
     moved = run_dann(DannConfig(init=str(start.run_dir), epochs=1, optimizer="adam", lr=1e-3, dirtt_beta=0.01,
                                 vat_target=1.0, tsne_points=0), RunOptions(out=str(tmp_path / "m"), quiet=True))
     assert moved.metrics["target"]["class_acc"] != start.metrics["target"]["class_acc"]
+
+
+def test_instance_normalised_inputs_have_each_images_statistics_and_ignore_a_colour_change():
+    from dlapps.adapt.data import DomainSpec, instance_normalize, load_domains
+
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 28, 28)
+    z = instance_normalize(x)
+    assert torch.allclose(z.mean((2, 3)), torch.zeros(4, 3), atol=1e-5)
+    assert torch.allclose(z.std((2, 3), unbiased=False), torch.ones(4, 3), atol=1e-3)
+    # a per-channel affine change of colour and contrast (MNIST-M's kind of shift) leaves the input unchanged
+    a, b = torch.tensor([0.3, 2.0, 0.7]).view(1, 3, 1, 1), torch.tensor([0.1, -0.4, 0.5]).view(1, 3, 1, 1)
+    assert torch.allclose(instance_normalize(a * x + b), z, atol=1e-3)  # up to eps in the denominator
+    assert torch.isfinite(instance_normalize(torch.zeros(1, 3, 8, 8))).all()  # a blank channel stays finite
+    src, tgt, stats = load_domains(DomainSpec(data_source="embedded", limit=200, normalize="instance", source_val=0))
+    assert torch.allclose(tgt.x_test.mean((2, 3)), torch.zeros(len(tgt.x_test), 3), atol=1e-4)
+    assert stats["target_mean"] == "each image's own, per channel"
