@@ -81,6 +81,12 @@ def test_dann_records_validators_every_epoch_and_stop_by_reports_the_epoch_it_pi
     best = min(range(3), key=lambda i: rows[i]["val_entropy"])          # entropy: lower is better
     assert r.metrics["selected"]["epoch"] == best + 1
     assert r.metrics["target"]["class_acc"] == rows[best]["target_class_acc"]
+    # the oracle's epoch (target test labels: reported, never chosen by) and the gap, beside the choice
+    oracle = max(range(3), key=lambda i: rows[i]["target_class_acc"])
+    sel = r.metrics["selected"]
+    assert sel["oracle_epoch"] == oracle + 1 and sel["gap_to_oracle"] == rows[oracle]["target_class_acc"] - \
+        rows[best]["target_class_acc"] >= 0
+    assert f"would pick epoch {oracle + 1}" in (r.run_dir / "summary.md").read_text()
     v = r.metrics["validators"]
     assert v == {k[4:]: rows[best][k] for k in rows[best] if k.startswith("val_") and k != "val_s"}
     assert 0 <= v["entropy"] <= math.log(10) + 1e-6 and -1e-6 <= v["im"] <= math.log(10) + 1e-6 and 0 < v["bnm"] <= 1

@@ -142,7 +142,10 @@ def _selection_note(metrics: dict[str, Any]) -> str:
     return (f"Model selection: the epoch validator **{sel['by']}** scores best, epoch {sel['epoch']} of "
             f"{metrics['epochs_done']} (chosen without target test labels"
             + ("; target_val uses the --target-val labels" if sel["by"] == "target_val" else "")
-            + f"); the last epoch's target accuracy was {sel['last_epoch_target_acc']:.4f}.\n\n")
+            + f"); the last epoch's target accuracy was {sel['last_epoch_target_acc']:.4f}"
+            + (f"; the oracle (reads the target test labels: a diagnostic) would pick epoch {sel['oracle_epoch']} at "
+               f"{sel['oracle_target_acc']:.4f}, {sel['gap_to_oracle']:.4f} above the choice"
+               if "oracle_epoch" in sel else "") + ".\n\n")
 
 
 def write_outputs(run: RunDir, model: DANN, src: Domain, tgt: Domain, cfg: Any, metrics: dict[str, Any],
