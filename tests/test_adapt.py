@@ -180,12 +180,12 @@ def test_pseudo_label_rounds(tmp_path):
     assert (first["threshold"], row["threshold"]) == (0.4, 0.3)
     # the round trains on the images it selected: their count and label accuracy are recorded, and the model after
     # it scores differently from the start model on the target test set
-    assert row["n_labels"] > 0 and row["label_acc"] > 0.1 and row["target_acc"] > 0.1  # chance is 0.1
+    assert row["n_labels"] > 0 and row["label_acc"] > 0.1 and row["target.class_acc"] > 0.1  # chance is 0.1
     assert json.loads((r.run_dir / "metrics.json").read_text())["complete"] is True
     # resuming a finished run rebuilds its outputs with the same numbers, the start model's score included
     again = run_pseudo_label(PseudoLabelConfig(start=str(base.run_dir), rounds=2, threshold=0.4, threshold_end=0.3),
                              RunOptions(out=str(tmp_path / "p"), quiet=True, resume=True))
-    assert again.metrics["initial_target_acc"] == r.metrics["initial_target_acc"] != row["target_acc"]
+    assert again.metrics["initial_target_acc"] == r.metrics["initial_target_acc"] != row["target.class_acc"]
     assert again.metrics["target"] == r.metrics["target"] and again.metrics["rounds"] == r.metrics["rounds"]
     # the learning rate anneals over all rounds, DANN's schedule: the last step ran at lr_at(p ~ 1)
     ck = torch.load(r.run_dir / "checkpoints" / "last.pt", weights_only=True)
@@ -262,14 +262,15 @@ def test_collapse_is_caught_in_the_epoch_it_happens_on_published_histories():
     """A published study run (cosine λ: 1 from the first step) exploded in epoch 1 and trained 19 more epochs at
     chance under the code of its day; the rule now stops it after epoch 1. The base run never trips it."""
     from dlapps.adapt.dann import collapse
+    from dlapps.adapt.history import rows_of
 
     published = Path(__file__).resolve().parents[1] / "study-results" / "2c_dann"
-    cosine = json.loads((published / "lambda-schedule=cosine,lambda-start=1.0,lambda-end=0.0-s0" /
-                         "metrics.json").read_text())["history"]
-    assert cosine[0]["train_class_loss"] > 1e6 and "exploded" in collapse(cosine[:1])
-    base = json.loads((published / "base-s0" / "metrics.json").read_text())["history"]
+    cosine = rows_of(json.loads((published / "lambda-schedule=cosine,lambda-start=1.0,lambda-end=0.0-s0" /
+                                 "metrics.json").read_text()))  # written with the old names: read in today's
+    assert cosine[0]["train.class_loss"] > 1e6 and "exploded" in collapse(cosine[:1])
+    base = rows_of(json.loads((published / "base-s0" / "metrics.json").read_text()))
     assert not any(collapse(base[:e]) for e in range(1, 21))
     # slow learning is not collapse; learning and losing it is
-    assert collapse([{"source_class_acc": 0.15, "train_class_loss": 2.2}]) == ""
-    assert "had learned" in collapse([{"source_class_acc": 0.9, "train_class_loss": 0.3},
-                                      {"source_class_acc": 0.1, "train_class_loss": 2.3}])
+    assert collapse([{"source.class_acc": 0.15, "train.class_loss": 2.2}]) == ""
+    assert "had learned" in collapse([{"source.class_acc": 0.9, "train.class_loss": 0.3},
+                                      {"source.class_acc": 0.1, "train.class_loss": 2.3}])

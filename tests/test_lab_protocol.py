@@ -102,7 +102,7 @@ def test_a_collapse_is_recorded_and_training_goes_on(tmp_path, monkeypatch):
 
 
 def test_collapse_events_mark_each_spell_and_recovery():
-    row = lambda e, acc, c: {"epoch": e, "source_class_acc": acc, "collapsed": c, "lambda": 0.5, "lr": 0.002}
+    row = lambda e, acc, c: {"epoch": e, "source.class_acc": acc, "collapsed": c, "lambda": 0.5, "lr": 0.002}
     h = [row(1, 0.9, 0), row(2, 0.1, 1), row(3, 0.3, 0), row(4, 0.8, 0), row(5, 0.1, 1)]
     assert [(e["event"], e["epoch"]) for e in collapse_events(h)] == [("collapsed", 2), ("recovered", 4),
                                                                      ("collapsed", 5)]
@@ -159,3 +159,20 @@ def test_a_screened_prefix_resumes_into_the_whole_run_with_the_same_numbers(tmp_
     assert json.loads((tmp_path / "p" / "config.json").read_text())["options"]["stop_after"] == 0
     with pytest.raises(DlappsError, match="options differ.*epochs"):  # what is trained may not change
         run_dann(DannConfig(**{**cfg, "epochs": 4}), RunOptions(out=str(tmp_path / "p"), quiet=True, resume=True))
+
+
+def test_history_rows_name_each_number_as_metrics_json_does_and_old_runs_read_alike(tmp_path):
+    from dlapps.adapt.history import current, rows_of
+    from dlapps.runner.runs import metric
+
+    old = {"epoch": 3, "source_class_acc": 0.98, "target_class_acc_running": 0.5, "train_class_loss": 0.1,
+           "val_im": 1.2, "val_s": 0.4, "train_s": 60.0, "lambda": 0.5, "target_acc": 0.7}
+    assert current(old) == {"epoch": 3, "source.class_acc": 0.98, "target.class_acc_running": 0.5,
+                            "train.class_loss": 0.1, "validators.im": 1.2, "val_s": 0.4, "train_s": 60.0,
+                            "lambda": 0.5, "target.class_acc": 0.7}
+    assert current(current(old)) == current(old) and rows_of({"history": [old]}) == [current(old)]
+    r = run_dann(DannConfig(epochs=1, **QUICK), RunOptions(out=str(tmp_path / "r"), quiet=True))
+    row = r.metrics["history"][-1]
+    for key in ("source.class_acc", "target.class_acc", "target.domain_acc"):  # one name for one number
+        assert row[key] == metric(r.metrics, key)
+    assert {k[len("validators."):]: v for k, v in row.items() if k.startswith("validators.")} == r.metrics["validators"]

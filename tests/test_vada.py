@@ -50,8 +50,8 @@ def test_vada_terms_change_the_step_and_train(tmp_path):
     plain = run_dann(DannConfig(**quick), RunOptions(out=str(tmp_path / "d"), quiet=True)).metrics
     vada = run_dann(DannConfig(**quick, ent_target=0.01, vat_source=1.0, vat_target=0.01, vat_eps=3.5),
                     RunOptions(out=str(tmp_path / "v"), quiet=True)).metrics
-    assert vada["source"]["class_acc"] > 0.3 and vada["history"][0]["train_class_loss"] != \
-        plain["history"][0]["train_class_loss"]
+    assert vada["source"]["class_acc"] > 0.3 and vada["history"][0]["train.class_loss"] != \
+        plain["history"][0]["train.class_loss"]
 
 
 def test_selection_never_reads_the_target_test_labels(tmp_path, monkeypatch):

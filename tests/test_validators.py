@@ -76,19 +76,20 @@ def test_dann_records_validators_every_epoch_and_stop_by_reports_the_epoch_it_pi
                             target_val=100, stop_by="entropy"),
                  RunOptions(out=str(tmp_path / "d"), quiet=True))
     rows = r.metrics["history"]
-    names = {"val_source_acc", "val_dev", "val_entropy", "val_im", "val_snd", "val_bnm", "val_target_val"}
+    names = {"validators.source_acc", "validators.dev", "validators.entropy", "validators.im", "validators.snd",
+             "validators.bnm", "validators.target_val"}
     assert all(names <= set(h) for h in rows)
-    best = min(range(3), key=lambda i: rows[i]["val_entropy"])          # entropy: lower is better
+    best = min(range(3), key=lambda i: rows[i]["validators.entropy"])          # entropy: lower is better
     assert r.metrics["selected"]["epoch"] == best + 1
-    assert r.metrics["target"]["class_acc"] == rows[best]["target_class_acc"]
+    assert r.metrics["target"]["class_acc"] == rows[best]["target.class_acc"]
     # the oracle's epoch (target test labels: reported, never chosen by) and the gap, beside the choice
-    oracle = max(range(3), key=lambda i: rows[i]["target_class_acc"])
+    oracle = max(range(3), key=lambda i: rows[i]["target.class_acc"])
     sel = r.metrics["selected"]
-    assert sel["oracle_epoch"] == oracle + 1 and sel["gap_to_oracle"] == rows[oracle]["target_class_acc"] - \
-        rows[best]["target_class_acc"] >= 0
+    assert sel["oracle_epoch"] == oracle + 1 and sel["gap_to_oracle"] == rows[oracle]["target.class_acc"] - \
+        rows[best]["target.class_acc"] >= 0
     assert f"would pick epoch {oracle + 1}" in (r.run_dir / "summary.md").read_text()
     v = r.metrics["validators"]
-    assert v == {k[4:]: rows[best][k] for k in rows[best] if k.startswith("val_") and k != "val_s"}
+    assert v == {k[len("validators."):]: rows[best][k] for k in rows[best] if k.startswith("validators.")}
     assert 0 <= v["entropy"] <= math.log(10) + 1e-6 and -1e-6 <= v["im"] <= math.log(10) + 1e-6 and 0 < v["bnm"] <= 1
     # pseudo-labelling starts from the selected epoch's weights, not the last epoch's
     model, _, _ = load_dann_checkpoint(r.run_dir)
@@ -123,7 +124,7 @@ def test_target_val_split_is_carved_from_train_never_overlaps_test_and_never_ent
     monkeypatch.setattr(dann, "load_domains", poisoned)
     r = run_dann(DannConfig(epochs=1, data_source="embedded", limit=400, tsne_points=0, batch_size=64, target_val=100),
                  RunOptions(out=str(tmp_path / "d"), quiet=True))
-    assert r.metrics["complete"] and math.isfinite(r.metrics["history"][0]["train_class_loss"])
+    assert r.metrics["complete"] and math.isfinite(r.metrics["history"][0]["train.class_loss"])
     assert math.isnan(r.metrics["validators"]["dev"])  # the poison was real: the validators (only) read it
 
 
@@ -166,11 +167,11 @@ def test_select_by_picks_the_validators_argmax_on_a_synthetic_sweep(tmp_path):
 def test_early_stopping_waits_patience_entries_after_the_best():
     from dlapps.adapt.dann import best_index, should_stop
 
-    hist = [{"val_im": v} for v in (1.0, 1.4, 1.3, 1.2)]       # best at epoch 2, then two worse epochs
+    hist = [{"validators.im": v} for v in (1.0, 1.4, 1.3, 1.2)]       # best at epoch 2, then two worse epochs
     assert best_index(hist, "im") == 1
     assert not should_stop(hist[:3], "im", 2) and should_stop(hist, "im", 2)
     assert not should_stop(hist, "im", 0) and not should_stop(hist, "", 2)   # patience 0: train every epoch
-    assert best_index([{"val_dev": v} for v in (0.3, 0.1, 0.1)], "dev") == 1  # lower is better; earliest on ties
+    assert best_index([{"validators.dev": v} for v in (0.3, 0.1, 0.1)], "dev") == 1  # lower is better; earliest on ties
 
 
 def test_selection_options_fail_in_one_line_before_any_run(tmp_path):

@@ -202,7 +202,7 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
         train_s = time.perf_counter() - t0
         row: dict[str, float] = {"epoch": e + 1, "lr": optim.param_groups[0]["lr"], "lambda": lam,
                                  "train_s": train_s, "ms_per_step": 1000 * train_s / steps}
-        row.update({f"train_{k}": v / steps for k, v in sums.items()})
+        row.update({f"train.{k}": v / steps for k, v in sums.items()})
         row.update(evaluate_domains(model, src, tgt, cfg, device))
         # recorded, and training goes on: whether it recovers is measured
         row["collapsed"] = float(bool(collapse([*history, row])))
@@ -210,8 +210,8 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
 
     def say(history: list[dict[str, float]]) -> str:
         row, why = history[-1], collapse(history)
-        return (f"epoch {row['epoch']}: source acc {row['source_class_acc']:.4f}, target acc "
-                f"{row['target_class_acc']:.4f}, domain acc (target) {row['target_domain_acc']:.3f}, "
+        return (f"epoch {row['epoch']}: source acc {row['source.class_acc']:.4f}, target acc "
+                f"{row['target.class_acc']:.4f}, domain acc (target) {row['target.domain_acc']:.3f}, "
                 f"{row['ms_per_step']:.1f} ms/step"
                 + (f"\nepoch {row['epoch']}: the label classifier collapsed ({why}); training goes on" if why else ""))
 
@@ -219,7 +219,7 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
                 best=(lambda h: best_index(h, sel) == len(h) - 1) if sel else None,  # keep the best epoch's weights
                 stop=(lambda h: should_stop(h, sel, cfg.patience)) if sel else None,
                 progress=lambda h: _metrics(h, done=False), say=say,
-                after=lambda h: check_finite(h[-1]["source_class_loss"], "source test loss"))
+                after=lambda h: check_finite(h[-1]["source.class_loss"], "source test loss"))
     return fit(run, opts, loop)
 
 
@@ -236,13 +236,13 @@ def collapse(history: list[dict[str, float]]) -> str:
     its training loss exploded and left it at chance (a study run with λ = 1 from its first step trained 19
     more epochs at 0.11). A run records it in the epoch's row and trains on (the study's runs did)."""
     row = history[-1]
-    acc = row["source_class_acc"]
+    acc = row["source.class_acc"]
     if acc >= COLLAPSED_SOURCE_ACC:
         return ""
-    if max(h["source_class_acc"] for h in history) >= 0.5:
+    if max(h["source.class_acc"] for h in history) >= 0.5:
         return f"source test accuracy {acc:.3f}, after it had learned"
-    if row.get("train_class_loss", 0.0) > EXPLODED_CLASS_LOSS:
-        return f"its training loss exploded (mean {row['train_class_loss']:.3g}) and left source accuracy {acc:.3f}"
+    if row.get("train.class_loss", 0.0) > EXPLODED_CLASS_LOSS:
+        return f"its training loss exploded (mean {row['train.class_loss']:.3g}) and left source accuracy {acc:.3f}"
     return ""
 
 
@@ -303,10 +303,10 @@ def collapse_events(history: list[dict[str, float]]) -> list[dict[str, Any]]:
     down = False
     for r in history:
         now = bool(r.get("collapsed"))
-        if now != down and (now or r["source_class_acc"] >= 0.5):
+        if now != down and (now or r["source.class_acc"] >= 0.5):
             events.append({"event": "collapsed" if now else "recovered", "epoch": int(r["epoch"]),
                            "lambda": r["lambda"], "lr": r["lr"], "lambda_lr": r["lambda"] * r["lr"],
-                           "source_class_acc": r["source_class_acc"]})
+                           "source.class_acc": r["source.class_acc"]})
             down = now
     return events
 
@@ -318,8 +318,8 @@ def _metrics(history: list[dict[str, float]], done: bool = True, stop_by: str = 
     keys = ("class_acc", "class_loss", "domain_acc", "domain_acc_logit05", "domain_loss", "class_acc_running",
             "class_acc_domain")
     m: dict[str, Any] = {
-        "source": {k: row[f"source_{k}"] for k in keys if f"source_{k}" in row},
-        "target": {k: row[f"target_{k}"] for k in keys if f"target_{k}" in row},
+        "source": {k: row[f"source.{k}"] for k in keys if f"source.{k}" in row},
+        "target": {k: row[f"target.{k}"] for k in keys if f"target.{k}" in row},
         # label-free unless target_val is among them (a run with --target-val)
         "validators": validators_of(row),
         "epochs_done": len(history),
@@ -330,10 +330,10 @@ def _metrics(history: list[dict[str, float]], done: bool = True, stop_by: str = 
         m["collapses"] = collapse_events(history)
     if stop_by and history:
         # the oracle reads the target test labels: reported beside the label-free choice, never used to choose
-        oracle = max(range(len(history)), key=lambda k: history[k]["target_class_acc"])
-        m["selected"] = {"by": stop_by, "epoch": chosen + 1, "last_epoch_target_acc": history[-1]["target_class_acc"],
-                         "oracle_epoch": oracle + 1, "oracle_target_acc": history[oracle]["target_class_acc"],
-                         "gap_to_oracle": history[oracle]["target_class_acc"] - row["target_class_acc"]}
+        oracle = max(range(len(history)), key=lambda k: history[k]["target.class_acc"])
+        m["selected"] = {"by": stop_by, "epoch": chosen + 1, "last_epoch_target_acc": history[-1]["target.class_acc"],
+                         "oracle_epoch": oracle + 1, "oracle_target_acc": history[oracle]["target.class_acc"],
+                         "gap_to_oracle": history[oracle]["target.class_acc"] - row["target.class_acc"]}
     return m
 
 

@@ -91,6 +91,8 @@ def instance_normalize(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     Why: Shu et al. (2018) feed VADA and DIRT-T instance-normalised inputs, which remove what a per-channel
     affine change of colour and contrast does to an image, the bulk of MNIST-M's shift from MNIST. ``eps``
     keeps a blank channel finite (it maps to 0)."""
+    if not len(x):  # an empty split (no held-out images): nothing to normalise
+        return x
     mean = x.mean((2, 3), keepdim=True)                                  # (N, C, 1, 1)
     std = x.std((2, 3), keepdim=True, unbiased=False)                    # (N, C, 1, 1)
     return (x - mean) / (std + eps)

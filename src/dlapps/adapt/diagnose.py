@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlapps.adapt.dann import COLLAPSED_SOURCE_ACC, collapse, collapse_events
+from dlapps.adapt.history import rows_of
 
 # the line dann.py prints when a loss becomes NaN (runs older than metrics.json's "diverged_at" say it only there)
 NAN_LINE = re.compile(r"loss became (?:nan|inf|-inf) at epoch (\d+), step (\d+) \(λ=([-+.\deE]+), lr=([-+.\deE]+)\)")
@@ -41,7 +42,7 @@ class Diagnosis:
         times = f"{self.scale:g}·" if self.scale != 1 else ""
         for e in self.events:
             step = f"λ {e['lambda']:.2f}, μ {e['lr']:.2g}, {times}λ·μ {self.scale * e['lambda'] * e['lr']:.2g}"
-            parts.append(f"{e['event']} in epoch {e['epoch']} ({step}; source {e['source_class_acc']:.2f})")
+            parts.append(f"{e['event']} in epoch {e['epoch']} ({step}; source {e['source.class_acc']:.2f})")
         if self.state == "nan":
             n = self.nan
             where = f"epoch {int(n['epoch'])}, step {int(n['step'])}" if n else f"epoch {self.epochs + 1}"
@@ -69,17 +70,17 @@ def diagnose(metrics: dict[str, Any] | None, log_text: str = "", options: dict[s
         return Diagnosis("missing")
     o = options or {}
     scale = float(o.get("lambda_multiplier", 1.0)) if o.get("multiplier_on") == "domain-loss" else 1.0
-    h = metrics.get("history") or []
-    need = ("epoch", "source_class_acc", "target_class_acc", "lambda", "lr")
+    h = rows_of(metrics)  # runs of every dlapps version, in today's names
+    need = ("epoch", "source.class_acc", "target.class_acc", "lambda", "lr")
     if not all(isinstance(r, dict) and all(k in r for k in need) for r in h):
         h = []  # a history without the per-epoch numbers (a hand-made or foreign file): its state only
     # runs from before the per-epoch 'collapsed' flag: the same rule, applied epoch by epoch
     h = [r if "collapsed" in r else {**r, "collapsed": float(bool(collapse(h[:k])))} for k, r in enumerate(h, 1)]
     events = collapse_events(h)
-    tg = [(int(r["epoch"]), float(r["target_class_acc"])) for r in h if not r["collapsed"]]
+    tg = [(int(r["epoch"]), float(r["target.class_acc"])) for r in h if not r["collapsed"]]
     best = max(tg, key=lambda t: t[1]) if tg else None
-    last = float(h[-1]["target_class_acc"]) if h else None
-    never = bool(h) and max(float(r["source_class_acc"]) for r in h) < COLLAPSED_SOURCE_ACC
+    last = float(h[-1]["target.class_acc"]) if h else None
+    never = bool(h) and max(float(r["source.class_acc"]) for r in h) < COLLAPSED_SOURCE_ACC
     n = len(h) or int(metrics.get("epochs_done", 0) or 0)
     if not metrics.get("diverged"):
         return Diagnosis("finished", n, {}, events, best, last, never, scale)

@@ -95,7 +95,7 @@ def bn_eval_mode(cfg: Any) -> str:
 @torch.no_grad()
 def validators(on_source: DANN, on_target: DANN, src: Domain, tgt: Domain, kind: str, device: torch.device,
                n: int = 1000) -> dict[str, float]:
-    """The validators of one evaluation (history keys ``val_<name>``), each from data the method may see.
+    """The validators of one evaluation (history keys ``validators.<name>``, as in metrics.json), each from data the method may see.
 
     ``on_source`` / ``on_target`` are the model as it is evaluated on each domain (per-domain batch-norm
     statistics for dann-bn). On the held-out labelled source validation split: ``source_acc`` and ``dev``
@@ -110,22 +110,22 @@ def validators(on_source: DANN, on_target: DANN, src: Domain, tgt: Domain, kind:
         logits, dom = on_source(src.x_val[:n].to(device, memory_format=CL))
         y = src.y_val[:n].to(device)
         d_target = torch.sigmoid(dom[:, 0]) if domain_outputs(kind) == 1 else torch.softmax(dom, 1)[:, 1]
-        row["val_source_acc"] = source_val_accuracy(logits, y)
-        row["val_dev"] = deep_embedded_validation(F.cross_entropy(logits, y, reduction="none").cpu(), d_target.cpu(),
+        row["validators.source_acc"] = source_val_accuracy(logits, y)
+        row["validators.dev"] = deep_embedded_validation(F.cross_entropy(logits, y, reduction="none").cpu(), d_target.cpu(),
                                                   len(src.x_train), len(tgt.x_train))
     p = torch.softmax(on_target(tgt.x_train[:n].to(device, memory_format=CL))[0].float(), 1).cpu()  # (n, K)
-    row.update({"val_entropy": entropy(p), "val_im": information_maximization(p),
-                "val_snd": soft_neighborhood_density(p), "val_bnm": batch_nuclear_norm(p)})
+    row.update({"validators.entropy": entropy(p), "validators.im": information_maximization(p),
+                "validators.snd": soft_neighborhood_density(p), "validators.bnm": batch_nuclear_norm(p)})
     if tgt.has_val:
-        row["val_target_val"] = float((on_target(tgt.x_val.to(device, memory_format=CL))[0].argmax(1).cpu()
+        row["validators.target_val"] = float((on_target(tgt.x_val.to(device, memory_format=CL))[0].argmax(1).cpu()
                                        == tgt.y_val).float().mean())
     return row
 
 
 def evaluate_domains(model: DANN, src: Domain, tgt: Domain, cfg: Any, device: torch.device) -> dict[str, float]:
     """Table-5 numbers for both test sets under the configured BN protocol; for batch-norm networks
-    the class accuracy under the other protocol too (``*_class_acc_running`` / ``*_class_acc_domain``);
-    then the validators (``val_*``) and the seconds they took (``val_s``)."""
+    the class accuracy under the other protocol too (``*.class_acc_running`` / ``*.class_acc_domain``);
+    then the validators (``validators.*``) and the seconds they took (``val_s``)."""
     mode = bn_eval_mode(cfg)
     row: dict[str, float] = {}
     evaluated = {}
@@ -133,11 +133,11 @@ def evaluate_domains(model: DANN, src: Domain, tgt: Domain, cfg: Any, device: to
         per_domain = with_domain_statistics(model, dm.x_train, device) if model.batchnorm else None
         main, other = (per_domain, model) if mode == "domain" else (model, per_domain)
         evaluated[tag] = main
-        row.update({f"{tag}_{k}": v for k, v in evaluate(main, dm.x_test, dm.y_test, dlabel, cfg.domain_loss,
+        row.update({f"{tag}.{k}": v for k, v in evaluate(main, dm.x_test, dm.y_test, dlabel, cfg.domain_loss,
                                                           device).items()})
         if other is not None:
             other_mode = "running" if mode == "domain" else "domain"
-            row[f"{tag}_class_acc_{other_mode}"] = evaluate(other, dm.x_test, dm.y_test, dlabel, cfg.domain_loss,
+            row[f"{tag}.class_acc_{other_mode}"] = evaluate(other, dm.x_test, dm.y_test, dlabel, cfg.domain_loss,
                                                             device)["class_acc"]
     t0 = time.perf_counter()
     row.update(validators(evaluated["source"], evaluated["target"], src, tgt, cfg.domain_loss, device))

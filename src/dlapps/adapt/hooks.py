@@ -6,6 +6,7 @@ from typing import Any
 
 from dlapps.adapt.dann import COLLAPSED_SOURCE_ACC
 from dlapps.adapt.diagnose import diagnose
+from dlapps.adapt.history import rows_of
 from dlapps.adapt.selection import sweep_selection
 from dlapps.adapt.validators import validator_name
 from dlapps.runner.hooks import AppHooks
@@ -34,5 +35,6 @@ HOOKS = AppHooks(
     note=diagnose,
     select_by=validator_name,
     aggregate=sweep_selection,
-    history_curve=("target_class_acc", "target test accuracy"),
+    history_curve=("target.class_acc", "target test accuracy"),
+    history=rows_of,
 )

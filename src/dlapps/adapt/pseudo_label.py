@@ -203,7 +203,7 @@ def run_pseudo_label(cfg: PseudoLabelConfig, opts: RunOptions | None = None) -> 
                "oracle_labels": cfg.oracle_labels, "initial_validators": _strip(initial_validators),
                "validators": _strip(chosen)}
     if sel:
-        metrics["selected"] = {"by": sel, "round": chosen["round"], "last_round_target_acc": rounds[-1]["target_acc"]}
+        metrics["selected"] = {"by": sel, "round": chosen["round"], "last_round_target_acc": rounds[-1]["target.class_acc"]}
     val_s = sum(x["val_s"] for x in rounds)
     metrics["timing"] = {"validators_s": val_s, "validators_share": val_s / max(1e-9, sum(x["seconds"] for x in rounds))}
     metrics["bn_eval"] = "domain" if model.batchnorm else "running"
@@ -244,7 +244,7 @@ def _round(sc: _Scorer, optim: torch.optim.Optimizer, on_target: DANN, r: int, c
     # DEV here weighs by the start run's domain classifier: pseudo-labelling does not train the domain head
     vals = validators(on_source, on_target, src, tgt, sc.kind, device)
     row = {"round": r + 1, "threshold": tau, "n_labels": int(len(idx)), "label_acc": label_acc,
-           "target_acc": ev_t["class_acc"], "source_acc": ev_s["class_acc"], **vals,
+           "target.class_acc": ev_t["class_acc"], "source.class_acc": ev_s["class_acc"], **vals,
            "val_s": time.perf_counter() - t_val, "seconds": time.perf_counter() - t0}
     if not opts.quiet:
         print(f"round {r + 1}: {len(idx)} pseudo-labels ({label_acc:.4f} correct), target acc "
@@ -253,7 +253,7 @@ def _round(sc: _Scorer, optim: torch.optim.Optimizer, on_target: DANN, r: int, c
 
 
 def _strip(row: dict[str, Any]) -> dict[str, float]:
-    """The validator scores of a round (``val_<name>`` -> ``<name>``)."""
+    """The validator scores of a round (``validators.<name>`` -> ``<name>``)."""
     return validators_of(row)
 
 
@@ -291,14 +291,14 @@ def _write_outputs(run: RunDir, cfg: PseudoLabelConfig, rounds: list[dict[str, A
                    metrics: dict[str, Any]) -> None:
     """The rounds table, the accuracy-per-round and validator figures and the summary."""
     last = rounds[-1]
-    validators_table_and_figure(run, rounds, "round", "target_acc")
+    validators_table_and_figure(run, rounds, "round", "target.class_acc")
     sel = metrics.get("selected")
     selection = (f" Reported: round {sel['round']}, the one validator **{sel['by']}** scores best (target test "
                  f"accuracy {metrics['target']['class_acc']:.4f}; the last round's was {sel['last_round_target_acc']:.4f})."
                  if sel else "")
-    cols = ["round", "threshold", "n_labels", "label_acc", "target_acc", "source_acc"]
+    cols = ["round", "threshold", "n_labels", "label_acc", "target.class_acc", "source.class_acc"]
     run.write_table("rounds", cols, [[x[c] for c in cols] for x in rounds], caption="Pseudo-labelling rounds")
-    run.save_figure(curves({"target test acc": [initial] + [x["target_acc"] for x in rounds],
+    run.save_figure(curves({"target test acc": [initial] + [x["target.class_acc"] for x in rounds],
                             "pseudo-label acc": [float("nan")] + [x["label_acc"] for x in rounds]},
                            "round", "accuracy", "Self-training on the target", x=list(range(len(rounds) + 1))),
                     "rounds")
@@ -308,5 +308,5 @@ def _write_outputs(run: RunDir, cfg: PseudoLabelConfig, rounds: list[dict[str, A
         + (f" → {cfg.threshold_end}" if cfg.threshold_end is not None else "") + ", "
         f"class balance {'on' if cfg.class_balance else 'off'}, augmentation {cfg.augment}. "
         f"Target test accuracy {initial:.4f} → "
-        f"**{last['target_acc']:.4f}**; last round used {last['n_labels']:,} pseudo-labels, "
+        f"**{last['target.class_acc']:.4f}**; last round used {last['n_labels']:,} pseudo-labels, "
         f"{last['label_acc']:.4f} of them correct (measured with the hidden target labels).{selection}\n"))

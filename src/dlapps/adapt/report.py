@@ -39,14 +39,14 @@ def table5(run: RunDir, metrics: dict[str, Any], name: str = "evaluation") -> No
 
 
 def history_table(run: RunDir, history: list[dict[str, float]]) -> None:
-    cols = ["epoch", "lr", "lambda", "train_class_loss", "train_domain_loss", "source_class_acc",
-            "target_class_acc", "target_domain_acc", "ms_per_step"]
+    cols = ["epoch", "lr", "lambda", "train.class_loss", "train.domain_loss", "source.class_acc",
+            "target.class_acc", "target.domain_acc", "ms_per_step"]
     run.write_table("history", cols, [[h.get(c) for c in cols] for h in history], caption="Per-epoch history")
 
 
 def validator_keys(rows: list[dict[str, Any]]) -> list[str]:
     """The validators recorded in a history (epochs or rounds), in dlapps.adapt.validators' order."""
-    return [v for v in HIGHER_IS_BETTER if rows and f"val_{v}" in rows[0]]
+    return [v for v in HIGHER_IS_BETTER if rows and f"validators.{v}" in rows[0]]
 
 
 def validators_table_and_figure(run: RunDir, rows: list[dict[str, Any]], step: str, acc_key: str) -> None:
@@ -55,14 +55,14 @@ def validators_table_and_figure(run: RunDir, rows: list[dict[str, Any]], step: s
     names = validator_keys(rows)
     if not names:
         return
-    cols = [step, acc_key] + [f"val_{v}" for v in names]
+    cols = [step, acc_key] + [f"validators.{v}" for v in names]
     run.write_table("validators", cols, [[r.get(c) for c in cols] for r in rows],
                     caption=f"Validators per {step} (computed without target test labels; target_val, when present, "
                             f"uses the --target-val labels) beside the target test accuracy")
     fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.8), squeeze=False)
     acc = [r[acc_key] for r in rows]
     for ax, v in zip(axes[0], names):
-        score = [r[f"val_{v}"] for r in rows]
+        score = [r[f"validators.{v}"] for r in rows]
         ax.plot(score, acc, "o-", ms=3, lw=0.8)
         ax.set_xlabel(f"{v} ({'higher' if HIGHER_IS_BETTER[v] else 'lower'} is better)", fontsize=8)
         rho = spearman(score, acc) * (1 if HIGHER_IS_BETTER[v] else -1)
@@ -154,16 +154,16 @@ def write_outputs(run: RunDir, model: DANN, src: Domain, tgt: Domain, cfg: Any, 
     hist = metrics["history"]
     table5(run, metrics)
     history_table(run, hist)
-    validators_table_and_figure(run, [{"epoch": h["epoch"], **h} for h in hist], "epoch", "target_class_acc")
+    validators_table_and_figure(run, [{"epoch": h["epoch"], **h} for h in hist], "epoch", "target.class_acc")
     ep = [h["epoch"] for h in hist]
-    run.save_figure(curves({"train class": [h["train_class_loss"] for h in hist],
-                            "train domain": [h["train_domain_loss"] for h in hist],
-                            "source test class": [h["source_class_loss"] for h in hist],
-                            "target test class": [h["target_class_loss"] for h in hist]},
+    run.save_figure(curves({"train class": [h["train.class_loss"] for h in hist],
+                            "train domain": [h["train.domain_loss"] for h in hist],
+                            "source test class": [h["source.class_loss"] for h in hist],
+                            "target test class": [h["target.class_loss"] for h in hist]},
                            "epoch", "loss", "Class and domain losses", x=ep), "losses")
-    run.save_figure(curves({"source test": [h["source_class_acc"] for h in hist],
-                            "target test": [h["target_class_acc"] for h in hist],
-                            "domain (target test)": [h["target_domain_acc"] for h in hist]},
+    run.save_figure(curves({"source test": [h["source.class_acc"] for h in hist],
+                            "target test": [h["target.class_acc"] for h in hist],
+                            "domain (target test)": [h["target.domain_acc"] for h in hist]},
                            "epoch", "accuracy", "Accuracy", x=ep), "accuracy")
     kind = "source-only" if cfg.source_only else "DANN"
     if cfg.tsne_points:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from dlapps import DlappsError
 
-# every validator a run records (history ``val_<name>``, metrics ``validators.<name>``), and its direction;
+# every validator a run records (``validators.<name>`` in its history and its metrics), and its direction;
 # ``target_val`` is not label-free: it needs ``--target-val N`` labelled target images (a separate protocol)
 HIGHER_IS_BETTER = {"source_acc": True, "entropy": False, "im": True, "snd": True, "bnm": True, "dev": False,
                     "target_val": True}
@@ -120,8 +120,8 @@ def select_by(scores: dict[str, float], validator: str) -> str:
 
 
 def validators_of(row: dict[str, Any]) -> dict[str, float]:
-    """The validator scores of one history row (its ``val_<name>`` entries, less the time they took)."""
-    return {k[len("val_"):]: v for k, v in row.items() if k.startswith("val_") and k != "val_s"}
+    """The validator scores of one history row (its ``validators.<name>`` entries), by name."""
+    return {k[len("validators."):]: v for k, v in row.items() if k.startswith("validators.")}
 
 
 def check_selection(stop_by: str, patience: int, source_val: int, target_val: int) -> None:
@@ -142,7 +142,7 @@ def check_selection(stop_by: str, patience: int, source_val: int, target_val: in
 
 def best_index(history: list[dict[str, Any]], validator: str) -> int:
     """The entry (epoch or round) a validator scores best; the earliest on ties."""
-    key, sign = f"val_{validator}", (1 if HIGHER_IS_BETTER[validator] else -1)
+    key, sign = f"validators.{validator}", (1 if HIGHER_IS_BETTER[validator] else -1)
     scores = [sign * h[key] for h in history]
     return scores.index(max(scores))
 

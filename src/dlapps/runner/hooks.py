@@ -38,6 +38,9 @@ class AppHooks:
         | None = None
     # sweeps: the per-epoch history key overlaid across points (figure "histories"), and its axis label
     history_curve: tuple[str, str] | None = None
+    # a run's stored per-epoch rows (metrics.json "history") under today's names, whatever version wrote them
+    history: Callable[[dict[str, Any]], list[dict[str, Any]]] = lambda m: [
+        r for r in (m.get("history") or []) if isinstance(r, dict)]
 
 
 _APPS: dict[str, AppHooks] = {}

@@ -26,6 +26,8 @@ def _runs(sweep: Path) -> dict[str, dict[int, dict[str, Any]]]:
             continue
         name, _, seed = d.name.rpartition("-s")
         m = read_metrics(d)
+        if m is not None:  # the history in today's names, whichever dlapps wrote it
+            m = {**m, "history": load_app("adapt").history(m)}
         if m is not None and seed.isdigit() and _readable(m):
             out.setdefault("" if name == "base" else name, {})[int(seed)] = m
     return out
@@ -34,7 +36,7 @@ def _runs(sweep: Path) -> dict[str, dict[int, dict[str, Any]]]:
 def _readable(m: dict[str, Any]) -> bool:
     """A DANN run's metrics with what the findings read (a stopped run may have no final numbers)."""
     h = m.get("history")
-    rows_ok = isinstance(h, list) and all(isinstance(r, dict) and {"lambda", "lr", "source_class_acc"} <= set(r)
+    rows_ok = isinstance(h, list) and all(isinstance(r, dict) and {"lambda", "lr", "source.class_acc"} <= set(r)
                                           for r in h)
     return rows_ok and (bool(m.get("diverged")) or ("source" in m and "target" in m))
 

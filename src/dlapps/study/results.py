@@ -109,16 +109,18 @@ def point_seeds(sweep_dir: Path | None, spec: Any, quick: bool, point: str, metr
 
 
 def point_histories(sweep_dir: Path | None, spec: Any, quick: bool, point: str,
-                    key: str = "target_class_acc") -> dict[int, list[float]]:
-    """Seed -> the per-epoch values of ``key`` of one point (finished and stopped runs alike; a run still going
-    is not shown, so the figure is a function of the published results)."""
+                    key: str | None = None) -> dict[int, list[float]]:
+    """Seed -> the per-epoch values of ``key`` (default: the curve its app overlays) of one point (finished and
+    stopped runs alike; a run still going is not shown, so the figure is a function of the published results)."""
     out: dict[int, list[float]] = {}
-    if sweep_dir is None:
+    hooks = load_app(spec.command[0] if spec.command else None)
+    key = key or (hooks.history_curve[0] if hooks.history_curve else None)
+    if sweep_dir is None or key is None:
         return out
     for p in expand(spec, quick):
         if p.name == point and status(sweep_dir / p.dirname).finished:
             m = read_metrics(sweep_dir / p.dirname)
-            h = m.get("history") if m else None
+            h = hooks.history(m) if m else None  # in today's names, whichever dlapps wrote it
             if isinstance(h, list) and h and isinstance(h[0], dict) and key in h[0]:
                 out[p.seed] = [float(r[key]) for r in h if key in r]
     return out

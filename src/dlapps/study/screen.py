@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dlapps.apps import load_app
 from dlapps.sweep import read_metrics, status
 from dlapps.runner.tables import markdown_table
 
@@ -44,14 +45,14 @@ def read_run(run_dir: Path, epochs: int, stopped_source_acc: float) -> tuple[str
     m = read_metrics(run_dir) if st.finished else None
     if m is None:
         return "missing", 0, None, None
-    h = m.get("history") or []
+    h = load_app("adapt").history(m)  # the screen reads DANN runs, in today's names
     if len(h) < epochs and st == "diverged":
-        dead = bool(h) and float(h[-1]["source_class_acc"]) < stopped_source_acc
+        dead = bool(h) and float(h[-1]["source.class_acc"]) < stopped_source_acc
         return ("collapsed" if dead else "nan"), len(h), None, None
     if len(h) < epochs:
         return "missing", len(h), None, None
     row = h[epochs - 1]
-    src, tgt = float(row["source_class_acc"]), float(row["target_class_acc"])
+    src, tgt = float(row["source.class_acc"]), float(row["target.class_acc"])
     return ("at-chance" if src < stopped_source_acc else "finished"), epochs, tgt, src
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from dlapps import DlappsError
 from dlapps.apps import load_app
-from dlapps.runner.hooks import hooks_of
+from dlapps.runner.hooks import AppHooks, hooks_of
 from dlapps.runner.report import build_report
 from dlapps.runner.runs import RunDir, atomic_write_text, metric
 from dlapps.sweep.spec import Point, SweepSpec
@@ -58,7 +58,7 @@ def aggregate(spec: SweepSpec, points: list[Point], out: Path, select_by: str | 
     if metrics_keys:
         _comparison_figure(run, agg, metrics_keys[0])
     if hooks.history_curve is not None:
-        _overlay_histories(run, groups, out, *hooks.history_curve)
+        _overlay_histories(run, groups, out, hooks)
     damaged = [p.dirname for p in points if status(out / p.dirname) == "damaged"]
     if damaged:
         summary_extra += (f"\n**Damaged** (a results file cannot be read; not in the table, and the next run of the "
@@ -113,16 +113,17 @@ def _default_metrics(out: Path, points: list[Point]) -> list[str]:
     return []
 
 
-def _overlay_histories(run: RunDir, groups: dict[str, list[Point]], out: Path, key: str, label: str) -> None:
-    """The app's per-epoch curve (``key`` of each history row) of every point (first seed), overlaid."""
+def _overlay_histories(run: RunDir, groups: dict[str, list[Point]], out: Path, hooks: AppHooks) -> None:
+    """The app's per-epoch curve (its ``history_curve``) of every point (first seed), overlaid."""
     from dlapps.runner.figures import curves  # matplotlib: only when a sweep draws
 
+    key, label = hooks.history_curve or ("", "")
     series = {}
     for name, ps in groups.items():
         m = read_metrics(out / ps[0].dirname)
         if m is not None:
-            h = m.get("history")
-            if isinstance(h, list) and h and isinstance(h[0], dict) and key in h[0]:
+            h = hooks.history(m)
+            if h and key in h[0]:
                 series[name] = [r[key] for r in h]
     if series:
         run.save_figure(curves(series, "epoch", label, f"{label[0].upper()}{label[1:]} per epoch"), "histories")
