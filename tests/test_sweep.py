@@ -63,6 +63,14 @@ def test_every_shipped_sweep_file_passes_its_plan_and_the_readme_names_each_expe
         assert f"`{path.name}`" in (EXPERIMENTS.parent / "README.md").read_text(), f"README names no {path.name}"
 
 
+def test_seed_in_a_text_value_chains_runs_seed_by_seed(tmp_path):
+    spec = SweepSpec(command=["adapt", "pseudo-label"], base={"from": "runs/dann/base-s{seed}", "rounds": 2},
+                     seeds=[0, 3])
+    argvs = [argv_for(spec, p, tmp_path / p.dirname, 1) for p in expand(spec)]
+    assert [a[a.index("--from") + 1] for a in argvs] == ["runs/dann/base-s0", "runs/dann/base-s3"]
+    assert expand(spec)[0].options["from"] == "runs/dann/base-s{seed}"  # the plan keeps the template
+
+
 def test_bad_sweep_file_is_one_clear_error(tmp_path):
     (tmp_path / "s.toml").write_text('command = "adapt dann"\n[grid]\nepochs = 3\n')
     with pytest.raises(DlappsError, match="non-empty list"):

@@ -15,6 +15,9 @@ A sweep file (TOML, or YAML if PyYAML is installed)::
     [quick]                             # overrides for `dlapps sweep FILE --quick` (a small machine)
     epochs = 2
 
+A text value may name the point's seed as ``{seed}`` (``from = "runs/dann/base-s{seed}"``): one sweep's runs start
+from another's, seed by seed.
+
 Each point is a normal run dir ``SWEEP/<point>-s<seed>``. Points already complete are skipped,
 interrupted ones are resumed, so rerunning a killed sweep finishes only what is missing.
 """

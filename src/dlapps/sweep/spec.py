@@ -105,10 +105,13 @@ def _fmt(v: Any) -> str:
 
 
 def argv_for(spec: SweepSpec, p: Point, out: Path, threads: int) -> list[str]:
-    """The command line of one point (multi-valued options such as --layer repeat the flag)."""
+    """The command line of one point (multi-valued options such as --layer repeat the flag). ``{seed}`` in a text
+    value becomes the point's seed, so a sweep can chain runs seed by seed (``from = "runs/dann/base-s{seed}"``:
+    each seed's pseudo-labelling starts from that seed's DANN run)."""
     args = list(spec.command)
     for k, v in p.options.items():
         flag = f"--{k}"
+        v = v.replace("{seed}", str(p.seed)) if isinstance(v, str) else v
         if isinstance(v, bool):  # true -> --flag; false -> --no-flag (click's on/off pairs)
             args += [flag] if v else ([] if k.startswith("no-") else [f"--no-{k}"])
         elif isinstance(v, list):
