@@ -59,3 +59,18 @@ def test_the_study_declares_its_screen_with_its_rule():
         for extra in spec["readings"].values():
             name = point_name(setting, epochs, spec["schedule_epochs"], extra)
             assert all(part.split("=")[0] in sweep for part in name.split(",") if part)
+
+
+def test_a_reading_whose_base_has_not_run_is_not_yet_judged_in_the_summary(tmp_path):
+    from dlapps.study.screen import screen_section
+
+    _screen(tmp_path / "1", b_stops=0, c_stops=0)
+    scr = tmp_path / "1" / "screen"
+    for d in scr.glob("base-s*"):  # (b)'s base has not run
+        for f in d.iterdir():
+            f.unlink()
+        d.rmdir()
+    md = "\n".join(screen_section("t", {**SPEC, "title": "t", "sweep": "t.toml"}, scr, tmp_path / "1" / "2c"))
+    line = next(ln for ln in md.splitlines() if ln.startswith("| (b)") and "read (" in ln)
+    assert line.endswith("| not run yet |") and "not decided" in md
+    assert next(ln for ln in md.splitlines() if ln.startswith("| (c)") and "read (" in ln).endswith("| yes |")

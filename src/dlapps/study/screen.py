@@ -82,6 +82,7 @@ def verdict(spec: dict[str, Any], runs: list[ScreenRun]) -> tuple[dict[str, dict
         mean = statistics.fmean(base) if base else None
         per[reading] = {"stopped": sum(r.stopped for r in mine), "read": sum(r.state != "missing" for r in mine),
                         "planned": len(mine), "base_mean": mean,
+                        "base_read": sum(r.setting == "" and r.state != "missing" for r in mine),
                         "qualifies": mean is not None and abs(mean - spec["base_target"]) <= spec["base_tolerance"]}
     if any(v["read"] < v["planned"] for v in per.values()):
         left = sum(v["planned"] - v["read"] for v in per.values())
@@ -114,7 +115,8 @@ def screen_section(name: str, spec: dict[str, Any], screen_dir: Path, published_
             rs = sorted((r for r in runs if r.reading == reading and r.setting == setting), key=lambda r: r.seed)
             rows.append([f"({reading})", f"`{setting}`" if setting else "Table 5 base", epochs, *(cell[r.state](r) for r in rs)])
     summary = [[f"({k}) {names.get(k, '')}", f"{v['stopped']} of {v['read']} read ({v['planned']} planned)",
-                "—" if v["base_mean"] is None else f"{v['base_mean']:.3f}", "yes" if v["qualifies"] else "no"]
+                "—" if v["base_mean"] is None else f"{v['base_mean']:.3f}",
+                "not run yet" if not v["base_read"] else "yes" if v["qualifies"] else "no"]
                for k, v in per.items()]
     seeds = spec["seeds"]
     return [f"### Screen `{name}`: {spec['title']}", "",
