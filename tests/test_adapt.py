@@ -274,3 +274,13 @@ def test_collapse_is_caught_in_the_epoch_it_happens_on_published_histories():
     assert collapse([{"source.class_acc": 0.15, "train.class_loss": 2.2}]) == ""
     assert "had learned" in collapse([{"source.class_acc": 0.9, "train.class_loss": 0.3},
                                       {"source.class_acc": 0.1, "train.class_loss": 2.3}])
+
+
+def test_a_pseudo_label_round_chosen_by_a_validator_is_reported_beside_the_oracles():
+    from dlapps.adapt.pseudo_label import _selected
+
+    rounds = [{"round": 1, "target.class_acc": 0.80}, {"round": 2, "target.class_acc": 0.90},
+              {"round": 3, "target.class_acc": 0.85}]
+    s = _selected(rounds, rounds[0], "im")
+    assert (s["round"], s["oracle_round"], s["last_round_target_acc"]) == (1, 2, 0.85)
+    assert s["gap_to_oracle"] == pytest.approx(0.10) and s["by"] == "im"

@@ -308,3 +308,24 @@ def test_study_toml_is_checked_against_its_schema():
         validate({**spec, "claims": [claim]})
     with pytest.raises(DlappsError, match="exactly one of table or figure"):
         validate({**spec, "claims": [{**spec["claims"][0], "figure": "dcgan"}]})
+
+
+def test_beyond_the_study_lists_each_method_from_its_published_runs_or_says_it_has_not_run(tmp_path):
+    import json
+
+    from dlapps.study.beyond import beyond_part
+
+    spec = {"m": {"title": "Beyond", "caption": "same data", "methods": {"DANN": "a.toml", "VADA": "b.toml"},
+                  "notes": {"VADA": "Shu et al. (2018)"}}}
+    for seed, acc in ((0, 0.9), (1, 0.8)):
+        d = tmp_path / "beyond" / "a" / f"base-s{seed}"
+        d.mkdir(parents=True)
+        (d / "config.json").write_text("{}")
+        (d / "report.md").write_text("done")
+        (d / "metrics.json").write_text(json.dumps({
+            "target": {"class_acc": acc}, "source": {"class_acc": 0.99}, "complete": True,
+            "selected": {"by": "im", "gap_to_oracle": 0.01}, "timing": {"ms_per_step": 40.0, "total_s": 600.0}}))
+    md = "\n".join(beyond_part(tmp_path, spec))
+    assert "| DANN | 0, 1 | 0.8500 ± 0.0707 | 0.9900 ± 0.0000 | im | 0.0100 ± 0.0000 | 40.0 ± 0.0 | 10.0 ± 0.0 |" in md
+    assert "| VADA | not run yet | `dlapps sweep experiments/b.toml --out study-results/beyond/b` |" in md
+    assert "- **VADA**: Shu et al. (2018)." in md

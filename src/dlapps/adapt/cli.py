@@ -41,7 +41,7 @@ def dann(opts: RunOptions, **kw: Any) -> None:
 
 @adapt.command("dirt-t", context_settings={"default_map": DIRTT_DEFAULTS})
 @cli_options(DannConfig, exclude=ADVERSARIAL)
-@click.option("--init", "init", required=True, type=click.Path(exists=True, file_okay=False),
+@click.option("--init", "init", required=True, type=click.Path(file_okay=False),  # read when the run starts
               help="The adapt run (VADA: --preset vada) whose model DIRT-T refines on the target alone.")
 @run_options
 def dirt_t(opts: RunOptions, **kw: Any) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from dlapps.apps import load_app
 from dlapps.runner.report import md_to_html, markdown_table
 from dlapps.runner.runs import atomic_write_text, metric as dotted
+from dlapps.study.beyond import beyond_part
 from dlapps.study.figures import epoch_figure, point_montage
 from dlapps.study.findings import findings_section
 from dlapps.study.results import PointSeeds, StudyData, study_extra_seeds, study_spec, study_seeds
@@ -475,6 +476,8 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     for s in SECTION_ORDER:
         if sections[s]:
             md += [f"## {titles[s]['title']}", ""] + sections[s]
+        if s == "2c" and not quick:  # the same data under stronger methods, right after the study's own
+            md += beyond_part(out, study_spec().get("beyond", {}))
     if not quick:
         md += findings_section(out)
     md += screens_part(out)

@@ -78,6 +78,17 @@ class ScreenSpec:
     reading_names: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class BeyondSpec:
+    """A section after 2-c: the same data under stronger methods, each a sweep of experiments/ published in
+    ``beyond/<sweep stem>`` of the study dir (a method not yet published is listed as not run)."""
+
+    title: str
+    caption: str
+    methods: dict[str, str]              # the method as a reader names it -> its sweep file in experiments/
+    notes: dict[str, str] = field(default_factory=dict)  # method -> where it comes from, what its network is
+
+
 def _check(kind: type, where: str, raw: Any) -> None:
     if not isinstance(raw, dict):
         raise DlappsError(f"study.toml {where}: expected a table of keys, got {type(raw).__name__}")
@@ -95,7 +106,8 @@ def _check(kind: type, where: str, raw: Any) -> None:
 
 def validate(spec: dict[str, Any]) -> dict[str, Any]:
     """Check every entry of a loaded study.toml against its dataclass; returns the spec unchanged."""
-    top = {"sections": SectionSpec, "tables": TableSpec, "figures": FigureSpec, "screens": ScreenSpec}
+    top = {"sections": SectionSpec, "tables": TableSpec, "figures": FigureSpec, "screens": ScreenSpec,
+           "beyond": BeyondSpec}
     unknown = sorted(set(spec) - set(top) - {"claims"})
     if unknown:
         raise DlappsError(f"study.toml: unknown section {unknown[0]!r}; known: claims, {', '.join(top)}")
