@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from dlapps import DlappsError
 
 # (label, dotted metrics key, the context line from the run's metrics): one headline number of a report's box
 HeadlineSpec = tuple[str, str, Callable[[dict[str, Any]], str]]
@@ -60,11 +59,6 @@ def hooks_of(app: str | None) -> AppHooks:
     return _APPS.get(app or "", DEFAULT)
 
 
-def registered() -> dict[str, AppHooks]:
-    """Every app registered so far, by name."""
-    return dict(_APPS)
-
-
 def app_of(run_dir: Path) -> str | None:
     """The app named in a run dir's config.json (None when it cannot be read)."""
     try:
@@ -72,15 +66,6 @@ def app_of(run_dir: Path) -> str | None:
     except (OSError, UnicodeDecodeError, ValueError):
         return None
     return cfg.get("app") if isinstance(cfg, dict) else None
-
-
-def select_by_name(name: str, apps: list[str]) -> str:
-    """The canonical --select-by name from the first of ``apps`` that knows validators."""
-    for app in apps:
-        h = hooks_of(app)
-        if h.select_by is not None:
-            return h.select_by(name)
-    raise DlappsError(f"--select-by {name}: the runs of {', '.join(apps) or 'this sweep'} record no validators")
 
 
 DEFAULT = AppHooks()
