@@ -451,3 +451,63 @@ def test_a_run_trained_to_its_end_collapsed_is_read_at_its_last_epoch(tmp_path):
     old = point_seeds(tmp_path, spec, False, "", "target.class_acc")
     assert list(old.collapsed) == [2]  # no per-epoch flag: an older run, still a miss
     assert judge_row(0.75, old.vals, 0, 3, 0.05, collapsed=1).status == "stopped"
+
+
+def test_an_earlier_protocol_is_shown_under_each_table_and_never_counted(tmp_path, monkeypatch):
+    """A rerun under a new protocol keeps the old runs: each table of their section shows them as a reading with its
+    own verdicts and run notes (labels apart from the study's), tallied on their own line, never in the counts."""
+    from dlapps.study.report import write_study_report
+    from dlapps.study.results import study_spec
+    from dlapps.study.run import reference_rows, study_plans
+
+    out = tmp_path / "study"
+    _fake_sweep(out / "2c_dann", {"": {0: 0.75, 1: 0.76, 2: 0.74}})
+    _fake_sweep(out / "old" / "2c_dann", {"": {0: 0.60, 1: "stopped", 2: 0.62}})
+    monkeypatch.setitem(study_spec(), "protocols", {"old": {
+        "title": "the old way", "dir": "old", "sections": ["2c"], "why": "A screen replaced it.",
+        "explain": {"5": {"Target MNIST-M": "why the old base missed"}}}})
+    plans = study_plans(quick=False)
+    before = write_study_report(out, plans, reference_rows(), 3, False, [])
+    md = (out / "report.md").read_text()
+    old = md.split("**The same rows under an earlier protocol**: the old way")[1].split("###")[0]
+    target = next(ln for ln in old.splitlines() if ln.startswith("| Target MNIST-M | Class Accuracy |"))
+    assert "0.6100" in target and "seed 1 stopped" in target and "miss" in target
+    assert "- **P1.1** `base`" in old and "why the old base missed" in old  # its own notes and reasons
+    new = next(ln for ln in md.split("**The same rows under")[0].splitlines()
+               if ln.startswith("| Target MNIST-M | Class Accuracy |"))
+    assert "0.7500" in new and "yes (±0.05)" in new
+    assert "**Under an earlier protocol** (the old way; not counted above): 0/" in md and "A screen replaced it." in md
+    # the study's counts are those of its own runs: the same as without the old runs
+    import shutil
+    shutil.rmtree(out / "old")
+    after = write_study_report(out, plans, reference_rows(), 3, False, [])
+    assert {k: v for k, v in before.items() if k != "protocols"} == {k: v for k, v in after.items() if k != "protocols"}
+    assert before["protocols"]["old"]["rows_judged"] > 0 and after["protocols"] == {}
+    assert "earlier protocol" not in (out / "report.md").read_text()
+
+
+def test_the_domain_accuracy_at_the_notebooks_threshold_is_a_reading_of_the_same_runs(tmp_path):
+    """Runs that record the domain accuracy at the notebook's threshold show it under the table, each point once,
+    with the verdict it would get and never counted; runs without it (older ones) give no such block."""
+    from dlapps.study.report import write_study_report
+    from dlapps.study.run import reference_rows, study_plans
+
+    out = tmp_path / "study"
+    _fake_sweep(out / "2c_dann", {"": {0: 0.75, 1: 0.76, 2: 0.74}})
+    plans = study_plans(quick=False)
+    counts = write_study_report(out, plans, reference_rows(), 3, False, [])
+    assert "course notebook evaluates it" not in (out / "report.md").read_text()
+    for s in range(3):
+        f = out / "2c_dann" / f"base-s{s}" / "metrics.json"
+        m = json.loads(f.read_text())
+        m["source"]["domain_acc_logit05"], m["target"]["domain_acc_logit05"] = 0.83, 0.30
+        f.write_text(json.dumps(m))
+    again = write_study_report(out, plans, reference_rows(), 3, False, [])
+    md = (out / "report.md").read_text()
+    assert md.count("course notebook evaluates it") == 1  # Table 5 shows the base; Tables 6-10 read the same runs
+    block = md.split("course notebook evaluates it")[1].split("\n\n")[1]
+    src = next(ln for ln in block.splitlines() if ln.startswith("| Source MNIST | Domain Accuracy |"))
+    tgt = next(ln for ln in block.splitlines() if ln.startswith("| Target MNIST-M | Domain Accuracy |"))
+    assert "0.8300" in src and "yes (±0.1)" in src and "`source.domain_acc_logit05`; not counted" in src
+    assert "0.3000" in tgt and "no" in tgt.split("|")[6]
+    assert counts == again  # never counted

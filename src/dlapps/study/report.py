@@ -8,7 +8,7 @@ The report is a function of the study dir alone (no clock, no machine facts), so
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +130,8 @@ class RunNotes:
     pointed to by every row that reads it: what each seed did, read from its own files by the app's
     ``diagnose`` (never typed by hand), with study.toml's reason for a miss (a hypothesis, no number) after it."""
 
-    def __init__(self, data: StudyData) -> None:
-        self.data = data
+    def __init__(self, data: StudyData, prefix: str = "R") -> None:
+        self.data, self.prefix = data, prefix
         self.refs: dict[tuple[str, str], str] = {}
         self.why: dict[str, list[str]] = {}
         self.pending: list[tuple[str, Any, str]] = []
@@ -142,7 +142,7 @@ class RunNotes:
             return ""
         key = (plan.file.stem, point)
         if key not in self.refs:
-            self.refs[key] = f"R{len(self.refs) + 1}"
+            self.refs[key] = f"{self.prefix}{len(self.refs) + 1}"
             self.pending.append((self.refs[key], plan, point))
         return self.refs[key]
 
@@ -218,12 +218,14 @@ def _row_cells(r: dict[str, Any], s: Any, v: RowVerdict, label: str, note: str) 
 
 
 def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
-               counted: dict[tuple[str, str, str], str], notes: RunNotes) -> tuple[list[list[str]], Tally]:
+               counted: dict[tuple[str, str, str], str], notes: RunNotes,
+               explain: dict[str, str] | None = None) -> tuple[list[list[str]], Tally]:
     """One table's rows and its tally. ``counted`` maps (sweep, point, metric) to the table that already
-    judged those runs, so six tables reading Table 5's run count it once."""
+    judged those runs, so six tables reading Table 5's run count it once. ``explain``: why a row misses (default:
+    the table's own study.toml sentences)."""
     tally = Tally()
     rows = []
-    explain = plan.entry.spec.get("explain", {})
+    explain = plan.entry.spec.get("explain", {}) if explain is None else explain
     for r in refs:
         if r["table"] != plan.entry.key:
             continue
@@ -293,6 +295,28 @@ def reading_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData, point_m
         rows.append(_row_cells(r, s, v, f"{r['row']} → `{point or 'base'}`",
                                "; ".join(x for x in ("alternative reading: not counted", ref, "" if ref else why)
                                          if x)))
+    return rows
+
+
+def metric_reading_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData, metrics: dict[str, str],
+                        shown: set[tuple[str, str, str]]) -> list[list[str]]:
+    """The rows of a table whose metric another measurement reads too (study.toml [metric_readings]): that
+    measurement's number over the same seeds and the verdict it would get, never counted. Runs that did not record
+    it give no row, nor does a point an earlier table already showed (``shown``)."""
+    rows = []
+    for r in refs:
+        if r["table"] != plan.entry.key or r["metric"] not in metrics or plan.file is None:
+            continue
+        point, other = plan.point_map.get(r["point"], r["point"]), metrics[r["metric"]]
+        key = (plan.file.name, point, other)
+        s = data.seeds(plan, point, other)
+        if not s.vals or key in shown:
+            continue
+        shown.add(key)
+        v = judge_row(r["value"] if isinstance(r["value"], float) else None, s.vals, len(s.stopped), s.planned,
+                      r["band"] if plan.judged else None, collapsed=len(s.collapsed),
+                      healthy=[x for k, x in sorted(s.values.items()) if k not in s.collapsed], bounded=True)
+        rows.append(_row_cells(r, s, v, r["row"], f"`{other}`; not counted"))
     return rows
 
 
@@ -461,7 +485,8 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
     for p in plans:
         p.sweep_dir = out / p.file.stem if p.file is not None else None
     data = StudyData(out, n_seeds, study_extra_seeds(out, plans, n_seeds))
-    ctx = _Context(out, data, refs, {p.entry.key: p for p in plans}, RunNotes(data))
+    ctx = _Context(out, data, refs, {p.entry.key: p for p in plans}, RunNotes(data),
+                   protocols=earlier_protocols(out, plans, n_seeds))
     sections: dict[str, list[str]] = {s: [] for s in SECTION_ORDER}
     summary, total = [], Tally()
     for p in plans:
@@ -472,7 +497,7 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
                             p.note or p.mode])
         sections[p.entry.section] += part
     titles = study_spec()["sections"]
-    md = _header(n_seeds, quick, failures) + _summary_box(summary, total)
+    md = _header(n_seeds, quick, failures) + _summary_box(summary, total, ctx.protocols)
     for s in SECTION_ORDER:
         if sections[s]:
             md += [f"## {titles[s]['title']}", ""] + sections[s]
@@ -491,7 +516,50 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
             "rows_stopped": total.stopped, "rows_stopped_finished": dict(total.stopped_finished),
             "runs_read": len(total.runs), "runs_stopped": len(total.stopped_runs),
             "rows_not_run": total.not_run, "substitute_rows": total.substitutes,
-            "claims": dict(total.claims), "report": str(md_path)}
+            "claims": dict(total.claims), "report": str(md_path),
+            "protocols": {pr.name: {"rows_judged": pr.tally.judged, "rows_within": pr.tally.within}
+                          for pr in ctx.protocols}}
+
+
+@dataclass
+class _Protocol:
+    """An earlier protocol's published runs (study.toml [protocols.X]), read table by table like the study's own
+    and tallied on their own: shown, never counted."""
+
+    name: str
+    spec: dict[str, Any]
+    out: Path                                               # its dir in the study dir
+    data: StudyData
+    notes: RunNotes
+    counted: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    tally: Tally = field(default_factory=Tally)
+
+
+def earlier_protocols(out: Path, plans: list[Any], n_seeds: int) -> list[_Protocol]:
+    """The earlier protocols whose runs the study dir holds (one not published is not shown)."""
+    found = []
+    for i, (name, spec) in enumerate(study_spec().get("protocols", {}).items()):
+        d = out / spec["dir"]
+        if d.is_dir():  # its replacement seeds are those its own rule asked for, read from its own runs
+            data = StudyData(d, n_seeds, study_extra_seeds(d, plans, n_seeds))
+            found.append(_Protocol(name, spec, d, data, RunNotes(data, prefix=f"P{i + 1}.")))
+    return found
+
+
+def protocol_part(p: Any, ctx: _Context) -> list[str]:
+    """Under a table, its rows under each earlier protocol that ran its section, with their run notes."""
+    part: list[str] = []
+    for pr in ctx.protocols:
+        if p.entry.section not in pr.spec["sections"] or p.file is None or not (pr.out / p.file.stem).is_dir():
+            continue
+        alt = replace(p, sweep_dir=pr.out / p.file.stem)
+        rows, tally = table_rows(alt, ctx.refs, pr.data, pr.counted, pr.notes,
+                                 pr.spec.get("explain", {}).get(p.entry.key, {}))
+        pr.tally.add(tally)
+        part += [f"**The same rows under an earlier protocol**: {pr.spec['title']} (its published runs, "
+                 f"`{pr.spec['dir']}/{p.file.stem}/`; shown, never counted)", "", markdown_table(ROW_HEADER, rows), "",
+                 *pr.notes.flush()]
+    return part
 
 
 @dataclass
@@ -505,6 +573,8 @@ class _Context:
     notes: RunNotes
     counted: dict[tuple[str, str, str], str] = field(default_factory=dict)  # a row read once is counted once
     figures_shown: dict[Path, str] = field(default_factory=dict)  # a sweep serving several tables: figures once
+    protocols: list[_Protocol] = field(default_factory=list)  # earlier protocols, shown beside the tables
+    metric_readings_shown: set[tuple[str, str, str]] = field(default_factory=set)  # (sweep, point, metric): once
 
 
 def _plan_part(p: Any, ctx: _Context) -> tuple[list[str], Tally | None]:
@@ -522,8 +592,14 @@ def _plan_part(p: Any, ctx: _Context) -> tuple[list[str], Tally | None]:
         for name, point_map in e.spec.get("readings", {}).items():
             part += [f"**Reading: {name}**", "",
                      markdown_table(ROW_HEADER, reading_rows(p, refs, data, point_map, ctx.notes)), ""]
+        for reading in study_spec().get("metric_readings", {}).values():
+            other = metric_reading_rows(p, refs, data, reading["metrics"], ctx.metric_readings_shown)
+            if other:
+                part += [f"**Reading: {reading['title']}** (the same runs, not counted)", "",
+                         markdown_table(ROW_HEADER, other), ""]
         part += ctx.notes.flush()
         tally.claims = claims_part(p, ctx.by_key, refs, data, part)
+        part += protocol_part(p, ctx)
         fig = epoch_figure(p, refs, data, ctx.out)
         if fig:
             part += [f"![{e.label} per-epoch target accuracy]({fig})", ""]
@@ -556,7 +632,7 @@ def _header(n_seeds: int, quick: bool, failures: list[str]) -> list[str]:
     return md
 
 
-def _summary_box(summary: list[list[str]], total: Tally) -> list[str]:
+def _summary_box(summary: list[list[str]], total: Tally, protocols: list[_Protocol]) -> list[str]:
     """The summary that opens the report: rows within band, stopped seeds, claims by verdict, one line per table."""
     if not summary:
         return []
@@ -570,6 +646,10 @@ def _summary_box(summary: list[list[str]], total: Tally) -> list[str]:
           f"**Claims**: {total.claims_text()}.", ""]
     if total.unexplained:
         md += [f"Misses not yet explained in `study.toml`: {len(total.unexplained)}.", ""]
+    for pr in protocols:
+        if pr.tally.judged:
+            md += [f"**Under an earlier protocol** ({pr.spec['title']}; not counted above): {pr.tally.rows_text()}. "
+                   f"{pr.spec.get('why', '')}".rstrip(), ""]
     return md + [markdown_table(["table", "rows", "claims", "how it ran"], summary), "", "</div>", ""]
 
 

@@ -89,6 +89,28 @@ class BeyondSpec:
     notes: dict[str, str] = field(default_factory=dict)  # method -> where it comes from, what its network is
 
 
+@dataclass
+class ProtocolSpec:
+    """A protocol the published study ran under before a rerun replaced it: its runs are kept in ``dir`` of the
+    study dir and shown under each table of ``sections`` as a reading (its own verdicts, never counted)."""
+
+    title: str                           # what the protocol was, as a reader names it
+    dir: str                             # where its sweeps are, in the study dir (<dir>/<sweep stem>)
+    sections: list[str]                  # the sections whose tables it ran
+    why: str = ""                        # why it was replaced (the screen or finding that decided it)
+    # table -> "row" or "row|column" -> why that row misses under this protocol (as [tables.N.explain])
+    explain: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class MetricReadingSpec:
+    """Another measurement of a row's metric on the same runs (the domain accuracy at another threshold): each row
+    of that metric gets its reading's number and the verdict it would get, shown under its table, never counted."""
+
+    title: str
+    metrics: dict[str, str]              # a row's metric -> the metric that reads it the other way
+
+
 def _check(kind: type, where: str, raw: Any) -> None:
     if not isinstance(raw, dict):
         raise DlappsError(f"study.toml {where}: expected a table of keys, got {type(raw).__name__}")
@@ -107,7 +129,8 @@ def _check(kind: type, where: str, raw: Any) -> None:
 def validate(spec: dict[str, Any]) -> dict[str, Any]:
     """Check every entry of a loaded study.toml against its dataclass; returns the spec unchanged."""
     top = {"sections": SectionSpec, "tables": TableSpec, "figures": FigureSpec, "screens": ScreenSpec,
-           "beyond": BeyondSpec}
+           "beyond": BeyondSpec, "protocols": ProtocolSpec,
+           "metric_readings": MetricReadingSpec}
     unknown = sorted(set(spec) - set(top) - {"claims"})
     if unknown:
         raise DlappsError(f"study.toml: unknown section {unknown[0]!r}; known: claims, {', '.join(top)}")
