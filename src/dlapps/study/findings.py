@@ -70,10 +70,11 @@ def reversed_step_table(out: Path) -> list[str]:
                            rows), ""]
 
 
-def edge_facts(out: Path) -> list[str]:
-    """Where the published 2-c runs stopped, set against the base run's largest reversed step."""
+def edge_facts(runs_dir: Path, where: str = "") -> list[str]:
+    """Where the published 2-c runs (``runs_dir``/2c_dann) stopped, set against the base run's largest reversed
+    step; ``where``: that dir as the report names it."""
     diagnose = load_app("adapt").note  # the 2-c runs are adapt's: it reads where each stopped
-    runs = _runs(out / "2c_dann")
+    runs = _runs(runs_dir / "2c_dann")
     base = {s: m for s, m in runs.get("", {}).items() if m.get("history")}
     if not base:
         return []
@@ -92,7 +93,7 @@ def edge_facts(out: Path) -> list[str]:
         m = next(iter(runs.get(name, {}).values()), None)
         if m is not None and not m.get("diverged"):
             near[name or "epochs=20"] = sum(_step(r) >= EDGE_BAND for r in m["history"])
-    lines = [f"The base run's largest reversed step is λ·μ = {peak:.2g} (5 seeds, `2c_dann/base`). The published "
+    lines = [f"The base run's largest reversed step is λ·μ = {peak:.2g} ({len(base)} seeds, `{where}2c_dann/base`). The published "
              f"2-c runs that stopped did so at λ·μ from {min(steps):.2g} to {max(steps):.2g} "
              f"({len(steps)} stops, each in its table's run notes): the base run's peak is itself the edge. "
              if steps else f"The base run's largest reversed step is λ·μ = {peak:.2g}. "]
@@ -138,11 +139,14 @@ def momentum_zero(out: Path) -> list[str]:
             "(compare the base row with the study's 0.748), so on its own it does not reproduce the study.", ""]
 
 
-def findings_section(out: Path) -> list[str]:
-    """The report's Findings, from the study dir alone."""
+def findings_section(out: Path, runs: str = "", protocol: str = "") -> list[str]:
+    """The report's Findings, from the study dir alone. ``runs``: where in it the 2-c runs they explain are (an
+    earlier protocol's dir once a rerun replaced them; ``protocol`` names it)."""
     body = ["## Findings: why Tables 6 and 8-10 miss", "",
+            *([f"*Written about the runs of an earlier protocol ({protocol}), kept in `{runs}/`.*", ""] if runs else []),
             "### Why a large λ early stops this DANN and not the study's", "",
-            *reversed_step_table(out), *edge_facts(out), *momentum_zero(out),
+            *reversed_step_table(out), *edge_facts(out / runs if runs else out, f"{runs}/" if runs else ""),
+            *momentum_zero(out),
             "### The data path: MNIST-M at 28x28", "",
             "The study builds MNIST-M at 28x28; Ganin's 32x32 release pads MNIST's digits by 2 px, so `--preset study` "
             "crops its centre (`--fit crop`) and target digits keep their source twins' size. A resize (`--fit "

@@ -504,7 +504,8 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
         if s == "2c" and not quick:  # the same data under stronger methods, right after the study's own
             md += beyond_part(out, study_spec().get("beyond", {}))
     if not quick:
-        md += findings_section(out)
+        explained = next((pr for pr in ctx.protocols if pr.spec.get("findings")), None)  # whose misses they explain
+        md += findings_section(out, *((explained.spec["dir"], explained.spec["title"]) if explained else ()))
     md += screens_part(out)
     text = "\n".join(md)
     md_path, html_path = out / "report.md", out / "report.html"

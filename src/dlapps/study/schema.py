@@ -98,6 +98,7 @@ class ProtocolSpec:
     dir: str                             # where its sweeps are, in the study dir (<dir>/<sweep stem>)
     sections: list[str]                  # the sections whose tables it ran
     why: str = ""                        # why it was replaced (the screen or finding that decided it)
+    findings: bool = False               # the report's Findings were written about this protocol's runs
     # table -> "row" or "row|column" -> why that row misses under this protocol (as [tables.N.explain])
     explain: dict[str, dict[str, str]] = field(default_factory=dict)
 
