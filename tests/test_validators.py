@@ -187,3 +187,37 @@ def test_selection_options_fail_in_one_line_before_any_run(tmp_path):
     assert_one_line_error(dlapps("adapt", "dann", *common, str(tmp_path / "d"), "--target-val", "4000"),
                           "more than half")
     assert not any((tmp_path / n).exists() for n in "abc")
+
+
+def test_a_sweep_file_declares_its_selector_and_the_command_line_overrides_it(tmp_path):
+    """`select-by` in the sweep file is the pre-registered selector: the finished sweep reports its pick without a
+    flag; --select-by still overrides it, and a misspelt one fails in one line."""
+    import json
+
+    from dlapps import DlappsError
+    from dlapps.runner.runs import RunOptions
+    from dlapps.sweep import run_sweep
+    from dlapps.sweep.spec import load_spec
+    from dlapps.sweep_config import SweepConfig
+
+    f = tmp_path / "s.toml"
+    f.write_text('command = "adapt dann"\nselect-by = "im"\nseeds = [0]\nmetrics = ["target.class_acc"]\n'
+                 '[base]\nepochs = 1\n[grid]\nlr = [0.1, 0.2]\n')
+    assert load_spec(f).select_by == "im"
+    out = tmp_path / "out"
+    for lr, acc, im in (("0.1", 0.9, 1.0), ("0.2", 0.8, 2.0)):  # IM prefers the worse point: the pick shows whose
+        d = out / f"lr={lr}-s0"
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"app": "adapt", "command": "dann", "options": {}}))
+        (d / "metrics.json").write_text(json.dumps({"target": {"class_acc": acc}, "complete": True,
+                                                    "validators": {"im": im, "entropy": 1 / im}}))
+        (d / "report.md").write_text("done")
+    run_sweep(SweepConfig(file=str(f)), RunOptions(out=str(out), quiet=True))
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["selected_by"], m["selected_point"]) == ("im", "lr=0.2")
+    run_sweep(SweepConfig(file=str(f), select_by="entropy"), RunOptions(out=str(out), quiet=True))
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["selected_by"], m["selected_point"]) == ("entropy", "lr=0.2")
+    f.write_text(f.read_text().replace('"im"', '"imm"'))
+    with pytest.raises(DlappsError, match="imm"):
+        run_sweep(SweepConfig(file=str(f)), RunOptions(out=str(out), quiet=True))

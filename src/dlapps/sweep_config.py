@@ -15,8 +15,9 @@ class SweepConfig(Parallel):
     plan: bool = opt(False, "Run nothing: parse every point's command line (a misspelt option fails) and list the "
                             "points with their state (new, partial, complete, diverged, damaged).")
     select_by: str | None = opt(None, "adapt sweeps: report the point this validator picks (source_acc|entropy|im|"
-                                      "snd|bnm|dev|target-val); every validator's pick, gap to the oracle and rank "
-                                      "correlation are tabled anyway.", metavar="VALIDATOR")
+                                      "snd|bnm|dev|target-val; default: the file's select-by, declared before it "
+                                      "ran); every validator's pick, gap to the oracle and rank correlation are "
+                                      "tabled anyway.", metavar="VALIDATOR")
     seeds: list[int] | None = opt(None, "Replace the file's seeds (the study's --seeds).", cli=False)
     select: list[str] | None = opt(None, "Run only these points (by name); finished others still aggregate.",
                                    cli=False)

@@ -87,7 +87,7 @@ def run_sweep(cfg: SweepConfig, opts: RunOptions | None = None) -> RunResult:
     opts = opts or RunOptions()
     file, quiet = Path(cfg.file), opts.quiet
     spec = load_spec(file)
-    select_by = _select_by(spec, cfg.select_by)
+    select_by = _select_by(spec, cfg.select_by or spec.select_by)
     if cfg.seeds is not None:
         spec.seeds = list(cfg.seeds)
     spec.extra = {k: list(v) for k, v in (cfg.extra_seeds or {}).items()}

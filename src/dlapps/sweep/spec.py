@@ -32,6 +32,8 @@ class SweepSpec:
     seeds: list[int] = field(default_factory=lambda: [0])
     metrics: list[str] = field(default_factory=list)
     quick: dict[str, Any] = field(default_factory=dict)
+    # the validator that picks the sweep's point, declared in the file before it runs (--select-by overrides it)
+    select_by: str = ""
     # point name -> seeds it runs beyond its own: set by the caller (the study's replacement seeds for claims
     # whose pairs a failed run broke), never read from a sweep file
     extra: dict[str, list[int]] = field(default_factory=dict)
@@ -63,7 +65,7 @@ def load_spec(path: Path) -> SweepSpec:
         raise DlappsError(f"cannot parse {path}: {e}") from None
     if not isinstance(d, dict) or "command" not in d:
         raise DlappsError(f"{path}: a sweep file needs `command = \"app command\"`")
-    unknown = set(d) - {"command", "base", "grid", "points", "seeds", "metrics", "quick", "description"}
+    unknown = set(d) - {"command", "base", "grid", "points", "seeds", "metrics", "quick", "description", "select-by"}
     if unknown:
         raise DlappsError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
     grid = d.get("grid", {})
@@ -72,7 +74,8 @@ def load_spec(path: Path) -> SweepSpec:
             raise DlappsError(f"{path}: grid.{k} must be a non-empty list")
     return SweepSpec(command=str(d["command"]).split(), base=dict(d.get("base", {})), grid=dict(grid),
                      points=list(d.get("points", [])), seeds=[int(s) for s in d.get("seeds", [0])],
-                     metrics=list(d.get("metrics", [])), quick=dict(d.get("quick", {})))
+                     metrics=list(d.get("metrics", [])), quick=dict(d.get("quick", {})),
+                     select_by=str(d.get("select-by", "")))
 
 
 def expand(spec: SweepSpec, quick: bool = False) -> list[Point]:
