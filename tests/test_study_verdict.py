@@ -473,6 +473,8 @@ def test_an_earlier_protocol_is_shown_under_each_table_and_never_counted(tmp_pat
     target = next(ln for ln in old.splitlines() if ln.startswith("| Target MNIST-M | Class Accuracy |"))
     assert "0.6100" in target and "seed 1 stopped" in target and "miss" in target
     assert "- **P1.1** `base`" in old and "why the old base missed" in old  # its own notes and reasons
+    assert "**Claims of Table 5 under that protocol** (not counted)" in old  # each side read from its runs
+    assert "[old/2c_dann/report.md](old/2c_dann/report.md)" in old
     new = next(ln for ln in md.split("**The same rows under")[0].splitlines()
                if ln.startswith("| Target MNIST-M | Class Accuracy |"))
     assert "0.7500" in new and "yes (±0.05)" in new

@@ -557,9 +557,17 @@ def protocol_part(p: Any, ctx: _Context) -> list[str]:
         rows, tally = table_rows(alt, ctx.refs, pr.data, pr.counted, pr.notes,
                                  pr.spec.get("explain", {}).get(p.entry.key, {}))
         pr.tally.add(tally)
+        where = f"{pr.spec['dir']}/{p.file.stem}"
         part += [f"**The same rows under an earlier protocol**: {pr.spec['title']} (its published runs, "
-                 f"`{pr.spec['dir']}/{p.file.stem}/`; shown, never counted)", "", markdown_table(ROW_HEADER, rows), "",
-                 *pr.notes.flush()]
+                 f"`{where}/`; shown, never counted)", "", markdown_table(ROW_HEADER, rows), "", *pr.notes.flush()]
+        # its claims, each side read from that protocol's runs
+        by_key = {k: replace(q, sweep_dir=pr.out / q.file.stem) if q.file is not None else q
+                  for k, q in ctx.by_key.items()}
+        claims, _, _ = claim_rows(alt, by_key, ctx.refs, pr.data)
+        if claims:
+            part += [f"**Claims of {p.entry.label} under that protocol** (not counted)", "",
+                     markdown_table(CLAIM_HEADER, claims), ""]
+        part += [f"Every run of this part under that protocol: [{where}/report.md]({where}/report.md)", ""]
     return part
 
 
