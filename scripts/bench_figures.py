@@ -170,9 +170,18 @@ def row_visualize(f: dict[str, Any]) -> str:
             f"{sal}; class visualization, iteration of first p ≥ 0.9: {cv}")
 
 
+def row_beyond(f: dict[str, Any]) -> str:
+    runs = "; ".join(f"{k}: {r['seeds']} seeds, target {r['target']:.4f}, {r['minutes_per_run']:.1f} min per run"
+                     for k, r in f["published"].items()) or "no published run yet"
+    return (f"one step on {f['network']}, 1 thread (alternating blocks): DANN {f['DANN_ms_per_step']:.1f} ms (the "
+            f"reference), VADA {f['VADA_ms_per_step']:.1f} ms (×{f['VADA_vs_dann']:.2f}), DIRT-T "
+            f"{f['DIRT-T_ms_per_step']:.1f} ms (×{f['DIRT-T_vs_dann']:.2f}); published runs of the study report's "
+            f"\"beyond\" section: {runs}")
+
+
 SUMMARY: dict[str, Callable[[dict[str, Any]], str]] = {
     "transfer": row_transfer, "visualize": row_visualize, "adapt": row_adapt, "selection": row_selection,
-    "generate": row_generate, "sweep": row_sweep}
+    "generate": row_generate, "sweep": row_sweep, "beyond": row_beyond}
 
 
 def render_summary(docs: dict[str, dict[str, Any]]) -> str:
