@@ -329,3 +329,31 @@ def test_beyond_the_study_lists_each_method_from_its_published_runs_or_says_it_h
     assert "| DANN | 0, 1 | 0.8500 ± 0.0707 | 0.9900 ± 0.0000 | im | 0.0100 ± 0.0000 | 40.0 ± 0.0 | 10.0 ± 0.0 |" in md
     assert "| VADA | not run yet | `dlapps sweep experiments/b.toml --out study-results/beyond/b` |" in md
     assert "- **VADA**: Shu et al. (2018)." in md
+
+
+def test_beyond_the_study_plots_accuracy_against_training_time_with_a_chain_starting_where_its_start_ended(tmp_path):
+    """The curve's clock is the training time, and a chained run (pseudo-labels from a DANN run) starts where its
+    start run ended, so the figure shows what the whole chain cost; nothing published, no figure."""
+    import json
+
+    from dlapps.study.beyond import accuracy_time_figure, beyond_part, training_curve
+
+    methods = {"DANN": "a.toml", "DANN + pseudo-labels": "b.toml"}
+    assert accuracy_time_figure(tmp_path, methods) is None
+    dann = tmp_path / "beyond" / "a" / "base-s0"
+    pl = tmp_path / "beyond" / "b" / "base-s0"
+    for d, cfg, m in (
+            (dann, {"app": "adapt", "options": {}},
+             {"history": [{"train_s": 60.0, "target.class_acc": 0.6}, {"train_s": 120.0, "target_class_acc": 0.7}]}),
+            (pl, {"app": "adapt", "options": {"start": "study-results/beyond/a/base-s0"}},
+             {"rounds": [{"seconds": 30.0, "target_acc": 0.8}, {"seconds": 30.0, "target.class_acc": 0.85}]})):
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps(cfg))
+        (d / "report.md").write_text("done")
+        (d / "metrics.json").write_text(json.dumps({**m, "complete": True, "target": {"class_acc": 0.9},
+                                                    "source": {"class_acc": 0.99}}))
+    assert training_curve(dann, tmp_path) == ([1.0, 3.0], [0.6, 0.7])  # old and new history names alike
+    assert training_curve(pl, tmp_path) == ([3.5, 4.0], [0.8, 0.85])   # from the DANN run's 3 minutes on
+    md = "\n".join(beyond_part(tmp_path, {"m": {"title": "Beyond", "caption": "c", "methods": methods}}))
+    assert "![Beyond: target accuracy against training time](figures/beyond_accuracy_time.png)" in md
+    assert (tmp_path / "figures" / "beyond_accuracy_time.png").stat().st_size > 0

@@ -4,11 +4,14 @@ A method not published yet is listed as not run, with the command that runs it: 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
-from dlapps.runner.runs import metric
+from dlapps.apps import load_app
+from dlapps.runner.hooks import app_of
+from dlapps.runner.runs import RunDir, metric
 from dlapps.runner.tables import markdown_table
 from dlapps.study.verdict import mean_sd
 from dlapps.sweep import read_metrics, status
@@ -64,11 +67,66 @@ def method_row(label: str, sweep: str, out: Path) -> list[str]:
             _cell(minutes, 1)]
 
 
+def _start_of(run: Path, out: Path) -> Path | None:
+    """The published run a chained run started from (a pseudo-labelling run's --from, DIRT-T's --init), if any."""
+    try:
+        options = json.loads((run / "config.json").read_text(encoding="utf-8")).get("options", {})
+    except (OSError, ValueError):
+        return None
+    start = str(options.get("start") or options.get("init") or "")
+    return out / "beyond" / start.split("beyond/", 1)[1] if "beyond/" in start else None
+
+
+def training_curve(run: Path, out: Path, depth: int = 0) -> tuple[list[float], list[float]]:
+    """(minutes of training at the end of each epoch or round, target accuracy then) of one published run; a
+    chained run's clock starts where its start run's ended, so the curve is what the whole chain cost."""
+    m = read_metrics(run) if status(run) == "complete" else None
+    if m is None:
+        return [], []
+    hooks = load_app(app_of(run))  # its app names the rows (old runs' names read as today's)
+    rows = hooks.history(m) or hooks.history({"history": m.get("rounds")})
+    start = _start_of(run, out) if depth < 3 else None
+    t0 = training_curve(start, out, depth + 1)[0][-1:] if start is not None else []
+    minutes, accs, t = [], [], t0[0] if t0 else 0.0
+    for r in rows:
+        t += float(r.get("train_s", r.get("seconds", 0.0))) / 60
+        if isinstance(r.get("target.class_acc"), (int, float)):
+            minutes.append(t)
+            accs.append(float(r["target.class_acc"]))
+    return minutes, accs
+
+
+def accuracy_time_figure(out: Path, methods: dict[str, str], goal: float = 0.98) -> str | None:
+    """Target accuracy against training time, every published seed of every method (the issue's question: what
+    a laptop reaches, and how fast); the PNG's path relative to ``out``, or None when nothing is published."""
+    from dlapps.runner.figures import plt  # matplotlib: only when a figure is drawn
+    curves = {label: [training_curve(run, out) for run in sorted((out / "beyond" / Path(sweep).stem).glob("*-s*"))
+                      if run.is_dir()] for label, sweep in methods.items()}
+    curves = {k: [c for c in v if c[0]] for k, v in curves.items()}
+    if not any(curves.values()):
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (label, runs) in enumerate(curves.items()):
+        for j, (x, y) in enumerate(runs):
+            ax.plot(x, y, marker=".", lw=1, color=f"C{i}", alpha=0.8, label=label if j == 0 else None)
+    ax.axhline(goal, color="k", ls="--", lw=0.8, label=f"{goal:g}")
+    ax.set_xlabel("training time, minutes (one thread; a chained method starts where its start run ended)", fontsize=8)
+    ax.set_ylabel("target test accuracy", fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("Target accuracy against training time, every seed", fontsize=9)
+    fig.tight_layout()
+    return RunDir(out).save_figure(fig, "beyond_accuracy_time").relative_to(out).as_posix()
+
+
 def beyond_part(out: Path, specs: dict[str, dict[str, Any]]) -> list[str]:
-    """Each ``[beyond.*]`` entry of study.toml as a table under its title, the methods' sources below it."""
+    """Each ``[beyond.*]`` entry of study.toml as a table under its title, the methods' sources below it, and the
+    accuracy of every published run against its training time."""
     part: list[str] = []
     for spec in specs.values():
         rows = [method_row(label, sweep, out) for label, sweep in spec["methods"].items()]
         notes = [f"- **{label}**: {note}." for label, note in spec.get("notes", {}).items()]
         part += [f"## {spec['title']}", "", spec["caption"], "", markdown_table(HEADER, rows), "", *notes, ""]
+        fig = accuracy_time_figure(out, spec["methods"])
+        if fig:
+            part += [f"![{spec['title']}: target accuracy against training time]({fig})", ""]
     return part
