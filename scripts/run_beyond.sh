@@ -4,7 +4,8 @@
 # point, from a worktree at a fixed commit so that the chained runs' relative paths resolve inside it:
 #   git worktree add ../beyond-wt <commit> && cd ../beyond-wt
 #   DLAPPS_DATA=../shared/data nohup bash scripts/run_beyond.sh [SWEEP ...] &
-# Default: DANN, then DANN + pseudo-labels, then VADA's settings chosen by IM (adapt_vada_select.toml). VADA and
+# Default: VADA's settings chosen by IM (adapt_vada_select.toml: the longest, and what VADA's rows wait for), then
+# DANN, then DANN + pseudo-labels. VADA and
 # VADA + DIRT-T run once the chosen point's options are in adapt_beyond_vada.toml's [base]:
 #   bash scripts/run_beyond.sh adapt_beyond_vada adapt_beyond_dirtt
 # Each sweep skips finished points and resumes an interrupted one. Publish finished points from the main checkout:
@@ -13,7 +14,7 @@
 set -u
 export PYTHONPATH="$PWD/src" MPLBACKEND=Agg
 sweeps=("$@")
-[ ${#sweeps[@]} -gt 0 ] || sweeps=(adapt_beyond_dann adapt_beyond_pseudo_label adapt_vada_select)
+[ ${#sweeps[@]} -gt 0 ] || sweeps=(adapt_vada_select adapt_beyond_dann adapt_beyond_pseudo_label)
 for s in "${sweeps[@]}"; do
   echo "=== $(date -u +%FT%T) $s at $(git rev-parse --short HEAD)"
   nice -n 10 python3 -m dlapps sweep "experiments/$s.toml" --out "study-results/beyond/$s" --jobs 1 --threads 1
