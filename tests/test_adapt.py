@@ -251,7 +251,7 @@ def test_lambda_per_epoch_holds_one_value_through_an_epoch(tmp_path):
 def test_published_per_epoch_lambda_is_the_study_formula_times_the_multiplier():
     """The study writes λ = -1 + 2 / (1 + exp(-2e / epochs)) with the epoch index e; the published per-epoch × 2
     run's λ, epoch by epoch, is that formula (typed here from the text, not lambda_at) times 2."""
-    published = Path(__file__).resolve().parents[1] / "study-results" / "2c_dann"
+    published = Path(__file__).resolve().parents[1] / "study-results" / "readings" / "ganin_shuffled" / "2c_dann"
     h = json.loads((published / "lambda-update=per-epoch,lambda-multiplier=2.0-s0" / "metrics.json").read_text())
     study = [2 * (-1 + 2 / (1 + math.exp(-2 * e / 20))) for e in range(20)]
     assert [r["lambda"] for r in h["history"]] == pytest.approx(study[:len(h["history"])], abs=1e-12)
@@ -264,7 +264,7 @@ def test_collapse_is_caught_in_the_epoch_it_happens_on_published_histories():
     from dlapps.adapt.dann import collapse
     from dlapps.adapt.history import rows_of
 
-    published = Path(__file__).resolve().parents[1] / "study-results" / "2c_dann"
+    published = Path(__file__).resolve().parents[1] / "study-results" / "readings" / "ganin_shuffled" / "2c_dann"
     cosine = rows_of(json.loads((published / "lambda-schedule=cosine,lambda-start=1.0,lambda-end=0.0-s0" /
                                  "metrics.json").read_text()))  # written with the old names: read in today's
     assert cosine[0]["train.class_loss"] > 1e6 and "exploded" in collapse(cosine[:1])

@@ -73,7 +73,8 @@ def test_dann_step_matches_a_minimal_implementation_of_the_lab():
     f = lab.f(x)
     class_loss = F.cross_entropy(lab.y(f[:64]), y)
     dom = torch.cat([torch.zeros(64), torch.ones(64)])  # 0 = source, 1 = target
-    domain_loss = F.binary_cross_entropy_with_logits(lab.d(_Reverse.apply(f, lam))[:, 0], dom)
+    # the lab's head ends in a sigmoid and its loss is BCELoss on the probability (--domain-loss bce-prob)
+    domain_loss = F.binary_cross_entropy(torch.sigmoid(lab.d(_Reverse.apply(f, lam))[:, 0]), dom)
     opt_lab.zero_grad()
     (class_loss + domain_loss).backward()
     grads_lab = [q.grad.clone() for q in lab.parameters()]
@@ -92,6 +93,8 @@ def test_preset_fills_defaults_and_explicit_options_win():
     cfg = preset_config(DannConfig, "adapt dann", "study", epochs=3)
     assert (cfg.arch, cfg.normalize, cfg.lr_step, cfg.lambda_gamma, cfg.domain_reduction, cfg.fit) == (
         "dann-padded", "mnist", "per-epoch", 2.0, "mean", "crop")
+    # the lab's protocol, as the lab-protocol screen chose it
+    assert (cfg.target, cfg.order, cfg.domain_loss, cfg.momentum) == ("mnistm-lab", "notebook", "bce-prob", 0.9)
     assert cfg.epochs == 3
     assert preset_config(DannConfig, "adapt dann", "paper").arch == "dann"
     with pytest.raises(DlappsError, match="unknown preset 'studdy'.*did you mean study"):
@@ -116,7 +119,7 @@ def test_every_preset_key_is_an_option_of_its_command():
 def test_cli_preset_is_recorded_and_explicit_option_wins(tmp_path):
     out = tmp_path / "run"
     main(["adapt", "dann", "--preset", "study", "--epochs", "1", "--limit", "256", "--data-source", "embedded",
-          "--tsne-points", "0", "--quiet", "--out", str(out)])
+          "--target", "mnistm", "--tsne-points", "0", "--quiet", "--out", str(out)])  # mnistm-lab needs ../shared
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["preset"] == "study"
     assert cfg["options"]["arch"] == "dann-padded" and cfg["options"]["lambda_gamma"] == 2.0

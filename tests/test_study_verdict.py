@@ -410,13 +410,14 @@ def test_findings_are_read_from_the_published_runs():
     from dlapps.study.findings import findings_section
 
     study = ROOT / "study-results"
-    text = "\n".join(findings_section(study))
+    text = "\n".join(findings_section(study, "readings/ganin_shuffled", "the earlier protocol"))
     base = [json.loads((study / "diagnostics" / "momentum_zero" / f"base-s{s}" / "metrics.json").read_text())
             for s in range(3)]
     assert ", ".join(f"{m['target']['class_acc']:.3f}" for m in base) in text
     peak = max(r["lambda"] * r["lr"] for s in range(5) for r in json.loads(
-        (study / "2c_dann" / f"base-s{s}" / "metrics.json").read_text())["history"])
-    assert f"largest reversed step is λ·μ = {peak:.2g}" in text
+        (study / "readings" / "ganin_shuffled" / "2c_dann" / f"base-s{s}" / "metrics.json").read_text())["history"])
+    assert f"largest reversed step is λ·μ = {peak:.2g} (5 seeds, `readings/ganin_shuffled/2c_dann/base`)" in text
+    assert "Written about the runs of an earlier protocol (the earlier protocol)" in text
     empty = "\n".join(findings_section(ROOT / "no-such-study"))
     assert "is not in this study dir" in empty and "0." not in empty
 
