@@ -475,6 +475,8 @@ def test_an_earlier_protocol_is_shown_under_each_table_and_never_counted(tmp_pat
     assert "0.6100" in target and "seed 1 stopped" in target and "miss" in target
     assert "- **P1.1** `base`" in old and "why the old base missed" in old  # its own notes and reasons
     assert "**Claims of Table 5 under that protocol** (not counted)" in old  # each side read from its runs
+    table6 = md.split("### Table 6")[1].split("**The same rows under an earlier protocol**")[1]
+    assert "same runs as Table 5: shown there" in table6 and "counted there" not in table6.split("###")[0]
     assert "[old/2c_dann/report.md](old/2c_dann/report.md)" in old
     new = next(ln for ln in md.split("**The same rows under")[0].splitlines()
                if ln.startswith("| Target MNIST-M | Class Accuracy |"))

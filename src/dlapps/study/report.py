@@ -557,6 +557,7 @@ def protocol_part(p: Any, ctx: _Context) -> list[str]:
         rows, tally = table_rows(alt, ctx.refs, pr.data, pr.counted, pr.notes,
                                  pr.spec.get("explain", {}).get(p.entry.key, {}))
         pr.tally.add(tally)
+        rows = [[c.replace("shown and counted there", "shown there") for c in row] for row in rows]  # never counted
         where = f"{pr.spec['dir']}/{p.file.stem}"
         part += [f"**The same rows under an earlier protocol**: {pr.spec['title']} (its published runs, "
                  f"`{where}/`; shown, never counted)", "", markdown_table(ROW_HEADER, rows), "", *pr.notes.flush()]
