@@ -70,7 +70,7 @@ def test_help_shows_the_dataclass_defaults():
              "visualize saliency-eval": [SaliencyEvalConfig, RunOptions], "visualize fool": [FoolConfig, RunOptions],
              "visualize classviz": [ClassVizConfig, RunOptions], "study": [StudyConfig], "sweep": [SweepConfig]}
     skipped = {"adapt source-only": {"lambda_schedule", "lambda_start", "lambda_end", "lambda_gamma",
-                                     "lambda_multiplier", "lambda_update", "multiplier_on"},
+                                     "lambda_multiplier", "lambda_update", "multiplier_on", "adversary"},
                "generate dcgan": {"label_in_d", "d_label", "g_label"}, "adapt dann": {"dirtt_beta"}}
     commands = dict(_commands())
     assert set(built) <= set(commands)

@@ -133,3 +133,60 @@ def test_instance_normalised_inputs_have_each_images_statistics_and_ignore_a_col
     src, tgt, stats = load_domains(DomainSpec(data_source="embedded", limit=200, normalize="instance", source_val=0))
     assert torch.allclose(tgt.x_test.mean((2, 3)), torch.zeros(len(tgt.x_test), 3), atol=1e-4)
     assert stats["target_mean"] == "each image's own, per channel"
+
+
+def _grads(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+
+
+def test_the_flipped_adversary_trains_the_head_on_held_features_and_the_features_through_the_held_head():
+    """--adversary flip: the domain head's gradient is that of its own loss with the features held; the features'
+    is the class loss plus λ times the flipped-label loss through the head as it is; once the head wins (saturated
+    logits) the reversed gradient vanishes and the flipped one does not."""
+    from dlapps.adapt.dann import dann_step
+    from dlapps.adapt.networks import build_dann
+
+    torch.manual_seed(0)
+    model = build_dann("dann")
+    xs, xt, y = torch.randn(16, 3, 28, 28), torch.randn(16, 3, 28, 28) + 1, torch.randint(0, 10, (16,))
+    cfg = DannConfig(arch="dann", adversary="flip", domain_reduction="mean")
+    dann_step(model, torch.optim.SGD(model.parameters(), lr=0.0), xs, y, xt, 0.3, cfg)
+    got = _grads(model)
+    # by hand: the head on detached features, the features through a frozen copy of the head with flipped labels
+    ref = build_dann("dann")
+    ref.load_state_dict(model.state_dict())
+    bce = F.binary_cross_entropy_with_logits
+    fs, ft = ref.features(xs), ref.features(xt)
+    head = bce(ref.domain(fs.detach())[:, 0], torch.zeros(16)) / 2 + bce(ref.domain(ft.detach())[:, 0], torch.ones(16)) / 2
+    for p in ref.domain.parameters():
+        p.requires_grad_(False)
+    fool = bce(ref.domain(fs)[:, 0], torch.ones(16)) / 2 + bce(ref.domain(ft)[:, 0], torch.zeros(16)) / 2
+    for p in ref.domain.parameters():
+        p.requires_grad_(True)
+    (F.cross_entropy(ref.classifier(fs), y) + head + 0.3 * fool).backward()
+    want = _grads(ref)
+    assert got.keys() == want.keys()
+    for k in want:
+        assert torch.allclose(got[k], want[k], atol=1e-6), k
+
+    # the head wins: trained alone on the features held fixed until its logits are confident and right
+    opt = torch.optim.Adam(model.domain.parameters(), lr=0.01)
+    with torch.no_grad():
+        fs, ft = model.features(xs), model.features(xt)
+    for _ in range(300):
+        opt.zero_grad()
+        (bce(model.domain(fs)[:, 0], torch.zeros(16)) + bce(model.domain(ft)[:, 0], torch.ones(16))).backward()
+        opt.step()
+    assert (model.domain(fs)[:, 0] < -5).all() and (model.domain(ft)[:, 0] > 5).all()
+
+    def feature_push(adversary: str) -> float:
+        """The norm of the features' gradient that comes from the domain loss (the class loss's taken out)."""
+        m = build_dann("dann")
+        m.load_state_dict(model.state_dict())
+        dann_step(m, torch.optim.SGD(m.parameters(), lr=0.0), xs, y, xt, 1.0, DannConfig(arch="dann", adversary=adversary))
+        c = build_dann("dann")
+        c.load_state_dict(model.state_dict())
+        F.cross_entropy(c.classifier(c.features(xs)), y).backward()
+        return float(sum((p.grad - q.grad).norm() for p, q in zip(m.features.parameters(), c.features.parameters())))
+
+    assert feature_push("flip") > 100 * feature_push("reverse")

@@ -15,7 +15,7 @@ from dlapps.runner.runs import RunOptions
 
 # the λ options mean nothing for the baseline, which fixes λ = 0
 ADVERSARIAL = ("lambda_schedule", "lambda_start", "lambda_end", "lambda_gamma", "lambda_multiplier", "lambda_update",
-               "multiplier_on")
+               "multiplier_on", "adversary")
 
 
 @click.group()

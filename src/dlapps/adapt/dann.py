@@ -60,6 +60,11 @@ class DannConfig(DomainSpec):
     lambda_update: Literal["per-step", "per-epoch"] = opt(
         "per-step", "When λ moves: every step (p = step/total), or once per epoch (p = epoch/epochs, the epoch index "
                     "e of the study's formulas).")
+    adversary: Literal["reverse", "flip"] = opt(
+        "reverse", "How the features learn to fool the domain head: reverse its gradient, scaled by λ (DANN's gradient "
+                   "reversal layer), or descend the domain loss with the domain labels flipped, through the head as it "
+                   "is, weighted by λ (the non-saturating loss of GANs, and of VADA's code): a reversed gradient "
+                   "vanishes once the head wins, the flipped loss's does not.")
     multiplier_on: Literal["lambda", "domain-loss"] = opt(
         "lambda", "What --lambda-multiplier scales: λ in the reversal layer (the features' reversed gradient only), or "
                   "the whole domain loss (the domain classifier's own gradient too); two readings of the study's "
@@ -127,6 +132,8 @@ def dann_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: to
     """
     if teacher is not None:
         return dirtt_step(model, teacher, optim, xs, xt, cfg)
+    if cfg.adversary == "flip" and not cfg.source_only:
+        return flip_step(model, optim, xs, y, xt, lam, cfg)
     half = len(xs)
     ct = None
     if model.batchnorm and cfg.source_only:
@@ -148,14 +155,8 @@ def dann_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: to
     if cfg.domain_reduction == "mean":
         dloss = dloss / 2
     loss = closs + dloss * domain_loss_scale(cfg)
-    if not cfg.source_only and ct is not None:  # VADA's terms (each 0 unless asked for)
-        classify = lambda x: model.classifier(model.features(x))
-        if cfg.ent_target:
-            loss = loss + cfg.ent_target * conditional_entropy(ct)
-        if cfg.vat_source:
-            loss = loss + cfg.vat_source * vat_loss(classify, xs, cls, cfg.vat_eps)
-        if cfg.vat_target:
-            loss = loss + cfg.vat_target * vat_loss(classify, xt, ct, cfg.vat_eps)
+    if not cfg.source_only and ct is not None:
+        loss = loss + vada_terms(model, xs, xt, cls, ct, cfg)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     optim.step()
@@ -166,6 +167,45 @@ def dann_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: to
 # 1e-3, constant, target weight 1e-2, VAT ball 3.5, trust-region weight 1e-2 (RuiShu/dirt-t run_dirtt.py)
 DIRTT_DEFAULTS = {"optimizer": "adam", "lr": 0.001, "lr_alpha": 0.0, "vat_target": 0.01, "vat_eps": 3.5,
                   "dirtt_beta": 0.01, "epochs": 10}
+
+
+def vada_terms(model: DANN, xs: torch.Tensor, xt: torch.Tensor, cls: torch.Tensor, ct: torch.Tensor,
+               cfg: DannConfig) -> torch.Tensor | float:
+    """VADA's terms (each 0 unless asked for): the target's conditional entropy, VAT on each domain."""
+    classify = lambda x: model.classifier(model.features(x))
+    out: torch.Tensor | float = 0.0
+    if cfg.ent_target:
+        out = out + cfg.ent_target * conditional_entropy(ct)
+    if cfg.vat_source:
+        out = out + cfg.vat_source * vat_loss(classify, xs, cls, cfg.vat_eps)
+    if cfg.vat_target:
+        out = out + cfg.vat_target * vat_loss(classify, xt, ct, cfg.vat_eps)
+    return out
+
+
+def flip_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: torch.Tensor, xt: torch.Tensor,
+              lam: float, cfg: DannConfig) -> tuple[torch.Tensor, ...]:
+    """``--adversary flip``: the domain head learns its loss on the features held fixed; the features descend
+    λ times the same loss with the domain labels flipped, through the head held fixed (one pass per domain, so
+    batch norm sees each domain alone). VADA's terms as in :func:`dann_step`."""
+    fs, ft = model.features(xs), model.features(xt)                     # (B/2, n_feat) each
+    cls, ct = model.classifier(fs), model.classifier(ft)
+    held = {k: v.detach() for k, v in model.domain.named_parameters()}
+    held |= {k: v.clone() for k, v in model.domain.named_buffers()}   # its running statistics move once a step
+    zeros = torch.zeros(len(xs), dtype=torch.long, device=xs.device)
+    ones = torch.ones(len(xt), dtype=torch.long, device=xt.device)
+    dl_s, dc_s, _ = domain_loss_fn(model.domain(fs.detach()), zeros, cfg.domain_loss)   # the head's own loss
+    dl_t, dc_t, _ = domain_loss_fn(model.domain(ft.detach()), ones, cfg.domain_loss)
+    fool_s = domain_loss_fn(torch.func.functional_call(model.domain, held, (fs,)), ones, cfg.domain_loss)[0]
+    fool_t = domain_loss_fn(torch.func.functional_call(model.domain, held, (ft,)), zeros, cfg.domain_loss)[0]
+    half = 2.0 if cfg.domain_reduction == "mean" else 1.0
+    dloss, fool = (dl_s + dl_t) / half, (fool_s + fool_t) / half
+    closs = F.cross_entropy(cls, y)
+    loss = closs + domain_loss_scale(cfg) * (dloss + lam * fool) + vada_terms(model, xs, xt, cls, ct, cfg)
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    optim.step()
+    return loss, closs, dloss, cls, dc_s + dc_t
 
 
 def dirtt_step(model: DANN, teacher: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, xt: torch.Tensor,
