@@ -75,14 +75,18 @@ def scrub_machine_paths(paths: list[Path], study: Path) -> int:
     return changed
 
 
+# sweeps run beside the study: post hoc checks and screens (diagnostics/), the same data under stronger methods (beyond/)
+SIDE_FOLDERS = ("diagnostics", "beyond")
+
+
 def finished_paths(study: Path) -> list[Path]:
     """What to publish: the study's own files and, per sweep, its aggregate files and its finished points."""
     out = [p for p in (study / "config.json", study / "report.md", study / "report.html", study / "figures")
            if p.exists()]
     sweeps = [d for d in study.iterdir() if d.is_dir() and (d / "config.json").exists()]
-    diagnostics = study / "diagnostics"  # sweeps run beside the study (post hoc checks), published the same way
-    if diagnostics.is_dir():
-        sweeps += [d for d in diagnostics.iterdir() if d.is_dir() and (d / "config.json").exists()]
+    for side in SIDE_FOLDERS:  # sweeps run beside the study, published the same way
+        if (study / side).is_dir():
+            sweeps += [d for d in (study / side).iterdir() if d.is_dir() and (d / "config.json").exists()]
     for sweep in sorted(sweeps):
         out += [p for p in sweep.iterdir() if p.is_file() and not p.name.endswith((".log", ".html"))
                 and not p.name.startswith(".")]
@@ -109,7 +113,7 @@ def main(argv: list[str]) -> int:
               "weights folders with DLAPPS_DATA / DLAPPS_WEIGHTS and publish again", file=sys.stderr)
         return 1
     subprocess.run(["git", "add", "--", *map(str, paths)], check=True)
-    n = sum(1 for p in paths if p.is_dir() and p.parent.parent in (study, study / "diagnostics")
+    n = sum(1 for p in paths if p.is_dir() and p.parent.parent in (study, *(study / f for f in SIDE_FOLDERS))
             and p.name not in ("tables", "figures"))
     print(f"staged {n} finished points of {study} (and the report; machine paths rewritten in {changed} files); "
           "commit them with git commit")

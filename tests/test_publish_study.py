@@ -27,7 +27,7 @@ def _point(d: Path, finished: bool) -> None:
 
 def test_finished_paths_take_finished_points_of_the_study_and_its_diagnostics(tmp_path):
     study = tmp_path / "study-results"
-    for sweep in (study / "2c_dann", study / "diagnostics" / "momentum_zero"):
+    for sweep in (study / "2c_dann", study / "diagnostics" / "momentum_zero", study / "beyond" / "adapt_beyond_vada"):
         sweep.mkdir(parents=True)
         (sweep / "config.json").write_text("{}")
         _point(sweep / "base-s0", finished=True)
@@ -35,7 +35,8 @@ def test_finished_paths_take_finished_points_of_the_study_and_its_diagnostics(tm
     (study / "report.md").write_text("report")
     paths = {p.relative_to(study).as_posix() for p in _publish_module().finished_paths(study)}
     assert {"2c_dann/base-s0", "2c_dann/base-s0.log", "diagnostics/momentum_zero/base-s0",
-            "diagnostics/momentum_zero/base-s0.log", "2c_dann/config.json", "report.md"} <= paths
+            "diagnostics/momentum_zero/base-s0.log", "2c_dann/config.json", "report.md",
+            "beyond/adapt_beyond_vada/base-s0", "beyond/adapt_beyond_vada/config.json"} <= paths
     assert not any("base-s1" in p for p in paths)
 
 
