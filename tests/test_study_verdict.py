@@ -516,3 +516,21 @@ def test_the_domain_accuracy_at_the_notebooks_threshold_is_a_reading_of_the_same
     assert "0.8300" in src and "yes (±0.1)" in src and "`source.domain_acc_logit05`; not counted" in src
     assert "0.3000" in tgt and "no" in tgt.split("|")[6]
     assert counts == again  # never counted
+
+
+def test_a_run_still_going_is_not_described_in_the_run_notes(tmp_path):
+    """The report is a function of the finished results: a point still training (its metrics.json written after
+    each epoch, no report yet) reads as not run, not as 'trained all 2 epochs'."""
+    from dlapps.study.report import write_study_report
+    from dlapps.study.run import reference_rows, study_plans
+
+    out = tmp_path / "study"
+    _fake_sweep(out / "2c_dann", {"": {1: 0.76}})
+    going = out / "2c_dann" / "base-s0"
+    going.mkdir(parents=True)
+    (going / "config.json").write_text("{}")
+    (going / "metrics.json").write_text(json.dumps({"complete": False, "epochs_done": 2, "history": [
+        {"target.class_acc": 0.5, "source.class_acc": 0.9}, {"target.class_acc": 0.6, "source.class_acc": 0.95}]}))
+    write_study_report(out, study_plans(quick=False), reference_rows(), 3, False, [])
+    note = next(ln for ln in (out / "report.md").read_text().splitlines() if ln.startswith("- **R1** `base`"))
+    assert "seed 0: not run yet" in note and "seed 1: trained" in note

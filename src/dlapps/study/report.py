@@ -165,7 +165,8 @@ class RunNotes:
             for p in seeds:
                 d = plan.sweep_dir / p.dirname if plan.sweep_dir else None
                 log = plan.sweep_dir / f"{p.dirname}.log" if plan.sweep_dir else None
-                m = read_metrics(d) if d is not None and (d / "metrics.json").exists() else None
+                # a run still going says nothing yet (the report is a function of the finished results)
+                m = read_metrics(d) if d is not None and status(d).finished else None
                 text = log.read_text(errors="replace") if log is not None and log.exists() else ""
                 said.append(f"seed {p.seed}: {note(m, text, p.options and _options(p.options)).text()}")
             why = "".join(f" *Why:* {w}." for w in self.why.get(ref, []))
@@ -219,10 +220,10 @@ def _row_cells(r: dict[str, Any], s: Any, v: RowVerdict, label: str, note: str) 
 
 def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
                counted: dict[tuple[str, str, str], str], notes: RunNotes,
-               explain: dict[str, str] | None = None) -> tuple[list[list[str]], Tally]:
+               explain: dict[str, str] | None = None, counts: bool = True) -> tuple[list[list[str]], Tally]:
     """One table's rows and its tally. ``counted`` maps (sweep, point, metric) to the table that already
     judged those runs, so six tables reading Table 5's run count it once. ``explain``: why a row misses (default:
-    the table's own study.toml sentences)."""
+    the table's own study.toml sentences); ``counts``: False for rows shown beside the study, never counted."""
     tally = Tally()
     rows = []
     explain = plan.entry.spec.get("explain", {}) if explain is None else explain
@@ -260,8 +261,8 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
         shown = counted.setdefault((key[0], point, "*"), plan.entry.label) if r["metric"] and plan.judged else ""
         if shown and shown != plan.entry.label:
             if not any(row[0] == label and row[1] == "every column" for row in rows):
-                rows.append([label, "every column", "", "", "", f"same runs as {shown}: shown and counted there",
-                             "", r["pages"], ref])
+                there = "shown and counted there" if counts else "shown there"
+                rows.append([label, "every column", "", "", "", f"same runs as {shown}: {there}", "", r["pages"], ref])
             continue
         rows.append(_row_cells(r, s, v, label, "; ".join(x for x in (r.get("note") or "", ref, "" if ref else why)
                                                          if x)))
@@ -555,9 +556,8 @@ def protocol_part(p: Any, ctx: _Context) -> list[str]:
             continue
         alt = replace(p, sweep_dir=pr.out / p.file.stem)
         rows, tally = table_rows(alt, ctx.refs, pr.data, pr.counted, pr.notes,
-                                 pr.spec.get("explain", {}).get(p.entry.key, {}))
+                                 pr.spec.get("explain", {}).get(p.entry.key, {}), counts=False)
         pr.tally.add(tally)
-        rows = [[c.replace("shown and counted there", "shown there") for c in row] for row in rows]  # never counted
         where = f"{pr.spec['dir']}/{p.file.stem}"
         part += [f"**The same rows under an earlier protocol**: {pr.spec['title']} (its published runs, "
                  f"`{where}/`; shown, never counted)", "", markdown_table(ROW_HEADER, rows), "", *pr.notes.flush()]
