@@ -25,12 +25,11 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from common import fresh_out, interleaved_ms_per_step, matmul_peak_gflops, shared_dir, write_results
+from common import fresh_out, interleaved_ms_per_step, matmul_peak_gflops, real_batches, shared_dir, write_results
 
 from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann, run_pseudo_label
 from dlapps.adapt.dann import dann_step
 from dlapps.adapt.evaluation import CL
-from dlapps.adapt.data import DomainSpec, load_domains
 from dlapps.adapt.networks import DANN, flops_per_sample
 from dlapps.runner.runs import RunOptions
 
@@ -75,17 +74,13 @@ def reference_step(batch: int) -> Callable[[], None]:
 
 def dlapps_step(cfg: DannConfig) -> Callable[[], None]:
     """One step as ``dlapps adapt dann`` takes it: batches indexed from the in-memory tensors, then dann_step."""
-    src, tgt, _ = load_domains(DomainSpec(source=cfg.source, target=cfg.target, normalize=cfg.normalize))
+    draw = real_batches(cfg)
     model = DANN(batchnorm=cfg.arch == "dann-bn").to(memory_format=CL)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
-    gen = torch.Generator().manual_seed(0)
-    half = cfg.batch_size // 2
 
     def step() -> None:
-        bs = torch.randint(len(src.x_train), (half,), generator=gen)
-        bt = torch.randint(len(tgt.x_train), (half,), generator=gen)
-        xs, xt = (d.x_train[b].contiguous(memory_format=CL) for d, b in ((src, bs), (tgt, bt)))
-        loss, closs, dloss, cls, dcorrect = dann_step(model, opt, xs, src.y_train[bs], xt, 1.0, cfg)
+        xs, y, xt = draw()
+        loss, closs, dloss, cls, dcorrect = dann_step(model, opt, xs, y, xt, 1.0, cfg)
         loss.item(), closs.item(), dloss.item(), dcorrect.item()  # the loop's per-step bookkeeping syncs
 
     return step

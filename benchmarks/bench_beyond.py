@@ -22,11 +22,10 @@ from typing import Callable
 
 import torch
 
-from common import interleaved_ms_per_step, shared_dir, write_results
+from common import interleaved_ms_per_step, real_batches, shared_dir, write_results
 
 from dlapps.adapt import DannConfig
 from dlapps.adapt.dann import DIRTT_DEFAULTS, dann_step
-from dlapps.adapt.data import DomainSpec, load_domains
 from dlapps.adapt.evaluation import CL
 from dlapps.adapt.networks import build_dann
 from dlapps.runner.presets import preset_config
@@ -37,19 +36,15 @@ METHODS = {"DANN": "adapt_beyond_dann", "DANN + pseudo-labels": "adapt_beyond_ps
 
 def step_of(cfg: DannConfig, dirtt: bool = False) -> Callable[[], None]:
     """One training step as ``dlapps adapt dann`` (or ``dirt-t``) takes it, on batches drawn from the real data."""
-    src, tgt, _ = load_domains(DomainSpec(source=cfg.source, target=cfg.target, normalize=cfg.normalize))
+    draw = real_batches(cfg)
     model = build_dann(cfg.arch).to(memory_format=CL)
     teacher = copy.deepcopy(model).eval() if dirtt else None
     opt = (torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum) if cfg.optimizer == "sgd"
            else torch.optim.Adam(model.parameters(), lr=cfg.lr))
-    gen = torch.Generator().manual_seed(0)
-    half = cfg.batch_size // 2
 
     def step() -> None:
-        bs = torch.randint(len(src.x_train), (half,), generator=gen)
-        bt = torch.randint(len(tgt.x_train), (half,), generator=gen)
-        xs, xt = (d.x_train[b].contiguous(memory_format=CL) for d, b in ((src, bs), (tgt, bt)))
-        loss, *_ = dann_step(model, opt, xs, src.y_train[bs], xt, cfg.lambda_start or 0.1, cfg, teacher)
+        xs, y, xt = draw()
+        loss, *_ = dann_step(model, opt, xs, y, xt, cfg.lambda_start or 0.1, cfg, teacher)
         loss.item()  # the loop's per-step bookkeeping syncs
 
     return step

@@ -8,7 +8,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -107,3 +107,22 @@ def write_results(name: str, figures: dict, threads: int | None = None) -> Path:
     path.write_text(json.dumps(doc, indent=2, default=float) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def real_batches(cfg: Any) -> Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Draws (source images, their labels, target images) of half a DANN batch each from the real domains of an
+    adapt config, indexed from the in-memory tensors as ``dlapps adapt dann`` does; seeded, so runs compare."""
+    from dlapps.adapt.data import DomainSpec, load_domains  # dlapps' data: only for the adapt benchmarks
+    from dlapps.adapt.evaluation import CL
+
+    src, tgt, _ = load_domains(DomainSpec(source=cfg.source, target=cfg.target, normalize=cfg.normalize))
+    gen = torch.Generator().manual_seed(0)
+    half = cfg.batch_size // 2
+
+    def draw() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        bs = torch.randint(len(src.x_train), (half,), generator=gen)
+        bt = torch.randint(len(tgt.x_train), (half,), generator=gen)
+        xs, xt = (d.x_train[b].contiguous(memory_format=CL) for d, b in ((src, bs), (tgt, bt)))
+        return xs, src.y_train[bs], xt
+
+    return draw

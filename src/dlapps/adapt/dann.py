@@ -198,8 +198,8 @@ def flip_step(model: DANN, optim: torch.optim.Optimizer, xs: torch.Tensor, y: to
     dl_t, dc_t, _ = domain_loss_fn(model.domain(ft.detach()), ones, cfg.domain_loss)
     fool_s = domain_loss_fn(torch.func.functional_call(model.domain, held, (fs,)), ones, cfg.domain_loss)[0]
     fool_t = domain_loss_fn(torch.func.functional_call(model.domain, held, (ft,)), zeros, cfg.domain_loss)[0]
-    half = 2.0 if cfg.domain_reduction == "mean" else 1.0
-    dloss, fool = (dl_s + dl_t) / half, (fool_s + fool_t) / half
+    terms = 2.0 if cfg.domain_reduction == "mean" else 1.0  # 'mean': over both domains' images, as dann_step
+    dloss, fool = (dl_s + dl_t) / terms, (fool_s + fool_t) / terms
     closs = F.cross_entropy(cls, y)
     loss = closs + domain_loss_scale(cfg) * (dloss + lam * fool) + vada_terms(model, xs, xt, cls, ct, cfg)
     optim.zero_grad(set_to_none=True)
