@@ -360,3 +360,49 @@ def test_beyond_the_study_plots_accuracy_against_training_time_with_a_chain_star
     md = "\n".join(beyond_part(tmp_path, {"m": {"title": "Beyond", "caption": "c", "methods": methods}}))
     assert "![Beyond: target accuracy against training time](figures/beyond_accuracy_time.png)" in md
     assert (tmp_path / "figures" / "beyond_accuracy_time.png").stat().st_size > 0
+
+
+def test_beyond_the_study_shows_how_a_methods_settings_were_chosen_and_whether_its_runs_use_them(tmp_path):
+    """The selection sweep's points with its own metrics as they land, the declared validator's pick beside the
+    oracle's once every point has run, and a method whose published runs are not the picked point is flagged."""
+    import json
+
+    from dlapps.study.beyond import beyond_part
+    from dlapps.study.schema import BeyondSpec
+
+    sel = tmp_path / "beyond" / "sel"
+    planned = {f"eps={e}-s0": {"command": ["adapt", "dann"], "eps": e, "epochs": 10} for e in (1.0, 3.5)}
+    sel.mkdir(parents=True)
+    (sel / "config.json").write_text(json.dumps({"app": "sweep", "options": {"spec": {
+        "grid": {"eps": [1.0, 3.5]}, "metrics": ["target.class_acc", "selected.epoch"], "select_by": "im"},
+        "points": planned}}))
+
+    def finish(d, m):
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"app": "adapt", "options": {}}))
+        (d / "report.md").write_text("done")
+        (d / "metrics.json").write_text(json.dumps({**m, "complete": True}))
+
+    finish(sel / "eps=1.0-s0", {"target": {"class_acc": 0.889}, "selected": {"epoch": 10}})
+    spec = {"m": {"title": "Beyond", "caption": "c", "methods": {"VADA": "vada.toml"},
+                  "settings": {"VADA": "sel.toml"}}}
+    md = "\n".join(beyond_part(tmp_path, spec))
+    assert "1 of 2 points have run; the point im scores best is chosen" in md
+    assert "| `eps=1.0` | 1 | 0.889 | 10 |" in md and "| `eps=3.5` | not run yet |" in md
+    assert "The choice is made when every point has run (`dlapps sweep experiments/sel.toml" in md
+
+    finish(sel / "eps=3.5-s0", {"target": {"class_acc": 0.9}, "selected": {"epoch": 7}})
+    (sel / "metrics.json").write_text(json.dumps({
+        "complete": True, "selected_by": "im", "selected_point": "eps=1.0", "selected_target_acc": 0.889,
+        "selection": [{"validator": "oracle", "point": "eps=3.5", "target_acc": 0.9}]}))
+    md = "\n".join(beyond_part(tmp_path, spec))
+    assert "**Chosen by im**: `eps=1.0`, target test accuracy 0.889; the oracle's pick (reads the test labels): " \
+           "`eps=3.5` at 0.9." in md
+    vada = tmp_path / "beyond" / "vada"
+    vada.mkdir(parents=True)
+    for eps, verdict in ((3.5, "**VADA's published runs do not use these options** (eps differ)"),
+                         (1.0, "VADA's published runs use these options.")):
+        (vada / "config.json").write_text(json.dumps({"options": {"points": {"base-s0": {"eps": eps}}}}))
+        assert verdict in "\n".join(beyond_part(tmp_path, spec))
+    with pytest.raises(DlappsError, match="settings names 'VDA', not one of the methods .*did you mean 'VADA'"):
+        BeyondSpec(title="t", caption="c", methods={"VADA": "v.toml"}, settings={"VDA": "s.toml"})

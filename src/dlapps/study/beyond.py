@@ -118,14 +118,84 @@ def accuracy_time_figure(out: Path, methods: dict[str, str], goal: float = 0.98)
     return RunDir(out).save_figure(fig, "beyond_accuracy_time").relative_to(out).as_posix()
 
 
+def _sweep_config(d: Path) -> dict[str, Any]:
+    """A published sweep dir's config.json options (its spec and every planned point's options); {} if absent."""
+    try:
+        return json.loads((d / "config.json").read_text(encoding="utf-8")).get("options", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def _fmt(v: Any) -> str:
+    return "—" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _mean_cell(runs: list[dict[str, Any]], key: str) -> str:
+    """A point's mean of one metric over its finished seeds (an integer metric, e.g. an epoch, stays whole)."""
+    raw = [v for v in (metric(m, key) for m in runs) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not raw:
+        return "—"
+    mean = sum(raw) / len(raw)
+    return str(round(mean)) if all(isinstance(v, int) for v in raw) and mean == round(mean) else _fmt(float(mean))
+
+
+def settings_part(label: str, sweep: str, method_sweep: str, out: Path) -> list[str]:
+    """How a method's settings were chosen, read from the published selection sweep alone: each planned point with
+    the sweep's own metrics (mean over its finished seeds), then, once every point has run, the pick of the
+    validator the sweep file declared before it ran, the oracle's pick beside it, and whether the method's published
+    runs use the picked point's options."""
+    stem = Path(sweep).stem
+    d = out / "beyond" / stem
+    cfg = _sweep_config(d)
+    run_it = f"`dlapps sweep experiments/{sweep} --out study-results/beyond/{stem}`"
+    head = f"**How {label}'s settings were chosen** (`experiments/{sweep}`, published in `beyond/{stem}/`)"
+    if not cfg:
+        return [f"{head}: not run yet ({run_it}).", ""]
+    spec, planned = cfg.get("spec", {}), cfg.get("points", {})
+    keys: list[str] = list(spec.get("metrics", []))
+    points: dict[str, list[str]] = {}  # point name -> its planned run dirs (one per seed)
+    for dirname in planned:
+        points.setdefault(re.sub(r"-s\d+$", "", dirname), []).append(dirname)
+    rows, done = [], 0
+    for name, dirs in points.items():
+        finished = [m for r in dirs if status(d / r) == "complete" and (m := read_metrics(d / r)) is not None]
+        done += bool(finished) and len(finished) == len(dirs)
+        if not finished:
+            rows.append([f"`{name}`", "not run yet", *([""] * len(keys))])
+            continue
+        rows.append([f"`{name}`", str(len(finished)), *(_mean_cell(finished, k) for k in keys)])
+    by = spec.get("select_by") or "—"
+    part = [f"{head}: {done} of {len(points)} points have run; the point {by} scores best is chosen (the validator "
+            "declared in the sweep file before it ran; target test labels are read only to report).", "",
+            markdown_table(["point", "seeds run", *keys], rows), ""]
+    agg = read_metrics(d) if (d / "metrics.json").exists() else None
+    chosen = agg.get("selected_point") if agg and agg.get("complete") else None
+    if not chosen:
+        return part + [f"The choice is made when every point has run ({run_it}).", ""]
+    oracle = next((p for p in agg.get("selection", []) if p.get("validator") == "oracle"), {})
+    line = (f"**Chosen by {agg.get('selected_by')}**: `{chosen}`, target test accuracy "
+            f"{_fmt(agg.get('selected_target_acc'))}; the oracle's pick (reads the test labels): "
+            f"`{oracle.get('point')}` at {_fmt(oracle.get('target_acc'))}.")
+    picked = next((o for r, o in planned.items() if re.sub(r"-s\d+$", "", r) == chosen), {})
+    used = list(_sweep_config(out / "beyond" / Path(method_sweep).stem).get("points", {}).values())
+    differ = sorted({k for o in used for k in spec.get("grid", {}) if str(o.get(k)) != str(picked.get(k))})
+    if used:  # the method's runs must be the chosen point, or the row above is not what was chosen
+        line += (f" {label}'s published runs use these options." if not differ else
+                 f" **{label}'s published runs do not use these options** ({', '.join(differ)} differ).")
+    return part + [line, ""]
+
+
 def beyond_part(out: Path, specs: dict[str, dict[str, Any]]) -> list[str]:
-    """Each ``[beyond.*]`` entry of study.toml as a table under its title, the methods' sources below it, and the
-    accuracy of every published run against its training time."""
+    """Each ``[beyond.*]`` entry of study.toml as a table under its title, the methods' sources below it, how a
+    method's settings were chosen (``settings``), and the accuracy of every published run against its training
+    time."""
     part: list[str] = []
     for spec in specs.values():
         rows = [method_row(label, sweep, out) for label, sweep in spec["methods"].items()]
         notes = [f"- **{label}**: {note}." for label, note in spec.get("notes", {}).items()]
         part += [f"## {spec['title']}", "", spec["caption"], "", markdown_table(HEADER, rows), "", *notes, ""]
+        for label, sweep in spec.get("settings", {}).items():
+            part += settings_part(label, sweep, spec["methods"][label], out)
         fig = accuracy_time_figure(out, spec["methods"])
         if fig:
             part += [f"![{spec['title']}: target accuracy against training time]({fig})", ""]

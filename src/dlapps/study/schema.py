@@ -87,6 +87,14 @@ class BeyondSpec:
     caption: str
     methods: dict[str, str]              # the method as a reader names it -> its sweep file in experiments/
     notes: dict[str, str] = field(default_factory=dict)  # method -> where it comes from, what its network is
+    # method -> the sweep file (experiments/, published in beyond/<stem>) whose declared validator chose its settings
+    settings: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.settings) - set(self.methods))
+        if unknown:
+            raise DlappsError(f"settings names {unknown[0]!r}, not one of the methods "
+                              f"({', '.join(self.methods)}){did_you_mean(unknown[0], self.methods)}")
 
 
 @dataclass
