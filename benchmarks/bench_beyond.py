@@ -4,7 +4,10 @@
 Times, in alternating blocks in one process (this VM's speed drifts, so a ratio needs both under the same
 conditions): a DANN step with dlapps' defaults (dann-bn; the reference), a VADA step (``--preset vada``: DANN plus
 the target's conditional entropy and VAT on both domains, one power iteration each) and a DIRT-T step (the target's
-entropy and VAT inside the trust region KL(teacher ‖ student)), all on the same network and batch size. Then reads
+entropy and VAT inside the trust region KL(teacher ‖ student)), all on the same network and batch size, and a VADA
+step on the authors' own network (``--arch shu-small``). That step times the authors' schedule (80 epochs x 1,000
+iterations, RuiShu/dirt-t ``codebase/train.py``) gives what their VADA would take on this CPU, measured per step rather
+than guessed. Then reads
 the published "beyond the study" runs (study-results/beyond/<sweep>) for what a whole run cost and reached, so the
 table says what a step costs and what a run took; a method not published yet is said to be not run.
 
@@ -17,6 +20,7 @@ import argparse
 import copy
 import json
 import statistics
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +33,10 @@ from dlapps.adapt.dann import DIRTT_DEFAULTS, dann_step
 from dlapps.adapt.evaluation import CL
 from dlapps.adapt.networks import build_dann
 from dlapps.runner.presets import preset_config
+
+# the authors' VADA schedule (RuiShu/dirt-t codebase/train.py: n_epoch = 80, iterep = 1000, bs = 64 per domain); a
+# dlapps step at --batch-size 128 takes 64 images of each domain, and trains the head and the features on them at once
+AUTHORS_STEPS = 80 * 1000
 
 METHODS = {"DANN": "adapt_beyond_dann", "DANN + pseudo-labels": "adapt_beyond_pseudo_label",
            "VADA": "adapt_beyond_vada", "VADA + DIRT-T": "adapt_beyond_dirtt"}
@@ -76,15 +84,23 @@ def main() -> None:
     dann = DannConfig()
     vada = preset_config(DannConfig, "adapt dann", "vada")
     dirtt = preset_config(DannConfig, "adapt dann", "vada", **DIRTT_DEFAULTS)
-    speed = interleaved_ms_per_step({"DANN": step_of(dann), "VADA": step_of(vada), "DIRT-T": step_of(dirtt, True)},
-                                    args.blocks, args.steps, warmup=2)
+    small = replace(vada, arch="shu-small")
+    speed = interleaved_ms_per_step({"DANN": step_of(dann), "VADA": step_of(vada), "DIRT-T": step_of(dirtt, True),
+                                     "VADA_shu-small": step_of(small)}, args.blocks, args.steps, warmup=2)
     res: dict[str, object] = {f"{k}_ms_per_step": v for k, v in speed.items()}
     res.update({f"{k}_vs_dann": v / speed["DANN"] for k, v in speed.items() if k != "DANN"})
     res["network"] = dann.arch
+    res["authors_steps"] = AUTHORS_STEPS
+    res["authors_schedule_hours"] = {net: AUTHORS_STEPS * speed[k] / 3.6e6 for net, k in
+                                     ((dann.arch, "VADA"), (small.arch, "VADA_shu-small"))}
+    hours = res["authors_schedule_hours"]
     print(f"one step, batch {dann.batch_size}, network {dann.arch}, 1 thread, {args.blocks} alternating blocks of "
           f"{args.steps} steps (medians): DANN {speed['DANN']:.1f} ms (the reference); VADA {speed['VADA']:.1f} ms "
           f"(x{speed['VADA'] / speed['DANN']:.2f}); DIRT-T {speed['DIRT-T']:.1f} ms "
-          f"(x{speed['DIRT-T'] / speed['DANN']:.2f})")
+          f"(x{speed['DIRT-T'] / speed['DANN']:.2f}); VADA on the authors' network ({small.arch}) "
+          f"{speed['VADA_shu-small']:.1f} ms (x{speed['VADA_shu-small'] / speed['DANN']:.2f})")
+    print(f"the authors' schedule ({AUTHORS_STEPS:,} steps) on one thread here: "
+          + ", ".join(f"{h:.1f} h on {net}" for net, h in hours.items()))
     runs = published(Path(args.study))
     res["published"] = runs
     for label in METHODS:

@@ -175,8 +175,12 @@ def row_beyond(f: dict[str, Any]) -> str:
                      for k, r in f["published"].items()) or "no published run yet"
     return (f"one step on {f['network']}, 1 thread (alternating blocks): DANN {f['DANN_ms_per_step']:.1f} ms (the "
             f"reference), VADA {f['VADA_ms_per_step']:.1f} ms (×{f['VADA_vs_dann']:.2f}), DIRT-T "
-            f"{f['DIRT-T_ms_per_step']:.1f} ms (×{f['DIRT-T_vs_dann']:.2f}); published runs of the study report's "
-            f"\"beyond\" section: {runs}")
+            f"{f['DIRT-T_ms_per_step']:.1f} ms (×{f['DIRT-T_vs_dann']:.2f})"
+            + (f"; VADA on the authors' network (shu-small) {f['VADA_shu-small_ms_per_step']:.1f} ms "
+               f"(×{f['VADA_shu-small_vs_dann']:.2f}): the authors' {f['authors_steps']:,} steps would take "
+               + ", ".join(f"{h:.1f} h on {net}" for net, h in f["authors_schedule_hours"].items())
+               if "authors_schedule_hours" in f else "")
+            + f"; published runs of the study report's \"beyond\" section: {runs}")
 
 
 SUMMARY: dict[str, Callable[[dict[str, Any]], str]] = {

@@ -185,7 +185,7 @@ def test_a_config_built_in_python_is_checked_against_its_literal_choices():
     from dlapps import DlappsError
     from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann, run_pseudo_label
 
-    with pytest.raises(DlappsError, match=r"--arch must be one of dann-bn, dann, dann-padded \(got 'resnet'\)"):
+    with pytest.raises(DlappsError, match=r"--arch must be one of dann-bn, dann, dann-padded, shu-small \(got 'resnet'\)"):
         run_dann(DannConfig(arch="resnet"))  # type: ignore[arg-type]
     with pytest.raises(DlappsError, match="--augment must be one of none, jitter, strong"):
         run_pseudo_label(PseudoLabelConfig(start="x", augment="heavy"))  # type: ignore[arg-type]

@@ -190,3 +190,26 @@ def test_the_flipped_adversary_trains_the_head_on_held_features_and_the_features
         return float(sum((p.grad - q.grad).norm() for p, q in zip(m.features.parameters(), c.features.parameters())))
 
     assert feature_push("flip") > 100 * feature_push("reverse")
+
+
+def test_the_authors_small_network_has_their_layers_and_trains_a_vada_step(tmp_path):
+    """shu-small: 9 convs of 64 channels (3 per block, the last block in the label head), the domain head on the
+    second block's 64x7x7 output; its noise and dropout act only while training; --preset vada runs on it."""
+    from dlapps.adapt.networks import GaussianNoise, build_dann, flops_per_sample
+
+    model = build_dann("shu-small")
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 9 and {c.out_channels for c in convs} == {64}
+    assert sum(isinstance(m, nn.Conv2d) for m in model.classifier) == 3
+    x = torch.randn(4, 3, 28, 28)
+    assert model.embed(x).shape == (4, 64 * 7 * 7) and model.domain[0].in_features == 64 * 7 * 7
+    model.eval()
+    assert torch.equal(model(x)[0], model(x)[0])  # no noise at test time
+    model.train()
+    noise = next(m for m in model.features if isinstance(m, GaussianNoise))
+    assert not torch.equal(noise(torch.zeros(2, 3)), torch.zeros(2, 3))
+    assert 15 < flops_per_sample(model) / flops_per_sample(build_dann("dann-bn")) < 30
+    quick = dict(data_source="embedded", limit=256, tsne_points=0, batch_size=64, epochs=1, arch="shu-small",
+                 ent_target=0.01, vat_source=1.0, vat_target=0.01, adversary="flip", optimizer="adam", lr=1e-3)
+    m = run_dann(DannConfig(**quick), RunOptions(out=str(tmp_path / "s"), quiet=True)).metrics
+    assert m["complete"] and 0.0 <= m["target"]["class_acc"] <= 1.0 and m["history"][0]["train.class_loss"] > 0
