@@ -406,3 +406,36 @@ def test_beyond_the_study_shows_how_a_methods_settings_were_chosen_and_whether_i
         assert verdict in "\n".join(beyond_part(tmp_path, spec))
     with pytest.raises(DlappsError, match="settings names 'VDA', not one of the methods .*did you mean 'VADA'"):
         BeyondSpec(title="t", caption="c", methods={"VADA": "v.toml"}, settings={"VDA": "s.toml"})
+
+
+def test_the_report_compares_runs_published_twice_with_the_same_settings_and_seed(tmp_path):
+    """A screen's run and the study's run of the same settings agree on every epoch both trained (an option the
+    older run did not record reads as its default; stopping early is no difference); a changed number is shown
+    where it first differs; a run with another setting is no pair."""
+    import json
+
+    from dlapps.study.reproducibility import pairs, reproducibility_part
+
+    hist = [{"epoch": 1, "train_s": 70.0, "target.class_acc": 0.55, "train.class_loss": 0.23},
+            {"epoch": 2, "train_s": 81.0, "target.class_acc": 0.59, "train.class_loss": 0.05}]
+
+    def run(where, options, history, seed=0):
+        d = tmp_path / where
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"app": "adapt", "command": "dann", "seed": seed, "threads": 1,
+                                                   "options": {"seed": seed, "epochs": 20, **options}}))
+        (d / "report.md").write_text("done")
+        (d / "metrics.json").write_text(json.dumps({"complete": True, "history": history}))
+
+    run("diagnostics/screen/base-s0", {"stop_after": 1, "tsne_points": 0, "out": "x"}, hist[:1])
+    run("2c_dann/base-s0", {"vat_eps": 1.0, "ent_target": 0.0, "init": "", "tsne_points": 500}, hist)
+    run("2c_dann/lambda-multiplier=3.0-s0", {"lambda_multiplier": 3.0}, hist)
+    run("diagnostics/screen/lambda-multiplier=3.0-s0", {"lambda_multiplier": 3.0},
+        [{**hist[0], "train_s": 99.0}, {**hist[1], "target.class_acc": 0.6}])
+    found = {(a.path.as_posix(), b.path.as_posix()): (n, v) for a, b, n, v in pairs(tmp_path)}
+    assert found == {("2c_dann/base-s0", "diagnostics/screen/base-s0"): (1, "identical"),
+                     ("2c_dann/lambda-multiplier=3.0-s0", "diagnostics/screen/lambda-multiplier=3.0-s0"):
+                         (2, "differ from epoch 2 on (target.class_acc: 0.59 vs 0.6)")}
+    md = "\n".join(reproducibility_part(tmp_path))
+    assert "1 of 2 pairs agree bit for bit" in md
+    assert "| `2c_dann/base-s0` | `diagnostics/screen/base-s0` | 1 | identical |" in md

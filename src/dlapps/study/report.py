@@ -21,6 +21,7 @@ from dlapps.study.findings import findings_section
 from dlapps.study.results import PointSeeds, StudyData, study_extra_seeds, study_spec, study_seeds
 from dlapps.study.verdict import MIN_CLAIM_SEEDS, ClaimVerdict, RowVerdict, judge_claim, judge_row, mean_sd
 from dlapps.sweep import expand, Point, read_metrics, status
+from dlapps.study.reproducibility import reproducibility_part
 from dlapps.study.screen import screen_section
 
 SECTION_ORDER = ("2a", "2b", "2c", "2de")
@@ -508,6 +509,7 @@ def write_study_report(out: Path, plans: list[Any], refs: list[dict[str, Any]], 
         explained = next((pr for pr in ctx.protocols if pr.spec.get("findings")), None)  # whose misses they explain
         md += findings_section(out, *((explained.spec["dir"], explained.spec["title"]) if explained else ()))
     md += screens_part(out)
+    md += reproducibility_part(out)
     text = "\n".join(md)
     md_path, html_path = out / "report.md", out / "report.html"
     atomic_write_text(md_path, text)
