@@ -89,7 +89,10 @@ def same_settings(a: Run, b: Run, defaults: dict[str, Any]) -> bool:
     """Whether two runs trained with the same settings and seed (an unrecorded option reads as its default)."""
     if (a.app, a.command, a.seed, a.threads) != (b.app, b.command, b.seed, b.threads):
         return False
-    for k in (set(a.options) | set(b.options)) - NOT_TRAINING:
+    keys = (set(a.options) | set(b.options)) - NOT_TRAINING
+    if defaults:  # a recorded field the command has no option for was never set: its config default, both sides
+        keys &= set(defaults)
+    for k in keys:
         va, vb = (r.options.get(k) for r in (a, b))
         va = defaults.get(k) if _empty(va) else va
         vb = defaults.get(k) if _empty(vb) else vb
