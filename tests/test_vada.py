@@ -213,3 +213,30 @@ def test_the_authors_small_network_has_their_layers_and_trains_a_vada_step(tmp_p
                  ent_target=0.01, vat_source=1.0, vat_target=0.01, adversary="flip", optimizer="adam", lr=1e-3)
     m = run_dann(DannConfig(**quick), RunOptions(out=str(tmp_path / "s"), quiet=True)).metrics
     assert m["complete"] and 0.0 <= m["target"]["class_acc"] <= 1.0 and m["history"][0]["train.class_loss"] > 0
+
+
+def test_a_moving_average_of_the_weights_is_what_a_run_evaluates_resumes_and_hands_on(tmp_path):
+    """--ema: each epoch evaluates the average (so the history differs from the trained weights'), a run stopped
+    after its first epoch and resumed repeats the straight run's numbers (the average is checkpointed), and the
+    model handed on (DIRT-T, pseudo-labels) is the average."""
+    from dlapps.adapt.dann import evaluated_weights, load_dann_checkpoint
+    from dlapps.runner.fit import parts_of
+    from dlapps.runner.runs import RunDir
+
+    quick = dict(data_source="embedded", limit=640, tsne_points=0, batch_size=64, epochs=2)
+    plain = run_dann(DannConfig(**quick), RunOptions(out=str(tmp_path / "p"), quiet=True)).metrics
+    straight = run_dann(DannConfig(**quick, ema=0.9), RunOptions(out=str(tmp_path / "e"), quiet=True)).metrics
+    assert straight["history"][0]["target.class_acc"] != plain["history"][0]["target.class_acc"]
+    assert straight["history"][0]["train.class_loss"] == plain["history"][0]["train.class_loss"]  # same training
+    run_dann(DannConfig(**quick, ema=0.9, stop_after=1), RunOptions(out=str(tmp_path / "r"), quiet=True))
+    resumed = run_dann(DannConfig(**quick, ema=0.9), RunOptions(out=str(tmp_path / "r"), quiet=True,
+                                                                  resume=True)).metrics
+    drop = lambda h: [{k: v for k, v in r.items() if not k.endswith("_s") and k != "ms_per_step"} for r in h]
+    assert drop(resumed["history"]) == drop(straight["history"])
+    model, _, ckpt = load_dann_checkpoint(tmp_path / "e")
+    parts = parts_of(ckpt)
+    average = evaluated_weights(parts)
+    assert set(average) == set(model.state_dict())
+    assert all(torch.equal(model.state_dict()[k], average[k]) for k in average)
+    assert any(not torch.equal(parts["model"][k], average[k]) for k in average if average[k].is_floating_point())
+    assert RunDir(tmp_path / "e").read_json("config.json")["options"]["ema"] == 0.9

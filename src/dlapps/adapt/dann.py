@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from dlapps import DlappsError
@@ -51,6 +52,9 @@ class DannConfig(DomainSpec):
     lr_alpha: float = opt(10.0, "α of the learning-rate annealing.", low=0)
     lr_beta: float = opt(0.75, "β of the learning-rate annealing.", low=0)
     lr_step: Literal["per-step", "per-epoch", "none"] = opt("per-step", "When μ is updated.")
+    ema: float = opt(0.0, "Evaluate, select and hand on an exponential moving average of the weights, updated every "
+                          "step with this decay (0 = the weights as trained; VADA's code evaluates one at 0.998).",
+                     low=0, high=1, high_open=True)
     # the adversarial part (fixed to λ = 0 by `adapt source-only`)
     lambda_schedule: LambdaSchedule = opt("exp", "λ's schedule over training progress p.")
     lambda_start: float = opt(0.0, "λ at the start (or the constant).")
@@ -234,17 +238,20 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
     optim = (torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum) if cfg.optimizer == "sgd"
              else torch.optim.Adam(params, lr=cfg.lr))
     sel = validator_name(cfg.stop_by) if cfg.stop_by else ""
+    # the weights evaluated, selected and handed on: an average of the trained ones (--ema), or those themselves
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
+    evaluated = ema.module if ema is not None else model
 
     def epoch(e: int, history: list[dict[str, float]]) -> dict[str, float]:
         t0 = time.perf_counter()
         # DIRT-T's teacher: the model as the epoch starts, evaluated as on the target (its own BN statistics)
         teacher = with_domain_statistics(model, tgt.x_train, device) if cfg.init else None
-        sums, lam = train_epoch(model, optim, src, tgt, cfg, run, e, opts, device, teacher)
+        sums, lam = train_epoch(model, optim, src, tgt, cfg, run, e, opts, device, teacher, ema)
         train_s = time.perf_counter() - t0
         row: dict[str, float] = {"epoch": e + 1, "lr": optim.param_groups[0]["lr"], "lambda": lam,
                                  "train_s": train_s, "ms_per_step": 1000 * train_s / steps}
         row.update({f"train.{k}": v / steps for k, v in sums.items()})
-        row.update(evaluate_domains(model, src, tgt, cfg, device))
+        row.update(evaluate_domains(evaluated, src, tgt, cfg, device))
         # recorded, and training goes on: whether it recovers is measured
         row["collapsed"] = float(bool(collapse([*history, row])))
         return row
@@ -256,12 +263,23 @@ def train_dann(model: DANN, src: Domain, tgt: Domain, cfg: DannConfig, run: RunD
                 f"{row['ms_per_step']:.1f} ms/step"
                 + (f"\nepoch {row['epoch']}: the label classifier collapsed ({why}); training goes on" if why else ""))
 
-    loop = Loop({"model": model, "optimizer": optim}, epoch, cfg.stop_after or cfg.epochs,
+    parts: dict[str, Any] = {"model": model, "optimizer": optim, **({"ema": ema} if ema is not None else {})}
+    loop = Loop(parts, epoch, cfg.stop_after or cfg.epochs, keep=tuple(k for k in parts if k != "optimizer"),
                 best=(lambda h: best_index(h, sel) == len(h) - 1) if sel else None,  # keep the best epoch's weights
                 stop=(lambda h: should_stop(h, sel, cfg.patience)) if sel else None,
                 progress=lambda h: _metrics(h, done=False), say=say,
                 after=lambda h: check_finite(h[-1]["source.class_loss"], "source test loss"))
-    return fit(run, opts, loop)
+    history = fit(run, opts, loop)
+    if ema is not None:  # what was evaluated is what the run reports and hands on
+        model.load_state_dict(evaluated.state_dict())
+    return history
+
+
+def evaluated_weights(parts: dict[str, Any]) -> dict[str, Any]:
+    """The weights a checkpoint's run evaluated: its moving average where it kept one (--ema), else the model's."""
+    if "ema" not in parts:
+        return parts["model"]
+    return {k.removeprefix("module."): v for k, v in parts["ema"].items() if k != "n_averaged"}
 
 
 # a source test accuracy below this (10 classes whose labels the network trains on) is a collapsed classifier
@@ -289,10 +307,11 @@ def collapse(history: list[dict[str, float]]) -> str:
 
 def train_epoch(model: DANN, optim: torch.optim.Optimizer, src: Domain, tgt: Domain, cfg: DannConfig, run: RunDir,
                 epoch: int, opts: RunOptions, device: torch.device,
-                teacher: DANN | None = None) -> tuple[dict[str, float], float]:
-    """One pass over the source set, each step on a source and a target batch; seeded by the epoch, so a
-    resumed run repeats it exactly. Returns the summed step losses/accuracies and the last λ. A non-finite
-    loss raises DivergenceError (``fit`` keeps the finished epochs)."""
+                teacher: DANN | None = None, ema: AveragedModel | None = None) -> tuple[dict[str, float], float]:
+    """One pass over the source set, each step on a source and a target batch (and the moving average of the
+    weights, if kept, updated after it); seeded by the epoch, so a resumed run repeats it exactly. Returns the
+    summed step losses/accuracies and the last λ. A non-finite loss raises DivergenceError (``fit`` keeps the
+    finished epochs)."""
     half = cfg.batch_size // 2
     steps = len(src.x_train) // half
     total = steps * cfg.epochs
@@ -321,6 +340,8 @@ def train_epoch(model: DANN, optim: torch.optim.Optimizer, src: Domain, tgt: Dom
         xt = tgt.x_train[bt].to(device, memory_format=CL)               # (B/2, 3, 28, 28)
         y = src.y_train[bs].to(device)                                   # (B/2,)
         loss, closs, dloss, cls, dcorrect = dann_step(model, optim, xs, y, xt, lam, cfg, teacher)
+        if ema is not None:
+            ema.update_parameters(model)
         sums["class_loss"] += closs.item()
         sums["domain_loss"] += dloss.item()
         sums["class_acc"] += (cls.argmax(1) == y).float().mean().item()
@@ -409,7 +430,7 @@ def run_dann(cfg: DannConfig, opts: RunOptions | None = None) -> RunResult:
     sel = validator_name(cfg.stop_by) if cfg.stop_by else ""
     metrics = _metrics(history, stop_by=sel)
     if sel:  # report (and hand on to pseudo-labelling) the selected epoch's model
-        model.load_state_dict(parts_of(run.load_checkpoint("selected.pt"))["model"])
+        model.load_state_dict(evaluated_weights(parts_of(run.load_checkpoint("selected.pt"))))
     metrics["bn_eval"] = bn_eval_mode(cfg)
     steps = len(src.x_train) // (cfg.batch_size // 2)
     ms = [h["ms_per_step"] for h in history]
@@ -429,6 +450,6 @@ def load_dann_checkpoint(run_dir: Path) -> tuple[DANN, dict[str, Any], dict[str,
     opts = cfg["options"]
     ckpt = run.load_checkpoint("selected.pt") or ckpt  # a --stop-by run hands on the epoch it selected
     model = build_dann(opts.get("arch", "dann"), domain_outputs=domain_outputs(opts.get("domain_loss", "bce")))
-    model.load_state_dict(parts_of(ckpt)["model"])
+    model.load_state_dict(evaluated_weights(parts_of(ckpt)))
     return model, cfg, ckpt
 
