@@ -6,7 +6,8 @@
 #   DLAPPS_DATA=../shared/data nohup bash scripts/run_beyond.sh [SWEEP ...] &
 # Default: VADA's settings chosen by IM (adapt_vada_select.toml: the longest, and what VADA's rows wait for), then
 # DANN, then DANN + pseudo-labels. VADA and
-# VADA + DIRT-T run once the chosen point's options are in adapt_beyond_vada.toml's [base]:
+# VADA + DIRT-T run once the chosen point's options are in adapt_beyond_vada.toml's [base], from a worktree at a commit
+# that has them (and --ema, which those two sweeps declare: 083ee3d or later):
 #   bash scripts/run_beyond.sh adapt_beyond_vada adapt_beyond_dirtt
 # Each sweep skips finished points and resumes an interrupted one. Publish finished points from the main checkout:
 #   bash scripts/sync_screen.sh ../beyond-wt/study-results/beyond/STEM study-results/beyond/STEM
