@@ -29,7 +29,7 @@ def test_run_cost_reads_a_danns_history_and_a_gans_step_time():
     assert run_cost({"test_acc": 0.9}) is None
 
 
-def test_sweep_left_prices_what_is_left_from_the_finished_runs(tmp_path):
+def test_sweep_left_prices_what_is_left_from_the_epochs_its_runs_trained(tmp_path):
     spec = SweepSpec(command=["adapt", "dann"], base={"preset": "study"},
                      points=[{}, {"lr": 0.1}, {"epochs": 8}, {"lr": 0.5}], seeds=[0, 1])
     sweep = tmp_path / "2c_dann"
@@ -43,15 +43,19 @@ def test_sweep_left_prices_what_is_left_from_the_finished_runs(tmp_path):
     # the preset's 20 epochs unless the point says otherwise; an interrupted run resumes after its epochs
     assert [(d, done, epochs) for d, _, done, epochs in s.left] == [
         ("epochs=8-s0", 0, 8), ("epochs=8-s1", 0, 8), ("lr=0.5-s0", 1, 20), ("lr=0.5-s1", 0, 20)]
-    # epochs=8 has the base's settings but its epochs: 20 s an epoch; lr=0.5 has no finished run of its own
-    # settings, so the sweep's median over every finished run (10, 30, 80): 30 s
-    assert s.seconds_left() == pytest.approx(20 * 16 + 30 * (19 + 20))
-    # --tables selects points: only those are priced, still from every finished run
+    # epochs=8 has the base's settings but its epochs: 20 s an epoch; lr=0.5's interrupted run measured its own
+    # setting's epoch (12 s), finished or not
+    assert s.seconds_left() == pytest.approx(20 * 16 + 12 * (19 + 20))
+    # --tables selects points: only those are priced, still from every run
     s = sweep_left(sweep, spec, quick=False, select=["lr=0.5"])
-    assert [d for d, *_ in s.left] == ["lr=0.5-s0", "lr=0.5-s1"] and s.seconds_left() == pytest.approx(30 * 39)
-    # nothing finished yet: the cost is unknown, not zero
+    assert [d for d, *_ in s.left] == ["lr=0.5-s0", "lr=0.5-s1"] and s.seconds_left() == pytest.approx(12 * 39)
+    # a setting no run has trained an epoch of: the median over every measured run (10, 12, 30, 80)
+    spec.points.append({"lr": 0.9})
+    s = sweep_left(sweep, spec, quick=False, select=["lr=0.9"])
+    assert s.seconds_left() == pytest.approx(21 * 40)
+    # no epoch measured yet: the cost is unknown, not zero
     empty = sweep_left(tmp_path / "new", spec, quick=False, select=None)
-    assert len(empty.left) == 8 and empty.seconds_left() is None
+    assert len(empty.left) == 10 and empty.seconds_left() is None
 
 
 def test_epochs_done_counts_a_gans_progress_grids(tmp_path):
@@ -69,7 +73,7 @@ def test_plan_writes_nothing_and_prints_the_table(tmp_path, capsys):
     out = tmp_path / "study"
     r = run_study(StudyConfig(only=["2c"], tables=[7], plan=True), RunOptions(out=str(out)))
     text = capsys.readouterr().out
-    assert "| 2c_dann | Table 7 | 0 | 0 | 6 | unknown (nothing finished yet) |" in text
+    assert "| 2c_dann | Table 7 | 0 | 0 | 6 | unknown (no epoch measured yet) |" in text
     assert r.metrics["runs_left"] == 6 and r.metrics["unmeasured"] and not out.exists()
 
 

@@ -52,7 +52,7 @@ class SweepLeft:
     sweep_per_epoch: float | None = None                              # the whole sweep's median
 
     def seconds_left(self) -> float | None:
-        """One core's seconds to finish what is left; None if no finished run measured a cost yet."""
+        """One core's seconds to finish what is left; None if no run has measured an epoch yet."""
         total = 0.0
         for _, setting, done, epochs in self.left:
             rate = self.per_epoch.get(setting, self.sweep_per_epoch)
@@ -80,7 +80,8 @@ def _setting(options: dict[str, Any]) -> str:
 
 def sweep_left(sweep_dir: Path, spec: Any, quick: bool, select: list[str] | None) -> SweepLeft:
     """Walk a sweep's planned points (``select``: only these names) against its dir; costs are measured on
-    every finished run of the sweep, selected or not."""
+    every epoch the sweep's runs have trained, selected or not, finished or still going (an epoch's seconds do
+    not depend on whether the run got to its end)."""
     out = SweepLeft(sweep_dir.name)
     rates: dict[str, list[float]] = {}
     finished_epochs: list[int] = []
@@ -88,7 +89,7 @@ def sweep_left(sweep_dir: Path, spec: Any, quick: bool, select: list[str] | None
     for p in expand(spec, quick):
         d = sweep_dir / p.dirname
         st = status(d)
-        m = read_metrics(d) if st.finished else None
+        m = read_metrics(d) if st.finished or st == "partial" else None
         cost = run_cost(m) if m else None
         if cost and cost[1]:
             rates.setdefault(_setting(p.options), []).append(cost[0] / cost[1])
@@ -113,7 +114,7 @@ def sweep_left(sweep_dir: Path, spec: Any, quick: bool, select: list[str] | None
 
 
 def _hours(s: float | None) -> str:
-    return "unknown (nothing finished yet)" if s is None else f"{s / 3600:.1f}"
+    return "unknown (no epoch measured yet)" if s is None else f"{s / 3600:.1f}"
 
 
 def plan_text(out: Path, todo: list[Any], jobs: int) -> tuple[str, dict[str, Any]]:
@@ -137,7 +138,8 @@ def plan_text(out: Path, todo: list[Any], jobs: int) -> tuple[str, dict[str, Any
     extra = sum(len(seeds) for t in todo for seeds in t.selected_extra.values())
     text = "\n".join([
         f"Study dir {out}: what is left to run (costs: seconds of training per epoch, the median of this dir's "
-        "finished runs with the same settings but epochs, else of the sweep's; one thread per run).", "",
+        "runs (finished or still going) with the same settings but epochs, else of the sweep's; one thread per run).",
+        "",
         markdown_table(["sweep", "serves", "finished", "stopped", "left", "core-hours left"], rows), "",
         f"Left: {left} runs, about {total_s / 3600:.1f} core-hours" + (" plus the sweeps not yet measured" if unknown
                                                                       else "")
