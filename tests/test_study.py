@@ -442,3 +442,23 @@ def test_the_report_compares_runs_published_twice_with_the_same_settings_and_see
     md = "\n".join(reproducibility_part(tmp_path))
     assert "1 of 2 pairs agree bit for bit" in md
     assert "| `2c_dann/base-s0` | `diagnostics/screen/base-s0` | 1 | identical |" in md
+
+
+def test_beyond_the_study_shows_a_sweep_kept_as_a_reading_with_why_and_nothing_before_it_is_published(tmp_path):
+    import json
+
+    from dlapps.study.beyond import beyond_part
+
+    spec = {"m": {"title": "Beyond", "caption": "c", "methods": {"VADA": "v.toml"},
+                  "readings": {"old": "its head won, so the selection restarted"}}}
+    assert "reading kept" not in "\n".join(beyond_part(tmp_path, spec))
+    d = tmp_path / "beyond" / "old"
+    (d / "p-s0").mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"options": {"spec": {"metrics": ["target.class_acc"]}}}))
+    (d / "p-s0" / "config.json").write_text("{}")
+    (d / "p-s0" / "report.md").write_text("done")
+    (d / "p-s0" / "metrics.json").write_text(json.dumps({"complete": True, "target": {"class_acc": 0.61,
+                                                                                       "domain_acc": 0.998}}))
+    md = "\n".join(beyond_part(tmp_path, spec))
+    assert "**A reading kept, not counted** (`beyond/old/`): its head won, so the selection restarted" in md
+    assert "| `p-s0` | 0.61 | 0.998 |" in md

@@ -185,6 +185,21 @@ def settings_part(label: str, sweep: str, method_sweep: str, out: Path) -> list[
     return part + [line, ""]
 
 
+def reading_part(stem: str, why: str, out: Path) -> list[str]:
+    """A sweep of this section stopped and kept as a reading (its settings replaced after its first points): its
+    finished runs with the sweep's own metrics, and why it was replaced; nothing when it is not published."""
+    d = out / "beyond" / stem
+    spec = _sweep_config(d).get("spec", {})
+    keys: list[str] = [*spec.get("metrics", []), "target.domain_acc"]  # whether its domain head won
+    runs = [(r.name, m) for r in sorted(p for p in d.iterdir() if p.is_dir()) if d.is_dir()
+            if status(r) == "complete" and (m := read_metrics(r)) is not None] if d.is_dir() else []
+    if not runs:
+        return []
+    rows = [[f"`{name}`", *(_mean_cell([m], k) for k in keys)] for name, m in runs]
+    return [f"**A reading kept, not counted** (`beyond/{stem}/`): {why}", "",
+            markdown_table(["run", *keys], rows), ""]
+
+
 def beyond_part(out: Path, specs: dict[str, dict[str, Any]]) -> list[str]:
     """Each ``[beyond.*]`` entry of study.toml as a table under its title, the methods' sources below it, how a
     method's settings were chosen (``settings``), and the accuracy of every published run against its training
@@ -196,6 +211,8 @@ def beyond_part(out: Path, specs: dict[str, dict[str, Any]]) -> list[str]:
         part += [f"## {spec['title']}", "", spec["caption"], "", markdown_table(HEADER, rows), "", *notes, ""]
         for label, sweep in spec.get("settings", {}).items():
             part += settings_part(label, sweep, spec["methods"][label], out)
+        for stem, why in spec.get("readings", {}).items():
+            part += reading_part(stem, why, out)
         fig = accuracy_time_figure(out, spec["methods"])
         if fig:
             part += [f"![{spec['title']}: target accuracy against training time]({fig})", ""]

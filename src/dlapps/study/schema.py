@@ -89,6 +89,8 @@ class BeyondSpec:
     notes: dict[str, str] = field(default_factory=dict)  # method -> where it comes from, what its network is
     # method -> the sweep file (experiments/, published in beyond/<stem>) whose declared validator chose its settings
     settings: dict[str, str] = field(default_factory=dict)
+    # a sweep dir in beyond/ kept as a reading after its settings were replaced -> why (shown, never counted)
+    readings: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.settings) - set(self.methods))
