@@ -218,3 +218,34 @@ def test_a_point_that_diverged_is_a_result_not_a_failure(tmp_path):
     mtime = (out / "base-s0" / "metrics.json").stat().st_mtime_ns
     run_sweep(SweepConfig(file=f), RunOptions(out=str(tmp_path / "out"), quiet=True))
     assert (out / "base-s0" / "metrics.json").stat().st_mtime_ns == mtime
+
+
+def test_settings_from_takes_the_options_a_finished_selection_picked_and_refuses_an_unfinished_one(tmp_path):
+    """A benchmark sweep runs what its selection sweep's validator chose, read from that sweep's files: the
+    picked point's grid values join [base]; before the selection has finished a real run stops with one line
+    (a --plan goes on without them); a [base] that sets a chosen option is refused."""
+    from dlapps.sweep import apply_settings_from
+
+    sel = tmp_path / "sel"
+    sel.mkdir()
+    planned = {f"eps={e},norm={n}-s0": {"command": ["adapt", "dann"], "preset": "vada", "eps": e, "norm": n}
+               for e in (1.0, 3.5) for n in ("standard", "instance")}
+    (sel / "config.json").write_text(json.dumps({"options": {"spec": {"grid": {"eps": [1.0, 3.5],
+                                                                               "norm": ["standard", "instance"]}},
+                                                             "points": planned}}))
+    (sel / "metrics.json").write_text(json.dumps({"complete": False}))
+    spec = SweepSpec(command=["adapt", "dann"], base={"preset": "vada", "epochs": 20}, settings_from=str(sel))
+    with pytest.raises(DlappsError, match="its selection has not finished.*run that sweep first"):
+        apply_settings_from(spec)
+    assert "none taken" in apply_settings_from(spec, required=False) and spec.base == {"preset": "vada", "epochs": 20}
+    (sel / "metrics.json").write_text(json.dumps({"complete": True, "selected_point": "eps=3.5,norm=instance"}))
+    assert apply_settings_from(spec) == f"settings from {sel}: eps = 3.5, norm = instance"
+    assert expand(spec)[0].options == {"preset": "vada", "epochs": 20, "eps": 3.5, "norm": "instance"}
+    with pytest.raises(DlappsError, match="\\[base\\] sets eps, which settings-from"):
+        apply_settings_from(SweepSpec(command=["adapt", "dann"], base={"eps": 1.0}, settings_from=str(sel)))
+    f = tmp_path / "bench.toml"
+    f.write_text(f'command = "adapt dann"\nsettings-from = "{tmp_path / "none"}"\n[base]\nepochs = 1\n')
+    assert load_spec(f).settings_from == str(tmp_path / "none")
+    with pytest.raises(DlappsError, match="no selection sweep there yet; run that sweep first"):
+        run_sweep(SweepConfig(file=str(f)), RunOptions(out=str(tmp_path / "out"), quiet=True))
+    assert not (tmp_path / "out").exists()  # refused before anything was written

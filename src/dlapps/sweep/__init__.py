@@ -15,6 +15,9 @@ A sweep file (TOML, or YAML if PyYAML is installed)::
     [quick]                             # overrides for `dlapps sweep FILE --quick` (a small machine)
     epochs = 2
 
+``settings-from = "DIR"`` names a finished selection sweep (one with ``select-by``): the options of the point its
+validator picked join [base], read from its files, so a benchmark runs what was chosen without anyone copying it.
+
 A text value may name the point's seed as ``{seed}`` (``from = "runs/dann/base-s{seed}"``): one sweep's runs start
 from another's, seed by seed.
 
@@ -24,5 +27,5 @@ interrupted ones are resumed, so rerunning a killed sweep finishes only what is 
 
 from dlapps.sweep.aggregate import aggregate  # noqa: F401
 from dlapps.sweep.execute import run_sweep  # noqa: F401
-from dlapps.sweep.spec import Point, SweepSpec, argv_for, expand, load_spec, validate_points  # noqa: F401
+from dlapps.sweep.spec import Point, SweepSpec, apply_settings_from, argv_for, chosen_settings, expand, load_spec, validate_points  # noqa: F401,E501
 from dlapps.sweep.state import RunState, read_metrics, status  # noqa: F401

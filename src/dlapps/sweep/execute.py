@@ -19,7 +19,7 @@ from dlapps.runner.options import check_config
 from dlapps.runner.results import RunResult
 from dlapps.runner.runs import RunDir, RunOptions, atomic_write_text
 from dlapps.sweep.aggregate import aggregate
-from dlapps.sweep.spec import Point, SweepSpec, argv_for, expand, load_spec, validate_points
+from dlapps.sweep.spec import Point, SweepSpec, apply_settings_from, argv_for, expand, load_spec, validate_points
 from dlapps.sweep.state import RunState, _readable_config, _set_aside, status
 from dlapps.sweep_config import SweepConfig
 
@@ -88,6 +88,10 @@ def run_sweep(cfg: SweepConfig, opts: RunOptions | None = None) -> RunResult:
     file, quiet = Path(cfg.file), opts.quiet
     spec = load_spec(file)
     select_by = _select_by(spec, cfg.select_by or spec.select_by)
+    if spec.settings_from:  # the options a selection sweep chose, read from its files, never typed in
+        said = apply_settings_from(spec, required=not (cfg.plan or cfg.quick))
+        if not quiet:
+            print(said, flush=True)
     if cfg.seeds is not None:
         spec.seeds = list(cfg.seeds)
     spec.extra = {k: list(v) for k, v in (cfg.extra_seeds or {}).items()}

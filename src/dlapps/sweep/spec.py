@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +35,49 @@ class SweepSpec:
     quick: dict[str, Any] = field(default_factory=dict)
     # the validator that picks the sweep's point, declared in the file before it runs (--select-by overrides it)
     select_by: str = ""
+    # a finished selection sweep's dir: the options of the point its validator picked join [base] (chosen_settings)
+    settings_from: str = ""
     # point name -> seeds it runs beyond its own: set by the caller (the study's replacement seeds for claims
     # whose pairs a failed run broke), never read from a sweep file
     extra: dict[str, list[int]] = field(default_factory=dict)
+
+
+def chosen_settings(spec: SweepSpec) -> tuple[dict[str, Any], str]:
+    """The options a finished selection sweep (``settings-from``) chose: the values of its grid at the point its
+    declared validator picked, read from its metrics.json and config.json; or ({}, why there are none yet)."""
+    d = Path(spec.settings_from)
+    try:
+        options = json.loads((d / "config.json").read_text(encoding="utf-8"))["options"]
+        grid, planned = options["spec"]["grid"], options["points"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}, f"settings-from {d}: no selection sweep there yet"
+    try:  # the sweep's aggregate, written once its points have run
+        agg = json.loads((d / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        agg = {}
+    point = agg.get("selected_point")
+    if not agg.get("complete") or not point:
+        return {}, f"settings-from {d}: its selection has not finished (every point must run and its validator pick)"
+    picked = next((o for name, o in planned.items() if re.sub(r"-s\d+$", "", name) == point), None)
+    if picked is None:
+        return {}, f"settings-from {d}: its pick {point!r} is not one of its points"
+    return {k: picked[k] for k in grid if k in picked}, ""
+
+
+def apply_settings_from(spec: SweepSpec, required: bool = True) -> str:
+    """Put the options ``settings-from`` chose into the spec's [base] (recorded with the sweep's config.json); the
+    line that says what was taken. Not chosen yet: an error when ``required`` (a real run), else nothing taken (a
+    --plan, a --quick smoke run)."""
+    chosen, why = chosen_settings(spec)
+    if why and required:
+        raise DlappsError(f"{why}; run that sweep first")
+    twice = sorted(set(chosen) & set(spec.base))
+    if twice:
+        raise DlappsError(f"[base] sets {', '.join(twice)}, which settings-from {spec.settings_from} chooses; "
+                          "remove it from [base]")
+    spec.base = {**spec.base, **chosen}
+    return f"settings from {spec.settings_from}: " + (", ".join(f"{k} = {v}" for k, v in chosen.items())
+                                                       or f"none taken ({why})")
 
 
 def _slug(s: str) -> str:
@@ -65,7 +106,8 @@ def load_spec(path: Path) -> SweepSpec:
         raise DlappsError(f"cannot parse {path}: {e}") from None
     if not isinstance(d, dict) or "command" not in d:
         raise DlappsError(f"{path}: a sweep file needs `command = \"app command\"`")
-    unknown = set(d) - {"command", "base", "grid", "points", "seeds", "metrics", "quick", "description", "select-by"}
+    unknown = set(d) - {"command", "base", "grid", "points", "seeds", "metrics", "quick", "description", "select-by",
+                        "settings-from"}
     if unknown:
         raise DlappsError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
     grid = d.get("grid", {})
@@ -75,7 +117,7 @@ def load_spec(path: Path) -> SweepSpec:
     return SweepSpec(command=str(d["command"]).split(), base=dict(d.get("base", {})), grid=dict(grid),
                      points=list(d.get("points", [])), seeds=[int(s) for s in d.get("seeds", [0])],
                      metrics=list(d.get("metrics", [])), quick=dict(d.get("quick", {})),
-                     select_by=str(d.get("select-by", "")))
+                     select_by=str(d.get("select-by", "")), settings_from=str(d.get("settings-from", "")))
 
 
 def expand(spec: SweepSpec, quick: bool = False) -> list[Point]:
