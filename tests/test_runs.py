@@ -157,3 +157,21 @@ def test_a_run_made_before_an_option_existed_resumes_at_its_default(tmp_path):
     (d / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(DlappsError, match=r"options differ from the stored run \(momentum\)"):
         RunDir.create(d, "adapt", "dann", DannConfig(momentum=0.0), resume=True)
+
+
+def test_a_run_made_before_an_option_existed_resumes_through_start_run_at_that_options_default(tmp_path):
+    """start_run hands RunDir.create a plain dict, which has lost which options are new: the Config's defaults
+    go with it, so a run whose config.json predates an option (VADA's selection, made before --ema) resumes at
+    the option's default and is refused at any other value, naming it."""
+    from dlapps.adapt import DannConfig
+    from dlapps.runner.runs import RunOptions, start_run
+
+    out = tmp_path / "r"
+    run, _ = start_run("adapt", "dann", DannConfig(epochs=2), RunOptions(out=str(out), quiet=True))
+    run.write_metrics({"epochs_done": 1})
+    cfg = json.loads((out / "config.json").read_text())
+    del cfg["options"]["ema"]  # as written before --ema existed
+    (out / "config.json").write_text(json.dumps(cfg))
+    start_run("adapt", "dann", DannConfig(epochs=2), RunOptions(out=str(out), quiet=True, resume=True))
+    with pytest.raises(DlappsError, match=r"options differ from the stored run \(ema\)"):
+        start_run("adapt", "dann", DannConfig(epochs=2, ema=0.9), RunOptions(out=str(out), quiet=True, resume=True))

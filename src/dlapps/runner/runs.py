@@ -145,12 +145,13 @@ class RunDir:
     @classmethod
     def create(cls, path: Path | str | None, app: str, command: str, config: Any,
                resume: bool = False, extra: dict[str, Any] | None = None,
-               may_change: set[str] | None = None) -> "RunDir":
+               may_change: set[str] | None = None, defaults: dict[str, Any] | None = None) -> "RunDir":
         """Make a new run dir (or reopen one with ``resume``) and write ``config.json``.
 
         An existing run dir is never overwritten: without ``resume`` it is an error, and with it the
         stored options must match the new ones (apart from the seed-independent run controls and the options
-        ``may_change`` names, those a Config declares ``on_resume``).
+        ``may_change`` names, those a Config declares ``on_resume``). An option the stored run did not record
+        (added to dlapps since) matches at its default (``defaults``; else the Config dataclass's own).
         """
         may_change = may_change if may_change is not None else _may_change(config)
         path = Path(path) if path else default_out(app, command)
@@ -172,7 +173,8 @@ class RunDir:
                 old = run.read_json("config.json")
                 if old.get("app") != app or old.get("command") != command:
                     raise DlappsError(f"{path} holds a '{old.get('app')} {old.get('command')}' run, not '{app} {command}'")
-                changed = _changed_options(old.get("options", {}), cfg["options"], _defaults(config), may_change)
+                changed = _changed_options(old.get("options", {}), cfg["options"],
+                                           defaults if defaults is not None else _defaults(config), may_change)
                 if changed:
                     raise DlappsError(f"cannot resume {path}: options differ from the stored run ({', '.join(changed)})")
         elif resume and not path.exists():
@@ -387,7 +389,8 @@ def start_run(app: str, command: str, config: Any, opts: RunOptions,
     seed_everything(opts.seed)
     info = {"seed": opts.seed, "device": str(device), "threads": threads, "preset": opts.preset, **(extra or {})}
     run = RunDir.create(opts.out, app, command, {**to_jsonable(config), "seed": opts.seed},
-                        resume=opts.resume, extra=info, may_change=_may_change(config))
+                        resume=opts.resume, extra=info, may_change=_may_change(config),
+                        defaults=_defaults(config))  # the dict above has lost which options are new
     run.tb = TBLog(run.path, tensorboard_wanted(opts.tensorboard))
     run.tb.hparams({"app": app, "command": command, **to_jsonable(config), **info}, {})
     if not opts.quiet:
