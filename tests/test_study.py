@@ -462,3 +462,22 @@ def test_beyond_the_study_shows_a_sweep_kept_as_a_reading_with_why_and_nothing_b
     md = "\n".join(beyond_part(tmp_path, spec))
     assert "**A reading kept, not counted** (`beyond/old/`): its head won, so the selection restarted" in md
     assert "| `p-s0` | 0.61 | 0.998 |" in md
+
+
+def test_beyond_the_study_says_what_a_step_costs_from_the_benchmarks_figures_beside_the_runs(tmp_path):
+    import json
+
+    from dlapps.study.beyond import beyond_part
+
+    spec = {"m": {"title": "Beyond", "caption": "c", "methods": {"VADA": "v.toml"}}}
+    assert "What a step costs" not in "\n".join(beyond_part(tmp_path, spec))
+    (tmp_path / "beyond").mkdir()
+    (tmp_path / "beyond" / "step_costs.json").write_text(json.dumps({
+        "command": "python benchmarks/bench_beyond.py", "commit": "abc1234", "date": "2026-12-07T22:30:22", "threads": 1,
+        "figures": {"DANN_ms_per_step": 40.0, "VADA_ms_per_step": 120.0, "VADA_vs_dann": 3.0, "network": "dann-bn",
+                    "VADA_shu-small_ms_per_step": 2000.0, "VADA_shu-small_vs_dann": 50.0, "batch_per_domain": 64,
+                    "authors_steps": 80000, "authors_schedule_hours": {"dann-bn": 2.7, "shu-small": 44.4}}}))
+    md = "\n".join(beyond_part(tmp_path, spec))
+    assert ("(`python benchmarks/bench_beyond.py` at `abc1234`, 2026-12-07, 1 thread, 64 images per domain a step, on "
+            "dann-bn unless named): DANN 40.0 ms (the reference); VADA 120.0 ms (×3.00); VADA on shu-small 2000.0 ms "
+            "(×50.00). The authors train VADA for 80,000 steps: 2.7 h on dann-bn, 44.4 h on shu-small") in md

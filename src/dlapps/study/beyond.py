@@ -200,6 +200,28 @@ def reading_part(stem: str, why: str, out: Path) -> list[str]:
             markdown_table(["run", *keys], rows), ""]
 
 
+def cost_part(out: Path) -> list[str]:
+    """What a step of each method costs on this machine and what the authors' schedule would take, from the
+    benchmark's figures published beside the runs (``beyond/step_costs.json``, written by bench_beyond.py)."""
+    try:
+        doc = json.loads((out / "beyond" / "step_costs.json").read_text(encoding="utf-8"))
+        f = doc["figures"]
+    except (OSError, ValueError, KeyError):
+        return []
+    steps = [f"{name.removesuffix('_ms_per_step').replace('_', ' on ')} {ms:.1f} ms"
+             + (f" (×{f[name.replace('_ms_per_step', '_vs_dann')]:.2f})"
+                if name.replace("_ms_per_step", "_vs_dann") in f else " (the reference)")
+             for name, ms in f.items() if name.endswith("_ms_per_step")]
+    hours = f.get("authors_schedule_hours", {})
+    return [f"**What a step costs here, and what the authors' schedule would take** (`{doc.get('command')}` at "
+            f"`{doc.get('commit')}`, {str(doc.get('date', ''))[:10]}, {doc.get('threads')} thread"
+            + (f", {f['batch_per_domain']} images per domain a step" if "batch_per_domain" in f else "")
+            + f", on {f.get('network')} unless named): " + "; ".join(steps) + "."
+            + (f" The authors train VADA for {f['authors_steps']:,} steps: "
+               + ", ".join(f"{h:.1f} h on {net}" for net, h in hours.items()) + " on one thread of this machine."
+               if hours and "authors_steps" in f else ""), ""]
+
+
 def beyond_part(out: Path, specs: dict[str, dict[str, Any]]) -> list[str]:
     """Each ``[beyond.*]`` entry of study.toml as a table under its title, the methods' sources below it, how a
     method's settings were chosen (``settings``), and the accuracy of every published run against its training
@@ -213,6 +235,7 @@ def beyond_part(out: Path, specs: dict[str, dict[str, Any]]) -> list[str]:
             part += settings_part(label, sweep, spec["methods"][label], out)
         for stem, why in spec.get("readings", {}).items():
             part += reading_part(stem, why, out)
+        part += cost_part(out)
         fig = accuracy_time_figure(out, spec["methods"])
         if fig:
             part += [f"![{spec['title']}: target accuracy against training time]({fig})", ""]
