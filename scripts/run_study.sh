@@ -8,7 +8,10 @@
 #   A: 2-de (a whole section), then the post hoc momentum-0 diagnostic, then it helps B with what 2-c has left;
 #   B: 2-c's 20-epoch points, then Table 6's 50/100-epoch points.
 # A point is locked while a process trains it (sweep.py), so where the chains meet in 2-c each takes the points
-# the other does not hold. With one thread per point the numbers do not depend on how points are scheduled. `dlapps study --out OUT --plan --jobs 2` prices what is left;
+# the other does not hold. With one thread per point the numbers do not depend on how points are scheduled.
+# CHAINS=b runs chain B alone, on one core (the 2-c rerun beside another experiment on the other core); run this
+# checkout's script from the worktree, whose own copy may be older:
+#   cd ../rerun-wt && CHAINS=b DLAPPS_DATA=../shared/data nohup bash ../main/scripts/run_study.sh ../main/study-results & `dlapps study --out OUT --plan --jobs 2` prices what is left;
 # publish finished points with `python scripts/publish_study.py OUT && python scripts/study_readme.py` in the main
 # checkout.
 set -u
@@ -29,5 +32,7 @@ chain_b() {
   step study --out "$out" --only 2c --tables 4,5,7,8,9,10 --jobs 1
   step study --out "$out" --only 2c --jobs 1
 }
-chain_a & chain_b &
+for c in ${CHAINS:-a b}; do
+  case "$c" in a) chain_a & ;; b) chain_b & ;; *) echo "CHAINS: a and/or b, not $c" >&2; exit 2 ;; esac
+done
 wait
