@@ -95,8 +95,8 @@ class DannConfig(DomainSpec):
                "code).")
     arch: str = opt("dann-bn", "The network (registered with @register_arch in adapt/networks.py): dann: the paper's "
                                "MNIST network; dann-padded: the RDFIA lab's ('same' convs, 2,352 features); dann-bn: "
-                               "the paper's with batch normalisation and 2-D dropout; shu-small: VADA's code's 9-conv network "
-                               "(~22x dann-bn's FLOPs).", choices=tuple(ARCHS))
+                               "the paper's with batch normalisation and 2-D dropout; shu-small: VADA's code's "
+                               "9-conv network (~22x dann-bn's FLOPs).", choices=tuple(ARCHS))
     bn_eval: Literal["auto", "running", "domain"] = opt(
         "auto", "dann-bn test-time BN statistics: running averages, or each domain's own (re-estimated on its "
                 "unlabelled train images); auto = domain for both commands (one protocol); the other protocol's "
