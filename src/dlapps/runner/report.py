@@ -116,9 +116,10 @@ def md_to_html(md_text: str, base: Path, inline_figures: bool = True) -> str:
 
     if inline_figures:
         body = re.sub(r'src="([^"]+)"', inline, body)
+    # a table wider than the page (a sweep's many metrics) scrolls on its own instead of running off the page
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
-             "line-height:1.45}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-             "padding:3px 8px;text-align:right}th{background:#f3f3f3}img{max-width:100%}"
+             "line-height:1.45}table{border-collapse:collapse;margin:1em 0;display:block;max-width:100%;"
+             "overflow-x:auto}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}img{max-width:100%}"
              "pre{background:#f6f6f6;padding:.6em;overflow:auto;font-size:85%}"
              ".glance{border:2px solid #2a6;border-radius:8px;padding:.2em 1em;margin:1em 0;background:#f4fbf6}"
              ".glance table{margin:.4em 0}.glance td{text-align:left}.toc{font-size:90%}")
