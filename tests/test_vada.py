@@ -240,3 +240,22 @@ def test_a_moving_average_of_the_weights_is_what_a_run_evaluates_resumes_and_han
     assert all(torch.equal(model.state_dict()[k], average[k]) for k in average)
     assert any(not torch.equal(parts["model"][k], average[k]) for k in average if average[k].is_floating_point())
     assert RunDir(tmp_path / "e").read_json("config.json")["options"]["ema"] == 0.9
+
+
+def test_a_sweeps_settings_choice_reads_no_target_test_label(tmp_path):
+    """The selection sweep's pick (select-by im) comes from the validators alone: swapping the points' target test
+    accuracies (what poisoned test labels would do) moves the oracle's pick and the gap, never the chosen point."""
+    from dlapps.adapt.selection import sweep_selection
+    from dlapps.runner.runs import RunDir
+
+    def run(acc: float, im: float) -> dict:
+        return {"target": {"class_acc": acc}, "validators": {"im": im, "entropy": 0.3}}
+
+    honest = {"a": [run(0.92, 2.1)], "b": [run(0.89, 2.0)]}
+    poisoned = {"a": [run(0.89, 2.1)], "b": [run(0.92, 2.0)]}
+    _, m1, err1 = sweep_selection(RunDir(tmp_path / "h"), honest, "im")
+    _, m2, err2 = sweep_selection(RunDir(tmp_path / "p"), poisoned, "im")
+    assert err1 is None and err2 is None
+    assert m1["selected_point"] == m2["selected_point"] == "a"
+    oracle = lambda m: next(p for p in m["selection"] if p["validator"] == "oracle")["point"]
+    assert (oracle(m1), oracle(m2)) == ("a", "b")
