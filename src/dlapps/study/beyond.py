@@ -69,10 +69,7 @@ def method_row(label: str, sweep: str, out: Path) -> list[str]:
 
 def _start_of(run: Path, out: Path) -> Path | None:
     """The published run a chained run started from (a pseudo-labelling run's --from, DIRT-T's --init), if any."""
-    try:
-        options = json.loads((run / "config.json").read_text(encoding="utf-8")).get("options", {})
-    except (OSError, ValueError):
-        return None
+    options = _sweep_config(run)
     start = str(options.get("start") or options.get("init") or "")
     return out / "beyond" / start.split("beyond/", 1)[1] if "beyond/" in start else None
 
@@ -119,7 +116,8 @@ def accuracy_time_figure(out: Path, methods: dict[str, str], goal: float = 0.98)
 
 
 def _sweep_config(d: Path) -> dict[str, Any]:
-    """A published sweep dir's config.json options (its spec and every planned point's options); {} if absent."""
+    """The options of a dir's config.json (a sweep's: its spec and every planned point's options; a run's: its
+    options); {} if absent or unreadable."""
     try:
         return json.loads((d / "config.json").read_text(encoding="utf-8")).get("options", {})
     except (OSError, ValueError):
@@ -191,7 +189,7 @@ def reading_part(stem: str, why: str, out: Path) -> list[str]:
     d = out / "beyond" / stem
     spec = _sweep_config(d).get("spec", {})
     keys: list[str] = [*spec.get("metrics", []), "target.domain_acc"]  # whether its domain head won
-    runs = [(r.name, m) for r in sorted(p for p in d.iterdir() if p.is_dir()) if d.is_dir()
+    runs = [(r.name, m) for r in sorted(p for p in d.iterdir() if p.is_dir())
             if status(r) == "complete" and (m := read_metrics(r)) is not None] if d.is_dir() else []
     if not runs:
         return []
