@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -25,7 +24,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from common import fresh_out, interleaved_ms_per_step, matmul_peak_gflops, real_batches, shared_dir, write_results
+from common import (add_out_args, interleaved_ms_per_step, matmul_peak_gflops, out_dir, real_batches, shared_dir,
+                    write_results)
 
 from dlapps.adapt import DannConfig, PseudoLabelConfig, run_dann, run_pseudo_label
 from dlapps.adapt.dann import dann_step
@@ -94,12 +94,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20, help="steps per timed block")
     ap.add_argument("--blocks", type=int, default=8, help="alternating reference/dlapps blocks")
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--out", default="runs/bench-adapt")
-    ap.add_argument("--reuse", action="store_true",
-                    help="Reuse finished runs already in --out (default: start from an empty --out).")
+    add_out_args(ap, "runs/bench-adapt")
     args = ap.parse_args()
     shared_dir()
-    out = Path(args.out) if args.reuse else fresh_out(args.out)
+    out = out_dir(args)
     res: dict[str, object] = {}
 
     default_threads = torch.get_num_threads()

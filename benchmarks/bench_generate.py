@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -22,7 +21,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from common import fresh_out, interleaved_ms_per_step, matmul_peak_gflops, shared_dir, write_results
+from common import add_out_args, interleaved_ms_per_step, matmul_peak_gflops, out_dir, shared_dir, write_results
 
 from dlapps.generate import GanConfig, run_gan
 from dlapps.generate.config import build_nets, load_gan_data
@@ -118,13 +117,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10, help="steps per timed block")
     ap.add_argument("--blocks", type=int, default=8, help="alternating reference/dlapps blocks")
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--out", default="runs/bench-generate")
     ap.add_argument("--models", default="cgan,dcgan", help="GANs to train after the speed check (also: cgan-bf16)")
-    ap.add_argument("--reuse", action="store_true",
-                    help="Reuse finished runs already in --out (default: start from an empty --out).")
+    add_out_args(ap, "runs/bench-generate")
     args = ap.parse_args()
     shared_dir()
-    out = Path(args.out) if args.reuse else fresh_out(args.out)
+    out = out_dir(args)
     res: dict[str, object] = {}
     default_threads = torch.get_num_threads()
     c = GanConfig(conditional=True)

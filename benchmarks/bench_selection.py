@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from common import fresh_out, shared_dir, write_results
+from common import add_out_args, out_dir, shared_dir, write_results
 
 from dlapps.sweep_config import SweepConfig
 from dlapps.runner.runs import RunOptions
@@ -75,11 +75,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--final-epochs", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--out", default="runs/bench-selection")
-    ap.add_argument("--reuse", action="store_true", help="Reuse finished runs in --out (default: an empty --out).")
+    add_out_args(ap, "runs/bench-selection")
     args = ap.parse_args()
     shared_dir()
-    out = (Path(args.out) if args.reuse else fresh_out(args.out)).resolve()
+    out = out_dir(args).resolve()
     t0 = time.perf_counter()
     res: dict[str, Any] = {"selector": args.selector, "seeds": args.seeds}
 

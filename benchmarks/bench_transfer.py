@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 import os
 import tempfile
 import time
 
 import torchvision
 
-from common import fresh_out, matmul_peak_gflops, shared_dir, write_results
+from common import add_out_args, matmul_peak_gflops, out_dir, shared_dir, write_results
 
 from dlapps.runner.runs import RunOptions
 from dlapps.transfer import ProbeConfig, inspect_model, run_probe
@@ -33,13 +32,11 @@ LAYERS = ["features.13", "features.15", "features.16", "features.17", "features.
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="runs/bench-transfer")
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--reuse", action="store_true",
-                    help="Reuse finished runs already in --out (default: start from an empty --out).")
+    add_out_args(ap, "runs/bench-transfer")
     args = ap.parse_args()
     shared_dir()
-    out = Path(args.out) if args.reuse else fresh_out(args.out)
+    out = out_dir(args)
     res: dict[str, object] = {}
     for name in ("vgg16", "alexnet", "resnet50"):
         _, total = inspect_model(torchvision.models.get_model(name))

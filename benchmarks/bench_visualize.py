@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from common import fresh_out, shared_dir, write_results
+from common import add_out_args, out_dir, shared_dir, write_results
 
 from dlapps.runner.runs import RunOptions
 from dlapps.visualize.run import (ClassVizConfig, FoolConfig, SaliencyEvalConfig, run_classviz, run_fool,
@@ -27,13 +26,11 @@ CLASSES = ["tarantula", "brown bear", "goldfinch", "pizza", "volcano"]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="runs/bench-visualize")
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--reuse", action="store_true",
-                    help="Reuse finished runs already in --out (default: start from an empty --out).")
+    add_out_args(ap, "runs/bench-visualize")
     args = ap.parse_args()
     shared_dir()
-    out = Path(args.out) if args.reuse else fresh_out(args.out)
+    out = out_dir(args)
     o = lambda n: RunOptions(out=str(out / n), threads=args.threads, quiet=True)
     base = dict(model="mobilenet_v2", weights="imagenet", data="imagenet-samples")
     res: dict[str, object] = {}

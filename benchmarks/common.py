@@ -3,6 +3,7 @@ alternating blocks), the matmul peak."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import sys
@@ -32,6 +33,18 @@ def fresh_out(path: str) -> Path:
     if out.exists():
         shutil.rmtree(out)
     return out
+
+
+def add_out_args(ap: argparse.ArgumentParser, default: str) -> None:
+    """--out and --reuse, the run-dir options of every benchmark that trains runs."""
+    ap.add_argument("--out", default=default)
+    ap.add_argument("--reuse", action="store_true",
+                    help="Reuse finished runs already in --out (default: start from an empty --out).")
+
+
+def out_dir(args: argparse.Namespace) -> Path:
+    """The parsed --out: as it is with --reuse, else emptied (see fresh_out)."""
+    return Path(args.out) if args.reuse else fresh_out(args.out)
 
 
 def ms_per_step(step: Callable[[], None], steps: int, warmup: int = 3) -> float:
