@@ -534,3 +534,24 @@ def test_a_run_still_going_is_not_described_in_the_run_notes(tmp_path):
     write_study_report(out, study_plans(quick=False), reference_rows(), 3, False, [])
     note = next(ln for ln in (out / "report.md").read_text().splitlines() if ln.startswith("- **R1** `base`"))
     assert "seed 0: not run yet" in note and "seed 1: trained" in note
+
+
+def test_a_control_the_study_did_not_run_shows_the_tables_run_minus_it_on_paired_seeds(tmp_path):
+    """Table 5's λ = 0 row (study.toml extra_points) is never judged; it carries base − control per paired seed,
+    and only once two seeds pair (one seed has no spread)."""
+    from dlapps.study.report import write_study_report
+    from dlapps.study.run import reference_rows, study_plans
+
+    out = tmp_path / "study"
+    _fake_sweep(out / "2c_dann", {"": {0: 0.75, 1: 0.76, 2: 0.74}, "lambda-multiplier=0.0": {0: 0.50}})
+    plans = study_plans(quick=False)
+    counts = write_study_report(out, plans, reference_rows(), 3, False, [])
+    row = lambda md: next(ln for ln in md.splitlines() if ln.startswith("| λ = 0") and "Target MNIST-M" in ln
+                          and "Class Accuracy" in ln)
+    assert "the table's run − this" not in row((out / "report.md").read_text())
+    _fake_sweep(out / "2c_dann", {"lambda-multiplier=0.0": {1: 0.52, 2: 0.51}})
+    again = write_study_report(out, plans, reference_rows(), 3, False, [])
+    tgt = row((out / "report.md").read_text())
+    # per seed: 0.25, 0.24, 0.23 -> mean 0.24, sd 0.01
+    assert "not in the study; the table's run − this: +0.2400 ± 0.0100 (3 paired seeds), 95 % CI [+0.2152, +0.2648]" in tgt
+    assert counts == again  # never counted

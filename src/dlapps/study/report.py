@@ -267,13 +267,16 @@ def table_rows(plan: Any, refs: list[dict[str, Any]], data: StudyData,
             continue
         rows.append(_row_cells(r, s, v, label, "; ".join(x for x in (r.get("note") or "", ref, "" if ref else why)
                                                          if x)))
-    # rows the study did not run but a reader needs, e.g. λ = 0 under the same network and protocol
+    # rows the study did not run but a reader needs, e.g. λ = 0 under the same network and protocol, each with
+    # the table's run minus it on paired seeds (what the control is for: the part of the effect it removes)
     for label, point in plan.entry.spec.get("extra_points", {}).items():
         for r in refs:
             if r["table"] == plan.entry.key and r["point"] == "" and "acc" in (r["metric"] or ""):
-                s = data.seeds(plan, point, r["metric"])
+                s, base = data.seeds(plan, point, r["metric"]), data.seeds(plan, "", r["metric"])
+                paired = _paired_text(judge_claim(1.0, base.values, s.values))
                 rows.append([f"{label}: {r['row']}", r["column"], "not in the study", _fmt_ours(s.vals), "—",
-                             "not in the study", "—", "", f"`{point}`"])
+                             "not in the study" + (f"; the table's run − this: {paired[0]}, 95 % CI {paired[1]}"
+                                                   if paired[1] != "—" else ""), "—", "", f"`{point}`"])
     return rows, tally
 
 
