@@ -397,7 +397,14 @@ def test_beyond_the_study_shows_how_a_methods_settings_were_chosen_and_whether_i
         "selection": [{"validator": "oracle", "point": "eps=3.5", "target_acc": 0.9}]}))
     md = "\n".join(beyond_part(tmp_path, spec))
     assert "**Chosen by im**: `eps=1.0`, target test accuracy 0.889; the oracle's pick (reads the test labels): " \
-           "`eps=3.5` at 0.9." in md
+           "`eps=3.5` at 0.9 (im's pick is 0.0110 below it)." in md
+    (sel / "metrics.json").write_text(json.dumps({  # the validator and the oracle agree: no gap to print
+        "complete": True, "selected_by": "im", "selected_point": "eps=3.5", "selected_target_acc": 0.9,
+        "selection": [{"validator": "oracle", "point": "eps=3.5", "target_acc": 0.9}]}))
+    assert "`eps=3.5` at 0.9 (the same point)." in "\n".join(beyond_part(tmp_path, spec))
+    (sel / "metrics.json").write_text(json.dumps({
+        "complete": True, "selected_by": "im", "selected_point": "eps=1.0", "selected_target_acc": 0.889,
+        "selection": [{"validator": "oracle", "point": "eps=3.5", "target_acc": 0.9}]}))
     vada = tmp_path / "beyond" / "vada"
     vada.mkdir(parents=True)
     for eps, verdict in ((3.5, "**VADA's published runs do not use these options** (eps differ)"),

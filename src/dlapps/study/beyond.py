@@ -137,6 +137,12 @@ def _mean_cell(runs: list[dict[str, Any]], key: str) -> str:
     return str(round(mean)) if all(isinstance(v, int) for v in raw) and mean == round(mean) else _fmt(float(mean))
 
 
+def _gap(oracle: dict[str, Any], agg: dict[str, Any]) -> float | None:
+    """How much target test accuracy the validator's pick gives up against the oracle's; None if unknown."""
+    a, b = oracle.get("target_acc"), agg.get("selected_target_acc")
+    return round(float(a) - float(b), 6) if isinstance(a, (int, float)) and isinstance(b, (int, float)) else None
+
+
 def settings_part(label: str, sweep: str, method_sweep: str, out: Path) -> list[str]:
     """How a method's settings were chosen, read from the published selection sweep alone: each planned point with
     the sweep's own metrics (mean over its finished seeds), then, once every point has run, the pick of the
@@ -173,7 +179,9 @@ def settings_part(label: str, sweep: str, method_sweep: str, out: Path) -> list[
     oracle = next((p for p in agg.get("selection", []) if p.get("validator") == "oracle"), {})
     line = (f"**Chosen by {agg.get('selected_by')}**: `{chosen}`, target test accuracy "
             f"{_fmt(agg.get('selected_target_acc'))}; the oracle's pick (reads the test labels): "
-            f"`{oracle.get('point')}` at {_fmt(oracle.get('target_acc'))}.")
+            f"`{oracle.get('point')}` at {_fmt(oracle.get('target_acc'))}"
+            + (f" ({agg.get('selected_by')}'s pick is {gap:.4f} below it)." if (gap := _gap(oracle, agg)) else
+               " (the same point)." if gap == 0 else "."))
     picked = next((o for r, o in planned.items() if re.sub(r"-s\d+$", "", r) == chosen), {})
     used = list(_sweep_config(out / "beyond" / Path(method_sweep).stem).get("points", {}).values())
     differ = sorted({k for o in used for k in spec.get("grid", {}) if str(o.get(k)) != str(picked.get(k))})
