@@ -126,3 +126,26 @@ def test_a_cached_artefact_is_built_once_while_others_wait(tmp_path, monkeypatch
         t.join()
     assert len(calls) == 1 and len(got) == 2
     assert all((g["x"] == np.arange(5)).all() for g in got)
+
+
+def test_a_cached_artefact_is_built_on_one_thread_whatever_the_caller_runs(tmp_path, monkeypatch):
+    """The demo's CNN and the GAN judge are built once and read by every later run: built on the caller's threads,
+    their weights (and the demo's digit probe, which flipped its pick) would depend on who built them first."""
+    import torch
+
+    from dlapps.core.data.downloads import load_or_build
+
+    monkeypatch.setenv("DLAPPS_CACHE", str(tmp_path))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen = load_or_build(tmp_path / "a.npy", lambda: None, lambda: torch.get_num_threads())
+        assert seen == 1 and torch.get_num_threads() == 2  # one thread inside, the caller's setting after
+        def fail() -> None:
+            raise RuntimeError("the build failed")
+
+        with pytest.raises(RuntimeError):  # restored when the build fails too
+            load_or_build(tmp_path / "b.npy", lambda: None, fail)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

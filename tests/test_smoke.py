@@ -90,6 +90,9 @@ def test_demo_only_one_part(tmp_path, mnist_cnn):
     assert parts == ["transfer-probe"]
     html = (tmp_path / "d" / "report.html").read_text()
     assert 'class="glance"' in html and "transfer: pretrained features" in html
+    # alone, the part still runs on one thread, as beside another part: the same numbers either way
+    cfg = json.loads((tmp_path / "d" / "transfer-probe" / "config.json").read_text())
+    assert cfg["threads"] == 1 and cfg["environment"]["threads"] == 1
     # rerunning the finished demo skips the finished part
     p = dlapps("demo", "--only", "transfer", "--out", str(tmp_path / "d"), "--resume")
     assert p.returncode == 0 and "already complete, skipped" in p.stdout

@@ -85,9 +85,12 @@ def _run_parts(todo: list[str], out: Path, opts: RunOptions) -> None:
 
     workers = min(2, available_cores(), len(todo))
     if workers < 2 or opts.threads != 0 or opts.device not in ("auto", "cpu"):
+        # one thread unless told: a part's numbers then do not depend on the cores it found or on the parts
+        # beside it (a reduction split over two threads rounds differently, and the digit probe's choice by
+        # cross-validation on 100 images can flip on one image)
         for name in todo:
             click.echo(f"== {name}")
-            click.echo(f"   {name} took {_run_part(name, part_opts(name, opts.threads, opts.quiet)):.0f} s")
+            click.echo(f"   {name} took {_run_part(name, part_opts(name, opts.threads or 1, opts.quiet)):.0f} s")
         return
     import multiprocessing
 

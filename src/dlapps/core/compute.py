@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -28,6 +30,20 @@ def set_threads(threads: int | None) -> int:
     n = threads if threads and threads > 0 else available_cores()
     torch.set_num_threads(n)
     return n
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one intra-op thread inside the block, the caller's setting after it. For what is built once and
+    cached for every later process (a judge, the demo's CNN): a reduction split over more threads rounds
+    differently, so without it the cached weights, and every number read through them, would depend on the
+    thread count of whichever process happened to build them first."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def resolve_device(name: str = "auto") -> torch.device:

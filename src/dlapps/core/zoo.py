@@ -51,7 +51,8 @@ MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 def train_mnist_cnn(steps: int = 400, seed: int = 0, data_source: str = "local", verbose: bool = True) -> tuple[MnistCNN, str]:
     """Train (or load from the cache) the MNIST CNN; returns it in eval mode and a description."""
     bundle = load_dataset("mnist", source=data_source, verbose=verbose)
-    key = hashlib.sha256(f"{bundle.source}|{len(bundle.train)}|{steps}|{seed}|v1".encode()).hexdigest()[:16]
+    # v2: built on one thread (load_or_build), so the weights no longer depend on the builder's thread count
+    key = hashlib.sha256(f"{bundle.source}|{len(bundle.train)}|{steps}|{seed}|v2".encode()).hexdigest()[:16]
     path = cache_dir() / "models" / f"mnist_cnn-{key}.pt"
     model = MnistCNN()
     desc = f"dlapps mnist_cnn trained {steps} steps on MNIST ({bundle.source})"

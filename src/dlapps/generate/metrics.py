@@ -61,7 +61,8 @@ def reference_classifier(x_train: torch.Tensor, y_train: torch.Tensor, x_test: t
     checksum of labels, so a different data source never reuses a stale classifier. Callers pass the
     dataset's whole training split, so one judge serves every run on that data.
     """
-    h = hashlib.sha256(f"{key}|{tuple(x_train.shape)}|{y_train.sum().item()}|{min_steps}|{seed}|v3".encode()).hexdigest()[:16]
+    # v4: built on one thread (load_or_build), so the judge no longer depends on the builder's thread count
+    h = hashlib.sha256(f"{key}|{tuple(x_train.shape)}|{y_train.sum().item()}|{min_steps}|{seed}|v4".encode()).hexdigest()[:16]
     path = cache_dir() / "classifiers" / f"ref-{h}.pt"
     model = RefClassifier(nc=x_train.shape[1], n_classes=int(y_train.max()) + 1)
     return load_or_build(path, lambda: _load_reference(model, path) if path.exists() else None,

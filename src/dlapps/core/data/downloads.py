@@ -12,6 +12,8 @@ from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 
+from dlapps.core.compute import one_thread
+
 
 def cache_dir() -> Path:
     """Downloads and feature caches: ``$DLAPPS_CACHE`` or ``~/.cache/dlapps``."""
@@ -49,7 +51,7 @@ def load_or_build(path: Path, load: Callable[[], T | None], build: Callable[[], 
     for an absent or unreadable file."""
     if (got := load()) is not None:
         return got
-    with building(path):
+    with building(path), one_thread():  # the same artefact whoever builds it (see one_thread)
         if (got := load()) is not None:
             return got
         return build()
