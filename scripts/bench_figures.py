@@ -183,8 +183,29 @@ def row_beyond(f: dict[str, Any]) -> str:
             + f"; published runs of the study report's \"beyond\" section: {runs}")
 
 
+def render_demo(doc: dict[str, Any]) -> str:
+    """The README's set-up sentence on the main job: its measured wall time and its summary box's headlines."""
+    f = doc["figures"]
+    load = f.get("load_average_before", 0.0)
+    when = (" with a fresh cache" if f.get("fresh_cache") else " with a warm cache") + (
+        f", beside other work (load average {load:.1f} before it)" if load >= 0.5 else "")
+    glance = "\n".join(f"- {g['what']} **{g['value']}**: {g['against']}" for g in f["glance"])
+    return (f"Run the demo (every application, quick mode, embedded data, offline; its parts run two at a time, one "
+            f"thread each): **{_minutes(f['wall_s'])}** on this {doc['machine']['cores']}-core machine{when}. Its "
+            f"report opens with a summary box of the headline comparisons:\n\n{glance}")
+
+
+def _minutes(s: float) -> str:
+    return f"{int(s // 60)} min {round(s % 60):d} s" if s >= 60 else f"{s:.0f} s"
+
+
+def row_demo(f: dict[str, Any]) -> str:
+    return (f"`dlapps demo` in a fresh --out: {_minutes(f['wall_s'])} wall ("
+            + ", ".join(f"{k} {v:.0f} s" for k, v in f["parts_s"].items()) + ")")
+
+
 SUMMARY: dict[str, Callable[[dict[str, Any]], str]] = {
-    "transfer": row_transfer, "visualize": row_visualize, "adapt": row_adapt, "selection": row_selection,
+    "demo": row_demo, "transfer": row_transfer, "visualize": row_visualize, "adapt": row_adapt, "selection": row_selection,
     "generate": row_generate, "sweep": row_sweep, "beyond": row_beyond}
 
 
@@ -220,7 +241,7 @@ def render_selection(doc: dict[str, Any]) -> str:
         f"with pseudo-labels, target **{_ms(pl['target'])}** ({vals}) and source {_ms(pl['source'])}.")
 
 
-RENDER: dict[str, Callable[[dict[str, Any]], str]] = {"inference": render_inference,
+RENDER: dict[str, Callable[[dict[str, Any]], str]] = {"demo": render_demo, "inference": render_inference,
                                                        "visualize_speed": render_visualize_speed,
                                                        "selection": render_selection}
 
