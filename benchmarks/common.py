@@ -99,9 +99,11 @@ def write_results(name: str, figures: dict, threads: int | None = None) -> Path:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                                 check=True).stdout.strip()
-        # uncommitted code changes; another benchmark's fresh results file is not one
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
-                                     ":(top,exclude)benchmarks/results"], cwd=root, capture_output=True, text=True).stdout.strip())
+        # uncommitted changes to what runs (the package, the benchmarks, the build); another benchmark's fresh
+        # results file, the README it renders into or published study runs are not code
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)src",
+                                     ":(top)benchmarks", ":(top)pyproject.toml", ":(top,exclude)benchmarks/results"],
+                                    cwd=root, capture_output=True, text=True).stdout.strip())
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = "unknown", False
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
