@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "study-results"
 START, END = "<!-- study:results -->", "<!-- /study:results -->"
+COST_START, COST_END = "<!-- study:cost -->", "<!-- /study:cost -->"
 
 
 def _finished() -> tuple[int, int, set[str], list[str]]:
@@ -71,11 +72,52 @@ def render() -> str:
         "", summary])
 
 
+def _minutes(app: str, epochs: int, data: str = "") -> list[float]:
+    """Training minutes (train + validation time over every epoch, so a resumed run counts whole) of each
+    finished top-level study run of one app that ran ``epochs`` epochs (on ``data``, where given)."""
+    from dlapps.study.plan import run_cost
+    from dlapps.sweep import read_metrics, status
+
+    out = []
+    for run in sorted(STUDY.glob("*/*-s*")):
+        if not run.is_dir() or not status(run).finished:
+            continue
+        cfg = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        m = read_metrics(run)
+        cost = run_cost(m) if m else None
+        opts = cfg.get("options", {})
+        if (cfg.get("app") == app and cost and cost[1] == epochs == opts.get("epochs")
+                and (not data or opts.get("data") == data)):
+            out.append(cost[0] / 60)
+    return out
+
+
+def render_cost() -> str:
+    """What a study point costs, from the finished runs' own timings (the sentence the README had typed)."""
+    import statistics
+
+    parts = []
+    for what, app, epochs, data in (("A 20-epoch DANN point", "adapt", 20, ""),
+                                    ("a 5-epoch GAN point on MNIST", "generate", 5, "mnist")):
+        mins = _minutes(app, epochs, data)
+        if mins:
+            parts.append(f"{what} trains for {min(mins):.0f}-{max(mins):.0f} min (median "
+                         f"{statistics.median(mins):.0f}, over the {len(mins)} published that ran all {epochs} "
+                         "epochs)")
+    return ("; ".join(parts) + " on one core of this 2-core machine beside another run (the sum of their epochs' "
+            "train and validation times, so a resumed point counts whole).") if parts else ""
+
+
+def _replace(readme: str, start: str, end: str, body: str) -> str:
+    block = f"{start}\n{body}\n{end}"
+    return re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, readme, flags=re.S)
+
+
 def updated_readme(readme: str) -> str:
     if START not in readme or not (STUDY / "report.md").exists():
         return readme
-    block = f"{START}\n{render()}\n{END}"
-    return re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, readme, flags=re.S)
+    readme = _replace(readme, START, END, render())
+    return _replace(readme, COST_START, COST_END, render_cost()) if COST_START in readme else readme
 
 
 def main() -> None:
