@@ -238,7 +238,23 @@ def render_selection(doc: dict[str, Any]) -> str:
     return "\n".join(rows) + (
         f"\n\nFinal protocol with the chosen settings, full data, {len(f['seeds'])} seeds (DANN {fin['epochs']} epochs, "
         f"then {fin['rounds']} pseudo-label rounds): DANN alone reaches target **{_ms(fin['dann']['target'])}**; "
-        f"with pseudo-labels, target **{_ms(pl['target'])}** ({vals}) and source {_ms(pl['source'])}.")
+        f"with pseudo-labels, target **{_ms(pl['target'])}** ({vals}) and source {_ms(pl['source'])}."
+        + _oracle_picks(f["dann_sweep"]["table"], "DANN") + _validators_share(fin))
+
+
+def _oracle_picks(table: list[dict[str, Any]], title: str) -> str:
+    """Which label-free validators pick the oracle's point in one sweep."""
+    hit = [r["validator"] for r in table if r["validator"] != "oracle" and r["gap"] == 0]
+    names = " and ".join([", ".join(hit[:-1]), hit[-1]] if len(hit) > 1 else hit)
+    return f" On {title}, {names} pick{'s' if len(hit) == 1 else ''} the oracle's point." if hit else ""
+
+
+def _validators_share(fin: dict[str, Any]) -> str:
+    """What scoring the validators every epoch or round cost in the final runs (their timing.validators_share)."""
+    s = fin.get("validators_share")
+    return (f" Scoring the validators cost {100 * s['dann']:.1f} % of DANN's training time and "
+            f"{100 * s['pseudo_label']:.1f} % of pseudo-labelling's in these final runs (`timing.validators_share` "
+            "in metrics.json).") if s else ""
 
 
 RENDER: dict[str, Callable[[dict[str, Any]], str]] = {"demo": render_demo, "inference": render_inference,
