@@ -332,6 +332,20 @@ def test_beyond_the_study_lists_each_method_from_its_published_runs_or_says_it_h
     assert "| DANN | 0, 1 | 0.8500 ± 0.0707 | 0.9900 ± 0.0000 | im | 0.0100 ± 0.0000 | 40.0 ± 0.0 | 10.0 ± 0.0 |" in md
     assert "| VADA | not run yet | `dlapps sweep experiments/b.toml --out study-results/beyond/b` |" in md
     assert "- **VADA**: Shu et al. (2018)." in md
+    assert "The goal" not in md  # none declared
+    # a declared goal: not met by 2 seeds at 0.85, the closest named with its seeds; met once 3 seeds clear it
+    spec["m"] |= {"goal": {"target.class_acc": 0.86, "source.class_acc": 0.98}, "goal_seeds": 3}
+    md = "\n".join(beyond_part(tmp_path, spec))
+    assert ("**The goal** (declared before the runs): target.class_acc ≥ 0.86 and source.class_acc ≥ 0.98, mean "
+            "over 3 seeds. Not met by any published method yet; the closest on target.class_acc: DANN, "
+            "target.class_acc 0.8500, source.class_acc 0.9900 over 2 of 3 seeds.") in md
+    d = tmp_path / "beyond" / "a" / "base-s2"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text("{}")
+    (d / "report.md").write_text("done")
+    (d / "metrics.json").write_text(json.dumps({"target": {"class_acc": 0.95}, "source": {"class_acc": 0.99},
+                                                "complete": True}))
+    assert "mean over 3 seeds. Met by DANN (3 seeds)." in "\n".join(beyond_part(tmp_path, spec))
 
 
 def test_beyond_the_study_plots_accuracy_against_training_time_with_a_chain_starting_where_its_start_ended(tmp_path):

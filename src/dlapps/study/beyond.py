@@ -228,6 +228,34 @@ def cost_part(out: Path) -> list[str]:
                if hours and "authors_steps" in f else ""), ""]
 
 
+def goal_part(spec: dict[str, Any], out: Path) -> list[str]:
+    """The section's declared goal, which methods meet it over enough seeds, and the closest one where none does."""
+    goal, need = spec.get("goal", {}), int(spec.get("goal_seeds", 3))
+    if not goal:
+        return []
+    want = " and ".join(f"{k} ≥ {v:g}" for k, v in goal.items())
+    means = {}
+    for label, sweep in spec["methods"].items():
+        runs = _seed_runs(out / "beyond" / Path(sweep).stem)
+        vals = {k: _numbers(runs, k) for k in goal}
+        if all(vals.values()):
+            means[label] = ({k: mean_sd(v)[0] for k, v in vals.items()}, len(runs))
+    met = [f"{label} ({n} seeds)" for label, (m, n) in means.items()
+           if n >= need and all(m[k] >= v for k, v in goal.items())]
+    first = next(iter(goal))
+    closest = max(means.items(), key=lambda kv: kv[1][0][first], default=None)
+    line = f"**The goal** (declared before the runs): {want}, mean over {need} seeds. "
+    if met:
+        line += "Met by " + ", ".join(met) + "."
+    elif closest:
+        label, (m, n) = closest
+        line += (f"Not met by any published method yet; the closest on {first}: {label}, "
+                 + ", ".join(f"{k} {m[k]:.4f}" for k in goal) + f" over {n} of {need} seeds.")
+    else:
+        line += "No method has published a run yet."
+    return [line, ""]
+
+
 def beyond_part(out: Path, specs: dict[str, dict[str, Any]]) -> list[str]:
     """Each ``[beyond.*]`` entry of study.toml as a table under its title, the methods' sources below it, how a
     method's settings were chosen (``settings``), and the accuracy of every published run against its training
@@ -236,7 +264,8 @@ def beyond_part(out: Path, specs: dict[str, dict[str, Any]]) -> list[str]:
     for spec in specs.values():
         rows = [method_row(label, sweep, out) for label, sweep in spec["methods"].items()]
         notes = [f"- **{label}**: {note}." for label, note in spec.get("notes", {}).items()]
-        part += [f"## {spec['title']}", "", spec["caption"], "", markdown_table(HEADER, rows), "", *notes, ""]
+        part += [f"## {spec['title']}", "", spec["caption"], "", markdown_table(HEADER, rows), "",
+                 *goal_part(spec, out), *notes, ""]
         for label, sweep in spec.get("settings", {}).items():
             part += settings_part(label, sweep, spec["methods"][label], out)
         for stem, why in spec.get("readings", {}).items():

@@ -91,6 +91,9 @@ class BeyondSpec:
     settings: dict[str, str] = field(default_factory=dict)
     # a sweep dir in beyond/ kept as a reading after its settings were replaced -> why (shown, never counted)
     readings: dict[str, str] = field(default_factory=dict)
+    # what the section aims at, declared before its runs: metric -> the mean over ``goal_seeds`` seeds to reach
+    goal: dict[str, float] = field(default_factory=dict)
+    goal_seeds: int = 3
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.settings) - set(self.methods))
