@@ -52,10 +52,9 @@ def _minutes(m: dict[str, Any]) -> float | None:
     return sum(r.get("seconds", 0.0) for r in rounds) / 60 if isinstance(rounds, list) and rounds else None
 
 
-def method_row(label: str, sweep: str, out: Path) -> list[str]:
+def method_row(label: str, sweep: str, runs: dict[int, dict[str, Any]]) -> list[str]:
     """One method's row: its finished seeds' numbers, or 'not run yet' with the command that runs it."""
     stem = Path(sweep).stem
-    runs = _seed_runs(out / "beyond" / stem)
     if not runs:
         return [label, "not run yet", f"`dlapps sweep experiments/{sweep} --out study-results/beyond/{stem}`",
                 "", "", "", "", ""]
@@ -228,15 +227,15 @@ def cost_part(out: Path) -> list[str]:
                if hours and "authors_steps" in f else ""), ""]
 
 
-def goal_part(spec: dict[str, Any], out: Path) -> list[str]:
-    """The section's declared goal, which methods meet it over enough seeds, and the closest one where none does."""
+def goal_part(spec: dict[str, Any], published: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
+    """The section's declared goal, which methods meet it over enough seeds, and the closest one where none does
+    (``published``: method -> its finished runs by seed)."""
     goal, need = spec.get("goal", {}), int(spec.get("goal_seeds", 3))
     if not goal:
         return []
     want = " and ".join(f"{k} ≥ {v:g}" for k, v in goal.items())
     means = {}
-    for label, sweep in spec["methods"].items():
-        runs = _seed_runs(out / "beyond" / Path(sweep).stem)
+    for label, runs in published.items():
         vals = {k: _numbers(runs, k) for k in goal}
         if all(vals.values()):
             means[label] = ({k: mean_sd(v)[0] for k, v in vals.items()}, len(runs))
@@ -262,10 +261,11 @@ def beyond_part(out: Path, specs: dict[str, dict[str, Any]]) -> list[str]:
     time."""
     part: list[str] = []
     for spec in specs.values():
-        rows = [method_row(label, sweep, out) for label, sweep in spec["methods"].items()]
+        published = {label: _seed_runs(out / "beyond" / Path(sweep).stem) for label, sweep in spec["methods"].items()}
+        rows = [method_row(label, sweep, published[label]) for label, sweep in spec["methods"].items()]
         notes = [f"- **{label}**: {note}." for label, note in spec.get("notes", {}).items()]
         part += [f"## {spec['title']}", "", spec["caption"], "", markdown_table(HEADER, rows), "",
-                 *goal_part(spec, out), *notes, ""]
+                 *goal_part(spec, published), *notes, ""]
         for label, sweep in spec.get("settings", {}).items():
             part += settings_part(label, sweep, spec["methods"][label], out)
         for stem, why in spec.get("readings", {}).items():
